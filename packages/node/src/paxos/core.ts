@@ -1,0 +1,684 @@
+// The Multi-Paxos protocol core: a deterministic state machine. Ticks, messages and
+// proposals go in; a Ready (persist these, send these, these are now chosen, these things
+// happened) comes out, and the driver acknowledges it with advance(). No timers, sockets,
+// files, clocks or Math.random in here: that is what lets the simulator replay a seed.
+//
+// Every node is an acceptor. At most one node at a time believes it leads: it won Phase 1
+// with a ballot (round, id) above every ballot it has seen, re-proposed in that ballot the
+// highest-ballot value each acceptor of its quorum reported for every slot past its chosen
+// index (holes become no-ops), and from then on runs Phase 2 alone, pipelining batches.
+import { invariant } from "./invariant.js";
+import {
+  ballotEquals,
+  commandsEqual,
+  compareBallots,
+  type AcceptMsg,
+  type AcceptReplyMsg,
+  type Ballot,
+  type Command,
+  type CoreConfig,
+  type CoreEvent,
+  type DurableState,
+  type ElectionReason,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type PrepareMsg,
+  type PreVoteMsg,
+  type PreVoteReplyMsg,
+  type PromiseMsg,
+  type ProposeResult,
+  type Ready,
+  type Role,
+} from "./types.js";
+
+export const DEFAULTS = {
+  electionTimeoutTicks: 10,
+  heartbeatTicks: 2,
+  batchEntriesMax: 256,
+  inflightBatchesMax: 4,
+  uncommittedEntriesMax: 8192,
+} as const;
+
+/** Heartbeat intervals without an answer to in-flight batches before they are resent. */
+const STALLED_HEARTBEATS_MAX = 2;
+
+/** What the leader knows of one follower. */
+interface Progress {
+  /** Next slot to send. */
+  next: number;
+  /** Highest slot the follower holds our values for with no gap. */
+  match: number;
+  /** Accept batches sent and not yet answered. */
+  inflight: number;
+  /**
+   * Heartbeat intervals in a row with batches in flight and none of them answered; at
+   * `stalledHeartbeatsMax` the batches are presumed lost and resent from `match`.
+   */
+  stalledHeartbeats: number;
+  /** The follower's own chosen index, as last reported. */
+  chosen: number;
+}
+
+type StepHandler = (m: Message) => void;
+type TickHandler = () => void;
+
+export class PaxosCore {
+  readonly id: NodeId;
+  readonly members: readonly NodeId[];
+  private readonly peers: readonly NodeId[];
+  private readonly quorum: number;
+  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied">> & {
+    plantedBugs: NonNullable<CoreConfig["plantedBugs"]>;
+  };
+
+  // Durable acceptor state (mirrored in the store once a Ready is persisted).
+  private promised: Ballot;
+  private chosenIndex: number;
+  private readonly log = new Map<number, Entry>();
+  private lastSlot = 0;
+
+  // Volatile state.
+  private roleName: Role = "follower";
+  private stepRole: StepHandler;
+  private tickRole: TickHandler;
+  private leader: NodeId | null = null;
+  private maxRoundSeen: number;
+  private ticks = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  // Pre-vote and Phase 1.
+  private preVoteRound = 0;
+  private readonly preVotes = new Map<NodeId, boolean>();
+  private readonly promises = new Map<NodeId, PromiseMsg>();
+  private phase1FromSlot = 0;
+
+  // Leader.
+  private readonly progress = new Map<NodeId, Progress>();
+  private readonly heardSinceCheck = new Set<NodeId>();
+  /** The leader's own accepted-and-persisted run: it counts toward quorums only once durable. */
+  private stableSlot = 0;
+  private replicationPending = false;
+
+  // The Ready being accumulated.
+  private hardStateDirty = false;
+  private unstable: Entry[] = [];
+  private outbox: Message[] = [];
+  private events: CoreEvent[] = [];
+  /** Highest slot already handed to the driver in `committed`. */
+  private committedCursor: number;
+  private readyOut: { lastUnstableSlot: number; committedTo: number } | null = null;
+
+  constructor(config: CoreConfig, durable: DurableState) {
+    invariant(config.members.includes(config.id), `node ${config.id} is not among the members`);
+    invariant(new Set(config.members).size === config.members.length, "duplicate member ids");
+    this.id = config.id;
+    this.members = [...config.members];
+    this.peers = this.members.filter((m) => m !== this.id);
+    this.quorum = Math.floor(this.members.length / 2) + 1;
+    this.cfg = {
+      id: config.id,
+      members: this.members,
+      rng: config.rng,
+      electionTimeoutTicks: config.electionTimeoutTicks ?? DEFAULTS.electionTimeoutTicks,
+      heartbeatTicks: config.heartbeatTicks ?? DEFAULTS.heartbeatTicks,
+      batchEntriesMax: config.batchEntriesMax ?? DEFAULTS.batchEntriesMax,
+      inflightBatchesMax: config.inflightBatchesMax ?? DEFAULTS.inflightBatchesMax,
+      uncommittedEntriesMax: config.uncommittedEntriesMax ?? DEFAULTS.uncommittedEntriesMax,
+      plantedBugs: config.plantedBugs ?? {},
+    };
+    invariant(this.cfg.heartbeatTicks < this.cfg.electionTimeoutTicks, "heartbeat must be shorter than the election timeout");
+
+    this.promised = durable.hardState.promised;
+    this.chosenIndex = durable.hardState.chosen;
+    for (const e of durable.entries) {
+      this.log.set(e.slot, e);
+      if (e.slot > this.lastSlot) this.lastSlot = e.slot;
+    }
+    for (let s = 1; s <= this.chosenIndex; s++) {
+      invariant(this.log.has(s), `chosen slot ${s} is missing from the stored log`);
+    }
+    const applied = config.applied ?? 0;
+    invariant(applied <= this.chosenIndex, `applied index ${applied} is past the chosen index ${this.chosenIndex}`);
+    this.committedCursor = applied;
+    this.maxRoundSeen = this.promised.round;
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+    this.resetElectionTimer();
+    this.emitRole("start");
+  }
+
+  // ---- Observers -------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.roleName;
+  }
+  get leaderId(): NodeId | null {
+    return this.leader;
+  }
+  get promisedBallot(): Ballot {
+    return this.promised;
+  }
+  get chosen(): number {
+    return this.chosenIndex;
+  }
+  get lastLogSlot(): number {
+    return this.lastSlot;
+  }
+  get tickCount(): number {
+    return this.ticks;
+  }
+  /** The entry stored at `slot`, if any (for tests and inspection). */
+  entry(slot: number): Entry | undefined {
+    return this.log.get(slot);
+  }
+  /** What the leader knows of each follower (empty unless leading). */
+  followerProgress(): ReadonlyMap<NodeId, Readonly<Progress>> {
+    return this.progress;
+  }
+
+  // ---- Inputs ----------------------------------------------------------------------------
+
+  tick(): void {
+    this.ticks++;
+    this.tickRole();
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id || m.from === this.id || !this.peers.includes(m.from)) return;
+    if (!wellFormed(m)) return;
+    this.observeRound(m);
+    switch (m.type) {
+      case "preVote":
+        return this.handlePreVote(m);
+      case "prepare":
+        return this.handlePrepare(m);
+      case "accept":
+        return this.handleAccept(m);
+      default:
+        return this.stepRole(m);
+    }
+  }
+
+  /** Propose commands; only a leader that finished Phase 1 takes them. */
+  propose(commands: readonly Command[]): ProposeResult {
+    if (this.roleName !== "leader") {
+      return { ok: false, reason: "not-leader", leaderHint: this.leader };
+    }
+    if (this.lastSlot - this.chosenIndex + commands.length > this.cfg.uncommittedEntriesMax) {
+      return { ok: false, reason: "busy", leaderHint: this.id };
+    }
+    for (const c of commands) {
+      invariant(c.length > 0, "the empty command is reserved for no-ops");
+    }
+    const firstSlot = this.lastSlot + 1;
+    for (const command of commands) this.appendOwn(command);
+    this.replicationPending = true;
+    return { ok: true, firstSlot, ballot: this.promised };
+  }
+
+  /** Give up leadership (operator request); another node will campaign. */
+  stepDown(): void {
+    if (this.roleName === "leader") this.becomeFollower(null, "step-down");
+  }
+
+  // ---- Ready / advance ---------------------------------------------------------------------
+
+  hasReady(): boolean {
+    if (this.readyOut !== null) return false;
+    return (
+      this.hardStateDirty ||
+      this.unstable.length > 0 ||
+      this.outbox.length > 0 ||
+      this.events.length > 0 ||
+      this.replicationPending ||
+      this.committedCursor < this.chosenIndex
+    );
+  }
+
+  ready(): Ready {
+    invariant(this.readyOut === null, "ready() called again before advance()");
+    if (this.replicationPending) {
+      this.replicationPending = false;
+      if (this.roleName === "leader") for (const p of this.peers) this.replicate(p);
+    }
+    const committed: Entry[] = [];
+    for (let s = this.committedCursor + 1; s <= this.chosenIndex; s++) {
+      const e = this.log.get(s);
+      invariant(e !== undefined, `chosen slot ${s} has no entry`);
+      committed.push(e);
+    }
+    const hardState: HardState | null = this.hardStateDirty
+      ? { promised: this.promised, chosen: this.chosenIndex }
+      : null;
+    const rd: Ready = {
+      hardState,
+      entries: this.unstable,
+      messages: this.outbox,
+      committed,
+      events: this.events,
+    };
+    const lastUnstable = this.unstable.length > 0 ? this.unstable[this.unstable.length - 1]!.slot : 0;
+    this.readyOut = { lastUnstableSlot: lastUnstable, committedTo: this.chosenIndex };
+    this.hardStateDirty = false;
+    this.unstable = [];
+    this.outbox = [];
+    this.events = [];
+    return rd;
+  }
+
+  /** The driver persisted, sent and applied the last Ready. */
+  advance(): void {
+    const out = this.readyOut;
+    invariant(out !== null, "advance() without a ready()");
+    this.readyOut = null;
+    this.committedCursor = Math.max(this.committedCursor, out.committedTo);
+    if (this.roleName === "leader" && out.lastUnstableSlot > this.stableSlot) {
+      // Our own acceptances are durable now; they may complete a quorum.
+      this.stableSlot = out.lastUnstableSlot;
+      this.maybeCommit();
+    }
+  }
+
+  // ---- Acceptor: every node, whatever its role -----------------------------------------------
+
+  private handlePrepare(m: PrepareMsg): void {
+    const cmp = compareBallots(m.ballot, this.promised);
+    // A repeated Prepare of the ballot we promised gets the same answer: promising again is idempotent.
+    if (cmp < 0 || (cmp === 0 && m.ballot.nodeId !== m.from)) {
+      this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: false, promised: this.promised, entries: [], chosen: this.chosenIndex });
+      return;
+    }
+    if (cmp > 0) {
+      this.setPromised(m.ballot);
+      if (this.roleName !== "follower") this.becomeFollower(null, "higher-ballot");
+      else this.leader = null;
+      // Give the candidate we promised time to finish Phase 1 before we campaign ourselves.
+      this.resetElectionTimer();
+    }
+    const entries: Entry[] = [];
+    for (let s = Math.max(1, m.fromSlot); s <= this.lastSlot; s++) {
+      const e = this.log.get(s);
+      if (e !== undefined) entries.push(e);
+    }
+    this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: true, promised: this.promised, entries, chosen: this.chosenIndex });
+  }
+
+  private handleAccept(m: AcceptMsg): void {
+    const cmp = compareBallots(m.ballot, this.promised);
+    if (cmp < 0) {
+      this.send(this.acceptReply(m, false));
+      return;
+    }
+    if (cmp > 0) this.setPromised(m.ballot);
+    if (this.roleName !== "follower" || this.leader !== m.from) {
+      this.becomeFollower(m.from, "leader-heard");
+    }
+    this.electionElapsed = 0;
+
+    for (let i = 0; i < m.commands.length; i++) {
+      const slot = m.firstSlot + i;
+      const command = m.commands[i]!;
+      const have = this.log.get(slot);
+      if (slot <= this.chosenIndex) {
+        // Already chosen here: Paxos guarantees every later ballot proposes the same value.
+        invariant(have !== undefined && commandsEqual(have.command, command), `slot ${slot} is chosen here with another value than ${m.from} proposes at ${m.ballot.round}.${m.ballot.nodeId}`);
+        continue;
+      }
+      if (have !== undefined && ballotEquals(have.ballot, m.ballot)) {
+        invariant(commandsEqual(have.command, command), `ballot ${m.ballot.round}.${m.ballot.nodeId} proposed two values for slot ${slot}`);
+        continue;
+      }
+      this.acceptEntry({ slot, ballot: m.ballot, command });
+    }
+    this.learnChosen(m.ballot, m.chosen);
+    this.send(this.acceptReply(m, true));
+  }
+
+  private acceptReply(m: AcceptMsg, ok: boolean): AcceptReplyMsg {
+    return {
+      type: "acceptReply",
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      ok,
+      promised: this.promised,
+      match: ok ? this.matchFor(m.ballot) : 0,
+      lastSlot: m.commands.length > 0 ? m.firstSlot + m.commands.length - 1 : 0,
+      chosen: this.chosenIndex,
+    };
+  }
+
+  /** Highest slot up to which we hold `ballot`'s values with no gap (chosen slots count). */
+  private matchFor(ballot: Ballot): number {
+    let s = this.chosenIndex;
+    for (;;) {
+      const e = this.log.get(s + 1);
+      if (e === undefined || !ballotEquals(e.ballot, ballot)) return s;
+      s++;
+    }
+  }
+
+  /**
+   * The leader of `ballot` says slots up to `leaderChosen` are chosen. A slot we hold at that
+   * same ballot holds exactly the leader's value, so it is chosen; a slot we hold at an older
+   * ballot might not be, and waits for the leader to resend it.
+   */
+  private learnChosen(ballot: Ballot, leaderChosen: number): void {
+    let c = this.chosenIndex;
+    while (c < leaderChosen) {
+      const e = this.log.get(c + 1);
+      if (e === undefined || !ballotEquals(e.ballot, ballot)) break;
+      c++;
+    }
+    if (c > this.chosenIndex) {
+      this.chosenIndex = c;
+      this.hardStateDirty = true;
+    }
+  }
+
+  private handlePreVote(m: PreVoteMsg): void {
+    // Grant only if we have not heard from a live leader lately (so a partitioned node
+    // rejoining cannot disrupt a healthy one), the round could win, and the candidate
+    // knows at least as much of the chosen log as we do.
+    const leaderAlive =
+      this.roleName === "leader" ||
+      (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
+    const granted = !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex;
+    this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
+  }
+
+  // ---- Follower and pre-candidate ----------------------------------------------------------
+
+  private stepFollower = (m: Message): void => {
+    // Replies to an old campaign or leadership are stale: ignore.
+    void m;
+  };
+
+  private tickElection = (): void => {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.startPreVote();
+  };
+
+  private startPreVote(): void {
+    this.roleName = "precandidate";
+    this.stepRole = this.stepPreCandidate;
+    this.tickRole = this.tickElection;
+    this.leader = null;
+    this.resetElectionTimer();
+    this.preVoteRound = Math.max(this.maxRoundSeen, this.promised.round) + 1;
+    this.preVotes.clear();
+    this.preVotes.set(this.id, true);
+    this.emitRole("election-timeout");
+    if (this.preVotesGranted() >= this.quorum) return this.startPhase1();
+    for (const p of this.peers) {
+      this.send({ type: "preVote", from: this.id, to: p, round: this.preVoteRound, chosen: this.chosenIndex });
+    }
+  }
+
+  private stepPreCandidate = (m: Message): void => {
+    if (m.type !== "preVoteReply") return;
+    this.onPreVoteReply(m);
+  };
+
+  private onPreVoteReply(m: PreVoteReplyMsg): void {
+    if (m.round !== this.preVoteRound) return;
+    this.preVotes.set(m.from, m.granted);
+    if (this.preVotesGranted() >= this.quorum) {
+      this.startPhase1();
+    } else if (this.preVotes.size - this.preVotesGranted() > this.members.length - this.quorum) {
+      this.becomeFollower(null, "pre-vote-lost");
+    }
+  }
+
+  private preVotesGranted(): number {
+    let n = 0;
+    for (const g of this.preVotes.values()) if (g) n++;
+    return n;
+  }
+
+  // ---- Candidate: Phase 1 --------------------------------------------------------------------
+
+  private startPhase1(): void {
+    const ballot: Ballot = { round: Math.max(this.preVoteRound, this.maxRoundSeen + 1), nodeId: this.id };
+    this.roleName = "candidate";
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+    this.setPromised(ballot);
+    this.emitRole("pre-vote-won");
+    this.phase1FromSlot = this.chosenIndex + 1;
+    this.promises.clear();
+    // We are an acceptor too: our own promise carries our own accepted entries.
+    const own: Entry[] = [];
+    for (let s = this.phase1FromSlot; s <= this.lastSlot; s++) {
+      const e = this.log.get(s);
+      if (e !== undefined) own.push(e);
+    }
+    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: own, chosen: this.chosenIndex });
+    if (this.promises.size >= this.quorum) return this.becomeLeader();
+    for (const p of this.peers) {
+      this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot });
+    }
+  }
+
+  private stepCandidate = (m: Message): void => {
+    if (m.type !== "promise" || !ballotEquals(m.ballot, this.promised)) return;
+    if (!m.ok) {
+      // A higher ballot exists; observeRound already noted it. Let that proposer lead.
+      if (compareBallots(m.promised, this.promised) > 0) this.becomeFollower(null, "higher-ballot");
+      return;
+    }
+    this.promises.set(m.from, m);
+    if (this.promises.size >= this.quorum) this.becomeLeader();
+  };
+
+  /**
+   * Phase 1 succeeded. For each slot past our chosen index, the quorum's highest-ballot
+   * accepted value is the only value that may have been chosen there; re-propose it at our
+   * ballot, and a no-op where nobody accepted anything.
+   */
+  private becomeLeader(): void {
+    const ballot = this.promised;
+    const recovered = new Map<number, Entry>();
+    let maxSlot = this.chosenIndex;
+    for (const p of this.promises.values()) {
+      for (const e of p.entries) {
+        if (e.slot < this.phase1FromSlot) continue;
+        const cur = recovered.get(e.slot);
+        if (cur === undefined || compareBallots(e.ballot, cur.ballot) > 0) recovered.set(e.slot, e);
+        if (e.slot > maxSlot) maxSlot = e.slot;
+      }
+    }
+    this.promises.clear();
+    this.roleName = "leader";
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickLeader;
+    this.leader = this.id;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.heardSinceCheck.clear();
+    this.stableSlot = this.chosenIndex;
+    for (let s = this.chosenIndex + 1; s <= maxSlot; s++) {
+      const prior = recovered.get(s);
+      const command = prior !== undefined && !this.cfg.plantedBugs.skipPhase1Recovery ? prior.command : new Uint8Array(0);
+      this.acceptEntry({ slot: s, ballot, command });
+    }
+    // Our own promise reported our whole tail, so nothing of ours lies above maxSlot.
+    invariant(this.lastSlot === maxSlot, `leader log ends at ${this.lastSlot}, recovery at ${maxSlot}`);
+    this.progress.clear();
+    for (const p of this.peers) {
+      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0 });
+    }
+    this.emitRole("promise-quorum");
+    this.replicationPending = true;
+    if (this.members.length === 1) this.maybeCommit();
+  }
+
+  // ---- Leader: Phase 2 ------------------------------------------------------------------------
+
+  private stepLeader = (m: Message): void => {
+    if (m.type !== "acceptReply" || !ballotEquals(m.ballot, this.promised)) return;
+    if (!m.ok) {
+      if (compareBallots(m.promised, this.promised) > 0) this.becomeFollower(null, "higher-ballot");
+      return;
+    }
+    const pr = this.progress.get(m.from);
+    invariant(pr !== undefined, `no progress for member ${m.from}`);
+    this.heardSinceCheck.add(m.from);
+    pr.chosen = Math.max(pr.chosen, m.chosen);
+    if (m.match > pr.match) pr.match = m.match;
+    if (m.lastSlot > 0) {
+      if (m.match < m.lastSlot) {
+        // The follower has a gap below this batch (an earlier batch was lost or is late):
+        // go back and resend from its match.
+        pr.next = pr.match + 1;
+        pr.inflight = 0;
+      } else {
+        pr.inflight = Math.max(0, pr.inflight - 1);
+      }
+      pr.stalledHeartbeats = 0;
+    } else if (pr.inflight === 0 && pr.match + 1 < pr.next) {
+      pr.next = pr.match + 1;
+    }
+    if (pr.next <= pr.match) pr.next = pr.match + 1;
+    this.maybeCommit();
+    this.replicate(m.from);
+  };
+
+  private tickLeader = (): void => {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
+      this.electionElapsed = 0;
+      // Check-quorum: a leader cut off from a majority must stop acting as one.
+      if (this.heardSinceCheck.size + 1 < this.quorum) {
+        this.becomeFollower(null, "check-quorum-lost");
+        return;
+      }
+      this.heardSinceCheck.clear();
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      for (const p of this.peers) {
+        const pr = this.progress.get(p)!;
+        if (pr.inflight > 0 && ++pr.stalledHeartbeats >= STALLED_HEARTBEATS_MAX) {
+          pr.next = pr.match + 1;
+          pr.inflight = 0;
+          pr.stalledHeartbeats = 0;
+        }
+        if (!this.replicate(p)) this.sendAccept(p, pr.next, 0);
+      }
+    }
+  };
+
+  /** Send as many batches as the follower's window allows; true if any was sent. */
+  private replicate(peer: NodeId): boolean {
+    const pr = this.progress.get(peer)!;
+    let sent = false;
+    while (pr.inflight < this.cfg.inflightBatchesMax && pr.next <= this.lastSlot) {
+      const count = Math.min(this.cfg.batchEntriesMax, this.lastSlot - pr.next + 1);
+      this.sendAccept(peer, pr.next, count);
+      pr.next += count;
+      pr.inflight++;
+      sent = true;
+    }
+    return sent;
+  }
+
+  private sendAccept(peer: NodeId, firstSlot: number, count: number): void {
+    const commands: Command[] = [];
+    for (let s = firstSlot; s < firstSlot + count; s++) {
+      const e = this.log.get(s);
+      invariant(e !== undefined, `leader has no entry for slot ${s}`);
+      commands.push(e.command);
+    }
+    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex });
+  }
+
+  /** A slot is chosen once a quorum (us included, once durable) holds our value for it. */
+  private maybeCommit(): void {
+    const matches = [this.stableSlot];
+    for (const pr of this.progress.values()) matches.push(pr.match);
+    matches.sort((a, b) => b - a);
+    const n = Math.min(matches[this.quorum - 1]!, this.lastSlot);
+    if (n > this.chosenIndex) {
+      this.chosenIndex = n;
+      this.hardStateDirty = true;
+      // Followers learn it on the next Accept or heartbeat.
+    }
+  }
+
+  private appendOwn(command: Command): void {
+    this.acceptEntry({ slot: this.lastSlot + 1, ballot: this.promised, command });
+  }
+
+  // ---- Transitions and helpers ------------------------------------------------------------
+
+  private becomeFollower(leader: NodeId | null, reason: ElectionReason): void {
+    this.roleName = "follower";
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+    this.leader = leader;
+    this.progress.clear();
+    this.promises.clear();
+    this.preVotes.clear();
+    this.replicationPending = false;
+    this.resetElectionTimer();
+    this.emitRole(reason);
+  }
+
+  private acceptEntry(e: Entry): void {
+    invariant(e.slot > this.chosenIndex, `slot ${e.slot} is already chosen`);
+    this.log.set(e.slot, e);
+    if (e.slot > this.lastSlot) this.lastSlot = e.slot;
+    this.unstable.push(e);
+  }
+
+  private setPromised(b: Ballot): void {
+    invariant(compareBallots(b, this.promised) >= 0, "a promise never goes backwards");
+    this.promised = b;
+    if (b.round > this.maxRoundSeen) this.maxRoundSeen = b.round;
+    this.hardStateDirty = true;
+  }
+
+  private observeRound(m: Message): void {
+    let r = 0;
+    if (m.type === "prepare" || m.type === "accept") r = m.ballot.round;
+    else if (m.type === "promise" || m.type === "acceptReply") r = m.promised.round;
+    else if (m.type === "preVoteReply") r = m.promisedRound;
+    if (r > this.maxRoundSeen) this.maxRoundSeen = r;
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    const base = this.cfg.electionTimeoutTicks;
+    this.randomizedElectionTimeout = base + this.cfg.rng.int(base);
+  }
+
+  private send(m: Message): void {
+    this.outbox.push(m);
+  }
+
+  private emitRole(reason: ElectionReason): void {
+    this.events.push({ type: "role", role: this.roleName, ballot: this.promised, leader: this.leader, reason, tick: this.ticks });
+  }
+}
+
+function wellFormed(m: Message): boolean {
+  switch (m.type) {
+    case "preVote":
+    case "preVoteReply":
+      return Number.isSafeInteger(m.round) && m.round > 0;
+    // A ballot is only ever used by the node it names.
+    case "prepare":
+      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.fromSlot) && m.fromSlot >= 1;
+    case "accept":
+      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.firstSlot) && (m.commands.length === 0 || m.firstSlot >= 1) && Number.isSafeInteger(m.chosen) && m.chosen >= 0;
+    case "promise":
+    case "acceptReply":
+      return true;
+  }
+}

@@ -1,0 +1,233 @@
+// The vocabulary of the protocol core: ballots, log entries, messages, and the Ready batch
+// the core hands to its driver. Nothing here does I/O.
+
+export type NodeId = string;
+
+/** A Paxos ballot. Ordered by round, then by node id; (0, "") is below every real ballot. */
+export interface Ballot {
+  readonly round: number;
+  readonly nodeId: NodeId;
+}
+
+export const ZERO_BALLOT: Ballot = Object.freeze({ round: 0, nodeId: "" });
+
+export function compareBallots(a: Ballot, b: Ballot): number {
+  if (a.round !== b.round) return a.round < b.round ? -1 : 1;
+  if (a.nodeId === b.nodeId) return 0;
+  return a.nodeId < b.nodeId ? -1 : 1;
+}
+
+export function ballotEquals(a: Ballot, b: Ballot): boolean {
+  return a.round === b.round && a.nodeId === b.nodeId;
+}
+
+export function formatBallot(b: Ballot): string {
+  return `${b.round}.${b.nodeId || "-"}`;
+}
+
+/**
+ * A command is opaque bytes to the core. The empty command is the no-op a new leader
+ * uses to fill holes in the log; the layers above never propose an empty command.
+ */
+export type Command = Uint8Array;
+
+export const NOOP: Command = new Uint8Array(0);
+
+export function isNoop(c: Command): boolean {
+  return c.length === 0;
+}
+
+export function commandsEqual(a: Command, b: Command): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** An accepted log entry: slot `slot` holds `command`, accepted at `ballot`. Slots start at 1. */
+export interface Entry {
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly command: Command;
+}
+
+/** The durable acceptor state besides the entries. */
+export interface HardState {
+  /** The highest ballot this node has promised (or used as its own). */
+  readonly promised: Ballot;
+  /** Every slot up to and including this one is chosen and known to this node. */
+  readonly chosen: number;
+}
+
+/** What a node loads from its store on start. */
+export interface DurableState {
+  readonly hardState: HardState;
+  /** Accepted entries, ascending by slot, no duplicates. */
+  readonly entries: readonly Entry[];
+}
+
+// ---- Messages ----------------------------------------------------------------------------
+
+interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+}
+
+/** "Would you accept a new leader at `round`?" Changes no state on either side. */
+export interface PreVoteMsg extends Envelope {
+  readonly type: "preVote";
+  readonly round: number;
+  /** The candidate's chosen index; voters refuse candidates behind themselves. */
+  readonly chosen: number;
+}
+
+export interface PreVoteReplyMsg extends Envelope {
+  readonly type: "preVoteReply";
+  readonly round: number;
+  readonly granted: boolean;
+  /** The voter's promised round, so a candidate that fell behind learns how far. */
+  readonly promisedRound: number;
+}
+
+/** Phase 1a: promise `ballot` and tell me what you accepted from `fromSlot` on. */
+export interface PrepareMsg extends Envelope {
+  readonly type: "prepare";
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+}
+
+/** Phase 1b. When `ok` is false, `promised` is the higher ballot that refused it. */
+export interface PromiseMsg extends Envelope {
+  readonly type: "promise";
+  readonly ballot: Ballot;
+  readonly ok: boolean;
+  readonly promised: Ballot;
+  /** Accepted entries with slot >= the Prepare's fromSlot (only when ok). */
+  readonly entries: readonly Entry[];
+  readonly chosen: number;
+}
+
+/**
+ * Phase 2a, and the heartbeat when `commands` is empty. `commands[i]` is proposed for
+ * slot `firstSlot + i` at `ballot`. `chosen` is the leader's chosen index: every slot up to
+ * it is chosen with the value the leader proposes for it.
+ */
+export interface AcceptMsg extends Envelope {
+  readonly type: "accept";
+  readonly ballot: Ballot;
+  readonly firstSlot: number;
+  readonly commands: readonly Command[];
+  readonly chosen: number;
+}
+
+/**
+ * Phase 2b. `match` is the highest slot up to which the acceptor holds the leader's values
+ * with no gap (chosen, or accepted at `ballot`); `lastSlot` echoes the Accept's last slot
+ * (0 for a heartbeat) so the leader can tell a gap from a batch still in flight.
+ */
+export interface AcceptReplyMsg extends Envelope {
+  readonly type: "acceptReply";
+  readonly ballot: Ballot;
+  readonly ok: boolean;
+  readonly promised: Ballot;
+  readonly match: number;
+  readonly lastSlot: number;
+  readonly chosen: number;
+}
+
+export type Message =
+  | PreVoteMsg
+  | PreVoteReplyMsg
+  | PrepareMsg
+  | PromiseMsg
+  | AcceptMsg
+  | AcceptReplyMsg;
+
+export type MessageType = Message["type"];
+
+// ---- Roles and events ---------------------------------------------------------------------
+
+export type Role = "follower" | "precandidate" | "candidate" | "leader";
+
+export type ElectionReason =
+  | "start"
+  | "election-timeout"
+  | "pre-vote-won"
+  | "pre-vote-lost"
+  | "promise-quorum"
+  | "higher-ballot"
+  | "check-quorum-lost"
+  | "leader-heard"
+  | "step-down";
+
+export interface RoleChangeEvent {
+  readonly type: "role";
+  readonly role: Role;
+  readonly ballot: Ballot;
+  /** The leader this node now follows, if known. */
+  readonly leader: NodeId | null;
+  readonly reason: ElectionReason;
+  /** The tick count of this core when it happened (the driver maps ticks to wall time). */
+  readonly tick: number;
+}
+
+export type CoreEvent = RoleChangeEvent;
+
+// ---- Ready ----------------------------------------------------------------------------------
+
+/**
+ * Everything the core wants done since the last advance(). The driver must, in this order:
+ * 1. persist `hardState` (if set) and `entries` in one durable transaction;
+ * 2. send `messages`;
+ * 3. apply `committed` to the state machine and answer the clients waiting on them;
+ * then call advance(). No message may leave before step 1 is durable: that is what makes
+ * a promise a promise and an acceptance an acceptance.
+ */
+export interface Ready {
+  readonly hardState: HardState | null;
+  /** Entries accepted by this node, to persist (they replace any entry of the same slot). */
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  /** Newly chosen entries, ascending and contiguous, to apply. */
+  readonly committed: readonly Entry[];
+  readonly events: readonly CoreEvent[];
+}
+
+export type ProposeResult =
+  | { readonly ok: true; readonly firstSlot: number; readonly ballot: Ballot }
+  | {
+      readonly ok: false;
+      /** not-leader: ask `leaderHint`; busy: too many proposals not yet chosen, retry later. */
+      readonly reason: "not-leader" | "busy";
+      readonly leaderHint: NodeId | null;
+    };
+
+// ---- Configuration --------------------------------------------------------------------------
+
+/** A seeded source of randomness; the core never calls Math.random. */
+export interface Rng {
+  /** An integer in [0, n). */
+  int(n: number): number;
+}
+
+export interface CoreConfig {
+  readonly id: NodeId;
+  /** Every member's id, this node included. */
+  readonly members: readonly NodeId[];
+  readonly rng: Rng;
+  /** Election timeout is randomized in [electionTimeoutTicks, 2 * electionTimeoutTicks). */
+  readonly electionTimeoutTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Commands per Accept message. */
+  readonly batchEntriesMax?: number;
+  /** Accept batches in flight per follower before the leader waits for replies. */
+  readonly inflightBatchesMax?: number;
+  /** Commands a leader holds proposed but not yet chosen before it refuses more. */
+  readonly uncommittedEntriesMax?: number;
+  /** The slot up to which the state machine has applied; committed starts after it. */
+  readonly applied?: number;
+  /**
+   * Deliberate protocol bugs, for proving the simulator catches them. Never set outside
+   * tests.
+   */
+  readonly plantedBugs?: { readonly skipPhase1Recovery?: boolean };
+}

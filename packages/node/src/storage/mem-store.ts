@@ -1,0 +1,133 @@
+// The in-memory twin of the SQLite store, for the deterministic simulator. Everything it
+// holds is "durable": save() is synchronous and atomic, so a node that crashes loses only
+// what it had not yet handed to save(). Copies go in and out, so a node can never reach
+// into the durable state and change it without a save().
+import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
+import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
+import type { AcceptorStore } from "./store.js";
+
+export interface MemAcceptorStoreOptions {
+  /**
+   * Deliberate storage bugs, for proving the simulator catches them. Never set outside tests.
+   * forgetPromiseOnRestart: every load() (that is, every restart) loses the promised ballot,
+   * as a store that forgot to persist it would.
+   */
+  readonly plantedBugs?: { readonly forgetPromiseOnRestart?: boolean };
+}
+
+export class MemAcceptorStore implements AcceptorStore {
+  private hardState: HardState = { promised: ZERO_BALLOT, chosen: 0 };
+  private readonly entries = new Map<number, Entry>();
+  private appliedIndex = 0;
+  /** Between close() and the next load() the node is down; it must not write. */
+  private closed = false;
+  private readonly forgetPromiseOnRestart: boolean;
+
+  constructor(opts: MemAcceptorStoreOptions = {}) {
+    this.forgetPromiseOnRestart = opts.plantedBugs?.forgetPromiseOnRestart === true;
+  }
+
+  /** What a (re)starting node reads. A load() after close() is a restart. */
+  load(): DurableState {
+    this.closed = false;
+    if (this.forgetPromiseOnRestart) {
+      // The store really lost it: the durable copy goes too, so what it later saves is the
+      // only promise it has.
+      this.hardState = { promised: ZERO_BALLOT, chosen: this.hardState.chosen };
+    }
+    return this.peek();
+  }
+
+  /** The durable state as load() would return it, without counting as a restart. */
+  peek(): DurableState {
+    const slots = [...this.entries.keys()].sort((a, b) => a - b);
+    const entries: Entry[] = [];
+    for (const slot of slots) {
+      const e = this.entries.get(slot);
+      if (e !== undefined) entries.push(copyEntry(e));
+    }
+    return { hardState: copyHardState(this.hardState), entries };
+  }
+
+  save(hardState: HardState | null, entries: readonly Entry[]): void {
+    this.assertWritable();
+    // Validate everything before changing anything: a save either happens whole or not at all.
+    for (const e of entries) assertEntry(e);
+    if (hardState !== null) assertHardStateAdvances(this.hardState, hardState);
+    for (const e of entries) this.entries.set(e.slot, copyEntry(e));
+    if (hardState !== null) this.hardState = copyHardState(hardState);
+  }
+
+  applied(): number {
+    return this.appliedIndex;
+  }
+
+  setApplied(n: number): void {
+    this.assertWritable();
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`zk: bug: applied index ${n} is not a slot`);
+    if (n < this.appliedIndex) {
+      throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
+    }
+    this.appliedIndex = n;
+  }
+
+  /** Atomic by construction (save and setApplied are synchronous); here for the SQLite store's shape. */
+  transaction<T>(fn: () => T): T {
+    const saved = { hardState: this.hardState, entries: new Map(this.entries), applied: this.appliedIndex };
+    try {
+      return fn();
+    } catch (err) {
+      this.hardState = saved.hardState;
+      this.entries.clear();
+      for (const [slot, e] of saved.entries) this.entries.set(slot, e);
+      this.appliedIndex = saved.applied;
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private assertWritable(): void {
+    if (this.closed) throw new Error("zk: bug: a closed (crashed) node wrote to its store");
+  }
+}
+
+function copyBallot(b: Ballot): Ballot {
+  return b === ZERO_BALLOT ? ZERO_BALLOT : { round: b.round, nodeId: b.nodeId };
+}
+
+function copyHardState(h: HardState): HardState {
+  return { promised: copyBallot(h.promised), chosen: h.chosen };
+}
+
+function copyEntry(e: Entry): Entry {
+  return { slot: e.slot, ballot: copyBallot(e.ballot), command: e.command.slice() };
+}
+
+function assertEntry(e: Entry): void {
+  if (!Number.isSafeInteger(e.slot) || e.slot < 1) throw new RangeError(`zk: bug: entry slot ${e.slot} is not a slot`);
+  if (!Number.isSafeInteger(e.ballot.round) || e.ballot.round < 0) {
+    throw new RangeError(`zk: bug: entry ${e.slot} has ballot round ${e.ballot.round}`);
+  }
+  if (!(e.command instanceof Uint8Array)) throw new TypeError(`zk: bug: entry ${e.slot} command is not bytes`);
+}
+
+// The same guard as the SQLite store's: a promise never goes back, a chosen slot stays chosen.
+function assertHardStateAdvances(prev: HardState, next: HardState): void {
+  if (!Number.isSafeInteger(next.promised.round) || next.promised.round < 0) {
+    throw new RangeError(`zk: bug: promised round ${next.promised.round} is not a round`);
+  }
+  if (!Number.isSafeInteger(next.chosen) || next.chosen < 0) {
+    throw new RangeError(`zk: bug: chosen index ${next.chosen} is not a slot`);
+  }
+  if (compareBallots(next.promised, prev.promised) < 0) {
+    throw new Error(
+      `zk: bug: promised ballot would go back from ${formatBallot(prev.promised)} to ${formatBallot(next.promised)}`,
+    );
+  }
+  if (next.chosen < prev.chosen) {
+    throw new Error(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
+  }
+}

@@ -1,0 +1,574 @@
+// The real acceptor store: one SQLite file per node (better-sqlite3, WAL, synchronous=FULL).
+// A promise or an acceptance is only a promise once it is in this file and fsynced, so
+// save() commits one Ready in one transaction before the driver lets any message out.
+// Opening refuses, with a one-line StoreError, any file it cannot trust: another cluster's
+// or another node's, a newer schema, a corrupt file, or a file that is not zk's at all.
+import Database from "better-sqlite3";
+import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
+import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
+import type { AcceptorStore } from "./store.js";
+import { StoreError } from "./store.js";
+
+/** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
+export const SCHEMA_VERSION = 1;
+
+/** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
+export const ZK_APPLICATION_ID = 0x7a6b0001;
+
+export type SqliteDatabase = Database.Database;
+
+export interface StoreIdentity {
+  readonly clusterId: string;
+  readonly nodeId: string;
+}
+
+export interface SqliteStoreOptions {
+  /**
+   * Open an existing file without writing to it (for `zk-cli inspect` while the node runs).
+   * Identity may then be null; when given it is still checked.
+   */
+  readonly readonly?: boolean;
+}
+
+export interface StoreInfo {
+  readonly clusterId: string;
+  readonly nodeId: string;
+  readonly schemaVersion: number;
+  readonly promised: Ballot;
+  readonly chosen: number;
+  readonly applied: number;
+  readonly entryCount: number;
+  /** Lowest stored slot, 0 when there are no entries (slots start at 1). */
+  readonly firstSlot: number;
+  /** Highest stored slot, 0 when there are no entries. */
+  readonly lastSlot: number;
+}
+
+/**
+ * Migrations, in order: MIGRATIONS[v] takes a database from schema version v to v + 1. The
+ * runner wraps each one in a transaction and records the new schema_version in `meta`, so a
+ * migration only changes tables. Append to this array; never edit a released step.
+ */
+export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
+  // 0 -> 1: identity, acceptor hard state, applied index; accepted entries by slot.
+  (db) => {
+    db.exec(`
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value
+      );
+      CREATE TABLE entries (
+        slot         INTEGER PRIMARY KEY,
+        ballot_round INTEGER NOT NULL,
+        ballot_node  TEXT NOT NULL,
+        command      BLOB NOT NULL
+      );
+      INSERT INTO meta (key, value) VALUES
+        ('schema_version', 0),
+        ('promised_round', 0),
+        ('promised_node', ''),
+        ('chosen', 0),
+        ('applied', 0);
+    `);
+  },
+];
+
+if (MIGRATIONS.length !== SCHEMA_VERSION) {
+  throw new Error(`zk: bug: ${MIGRATIONS.length} migrations for schema version ${SCHEMA_VERSION}`);
+}
+
+interface MetaRow {
+  readonly key: string;
+  readonly value: unknown;
+}
+
+interface EntryRow {
+  readonly slot: number;
+  readonly ballot_round: number;
+  readonly ballot_node: string;
+  readonly command: Uint8Array;
+}
+
+interface Meta {
+  readonly schemaVersion: number;
+  readonly clusterId: string;
+  readonly nodeId: string;
+  readonly promised: Ballot;
+  readonly chosen: number;
+  readonly applied: number;
+}
+
+const OPEN_ADVICE = "point --data-dir at this node's own directory or move the file aside";
+
+export class SqliteAcceptorStore implements AcceptorStore {
+  /**
+   * Open (creating if absent) the store at `path` for this node. Throws StoreError when the
+   * file belongs to another cluster or node, has a newer schema, is corrupt, or is not zk's.
+   */
+  static open(path: string, identity: StoreIdentity, opts?: SqliteStoreOptions): SqliteAcceptorStore;
+  /** Open an existing store read-only; `identity`, when not null, must match the file. */
+  static open(
+    path: string,
+    identity: StoreIdentity | null,
+    opts: SqliteStoreOptions & { readonly readonly: true },
+  ): SqliteAcceptorStore;
+  static open(path: string, identity: StoreIdentity | null, opts: SqliteStoreOptions = {}): SqliteAcceptorStore {
+    const readonly = opts.readonly === true;
+    if (identity === null && !readonly) {
+      throw new TypeError("zk: SqliteAcceptorStore.open needs the node's identity unless readonly");
+    }
+    if (identity !== null) {
+      if (identity.clusterId === "" || identity.nodeId === "") {
+        throw new TypeError("zk: SqliteAcceptorStore.open needs a non-empty clusterId and nodeId");
+      }
+    }
+
+    let db: SqliteDatabase;
+    try {
+      db = readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
+    } catch (err) {
+      throw new Error(
+        `zk: cannot open ${path}${readonly ? " read-only" : ""}: ${oneLine(errorMessage(err))}; ` +
+          (readonly ? "check that the file exists and is readable" : "check that its directory exists and is writable"),
+        { cause: err },
+      );
+    }
+
+    try {
+      // Connection settings only; nothing is written to the file before we know it is ours.
+      db.pragma("foreign_keys = ON");
+      if (!readonly) db.pragma("synchronous = FULL");
+
+      const meta = readonly ? openExisting(db, path, identity) : openWritable(db, path, identity as StoreIdentity);
+      return new SqliteAcceptorStore(db, path, readonly, meta);
+    } catch (err) {
+      db.close();
+      throw toStoreError(err, path);
+    }
+  }
+
+  private readonly statements: Statements;
+  private readonly saveTxn: (hardState: HardState | null, entries: readonly Entry[]) => void;
+  /** What the file holds, as of the last committed write of this connection (writer only). */
+  private hardState: HardState;
+  private appliedIndex: number;
+  private closed = false;
+
+  private constructor(
+    private readonly database: SqliteDatabase,
+    /** The file this store was opened from, for messages. */
+    readonly path: string,
+    readonly readonly: boolean,
+    private readonly openedMeta: Meta,
+  ) {
+    this.hardState = { promised: openedMeta.promised, chosen: openedMeta.chosen };
+    this.appliedIndex = openedMeta.applied;
+    this.statements = prepareStatements(database);
+    this.saveTxn = database.transaction((hardState: HardState | null, entries: readonly Entry[]) => {
+      const put = this.statements.entryPut;
+      for (const e of entries) put.run(e.slot, e.ballot.round, e.ballot.nodeId, e.command);
+      if (hardState !== null) {
+        // Written unconditionally, not skipped when the cache says unchanged: a cache that
+        // drifted from the file (a rolled-back outer transaction) must not cost a promise.
+        this.setMeta("promised_round", hardState.promised.round);
+        this.setMeta("promised_node", hardState.promised.nodeId);
+        this.setMeta("chosen", hardState.chosen);
+      }
+    });
+  }
+
+  /** The underlying connection, for layers that keep their own tables in the same file. */
+  get db(): SqliteDatabase {
+    return this.database;
+  }
+
+  load(): DurableState {
+    this.assertOpen();
+    return this.guard(() =>
+      this.readTxn(() => {
+        const meta = parseMeta(this.statements.metaAll.all(), this.path);
+        const entries = this.statements.entriesAll.all().map(rowToEntry);
+        return { hardState: { promised: meta.promised, chosen: meta.chosen }, entries };
+      }),
+    );
+  }
+
+  save(hardState: HardState | null, entries: readonly Entry[]): void {
+    this.assertWritable();
+    if (hardState === null && entries.length === 0) return;
+    for (const e of entries) assertEntry(e);
+    if (hardState !== null) this.assertHardStateAdvances(hardState);
+    this.guard(() => this.saveTxn(hardState, entries));
+    // Only after the commit: a rolled-back save must leave the cache as the file is.
+    if (hardState !== null) {
+      this.hardState = {
+        promised: { round: hardState.promised.round, nodeId: hardState.promised.nodeId },
+        chosen: hardState.chosen,
+      };
+    }
+  }
+
+  applied(): number {
+    this.assertOpen();
+    if (!this.readonly) return this.appliedIndex;
+    return this.guard(() => parseMeta(this.statements.metaAll.all(), this.path).applied);
+  }
+
+  /**
+   * Record that the state machine has applied every slot up to `n`. Call it inside
+   * transaction() together with the state machine's own writes, so a restart resumes
+   * exactly where the node stopped.
+   */
+  setApplied(n: number): void {
+    this.assertWritable();
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`zk: bug: applied index ${n} is not a slot`);
+    if (n < this.appliedIndex) {
+      throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
+    }
+    if (n === this.appliedIndex) return;
+    this.guard(() => this.setMeta("applied", n));
+    // Inside transaction() this write may still roll back; transaction() then restores the
+    // cached index. (Wrapping setApplied in a raw db.transaction instead would not.)
+    this.appliedIndex = n;
+  }
+
+  /**
+   * Run `fn` inside one SQLite transaction (a savepoint when nested). Writes made by `fn`,
+   * setApplied() and save() included, commit together or not at all.
+   */
+  transaction<T>(fn: () => T): T {
+    this.assertOpen();
+    const before = { hardState: this.hardState, applied: this.appliedIndex };
+    try {
+      return this.guard(() => this.database.transaction(fn)());
+    } catch (err) {
+      this.hardState = before.hardState;
+      this.appliedIndex = before.applied;
+      throw err;
+    }
+  }
+
+  /** A summary of the file, read fresh (it sees the writer's commits in readonly mode). */
+  info(): StoreInfo {
+    this.assertOpen();
+    return this.guard(() =>
+      this.readTxn(() => {
+        const meta = parseMeta(this.statements.metaAll.all(), this.path);
+        const stats = this.statements.entryStats.get();
+        if (stats === undefined) throw new Error("zk: bug: count(*) returned no row");
+        return {
+          clusterId: meta.clusterId,
+          nodeId: meta.nodeId,
+          schemaVersion: meta.schemaVersion,
+          promised: meta.promised,
+          chosen: meta.chosen,
+          applied: meta.applied,
+          entryCount: stats.n,
+          firstSlot: stats.lo ?? 0,
+          lastSlot: stats.hi ?? 0,
+        };
+      }),
+    );
+  }
+
+  /** Stored entries with `from <= slot <= to`, ascending, at most `limit` of them. */
+  readEntries(from: number, to: number, limit: number): Entry[] {
+    this.assertOpen();
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`zk: limit ${limit} must be an integer >= 0`);
+    if (limit === 0 || to < from) return [];
+    return this.guard(() => this.statements.entriesRange.all(from, to, limit).map(rowToEntry));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.database.close();
+  }
+
+  /** The identity and schema the file had when it was opened. */
+  get identity(): StoreIdentity & { readonly schemaVersion: number } {
+    const m = this.openedMeta;
+    return { clusterId: m.clusterId, nodeId: m.nodeId, schemaVersion: m.schemaVersion };
+  }
+
+  private setMeta(key: string, value: number | string): void {
+    const r = this.statements.metaSet.run(value, key);
+    if (r.changes !== 1) throw new Error(`zk: bug: meta key ${key} missing from ${this.path}`);
+  }
+
+  /** A consistent snapshot for multi-statement reads (a reader may run beside the writer). */
+  private readTxn<T>(fn: () => T): T {
+    if (this.database.inTransaction) return fn();
+    return this.database.transaction(fn).deferred();
+  }
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw toStoreError(err, this.path);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`zk: bug: ${this.path} used after close()`);
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readonly) throw new Error(`zk: ${this.path} was opened read-only; it cannot be written`);
+  }
+
+  // A promise never goes back and a chosen slot never becomes unchosen; a Ready that says
+  // otherwise is a core bug, and persisting it would break the promises already made.
+  private assertHardStateAdvances(next: HardState): void {
+    const prev = this.hardState;
+    if (!Number.isSafeInteger(next.promised.round) || next.promised.round < 0) {
+      throw new RangeError(`zk: bug: promised round ${next.promised.round} is not a round`);
+    }
+    if (!Number.isSafeInteger(next.chosen) || next.chosen < 0) {
+      throw new RangeError(`zk: bug: chosen index ${next.chosen} is not a slot`);
+    }
+    if (compareBallots(next.promised, prev.promised) < 0) {
+      throw new Error(
+        `zk: bug: promised ballot would go back from ${formatBallot(prev.promised)} to ${formatBallot(next.promised)}`,
+      );
+    }
+    if (next.chosen < prev.chosen) {
+      throw new Error(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
+    }
+  }
+}
+
+// ---- Opening ------------------------------------------------------------------------------
+
+/** Classify the file by reading only; initialise it when new; migrate it when old. */
+function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity): Meta {
+  const appId = readApplicationId(db);
+  const objects = db.prepare<[], number>("SELECT count(*) FROM sqlite_master").pluck().get() ?? 0;
+  if (appId === 0 && objects === 0) {
+    // New (or empty) file. WAL cannot be switched inside a transaction; a crash between the
+    // two leaves an empty WAL-mode file, which the next open initialises again.
+    setWal(db, path);
+    initialise(db, identity);
+    return readMeta(db, path);
+  }
+  checkIsZk(db, path, appId);
+  checkIntegrity(db, path);
+  let meta = readMeta(db, path);
+  checkSchemaNotNewer(meta, path);
+  checkIdentity(meta, identity, path);
+  setWal(db, path);
+  if (meta.schemaVersion < SCHEMA_VERSION) {
+    migrate(db, meta.schemaVersion);
+    meta = readMeta(db, path);
+  }
+  return meta;
+}
+
+function openExisting(db: SqliteDatabase, path: string, identity: StoreIdentity | null): Meta {
+  const appId = readApplicationId(db);
+  checkIsZk(db, path, appId);
+  checkIntegrity(db, path);
+  const meta = readMeta(db, path);
+  checkSchemaNotNewer(meta, path);
+  if (identity !== null) checkIdentity(meta, identity, path);
+  return meta;
+}
+
+function readApplicationId(db: SqliteDatabase): number {
+  // Also the first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB.
+  return db.prepare<[], number>("PRAGMA application_id").pluck().get() ?? 0;
+}
+
+function setWal(db: SqliteDatabase, path: string): void {
+  const mode = db.pragma("journal_mode = WAL", { simple: true });
+  if (mode !== "wal") {
+    throw new Error(`zk: ${path} cannot use WAL journaling (got "${String(mode)}"); put --data-dir on a local filesystem`);
+  }
+}
+
+/** Everything a new file gets, in one transaction: a crash leaves either nothing or all of it. */
+function initialise(db: SqliteDatabase, identity: StoreIdentity): void {
+  db.transaction(() => {
+    db.pragma(`application_id = ${ZK_APPLICATION_ID}`);
+    migrate(db, 0);
+    const put = db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?)");
+    put.run("cluster_id", identity.clusterId);
+    put.run("node_id", identity.nodeId);
+  }).immediate();
+}
+
+function migrate(db: SqliteDatabase, from: number): void {
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    const step = MIGRATIONS[v];
+    if (step === undefined) throw new Error(`zk: bug: no migration from schema version ${v}`);
+    db.transaction(() => {
+      step(db);
+      const r = db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(v + 1);
+      if (r.changes !== 1) throw new Error(`zk: bug: migration ${v} -> ${v + 1} left no schema_version`);
+    }).immediate();
+  }
+}
+
+function checkIsZk(db: SqliteDatabase, path: string, appId: number): void {
+  if (appId !== ZK_APPLICATION_ID) {
+    const what = appId === 0 ? "has no zk application id" : `has application_id 0x${(appId >>> 0).toString(16)}`;
+    throw new StoreError(
+      `zk: ${path} is a SQLite database of another application (${what}); ${OPEN_ADVICE}`,
+      "NOT_ZK",
+    );
+  }
+  const hasMeta = db
+    .prepare<[], number>("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+    .pluck()
+    .get();
+  if (hasMeta !== 1) {
+    throw new StoreError(`zk: ${path} carries zk's application id but has no meta table; ${OPEN_ADVICE}`, "NOT_ZK");
+  }
+}
+
+function checkIntegrity(db: SqliteDatabase, path: string): void {
+  // quick_check: O(file) like integrity_check but skips index-vs-table cross checks, which
+  // keeps start-up fast; it still finds broken pages, which is what a bad disk produces.
+  const problems = db.prepare<[], string>("PRAGMA quick_check").pluck().all();
+  if (problems.length === 1 && problems[0] === "ok") return;
+  const first = oneLine(String(problems[0] ?? "no result")).replace(/^\*\*\* in database \w+ \*\*\* /, "");
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
+  throw new StoreError(`zk: ${path} failed SQLite's integrity check: ${first}${more}; ${CORRUPT_ADVICE}`, "CORRUPT");
+}
+
+const CORRUPT_ADVICE =
+  "do not serve from it: move it aside and rebuild this node's state from the other members";
+
+function checkSchemaNotNewer(meta: Meta, path: string): void {
+  if (meta.schemaVersion > SCHEMA_VERSION) {
+    throw new StoreError(
+      `zk: ${path} has schema version ${meta.schemaVersion}, newer than this zk-node supports (${SCHEMA_VERSION}); upgrade zk-node`,
+      "SCHEMA_TOO_NEW",
+    );
+  }
+}
+
+function checkIdentity(meta: Meta, identity: StoreIdentity, path: string): void {
+  if (meta.clusterId !== identity.clusterId) {
+    throw new StoreError(
+      `zk: ${path} belongs to cluster ${JSON.stringify(meta.clusterId)}, not ${JSON.stringify(identity.clusterId)}; point --data-dir at this cluster's directory or remove the file`,
+      "CLUSTER_MISMATCH",
+    );
+  }
+  if (meta.nodeId !== identity.nodeId) {
+    throw new StoreError(
+      `zk: ${path} belongs to node ${JSON.stringify(meta.nodeId)}, not ${JSON.stringify(identity.nodeId)}; point --data-dir at node ${JSON.stringify(identity.nodeId)}'s directory or start with --id ${JSON.stringify(meta.nodeId)}`,
+      "NODE_MISMATCH",
+    );
+  }
+}
+
+function readMeta(db: SqliteDatabase, path: string): Meta {
+  return parseMeta(db.prepare<[], MetaRow>("SELECT key, value FROM meta").all(), path);
+}
+
+function parseMeta(rows: readonly MetaRow[], path: string): Meta {
+  const m = new Map<string, unknown>();
+  for (const r of rows) m.set(r.key, r.value);
+  const int = (key: string): number => {
+    const v = m.get(key);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      throw new StoreError(`zk: ${path} has a bad meta ${key} (${describe(v)}); ${CORRUPT_ADVICE}`, "CORRUPT");
+    }
+    return v;
+  };
+  const str = (key: string): string => {
+    const v = m.get(key);
+    if (typeof v !== "string") {
+      throw new StoreError(`zk: ${path} has a bad meta ${key} (${describe(v)}); ${CORRUPT_ADVICE}`, "CORRUPT");
+    }
+    return v;
+  };
+  // schema_version first: a newer schema may lay out the rest differently.
+  const schemaVersion = int("schema_version");
+  if (schemaVersion > SCHEMA_VERSION) {
+    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0 };
+  }
+  const round = int("promised_round");
+  const node = str("promised_node");
+  return {
+    schemaVersion,
+    clusterId: str("cluster_id"),
+    nodeId: str("node_id"),
+    promised: round === 0 && node === "" ? ZERO_BALLOT : { round, nodeId: node },
+    chosen: int("chosen"),
+    applied: int("applied"),
+  };
+}
+
+// ---- Helpers ------------------------------------------------------------------------------
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+// Prepared once per connection: save() runs once per Ready and must not re-parse SQL.
+function prepareStatements(db: SqliteDatabase) {
+  return {
+    metaAll: db.prepare<[], MetaRow>("SELECT key, value FROM meta"),
+    metaSet: db.prepare<[unknown, string]>("UPDATE meta SET value = ? WHERE key = ?"),
+    entryPut: db.prepare<[number, number, string, Uint8Array]>(
+      "INSERT OR REPLACE INTO entries (slot, ballot_round, ballot_node, command) VALUES (?, ?, ?, ?)",
+    ),
+    entriesAll: db.prepare<[], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries ORDER BY slot"),
+    entriesRange: db.prepare<[number, number, number], EntryRow>(
+      "SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot >= ? AND slot <= ? ORDER BY slot LIMIT ?",
+    ),
+    entryStats: db.prepare<[], { n: number; lo: number | null; hi: number | null }>(
+      "SELECT count(*) AS n, min(slot) AS lo, max(slot) AS hi FROM entries",
+    ),
+  };
+}
+
+function rowToEntry(r: EntryRow): Entry {
+  // better-sqlite3 hands back Buffers; the core's commands are plain Uint8Arrays (a Buffer
+  // would not deep-equal one). A view over the same bytes, no copy.
+  const c = r.command;
+  return {
+    slot: r.slot,
+    ballot: { round: r.ballot_round, nodeId: r.ballot_node },
+    command: new Uint8Array(c.buffer, c.byteOffset, c.byteLength),
+  };
+}
+
+function assertEntry(e: Entry): void {
+  if (!Number.isSafeInteger(e.slot) || e.slot < 1) throw new RangeError(`zk: bug: entry slot ${e.slot} is not a slot`);
+  if (!Number.isSafeInteger(e.ballot.round) || e.ballot.round < 0) {
+    throw new RangeError(`zk: bug: entry ${e.slot} has ballot round ${e.ballot.round}`);
+  }
+  if (!(e.command instanceof Uint8Array)) throw new TypeError(`zk: bug: entry ${e.slot} command is not bytes`);
+}
+
+function isSqliteCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"));
+}
+
+function toStoreError(err: unknown, path: string): unknown {
+  if (err instanceof StoreError) return err;
+  if (!isSqliteCorruption(err)) return err;
+  const code = (err as { code: string }).code;
+  const e =
+    code === "SQLITE_NOTADB"
+      ? new StoreError(`zk: ${path} is not a SQLite database (${oneLine(errorMessage(err))}); ${OPEN_ADVICE}`, "CORRUPT")
+      : new StoreError(`zk: ${path} is corrupt (${oneLine(errorMessage(err))}); ${CORRUPT_ADVICE}`, "CORRUPT");
+  e.cause = err;
+  return e;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, " ").trim();
+}
+
+function describe(v: unknown): string {
+  return v === undefined ? "missing" : JSON.stringify(v) ?? String(v);
+}

@@ -1,0 +1,141 @@
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] [--bug forget-promise|skip-recovery]
+// pnpm sim --seed S --trace [--nodes 3|5] [--bug ...]
+// Exit code 1 when any seed violates a safety or liveness property.
+import { parseArgs } from "node:util";
+import { runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
+
+// A closed pipe (`| head`) ends the run quietly.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
+const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] | --seed S --trace";
+
+function main(): number {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        seeds: { type: "string" },
+        "first-seed": { type: "string", default: "1" },
+        seed: { type: "string" },
+        nodes: { type: "string", default: "3" },
+        trace: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        bug: { type: "string" },
+        "fault-ticks": { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`sim: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const nodes = int(values.nodes, "--nodes");
+  if (nodes === null || nodes < 1 || nodes > 9) return usage("--nodes must be between 1 and 9");
+  const bug = values.bug as PlantedBug | undefined;
+  if (bug !== undefined && bug !== "forget-promise" && bug !== "skip-recovery") return usage("--bug must be forget-promise or skip-recovery");
+  const faultTicks = values["fault-ticks"] === undefined ? undefined : int(values["fault-ticks"], "--fault-ticks") ?? undefined;
+
+  if (values.seed !== undefined) {
+    const seed = int(values.seed, "--seed");
+    if (seed === null) return usage("--seed must be an integer");
+    const r = runSeed({ seed, nodes, bug, faultTicks, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
+    if (values.json) process.stdout.write(JSON.stringify(summarize([r], nodes, 0)) + "\n");
+    else printSummary(summarize([r], nodes, 0));
+    return r.violation ? 1 : 0;
+  }
+
+  const count = int(values.seeds ?? "100", "--seeds");
+  const first = int(values["first-seed"], "--first-seed");
+  if (count === null || count < 1 || first === null) return usage("--seeds and --first-seed must be integers, --seeds at least 1");
+  const started = performance.now();
+  const results: SimResult[] = [];
+  const progress = !values.json && process.stderr.isTTY;
+  for (let seed = first; seed < first + count; seed++) {
+    results.push(runSeed({ seed, nodes, bug, faultTicks }));
+    if (progress && seed % 100 === 0) process.stderr.write(`\r${seed - first + 1}/${count} seeds`);
+  }
+  if (progress) process.stderr.write("\r");
+  const summary = summarize(results, nodes, performance.now() - started);
+  if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+  else printSummary(summary);
+  return summary.violations > 0 ? 1 : 0;
+}
+
+interface Summary {
+  nodes: number;
+  seeds: number;
+  firstSeed: number;
+  violations: number;
+  failingSeeds: number[];
+  firstViolation: Violation | null;
+  ticks: number;
+  steps: number;
+  elections: number;
+  chosen: number;
+  proposals: number;
+  acknowledged: number;
+  crashes: number;
+  messagesDelivered: number;
+  faults: Record<string, number>;
+  seconds: number;
+  seedsPerSecond: number;
+}
+
+function summarize(results: SimResult[], nodes: number, ms: number): Summary {
+  const failing = results.filter((r) => r.violation);
+  const faults: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
+  const sum = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  return {
+    nodes,
+    seeds: results.length,
+    firstSeed: results[0]?.seed ?? 0,
+    violations: failing.length,
+    failingSeeds: failing.map((r) => r.seed).slice(0, 20),
+    firstViolation: failing[0]?.violation ?? null,
+    ticks: sum((r) => r.ticks),
+    steps: sum((r) => r.steps),
+    elections: sum((r) => r.elections),
+    chosen: sum((r) => r.chosen),
+    proposals: sum((r) => r.proposals),
+    acknowledged: sum((r) => r.acknowledged),
+    crashes: sum((r) => r.crashes),
+    messagesDelivered: sum((r) => r.messagesDelivered),
+    faults,
+    seconds: Math.round(ms) / 1000,
+    seedsPerSecond: ms > 0 ? Math.round((results.length / ms) * 1000 * 10) / 10 : 0,
+  };
+}
+
+function printSummary(s: Summary): void {
+  const lines = [
+    `seeds        ${s.seeds} (${s.firstSeed}..${s.firstSeed + s.seeds - 1}) on ${s.nodes} nodes`,
+    `steps        ${s.steps}  ticks ${s.ticks}  messages ${s.messagesDelivered}`,
+    `elections    ${s.elections}`,
+    `chosen       ${s.chosen} entries; ${s.acknowledged}/${s.proposals} proposals acknowledged`,
+    `faults       ${Object.entries(s.faults).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `violations   ${s.violations}${s.failingSeeds.length ? `  seeds: ${s.failingSeeds.join(" ")}` : ""}`,
+  ];
+  if (s.firstViolation) {
+    const v = s.firstViolation;
+    lines.push(`first        seed ${v.seed} tick ${v.tick} ${v.kind}: ${v.message}`);
+    lines.push(`replay       pnpm sim --seed ${v.seed} --nodes ${s.nodes} --trace`);
+  }
+  if (s.seconds > 0) lines.push(`speed        ${s.seedsPerSecond} seeds/s (${s.seconds} s)`);
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+function int(v: string | undefined, _name: string): number | null {
+  if (v === undefined || !/^-?\d+$/.test(v)) return null;
+  return Number(v);
+}
+
+function usage(msg: string): number {
+  process.stderr.write(`sim: ${msg}\n${USAGE}\n`);
+  return 2;
+}
+
+process.exitCode = main();

@@ -1,0 +1,500 @@
+// A deterministic whole-cluster simulator. Real protocol cores and in-memory stores run in
+// one process; the network, the disks and every fault are driven by one seeded PRNG, so a
+// seed replays a failure exactly. After every step the cluster is checked for the safety
+// properties of consensus; after the faults stop it must make progress (liveness).
+import {
+  InvariantError,
+  PaxosCore,
+  SeededRng,
+  commandsEqual,
+  formatBallot,
+  type Command,
+  type CoreConfig,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Ready,
+} from "../../src/paxos/index.js";
+import { MemAcceptorStore } from "../../src/storage/mem-store.js";
+
+export type PlantedBug = "forget-promise" | "skip-recovery";
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** Ticks with faults injected. */
+  readonly faultTicks?: number;
+  /** Ticks after the faults stop within which a leader must exist and every proposal be chosen. */
+  readonly healTicks?: number;
+  readonly bug?: PlantedBug;
+  /** "random" (default) draws faults from the seed; "demo" is a calm run whose leader crashes once. */
+  readonly faults?: "random" | "demo";
+  /** Receives a readable trace line per notable event. */
+  readonly trace?: (line: string) => void;
+}
+
+export interface Violation {
+  readonly seed: number;
+  readonly tick: number;
+  readonly kind: "safety" | "liveness" | "assertion";
+  readonly message: string;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly ticks: number;
+  readonly steps: number;
+  readonly elections: number;
+  readonly chosen: number;
+  readonly proposals: number;
+  readonly acknowledged: number;
+  readonly crashes: number;
+  readonly messagesDelivered: number;
+  readonly faults: Readonly<Record<FaultKind, number>>;
+  readonly violation: Violation | null;
+}
+
+export type FaultKind =
+  | "loss"
+  | "duplicate"
+  | "reorder"
+  | "symmetric-partition"
+  | "asymmetric-partition"
+  | "leader-isolation"
+  | "crash-restart"
+  | "crash-before-persist";
+
+const READY_ROUNDS_MAX = 1000;
+const PENDING_RETRY_TICKS = 60;
+
+class Violated extends Error {
+  constructor(
+    readonly kind: Violation["kind"],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface SimNode {
+  readonly id: NodeId;
+  readonly store: MemAcceptorStore;
+  core: PaxosCore | null;
+  incarnation: number;
+  restartAt: number;
+  /** The state machine: the chosen log as applied, slot by slot. */
+  applied: Command[];
+}
+
+interface Proposal {
+  readonly id: number;
+  readonly command: Command;
+  state: "queued" | "inflight" | "acked";
+  via: NodeId | null;
+  slot: number;
+  since: number;
+  ackedSlot: number;
+}
+
+interface InFlight {
+  readonly m: Message;
+  readonly at: number;
+}
+
+export function runSeed(opts: SimOptions): SimResult {
+  return new Simulation(opts).run();
+}
+
+class Simulation {
+  private readonly rng: SeededRng;
+  private readonly nodes: SimNode[] = [];
+  private readonly ids: NodeId[];
+  private readonly faultTicks: number;
+  private readonly healTicks: number;
+  private readonly trace: ((line: string) => void) | undefined;
+
+  // Fault parameters, drawn per seed.
+  private readonly lossRate: number;
+  private readonly dupRate: number;
+  private readonly delayMaxTicks: number;
+  private readonly crashRate: number;
+  private readonly persistCrashRate: number;
+  private readonly partitionRate: number;
+  private blocked = new Set<string>(); // "from>to"
+
+  private network: InFlight[] = [];
+  private now = 0;
+  private steps = 0;
+  private delivered = 0;
+  private elections = 0;
+  private crashes = 0;
+  private readonly faults: Record<FaultKind, number> = {
+    loss: 0,
+    duplicate: 0,
+    reorder: 0,
+    "symmetric-partition": 0,
+    "asymmetric-partition": 0,
+    "leader-isolation": 0,
+    "crash-restart": 0,
+    "crash-before-persist": 0,
+  };
+
+  // What the checker knows.
+  private readonly chosenLog = new Map<number, Command>();
+  private readonly leaderOfBallot = new Map<string, string>(); // ballot -> node#incarnation
+  private readonly proposals: Proposal[] = [];
+  private nextProposalId = 1;
+
+  constructor(private readonly opts: SimOptions) {
+    this.rng = new SeededRng(opts.seed * 2654435761 + 1);
+    this.faultTicks = opts.faultTicks ?? 600;
+    this.healTicks = opts.healTicks ?? 400;
+    this.trace = opts.trace;
+    this.ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+    const calm = opts.faults === "demo";
+    this.lossRate = calm ? 0 : this.rng.next() * 0.2;
+    this.dupRate = calm ? 0 : this.rng.next() * 0.1;
+    this.delayMaxTicks = calm ? 0 : 1 + this.rng.int(4);
+    this.crashRate = calm ? 0 : this.rng.next() * 0.01;
+    this.persistCrashRate = calm ? 0 : this.rng.next() * 0.01;
+    this.partitionRate = calm ? 0 : this.rng.next() * 0.02;
+    for (const id of this.ids) {
+      const store = new MemAcceptorStore(opts.bug === "forget-promise" ? { plantedBugs: { forgetPromiseOnRestart: true } } : {});
+      const node: SimNode = { id, store, core: null, incarnation: 0, restartAt: 0, applied: [] };
+      this.nodes.push(node);
+      this.start(node);
+    }
+  }
+
+  run(): SimResult {
+    let violation: Violation | null = null;
+    try {
+      const end = this.faultTicks + this.healTicks;
+      for (this.now = 1; this.now <= end; this.now++) {
+        const faulty = this.now <= this.faultTicks;
+        if (this.now === this.faultTicks + 1) this.heal();
+        if (faulty) this.injectFaults();
+        this.restartDue();
+        if (faulty || this.now < this.faultTicks + this.healTicks / 2) this.clientWork();
+        this.retryStuck();
+        for (const n of this.nodes) if (n.core) this.guard(n, () => n.core!.tick());
+        this.deliver();
+        this.drainReadies(faulty);
+        if (!faulty && this.converged()) break;
+      }
+      this.checkLiveness();
+    } catch (e) {
+      if (e instanceof Violated) violation = { seed: this.opts.seed, tick: this.now, kind: e.kind, message: e.message };
+      else throw e;
+    }
+    if (violation) this.log(`VIOLATION (${violation.kind}) at tick ${violation.tick}: ${violation.message}`);
+    return {
+      seed: this.opts.seed,
+      ticks: this.now,
+      steps: this.steps,
+      elections: this.elections,
+      chosen: this.chosenLog.size,
+      proposals: this.proposals.length,
+      acknowledged: this.proposals.filter((p) => p.state === "acked").length,
+      crashes: this.crashes,
+      messagesDelivered: this.delivered,
+      faults: { ...this.faults },
+      violation,
+    };
+  }
+
+  // ---- Nodes -------------------------------------------------------------------------------
+
+  private start(n: SimNode): void {
+    n.incarnation++;
+    const durable = n.store.load();
+    const config: CoreConfig = {
+      id: n.id,
+      members: this.ids,
+      rng: new SeededRng(this.rng.int(2 ** 31)),
+      electionTimeoutTicks: 10,
+      heartbeatTicks: 2,
+      batchEntriesMax: 8,
+      inflightBatchesMax: 3,
+      applied: n.store.applied(),
+      plantedBugs: this.opts.bug === "skip-recovery" ? { skipPhase1Recovery: true } : {},
+    };
+    n.applied = n.applied.slice(0, n.store.applied());
+    n.core = this.guard(n, () => new PaxosCore(config, durable));
+  }
+
+  private crash(n: SimNode, why: string): void {
+    if (!n.core) return;
+    n.core = null;
+    n.restartAt = this.now + 5 + this.rng.int(40);
+    this.crashes++;
+    this.log(`${n.id} crashes (${why}); restarts at tick ${n.restartAt}`);
+    for (const p of this.proposals) {
+      if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} crashed`);
+    }
+  }
+
+  private restartDue(): void {
+    for (const n of this.nodes) {
+      if (!n.core && n.restartAt <= this.now) {
+        this.start(n);
+        this.log(`${n.id} restarts (promised ${formatBallot(n.core!.promisedBallot)}, chosen ${n.core!.chosen}, ${n.store.load().entries.length} entries on disk)`);
+      }
+    }
+  }
+
+  private guard<T>(n: SimNode, f: () => T): T {
+    try {
+      this.steps++;
+      return f();
+    } catch (e) {
+      if (e instanceof InvariantError) throw new Violated("assertion", `${n.id}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  // ---- Readies: persist, send, apply -----------------------------------------------------
+
+  private drainReadies(faulty: boolean): void {
+    for (let round = 0; ; round++) {
+      if (round >= READY_ROUNDS_MAX) throw new Violated("liveness", "Ready loop did not settle");
+      let any = false;
+      for (const n of this.nodes) {
+        const core = n.core;
+        if (!core || !core.hasReady()) continue;
+        any = true;
+        const rd = this.guard(n, () => core.ready());
+        if (faulty && this.rng.chance(this.persistCrashRate)) {
+          // Power cut between deciding and persisting: nothing of this Ready happened.
+          this.faults["crash-before-persist"]++;
+          this.crash(n, "before persisting its Ready");
+          continue;
+        }
+        this.handleReady(n, core, rd);
+      }
+      if (!any) return;
+    }
+  }
+
+  private handleReady(n: SimNode, core: PaxosCore, rd: Ready): void {
+    const before = n.store.load().hardState;
+    n.store.save(rd.hardState, rd.entries);
+    if (rd.hardState) {
+      if (rd.hardState.chosen < before.chosen) throw new Violated("safety", `${n.id} persisted chosen ${rd.hardState.chosen} below ${before.chosen}`);
+    }
+    for (const ev of rd.events) {
+      this.log(`${n.id} ${ev.role} ballot ${formatBallot(ev.ballot)} leader ${ev.leader ?? "-"} (${ev.reason})`);
+      if (ev.role === "leader") {
+        this.elections++;
+        const key = formatBallot(ev.ballot);
+        const who = `${n.id}#${n.incarnation}`;
+        const prev = this.leaderOfBallot.get(key);
+        if (prev !== undefined && prev !== who) throw new Violated("safety", `two leaders in ballot ${key}: ${prev} and ${who}`);
+        this.leaderOfBallot.set(key, who);
+      }
+    }
+    for (const m of rd.messages) this.send(m);
+    for (const e of rd.committed) this.apply(n, e);
+    if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
+    this.guard(n, () => core.advance());
+  }
+
+  private apply(n: SimNode, e: Entry): void {
+    if (e.slot !== n.applied.length + 1) throw new Violated("safety", `${n.id} applied slot ${e.slot} after ${n.applied.length}`);
+    const known = this.chosenLog.get(e.slot);
+    if (known === undefined) {
+      this.chosenLog.set(e.slot, e.command);
+      this.log(`slot ${e.slot} chosen: ${describe(e.command)} (first learned by ${n.id})`);
+    } else if (!commandsEqual(known, e.command)) {
+      throw new Violated("safety", `slot ${e.slot} chosen twice: ${describe(known)} and ${describe(e.command)} (at ${n.id})`);
+    }
+    n.applied.push(e.command);
+    // The client that proposed through this node hears back now.
+    for (const p of this.proposals) {
+      if (p.state === "inflight" && p.via === n.id && p.slot === e.slot) {
+        if (commandsEqual(p.command, e.command)) {
+          p.state = "acked";
+          p.ackedSlot = e.slot;
+          this.log(`p${p.id} acknowledged by ${n.id} at slot ${e.slot}`);
+        } else {
+          this.requeue(p, `slot ${e.slot} went to ${describe(e.command)}`);
+        }
+      }
+    }
+  }
+
+  // ---- Clients ------------------------------------------------------------------------------
+
+  private clientWork(): void {
+    if (this.rng.chance(0.3)) {
+      const id = this.nextProposalId++;
+      this.proposals.push({ id, command: new TextEncoder().encode(`p${id}`), state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
+    }
+    for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
+  }
+
+  private tryPropose(p: Proposal): void {
+    const live = this.nodes.filter((n) => n.core);
+    if (live.length === 0) return;
+    // Clients ask a random node and follow its leader hint, as the real client does.
+    let target = this.rng.pick(live);
+    for (let hop = 0; hop < 2; hop++) {
+      const r = this.guard(target, () => target.core!.propose([p.command]));
+      if (r.ok) {
+        p.state = "inflight";
+        p.via = target.id;
+        p.slot = r.firstSlot;
+        p.since = this.now;
+        this.log(`p${p.id} proposed via ${target.id} at slot ${r.firstSlot}`);
+        return;
+      }
+      const hinted = this.nodes.find((n) => n.id === r.leaderHint && n.core);
+      if (!hinted || hinted === target) return;
+      target = hinted;
+    }
+  }
+
+  private retryStuck(): void {
+    for (const p of this.proposals) {
+      if (p.state === "inflight" && this.now - p.since > PENDING_RETRY_TICKS) this.requeue(p, "timed out");
+    }
+  }
+
+  private requeue(p: Proposal, why: string): void {
+    p.state = "queued";
+    p.via = null;
+    p.since = this.now;
+    this.log(`p${p.id} retried: ${why}`);
+  }
+
+  // ---- Network and faults ---------------------------------------------------------------
+
+  private send(m: Message): void {
+    if (this.blocked.has(`${m.from}>${m.to}`)) return;
+    if (this.now <= this.faultTicks && this.rng.chance(this.lossRate)) {
+      this.faults.loss++;
+      return;
+    }
+    const copies = this.now <= this.faultTicks && this.rng.chance(this.dupRate) ? 2 : 1;
+    if (copies === 2) this.faults.duplicate++;
+    for (let i = 0; i < copies; i++) {
+      const delay = this.now <= this.faultTicks ? this.rng.int(this.delayMaxTicks + 1) : 0;
+      if (delay > 0) this.faults.reorder++;
+      this.network.push({ m, at: this.now + delay });
+    }
+  }
+
+  private deliver(): void {
+    const due: InFlight[] = [];
+    const later: InFlight[] = [];
+    for (const f of this.network) (f.at <= this.now ? due : later).push(f);
+    this.network = later;
+    // Shuffle what arrives in the same tick: the network promises no order.
+    for (let i = due.length - 1; i > 0; i--) {
+      const j = this.rng.int(i + 1);
+      [due[i], due[j]] = [due[j]!, due[i]!];
+    }
+    for (const { m } of due) {
+      const n = this.nodes.find((x) => x.id === m.to);
+      if (!n?.core || this.blocked.has(`${m.from}>${m.to}`)) continue;
+      this.delivered++;
+      this.guard(n, () => n.core!.step(m));
+    }
+  }
+
+  private injectFaults(): void {
+    if (this.opts.faults === "demo") {
+      const leader = this.nodes.find((n) => n.core?.role === "leader");
+      if (this.now === Math.floor(this.faultTicks / 2) && leader) this.crash(leader, "the demo kills the leader");
+      return;
+    }
+    if (this.rng.chance(this.partitionRate)) {
+      const kind = this.rng.int(4);
+      this.blocked.clear();
+      if (kind === 0) {
+        this.log("partition healed");
+      } else if (kind === 1) {
+        const side = new Set(this.ids.filter(() => this.rng.chance(0.5)));
+        for (const a of this.ids) for (const b of this.ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
+        this.faults["symmetric-partition"]++;
+        this.log(`partition {${[...side].join(",")}} | {${this.ids.filter((i) => !side.has(i)).join(",")}}`);
+      } else if (kind === 2) {
+        const cut: string[] = [];
+        for (const a of this.ids) for (const b of this.ids) if (a !== b && this.rng.chance(0.3)) cut.push(`${a}>${b}`);
+        for (const c of cut) this.blocked.add(c);
+        this.faults["asymmetric-partition"]++;
+        this.log(`asymmetric partition: ${cut.join(" ") || "(none)"} dropped`);
+      } else {
+        const leader = this.nodes.find((n) => n.core?.role === "leader");
+        if (leader) {
+          for (const b of this.ids) if (b !== leader.id) this.blocked.add(`${leader.id}>${b}`).add(`${b}>${leader.id}`);
+          this.faults["leader-isolation"]++;
+          this.log(`leader ${leader.id} isolated`);
+        }
+      }
+    }
+    if (this.rng.chance(this.crashRate)) {
+      const live = this.nodes.filter((n) => n.core);
+      if (live.length > 0) {
+        this.faults["crash-restart"]++;
+        this.crash(this.rng.pick(live), "crash-restart");
+      }
+    }
+  }
+
+  private heal(): void {
+    this.blocked.clear();
+    for (const n of this.nodes) if (!n.core) n.restartAt = this.now;
+    this.log("faults stop: network healed, crashed nodes restart");
+  }
+
+  // ---- Checks -----------------------------------------------------------------------------
+
+  private converged(): boolean {
+    const leaders = this.nodes.filter((n) => n.core?.role === "leader");
+    if (leaders.length !== 1) return false;
+    const leader = leaders[0]!;
+    if (this.proposals.some((p) => p.state !== "acked")) return false;
+    return this.nodes.every((n) => n.core && n.core.leaderId === leader.id && n.applied.length === leader.applied.length && n.core.chosen === leader.core!.lastLogSlot);
+  }
+
+  private checkLiveness(): void {
+    const leaders = this.nodes.filter((n) => n.core?.role === "leader");
+    if (leaders.length !== 1) {
+      throw new Violated("liveness", `${this.healTicks} ticks after the faults stopped there are ${leaders.length} leaders`);
+    }
+    const stuck = this.proposals.filter((p) => p.state !== "acked");
+    if (stuck.length > 0) {
+      throw new Violated("liveness", `${stuck.length} proposals never acknowledged after the faults stopped (first: p${stuck[0]!.id}, ${stuck[0]!.state})`);
+    }
+    const leader = leaders[0]!;
+    for (const n of this.nodes) {
+      if (n.applied.length !== leader.applied.length) {
+        const pr = leader.core!.followerProgress().get(n.id);
+        const next = n.core!.entry(n.core!.chosen + 1);
+        throw new Violated(
+          "liveness",
+          `${n.id} applied ${n.applied.length} slots, leader ${leader.id} ${leader.applied.length}; ` +
+            `leader's view of ${n.id}: ${JSON.stringify(pr)}; ${n.id}'s next entry: ${next ? `ballot ${formatBallot(next.ballot)}` : "none"}`,
+        );
+      }
+    }
+    // Every acknowledged proposal is in every node's chosen log.
+    for (const p of this.proposals) {
+      for (const n of this.nodes) {
+        const c = n.applied[p.ackedSlot - 1];
+        if (c === undefined || !commandsEqual(c, p.command)) {
+          throw new Violated("safety", `acknowledged p${p.id} (slot ${p.ackedSlot}) is missing from ${n.id}'s chosen log`);
+        }
+      }
+    }
+  }
+
+  private log(line: string): void {
+    this.trace?.(`t=${String(this.now).padStart(4)} ${line}`);
+  }
+}
+
+function describe(c: Command): string {
+  return c.length === 0 ? "no-op" : new TextDecoder().decode(c);
+}
