@@ -1,0 +1,324 @@
+// Scenario tests of the protocol core: each drives a small cluster by hand through one
+// situation Multi-Paxos must get right, and checks the exact outcome.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { InvariantError, PaxosCore, SeededRng, ZERO_BALLOT, compareBallots, formatBallot, type Message } from "../src/paxos/index.js";
+import { Harness, dec, enc } from "./harness.js";
+
+const three = ["n1", "n2", "n3"];
+const five = ["n1", "n2", "n3", "n4", "n5"];
+const among = (...ids: string[]) => (m: Message) => ids.includes(m.from) && ids.includes(m.to);
+
+function proposeAndSettle(h: Harness, leader: string, values: string[]): void {
+  const r = h.core(leader).propose(values.map(enc));
+  assert.ok(r.ok, `propose on ${leader} failed`);
+  h.flush();
+  h.deliver();
+}
+
+describe("elections", () => {
+  test("a 3-node cluster elects one leader and every node learns it", () => {
+    const h = new Harness(three);
+    h.runUntil(() => h.leader() !== null && h.ids.every((id) => h.core(id).leaderId === h.leader()));
+    const leader = h.leader()!;
+    const events = h.node(leader).events.map((e) => `${e.role}:${e.reason}`);
+    assert.deepEqual(events.slice(-3), ["precandidate:election-timeout", "candidate:pre-vote-won", "leader:promise-quorum"]);
+    assert.equal(h.core(leader).promisedBallot.nodeId, leader);
+  });
+
+  test("dueling proposers: both campaign at once, one ballot wins, the other yields", () => {
+    const h = new Harness(three);
+    // n1 and n2 time out together and both win their pre-votes before any Prepare lands.
+    h.timeOut("n1");
+    h.timeOut("n2");
+    h.deliver((m) => m.type === "preVote" || m.type === "preVoteReply");
+    assert.equal(h.core("n1").role, "candidate");
+    assert.equal(h.core("n2").role, "candidate");
+    const b1 = h.core("n1").promisedBallot;
+    const b2 = h.core("n2").promisedBallot;
+    assert.equal(b1.round, b2.round, "same round, so the node id breaks the tie");
+    // n3 hears n1's Prepare first, then n2's higher ballot.
+    h.deliver((m) => m.type === "prepare" && m.from === "n1" && m.to === "n3");
+    h.deliver((m) => m.type === "prepare" && m.from === "n2" && m.to === "n3");
+    h.deliver();
+    h.runUntil(() => h.leader() !== null && h.ids.every((id) => h.core(id).leaderId === h.leader()));
+    assert.equal(h.leader(), "n2", "the higher ballot (1.n2 > 1.n1) completes Phase 1");
+    assert.ok(h.node("n1").events.some((e) => e.role === "follower" && e.reason === "higher-ballot"));
+    proposeAndSettle(h, "n2", ["a", "b"]);
+    h.tick(h.ids, 2);
+    h.deliver();
+    for (const id of three) assert.deepEqual(h.chosenLog(id).filter((v) => v !== "no-op"), ["a", "b"]);
+  });
+
+  test("a follower asked to propose answers with the leader hint", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    h.tick(h.ids, 2);
+    h.deliver();
+    const r = h.core("n3").propose([enc("x")]);
+    assert.deepEqual(r, { ok: false, reason: "not-leader", leaderHint: "n1" });
+  });
+
+  test("check-quorum: a leader cut off from the majority steps down", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    assert.equal(h.core("n1").role, "leader");
+    for (let t = 0; t < 25; t++) {
+      h.tick(["n1"]);
+      h.deliver(() => false, (m) => m.from === "n1" || m.to === "n1");
+    }
+    assert.notEqual(h.core("n1").role, "leader");
+    assert.ok(h.node("n1").events.some((e) => e.role === "follower" && e.reason === "check-quorum-lost"));
+  });
+
+  test("pre-vote: a partitioned node rejoining does not disturb a healthy leader", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    const ballot = h.core("n1").promisedBallot;
+    // n3 is cut off for many election timeouts and keeps campaigning in vain.
+    const healthy = among("n1", "n2");
+    for (let t = 0; t < 100; t++) {
+      h.tick();
+      h.deliver(healthy, (m) => !healthy(m));
+    }
+    assert.ok(h.node("n3").events.filter((e) => e.reason === "election-timeout").length > 3);
+    assert.equal(h.core("n3").promisedBallot.round, ballot.round, "pre-vote never raised n3's round");
+    h.runUntil(() => h.core("n3").leaderId === "n1", 50);
+    assert.deepEqual(h.core("n1").promisedBallot, ballot);
+    assert.equal(h.core("n1").role, "leader");
+  });
+});
+
+describe("Phase 1 recovery", () => {
+  test("a value accepted by a minority is recovered when the new quorum holds it", () => {
+    const h = new Harness(five);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a"]);
+    h.tick(h.ids, 2); // the heartbeat tells everyone slot 1 is chosen
+    h.deliver();
+    // "x" reaches only n2: with n1 itself, 2 of 5 accepted it — not chosen.
+    h.core("n1").propose([enc("x")]);
+    h.flush();
+    h.deliver((m) => m.type === "accept" && m.to === "n2", (m) => m.type === "accept" && m.to !== "n2");
+    h.crash("n1");
+    assert.equal(h.core("n2").entry(2) && dec(h.core("n2").entry(2)!.command), "x");
+    // n3 campaigns with n2 in its Phase 1 quorum: n2 reports x, so x must be re-proposed.
+    h.tick(["n2", "n3", "n4", "n5"], 25);
+    h.queue = [];
+    const q = among("n2", "n3", "n4");
+    h.elect("n3", q);
+    assert.equal(h.core("n3").role, "leader");
+    h.runUntil(() => h.core("n3").chosen >= 2, 50, q);
+    assert.deepEqual(h.chosenLog("n3"), ["a", "x"]);
+  });
+
+  test("a value accepted by a minority and absent from the new quorum becomes a no-op", () => {
+    const h = new Harness(five);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a"]);
+    h.core("n1").propose([enc("x")]);
+    h.flush();
+    h.deliver((m) => m.type === "accept" && m.to === "n2", (m) => m.type === "accept" && m.to !== "n2");
+    h.crash("n1");
+    h.tick(["n2", "n3", "n4", "n5"], 25);
+    h.queue = [];
+    const q = among("n3", "n4", "n5");
+    h.elect("n3", q);
+    assert.equal(h.core("n3").role, "leader");
+    h.runUntil(() => h.core("n3").chosen >= 1, 50, q);
+    // Slot 2 was never chosen; nobody in the quorum had it, so the log has no slot 2 yet.
+    assert.equal(h.core("n3").lastLogSlot, 1);
+    h.core("n3").propose([enc("y")]);
+    h.flush();
+    h.runUntil(() => h.core("n3").chosen >= 2, 50, q);
+    assert.deepEqual(h.chosenLog("n3"), ["a", "y"]);
+    // When n2 rejoins, its stale "x" at slot 2 is overwritten by the chosen "y".
+    h.runUntil(() => h.core("n2").chosen >= 2, 100, (m) => m.from !== "n1" && m.to !== "n1");
+    assert.deepEqual(h.chosenLog("n2"), ["a", "y"]);
+  });
+
+  test("holes below the highest accepted slot are filled with no-ops", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    // Slots 1..3 proposed; only slot 3's Accept reaches n2 (pipelining with loss).
+    h.core("n1").propose([enc("p1")]);
+    h.flush();
+    h.core("n1").propose([enc("p2")]);
+    h.flush();
+    h.core("n1").propose([enc("p3")]);
+    h.flush();
+    h.deliver((m) => m.type === "accept" && m.to === "n2" && m.firstSlot === 3, (m) => m.type === "accept" && !(m.to === "n2" && m.firstSlot === 3));
+    assert.equal(h.core("n2").entry(3) && dec(h.core("n2").entry(3)!.command), "p3");
+    assert.equal(h.core("n2").entry(1), undefined);
+    h.crash("n1");
+    h.tick(["n2", "n3"], 25);
+    h.queue = [];
+    h.elect("n3");
+    h.runUntil(() => h.core("n3").chosen >= 3, 50, among("n2", "n3"));
+    assert.deepEqual(h.chosenLog("n3"), ["no-op", "no-op", "p3"]);
+  });
+});
+
+describe("acceptors", () => {
+  test("a stale leader's Accept is rejected after a higher promise, and it steps down", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    const old = h.core("n1").promisedBallot;
+    // n1 is partitioned; n2 wins a higher ballot with n3.
+    const q = among("n2", "n3");
+    for (let t = 0; t < 40 && h.core("n2").role !== "leader" && h.core("n3").role !== "leader"; t++) {
+      h.tick(["n2", "n3"]);
+      h.deliver(q, (m) => !q(m));
+    }
+    const newLeader = ["n2", "n3"].find((id) => h.core(id).role === "leader")!;
+    assert.ok(newLeader, "n2 or n3 leads");
+    assert.ok(compareBallots(h.core(newLeader).promisedBallot, old) > 0);
+    // The old leader still believes it leads and proposes; the partition heals.
+    assert.equal(h.core("n1").role, "leader");
+    h.core("n1").propose([enc("stale")]);
+    h.flush();
+    const accepts = h.queue.filter((m) => m.type === "accept" && m.from === "n1");
+    assert.ok(accepts.length > 0);
+    h.deliver((m) => m.from === "n1" || m.to === "n1");
+    const replies = h.node("n1").events.at(-1)!;
+    assert.equal(h.core("n1").role, "follower");
+    assert.equal(replies.reason, "higher-ballot");
+    h.runUntil(() => h.ids.every((id) => h.core(id).chosen === h.core(newLeader).lastLogSlot && h.core(id).leaderId === newLeader), 100);
+    for (const id of three) assert.ok(!h.chosenLog(id).includes("stale"), `${id} chose the stale value`);
+  });
+
+  test("a restarted acceptor keeps its promise and refuses lower ballots", () => {
+    const h = new Harness(three);
+    h.elect("n2");
+    const promised = h.core("n3").promisedBallot;
+    assert.equal(promised.nodeId, "n2");
+    h.crash("n3");
+    h.start("n3");
+    assert.deepEqual(h.core("n3").promisedBallot, promised);
+    // A Prepare and an Accept at a lower ballot (round 0 is not a ballot, so craft round 1 of n1 < 1.n2).
+    const low = { round: promised.round, nodeId: "n1" };
+    assert.ok(compareBallots(low, promised) < 0);
+    h.core("n3").step({ type: "prepare", from: "n1", to: "n3", ballot: low, fromSlot: 1 });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: low, firstSlot: 1, commands: [enc("evil")], chosen: 1 });
+    h.flush();
+    const answers = h.queue.filter((m) => m.from === "n3" && m.to === "n1");
+    assert.deepEqual(answers.map((m) => m.type === "promise" || m.type === "acceptReply" ? m.ok : null), [false, false]);
+    assert.equal(h.core("n3").entry(1), undefined);
+    assert.equal(h.core("n3").chosen, 0);
+  });
+
+  test("messages from unknown nodes, malformed slots, forged ballots and duplicates change nothing", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a"]);
+    h.tick(h.ids, 2);
+    h.deliver();
+    const n3 = h.core("n3");
+    const before = { promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot };
+    const big = { round: 99, nodeId: "mallory" };
+    n3.step({ type: "prepare", from: "mallory", to: "n3", ballot: big, fromSlot: 1 });
+    n3.step({ type: "accept", from: "n2", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 2, commands: [enc("forged")], chosen: 2 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 0, commands: [enc("zero")], chosen: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 1.5, commands: [enc("frac")], chosen: 0 });
+    n3.step({ type: "prepare", from: "n1", to: "n2", ballot: big, fromSlot: 1 });
+    assert.equal(n3.hasReady(), false, "nothing to persist or send");
+    assert.deepEqual({ promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot }, before);
+    // A duplicate of an Accept already applied is acknowledged again but stores nothing new.
+    const b = h.core("n1").promisedBallot;
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("a")], chosen: 1 });
+    const rd = n3.ready();
+    assert.equal(rd.entries.length, 0);
+    assert.equal(rd.hardState, null);
+    assert.equal(rd.messages.length, 1);
+    n3.advance();
+  });
+
+  test("an Accept that contradicts a chosen slot stops the node loudly", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a"]);
+    h.tick(h.ids, 2);
+    h.deliver();
+    assert.equal(h.core("n3").chosen, 1);
+    const b = h.core("n1").promisedBallot;
+    assert.throws(
+      () => h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("other")], chosen: 1 }),
+      InvariantError,
+    );
+  });
+});
+
+describe("replication", () => {
+  test("a follower far behind catches up from the leader in pipelined batches", () => {
+    const h = new Harness(three, { batchEntriesMax: 64, inflightBatchesMax: 4 });
+    h.elect("n1");
+    h.crash("n3");
+    for (let i = 0; i < 20; i++) proposeAndSettle(h, "n1", Array.from({ length: 50 }, (_, j) => `v${i * 50 + j}`));
+    h.tick(["n1", "n2"], 2);
+    h.deliver();
+    assert.equal(h.core("n1").chosen, 1000);
+    h.start("n3");
+    assert.equal(h.core("n3").chosen, 0);
+    let maxBatch = 0;
+    let maxInflight = 0;
+    for (let t = 0; t < 200 && h.core("n3").chosen < 1000; t++) {
+      h.tick();
+      for (const m of h.queue) if (m.type === "accept" && m.to === "n3") maxBatch = Math.max(maxBatch, m.commands.length);
+      maxInflight = Math.max(maxInflight, h.queue.filter((m) => m.type === "accept" && m.to === "n3" && m.commands.length > 0).length);
+      h.deliver();
+    }
+    assert.equal(h.core("n3").chosen, 1000);
+    assert.deepEqual(h.chosenLog("n3"), h.chosenLog("n1"));
+    assert.ok(maxBatch <= 64, `batch of ${maxBatch} over the limit`);
+    assert.ok(maxInflight <= 4, `${maxInflight} batches in flight over the window`);
+  });
+
+  test("the chosen index reaches followers on the next heartbeat", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a", "b", "c"]);
+    assert.equal(h.core("n1").chosen, 3);
+    assert.ok(h.core("n2").chosen < 3, "followers learn it only from the next Accept or heartbeat");
+    h.tick(h.ids, 2);
+    h.deliver();
+    assert.equal(h.core("n2").chosen, 3);
+    assert.deepEqual(h.chosenLog("n2"), ["a", "b", "c"]);
+  });
+
+  test("a leader refuses proposals past its uncommitted limit", () => {
+    const h = new Harness(three, { uncommittedEntriesMax: 10 });
+    h.elect("n1");
+    h.crash("n2");
+    h.crash("n3");
+    assert.ok(h.core("n1").propose(Array.from({ length: 10 }, (_, i) => enc(`v${i}`))).ok);
+    assert.deepEqual(h.core("n1").propose([enc("one-too-many")]), { ok: false, reason: "busy", leaderHint: "n1" });
+  });
+});
+
+describe("core contract", () => {
+  test("ready() cannot be called twice without advance(), and nothing is sent before it is returned", () => {
+    const core = new PaxosCore({ id: "n1", members: ["n1"], rng: new SeededRng(1) }, { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [] });
+    for (let i = 0; i < 30 && core.role !== "leader"; i++) core.tick();
+    assert.equal(core.role, "leader", "a single node elects itself");
+    const rd = core.ready();
+    assert.ok(rd.hardState && formatBallot(rd.hardState.promised) === formatBallot(core.promisedBallot));
+    assert.throws(() => core.ready(), InvariantError);
+    core.advance();
+    const r = core.propose([enc("solo")]);
+    assert.ok(r.ok);
+    const rd2 = core.ready();
+    assert.equal(rd2.entries.length, 1);
+    assert.equal(rd2.committed.length, 0, "not chosen until its own acceptance is durable");
+    core.advance();
+    const rd3 = core.ready();
+    assert.deepEqual(rd3.committed.map((e) => dec(e.command)), ["solo"]);
+    core.advance();
+  });
+
+  test("a core refuses a stored log with a hole below its chosen index", () => {
+    assert.throws(
+      () => new PaxosCore({ id: "n1", members: ["n1"], rng: new SeededRng(1) }, { hardState: { promised: ZERO_BALLOT, chosen: 2 }, entries: [{ slot: 2, ballot: { round: 1, nodeId: "n1" }, command: enc("x") }] }),
+      /chosen slot 1 is missing/,
+    );
+  });
+});
