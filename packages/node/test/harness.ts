@@ -22,6 +22,8 @@ export interface HarnessNode {
   core: PaxosCore | null;
   readonly applied: Entry[];
   readonly events: RoleChangeEvent[];
+  /** Read contexts confirmed by this node, in order. */
+  readonly reads: number[];
 }
 
 export class Harness {
@@ -35,7 +37,7 @@ export class Harness {
     private readonly overrides: Partial<CoreConfig> = {},
   ) {
     for (const id of ids) {
-      const node: HarnessNode = { id, store: new MemAcceptorStore(), core: null, applied: [], events: [] };
+      const node: HarnessNode = { id, store: new MemAcceptorStore(), core: null, applied: [], events: [], reads: [] };
       this.nodes.set(id, node);
     }
     for (const id of ids) this.start(id);
@@ -86,6 +88,7 @@ export class Harness {
         n.applied.push(...rd.committed);
         if (rd.committed.length) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
         n.events.push(...rd.events);
+        n.reads.push(...rd.readStates.map((r) => r.ctx));
         core.advance();
       }
       if (!any) return;

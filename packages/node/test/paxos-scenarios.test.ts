@@ -199,7 +199,7 @@ describe("acceptors", () => {
     const low = { round: promised.round, nodeId: "n1" };
     assert.ok(compareBallots(low, promised) < 0);
     h.core("n3").step({ type: "prepare", from: "n1", to: "n3", ballot: low, fromSlot: 1 });
-    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: low, firstSlot: 1, commands: [enc("evil")], chosen: 1 });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: low, firstSlot: 1, commands: [enc("evil")], chosen: 1, seq: 0 });
     h.flush();
     const answers = h.queue.filter((m) => m.from === "n3" && m.to === "n1");
     assert.deepEqual(answers.map((m) => m.type === "promise" || m.type === "acceptReply" ? m.ok : null), [false, false]);
@@ -217,15 +217,15 @@ describe("acceptors", () => {
     const before = { promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot };
     const big = { round: 99, nodeId: "mallory" };
     n3.step({ type: "prepare", from: "mallory", to: "n3", ballot: big, fromSlot: 1 });
-    n3.step({ type: "accept", from: "n2", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 2, commands: [enc("forged")], chosen: 2 });
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 0, commands: [enc("zero")], chosen: 0 });
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 1.5, commands: [enc("frac")], chosen: 0 });
+    n3.step({ type: "accept", from: "n2", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 2, commands: [enc("forged")], chosen: 2, seq: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 0, commands: [enc("zero")], chosen: 0, seq: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 1.5, commands: [enc("frac")], chosen: 0, seq: 0 });
     n3.step({ type: "prepare", from: "n1", to: "n2", ballot: big, fromSlot: 1 });
     assert.equal(n3.hasReady(), false, "nothing to persist or send");
     assert.deepEqual({ promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot }, before);
     // A duplicate of an Accept already applied is acknowledged again but stores nothing new.
     const b = h.core("n1").promisedBallot;
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("a")], chosen: 1 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("a")], chosen: 1, seq: 0 });
     const rd = n3.ready();
     assert.equal(rd.entries.length, 0);
     assert.equal(rd.hardState, null);
@@ -242,7 +242,7 @@ describe("acceptors", () => {
     assert.equal(h.core("n3").chosen, 1);
     const b = h.core("n1").promisedBallot;
     assert.throws(
-      () => h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("other")], chosen: 1 }),
+      () => h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("other")], chosen: 1, seq: 0 }),
       InvariantError,
     );
   });
@@ -292,6 +292,40 @@ describe("replication", () => {
     h.crash("n3");
     assert.ok(h.core("n1").propose(Array.from({ length: 10 }, (_, i) => enc(`v${i}`))).ok);
     assert.deepEqual(h.core("n1").propose([enc("one-too-many")]), { ok: false, reason: "busy", leaderHint: "n1" });
+  });
+});
+
+describe("linearizable reads (read-index)", () => {
+  test("a read is answered only after a quorum confirms, after it was asked, that the leader still leads", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a", "b"]);
+    h.tick(h.ids, 2);
+    h.deliver();
+    assert.equal(h.core("n2").readIndex(1), false, "followers do not answer linearizable reads");
+    assert.ok(h.core("n1").readIndex(7));
+    h.flush();
+    assert.deepEqual(h.node("n1").reads, [], "not before the confirmation round");
+    const beats = h.queue.filter((m) => m.type === "accept" && m.from === "n1");
+    assert.equal(beats.length, 2, "one confirmation heartbeat per follower");
+    // Answers to Accepts sent before the read do not confirm it.
+    assert.ok(h.core("n1").readIndex(8));
+    h.deliver((m) => m.to === "n2" || m.from === "n2", (m) => m.to === "n3" || m.from === "n3");
+    assert.deepEqual(h.node("n1").reads, [7, 8], "n2's answer plus the leader are a quorum of 3");
+  });
+
+  test("an isolated leader never confirms a read, and drops it when it steps down", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a"]);
+    assert.ok(h.core("n1").readIndex(1));
+    for (let t = 0; t < 30; t++) {
+      h.tick(["n1"]);
+      h.queue = h.queue.filter((m) => m.from !== "n1");
+    }
+    assert.notEqual(h.core("n1").role, "leader");
+    assert.deepEqual(h.node("n1").reads, []);
+    assert.equal(h.core("n1").readIndex(2), false);
   });
 });
 

@@ -76,6 +76,7 @@ test("PeerEnvelope with an accept message round-trips", () => {
             // A real command, then the no-op (empty bytes) a new leader fills holes with.
             commands: [command, new Uint8Array(0)],
             chosen: 11,
+            seq: 3,
           },
         },
       },
@@ -91,7 +92,7 @@ test("PeerEnvelope with an accept message round-trips", () => {
           },
         },
       },
-      { kind: { $case: "preVoteReply", value: { round: 8, granted: false } } },
+      { kind: { $case: "preVoteReply", value: { round: 8, granted: false, promisedRound: 9 } } },
     ],
   };
   const wire = PeerEnvelope.encode(envelope).finish();

@@ -36,6 +36,7 @@ describe("planted bugs are caught", () => {
     { bug: "forget-promise", nodes: 3 },
     { bug: "skip-recovery", nodes: 3 },
     { bug: "skip-recovery", nodes: 5 },
+    { bug: "local-read", nodes: 3 },
   ];
   for (const { bug, nodes } of cases) {
     test(`${bug} on ${nodes} nodes: a seed violates safety, and replaying it shows the same violation`, () => {

@@ -30,6 +30,7 @@ import {
   type PromiseMsg,
   type ProposeResult,
   type Ready,
+  type ReadState,
   type Role,
 } from "./types.js";
 
@@ -59,6 +60,8 @@ interface Progress {
   stalledHeartbeats: number;
   /** The follower's own chosen index, as last reported. */
   chosen: number;
+  /** The highest confirmation round this follower has answered in our ballot. */
+  ackedSeq: number;
 }
 
 type StepHandler = (m: Message) => void;
@@ -102,12 +105,19 @@ export class PaxosCore {
   /** The leader's own accepted-and-persisted run: it counts toward quorums only once durable. */
   private stableSlot = 0;
   private replicationPending = false;
+  /** The last slot recovered in Phase 1: reads must wait until it is chosen and applied. */
+  private electionTailSlot = 0;
+  /** Confirmation rounds: every Accept carries `seq`; a read asked at seq r is confirmed by a quorum of replies with seq >= r. */
+  private seq = 0;
+  private confirmPending = false;
+  private readonly pendingReads: { ctx: number; index: number; seq: number }[] = [];
 
   // The Ready being accumulated.
   private hardStateDirty = false;
   private unstable: Entry[] = [];
   private outbox: Message[] = [];
   private events: CoreEvent[] = [];
+  private readStates: ReadState[] = [];
   /** Highest slot already handed to the driver in `committed`. */
   private committedCursor: number;
   private readyOut: { lastUnstableSlot: number; committedTo: number } | null = null;
@@ -220,6 +230,31 @@ export class PaxosCore {
     return { ok: true, firstSlot, ballot: this.promised };
   }
 
+  /**
+   * Ask for a linearizable read point (read-index). The answer comes in a later Ready's
+   * `readStates` once a quorum has confirmed, after this call, that we still lead; false
+   * (ask the leader) when we do not lead.
+   */
+  readIndex(ctx: number): boolean {
+    if (this.cfg.plantedBugs.localReads) {
+      this.readStates.push({ ctx, index: this.chosenIndex });
+      return true;
+    }
+    if (this.roleName !== "leader") return false;
+    // Entries recovered in Phase 1 may predate our reads' writes: wait for them too.
+    const index = Math.max(this.chosenIndex, this.electionTailSlot);
+    if (this.members.length === 1) {
+      this.readStates.push({ ctx, index });
+      return true;
+    }
+    if (!this.confirmPending) {
+      this.seq++;
+      this.confirmPending = true;
+    }
+    this.pendingReads.push({ ctx, index, seq: this.seq });
+    return true;
+  }
+
   /** Give up leadership (operator request); another node will campaign. */
   stepDown(): void {
     if (this.roleName === "leader") this.becomeFollower(null, "step-down");
@@ -235,12 +270,20 @@ export class PaxosCore {
       this.outbox.length > 0 ||
       this.events.length > 0 ||
       this.replicationPending ||
+      this.confirmPending ||
+      this.readStates.length > 0 ||
       this.committedCursor < this.chosenIndex
     );
   }
 
   ready(): Ready {
     invariant(this.readyOut === null, "ready() called again before advance()");
+    if (this.confirmPending) {
+      // One heartbeat round confirms every read asked since the last one.
+      this.confirmPending = false;
+      this.replicationPending = false;
+      if (this.roleName === "leader") for (const p of this.peers) if (!this.replicate(p)) this.sendAccept(p, this.progress.get(p)!.next, 0);
+    }
     if (this.replicationPending) {
       this.replicationPending = false;
       if (this.roleName === "leader") for (const p of this.peers) this.replicate(p);
@@ -260,6 +303,7 @@ export class PaxosCore {
       messages: this.outbox,
       committed,
       events: this.events,
+      readStates: this.readStates,
     };
     const lastUnstable = this.unstable.length > 0 ? this.unstable[this.unstable.length - 1]!.slot : 0;
     this.readyOut = { lastUnstableSlot: lastUnstable, committedTo: this.chosenIndex };
@@ -267,6 +311,7 @@ export class PaxosCore {
     this.unstable = [];
     this.outbox = [];
     this.events = [];
+    this.readStates = [];
     return rd;
   }
 
@@ -349,6 +394,7 @@ export class PaxosCore {
       match: ok ? this.matchFor(m.ballot) : 0,
       lastSlot: m.commands.length > 0 ? m.firstSlot + m.commands.length - 1 : 0,
       chosen: this.chosenIndex,
+      seq: m.seq,
     };
   }
 
@@ -510,8 +556,9 @@ export class PaxosCore {
     invariant(this.lastSlot === maxSlot, `leader log ends at ${this.lastSlot}, recovery at ${maxSlot}`);
     this.progress.clear();
     for (const p of this.peers) {
-      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0 });
+      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0 });
     }
+    this.electionTailSlot = maxSlot;
     this.emitRole("promise-quorum");
     this.replicationPending = true;
     if (this.members.length === 1) this.maybeCommit();
@@ -527,6 +574,10 @@ export class PaxosCore {
     }
     const pr = this.progress.get(m.from);
     invariant(pr !== undefined, `no progress for member ${m.from}`);
+    if (m.seq > pr.ackedSeq) {
+      pr.ackedSeq = m.seq;
+      this.confirmReads();
+    }
     this.heardSinceCheck.add(m.from);
     pr.chosen = Math.max(pr.chosen, m.chosen);
     if (m.match > pr.match) pr.match = m.match;
@@ -595,7 +646,18 @@ export class PaxosCore {
       invariant(e !== undefined, `leader has no entry for slot ${s}`);
       commands.push(e.command);
     }
-    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex });
+    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq });
+  }
+
+  private confirmReads(): void {
+    while (this.pendingReads.length > 0) {
+      const r = this.pendingReads[0]!;
+      let acks = 1;
+      for (const pr of this.progress.values()) if (pr.ackedSeq >= r.seq) acks++;
+      if (acks < this.quorum) return;
+      this.pendingReads.shift();
+      this.readStates.push({ ctx: r.ctx, index: r.index });
+    }
   }
 
   /** A slot is chosen once a quorum (us included, once durable) holds our value for it. */
@@ -626,6 +688,9 @@ export class PaxosCore {
     this.promises.clear();
     this.preVotes.clear();
     this.replicationPending = false;
+    this.confirmPending = false;
+    // Reads waiting for confirmation are dropped; the driver fails them on this event.
+    this.pendingReads.length = 0;
     this.resetElectionTimer();
     this.emitRole(reason);
   }
@@ -676,7 +741,7 @@ function wellFormed(m: Message): boolean {
     case "prepare":
       return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.fromSlot) && m.fromSlot >= 1;
     case "accept":
-      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.firstSlot) && (m.commands.length === 0 || m.firstSlot >= 1) && Number.isSafeInteger(m.chosen) && m.chosen >= 0;
+      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.firstSlot) && (m.commands.length === 0 || m.firstSlot >= 1) && Number.isSafeInteger(m.chosen) && m.chosen >= 0 && Number.isSafeInteger(m.seq) && m.seq >= 0;
     case "promise":
     case "acceptReply":
       return true;

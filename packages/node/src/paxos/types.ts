@@ -117,6 +117,8 @@ export interface AcceptMsg extends Envelope {
   readonly firstSlot: number;
   readonly commands: readonly Command[];
   readonly chosen: number;
+  /** The leader's confirmation round, echoed in the reply; it confirms reads (read-index). */
+  readonly seq: number;
 }
 
 /**
@@ -132,6 +134,8 @@ export interface AcceptReplyMsg extends Envelope {
   readonly match: number;
   readonly lastSlot: number;
   readonly chosen: number;
+  /** The `seq` of the Accept this answers. */
+  readonly seq: number;
 }
 
 export type Message =
@@ -190,6 +194,17 @@ export interface Ready {
   /** Newly chosen entries, ascending and contiguous, to apply. */
   readonly committed: readonly Entry[];
   readonly events: readonly CoreEvent[];
+  /**
+   * Linearizable reads whose leadership was confirmed by a quorum after they were asked:
+   * each may be served once the state machine has applied up to `index`.
+   */
+  readonly readStates: readonly ReadState[];
+}
+
+export interface ReadState {
+  /** The caller's token from readIndex(). */
+  readonly ctx: number;
+  readonly index: number;
 }
 
 export type ProposeResult =
@@ -229,5 +244,10 @@ export interface CoreConfig {
    * Deliberate protocol bugs, for proving the simulator catches them. Never set outside
    * tests.
    */
-  readonly plantedBugs?: { readonly skipPhase1Recovery?: boolean };
+  readonly plantedBugs?: {
+    /** A new leader re-proposes no-ops instead of the values Phase 1 found. */
+    readonly skipPhase1Recovery?: boolean;
+    /** readIndex answers at once on any node from its own chosen index, leader or not. */
+    readonly localReads?: boolean;
+  };
 }

@@ -35,7 +35,7 @@ function main(): number {
   const nodes = int(values.nodes, "--nodes");
   if (nodes === null || nodes < 1 || nodes > 9) return usage("--nodes must be between 1 and 9");
   const bug = values.bug as PlantedBug | undefined;
-  if (bug !== undefined && bug !== "forget-promise" && bug !== "skip-recovery") return usage("--bug must be forget-promise or skip-recovery");
+  if (bug !== undefined && !["forget-promise", "skip-recovery", "local-read"].includes(bug)) return usage("--bug must be forget-promise, skip-recovery or local-read");
   const faultTicks = values["fault-ticks"] === undefined ? undefined : int(values["fault-ticks"], "--fault-ticks") ?? undefined;
 
   if (values.seed !== undefined) {
@@ -79,6 +79,7 @@ interface Summary {
   acknowledged: number;
   crashes: number;
   messagesDelivered: number;
+  readsServed: number;
   faults: Record<string, number>;
   seconds: number;
   seedsPerSecond: number;
@@ -104,6 +105,7 @@ function summarize(results: SimResult[], nodes: number, ms: number): Summary {
     acknowledged: sum((r) => r.acknowledged),
     crashes: sum((r) => r.crashes),
     messagesDelivered: sum((r) => r.messagesDelivered),
+    readsServed: sum((r) => r.readsServed),
     faults,
     seconds: Math.round(ms) / 1000,
     seedsPerSecond: ms > 0 ? Math.round((results.length / ms) * 1000 * 10) / 10 : 0,
@@ -115,7 +117,7 @@ function printSummary(s: Summary): void {
     `seeds        ${s.seeds} (${s.firstSeed}..${s.firstSeed + s.seeds - 1}) on ${s.nodes} nodes`,
     `steps        ${s.steps}  ticks ${s.ticks}  messages ${s.messagesDelivered}`,
     `elections    ${s.elections}`,
-    `chosen       ${s.chosen} entries; ${s.acknowledged}/${s.proposals} proposals acknowledged`,
+    `chosen       ${s.chosen} entries; ${s.acknowledged}/${s.proposals} proposals acknowledged; ${s.readsServed} linearizable reads checked`,
     `faults       ${Object.entries(s.faults).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `violations   ${s.violations}${s.failingSeeds.length ? `  seeds: ${s.failingSeeds.join(" ")}` : ""}`,
   ];

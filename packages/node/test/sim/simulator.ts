@@ -17,7 +17,7 @@ import {
 } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read";
 
 export interface SimOptions {
   readonly seed: number;
@@ -50,6 +50,7 @@ export interface SimResult {
   readonly acknowledged: number;
   readonly crashes: number;
   readonly messagesDelivered: number;
+  readonly readsServed: number;
   readonly faults: Readonly<Record<FaultKind, number>>;
   readonly violation: Violation | null;
 }
@@ -144,6 +145,11 @@ class Simulation {
   private readonly leaderOfBallot = new Map<string, string>(); // ballot -> node#incarnation
   private readonly proposals: Proposal[] = [];
   private nextProposalId = 1;
+  /** Linearizable reads asked and not answered: ctx -> the highest slot acknowledged before it was asked. */
+  private readonly reads = new Map<number, { node: NodeId; mustSee: number }>();
+  private nextReadCtx = 1;
+  private readsServed = 0;
+  private maxAckedSlot = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new SeededRng(opts.seed * 2654435761 + 1);
@@ -198,6 +204,7 @@ class Simulation {
       acknowledged: this.proposals.filter((p) => p.state === "acked").length,
       crashes: this.crashes,
       messagesDelivered: this.delivered,
+      readsServed: this.readsServed,
       faults: { ...this.faults },
       violation,
     };
@@ -217,7 +224,7 @@ class Simulation {
       batchEntriesMax: 8,
       inflightBatchesMax: 3,
       applied: n.store.applied(),
-      plantedBugs: this.opts.bug === "skip-recovery" ? { skipPhase1Recovery: true } : {},
+      plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read" },
     };
     n.applied = n.applied.slice(0, n.store.applied());
     n.core = this.guard(n, () => new PaxosCore(config, durable));
@@ -232,6 +239,7 @@ class Simulation {
     for (const p of this.proposals) {
       if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} crashed`);
     }
+    for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
   }
 
   private restartDue(): void {
@@ -293,6 +301,15 @@ class Simulation {
         this.leaderOfBallot.set(key, who);
       }
     }
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.ctx);
+      if (!r || r.node !== n.id) throw new Violated("safety", `${n.id} answered a read it was never asked (ctx ${rs.ctx})`);
+      this.reads.delete(rs.ctx);
+      // Linearizability: every write acknowledged before the read began must be visible.
+      if (rs.index < r.mustSee) throw new Violated("safety", `stale read at ${n.id}: read index ${rs.index} misses a write acknowledged at slot ${r.mustSee}`);
+      this.readsServed++;
+    }
+    for (const ev of rd.events) if (ev.role !== "leader") for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
     for (const m of rd.messages) this.send(m);
     for (const e of rd.committed) this.apply(n, e);
     if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
@@ -315,6 +332,7 @@ class Simulation {
         if (commandsEqual(p.command, e.command)) {
           p.state = "acked";
           p.ackedSlot = e.slot;
+          this.maxAckedSlot = Math.max(this.maxAckedSlot, e.slot);
           this.log(`p${p.id} acknowledged by ${n.id} at slot ${e.slot}`);
         } else {
           this.requeue(p, `slot ${e.slot} went to ${describe(e.command)}`);
@@ -331,6 +349,12 @@ class Simulation {
       this.proposals.push({ id, command: new TextEncoder().encode(`p${id}`), state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
     }
     for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
+    if (this.rng.chance(0.2)) {
+      const leader = this.rng.pick(this.nodes);
+      const ctx = this.nextReadCtx++;
+      const mustSee = this.maxAckedSlot;
+      if (leader.core && this.guard(leader, () => leader.core!.readIndex(ctx))) this.reads.set(ctx, { node: leader.id, mustSee });
+    }
   }
 
   private tryPropose(p: Proposal): void {

@@ -97,6 +97,8 @@ export interface PreVoteReplyMsg {
   round: number;
   /** True if the voter would accept a new leader. */
   granted: boolean;
+  /** The voter's promised round, so a candidate that fell behind learns how far. */
+  promisedRound: number;
 }
 
 /** Phase 1a: promise `ballot` and report what you accepted from `from_slot` on. */
@@ -145,6 +147,11 @@ export interface AcceptMsg {
    * proposes for it.
    */
   chosen: number;
+  /**
+   * The leader's confirmation round, echoed in the reply; a quorum of replies at or above
+   * a read's round confirms the leader still led after the read arrived (read-index).
+   */
+  seq: number;
 }
 
 /** Phase 2b. */
@@ -165,6 +172,8 @@ export interface AcceptReplyMsg {
   lastSlot: number;
   /** The acceptor's chosen index. */
   chosen: number;
+  /** The `seq` of the Accept this answers. */
+  seq: number;
 }
 
 /**
@@ -661,7 +670,7 @@ export const PreVoteMsg: MessageFns<PreVoteMsg> = {
 };
 
 function createBasePreVoteReplyMsg(): PreVoteReplyMsg {
-  return { round: 0, granted: false };
+  return { round: 0, granted: false, promisedRound: 0 };
 }
 
 export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
@@ -671,6 +680,9 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
     }
     if (message.granted !== false) {
       writer.uint32(16).bool(message.granted);
+    }
+    if (message.promisedRound !== 0) {
+      writer.uint32(24).uint64(message.promisedRound);
     }
     return writer;
   },
@@ -704,6 +716,14 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
             message.granted = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.promisedRound = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -720,6 +740,11 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
     return {
       round: isSet(object.round) ? globalThis.Number(object.round) : 0,
       granted: isSet(object.granted) ? globalThis.Boolean(object.granted) : false,
+      promisedRound: isSet(object.promisedRound)
+        ? globalThis.Number(object.promisedRound)
+        : isSet(object.promised_round)
+        ? globalThis.Number(object.promised_round)
+        : 0,
     };
   },
 
@@ -731,6 +756,9 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
     if (message.granted !== false) {
       obj.granted = message.granted;
     }
+    if (message.promisedRound !== 0) {
+      obj.promisedRound = Math.round(message.promisedRound);
+    }
     return obj;
   },
 
@@ -741,6 +769,7 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
     const message = createBasePreVoteReplyMsg();
     message.round = object.round ?? 0;
     message.granted = object.granted ?? false;
+    message.promisedRound = object.promisedRound ?? 0;
     return message;
   },
 };
@@ -974,7 +1003,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
 };
 
 function createBaseAcceptMsg(): AcceptMsg {
-  return { ballot: undefined, firstSlot: 0, commands: [], chosen: 0 };
+  return { ballot: undefined, firstSlot: 0, commands: [], chosen: 0, seq: 0 };
 }
 
 export const AcceptMsg: MessageFns<AcceptMsg> = {
@@ -990,6 +1019,9 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     }
     if (message.chosen !== 0) {
       writer.uint32(32).uint64(message.chosen);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(40).uint64(message.seq);
     }
     return writer;
   },
@@ -1039,6 +1071,14 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
             message.chosen = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1061,6 +1101,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
         : 0,
       commands: globalThis.Array.isArray(object?.commands) ? object.commands.map((e: any) => bytesFromBase64(e)) : [],
       chosen: isSet(object.chosen) ? globalThis.Number(object.chosen) : 0,
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
     };
   },
 
@@ -1078,6 +1119,9 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     if (message.chosen !== 0) {
       obj.chosen = Math.round(message.chosen);
     }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
     return obj;
   },
 
@@ -1092,12 +1136,13 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     message.firstSlot = object.firstSlot ?? 0;
     message.commands = object.commands?.map((e) => e) || [];
     message.chosen = object.chosen ?? 0;
+    message.seq = object.seq ?? 0;
     return message;
   },
 };
 
 function createBaseAcceptReplyMsg(): AcceptReplyMsg {
-  return { ballot: undefined, ok: false, promised: undefined, match: 0, lastSlot: 0, chosen: 0 };
+  return { ballot: undefined, ok: false, promised: undefined, match: 0, lastSlot: 0, chosen: 0, seq: 0 };
 }
 
 export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
@@ -1119,6 +1164,9 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     }
     if (message.chosen !== 0) {
       writer.uint32(48).uint64(message.chosen);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(56).uint64(message.seq);
     }
     return writer;
   },
@@ -1184,6 +1232,14 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
             message.chosen = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1208,6 +1264,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
         ? globalThis.Number(object.last_slot)
         : 0,
       chosen: isSet(object.chosen) ? globalThis.Number(object.chosen) : 0,
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
     };
   },
 
@@ -1231,6 +1288,9 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     if (message.chosen !== 0) {
       obj.chosen = Math.round(message.chosen);
     }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
     return obj;
   },
 
@@ -1249,6 +1309,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     message.match = object.match ?? 0;
     message.lastSlot = object.lastSlot ?? 0;
     message.chosen = object.chosen ?? 0;
+    message.seq = object.seq ?? 0;
     return message;
   },
 };
