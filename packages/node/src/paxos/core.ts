@@ -38,6 +38,7 @@ export const DEFAULTS = {
   electionTimeoutTicks: 10,
   heartbeatTicks: 2,
   batchEntriesMax: 256,
+  batchBytesMax: 4 * 1024 * 1024,
   inflightBatchesMax: 4,
   uncommittedEntriesMax: 8192,
 } as const;
@@ -136,6 +137,7 @@ export class PaxosCore {
       electionTimeoutTicks: config.electionTimeoutTicks ?? DEFAULTS.electionTimeoutTicks,
       heartbeatTicks: config.heartbeatTicks ?? DEFAULTS.heartbeatTicks,
       batchEntriesMax: config.batchEntriesMax ?? DEFAULTS.batchEntriesMax,
+      batchBytesMax: config.batchBytesMax ?? DEFAULTS.batchBytesMax,
       inflightBatchesMax: config.inflightBatchesMax ?? DEFAULTS.inflightBatchesMax,
       uncommittedEntriesMax: config.uncommittedEntriesMax ?? DEFAULTS.uncommittedEntriesMax,
       plantedBugs: config.plantedBugs ?? {},
@@ -180,6 +182,10 @@ export class PaxosCore {
   }
   get tickCount(): number {
     return this.ticks;
+  }
+  /** Ticks since a follower last heard its leader (0 on the leader). */
+  get ticksSinceLeaderHeard(): number {
+    return this.roleName === "leader" ? 0 : this.electionElapsed;
   }
   /** The entry stored at `slot`, if any (for tests and inspection). */
   entry(slot: number): Entry | undefined {
@@ -630,7 +636,15 @@ export class PaxosCore {
     const pr = this.progress.get(peer)!;
     let sent = false;
     while (pr.inflight < this.cfg.inflightBatchesMax && pr.next <= this.lastSlot) {
-      const count = Math.min(this.cfg.batchEntriesMax, this.lastSlot - pr.next + 1);
+      // A batch ends at batchEntriesMax commands or batchBytesMax bytes, but holds at least one.
+      let count = 0;
+      let bytes = 0;
+      while (count < this.cfg.batchEntriesMax && pr.next + count <= this.lastSlot) {
+        const size = this.log.get(pr.next + count)!.command.length;
+        if (count > 0 && bytes + size > this.cfg.batchBytesMax) break;
+        bytes += size;
+        count++;
+      }
       this.sendAccept(peer, pr.next, count);
       pr.next += count;
       pr.inflight++;

@@ -234,6 +234,8 @@ export interface CoreConfig {
   readonly heartbeatTicks?: number;
   /** Commands per Accept message. */
   readonly batchEntriesMax?: number;
+  /** Bytes of commands per Accept message (a single larger command still goes alone). */
+  readonly batchBytesMax?: number;
   /** Accept batches in flight per follower before the leader waits for replies. */
   readonly inflightBatchesMax?: number;
   /** Commands a leader holds proposed but not yet chosen before it refuses more. */

@@ -10,7 +10,7 @@ import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
 export const ZK_APPLICATION_ID = 0x7a6b0001;
@@ -69,6 +69,44 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
         ('promised_node', ''),
         ('chosen', 0),
         ('applied', 0);
+    `);
+  },
+  // 1 -> 2: the znode tree as of the applied index (src/tree), its sessions, and the request
+  // ids remembered for deduplication. The root exists from the start, created at zxid 0.
+  (db) => {
+    db.exec(`
+      CREATE TABLE znodes (
+        path            TEXT PRIMARY KEY NOT NULL,
+        parent          TEXT NOT NULL,
+        data            BLOB NOT NULL,
+        version         INTEGER NOT NULL,
+        cversion        INTEGER NOT NULL,
+        czxid           INTEGER NOT NULL,
+        mzxid           INTEGER NOT NULL,
+        pzxid           INTEGER NOT NULL,
+        ctime_ms        INTEGER NOT NULL,
+        mtime_ms        INTEGER NOT NULL,
+        ephemeral_owner INTEGER NOT NULL,
+        num_children    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX znodes_by_parent ON znodes (parent, path);
+      CREATE INDEX znodes_by_owner ON znodes (ephemeral_owner, path) WHERE ephemeral_owner != 0;
+      CREATE TABLE sessions (
+        id           INTEGER PRIMARY KEY,
+        ttl_ms       INTEGER NOT NULL,
+        created_zxid INTEGER NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        renewed_zxid INTEGER NOT NULL,
+        renewed_ms   INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE requests (
+        zxid       INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        result     BLOB,
+        error      BLOB,
+        CHECK ((result IS NULL) != (error IS NULL))
+      ) STRICT;
+      INSERT INTO znodes VALUES ('/', '', x'', 0, 0, 0, 0, 0, 0, 0, 0, 0);
     `);
   },
 ];

@@ -1,0 +1,147 @@
+// zk-node's configuration: flags, else environment variables, else a JSON config file, else
+// defaults. Everything is validated up front so a bad setting is one clear line and a
+// non-zero exit, before any file or port is touched.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { Member } from "./node.js";
+
+export interface NodeConfig {
+  readonly id: string;
+  readonly listen: string;
+  readonly members: readonly Member[];
+  readonly dataDir: string;
+  readonly clusterId: string;
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly dataBytesMax: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Each setting: its flag, its environment variable, its config-file key. */
+const SETTINGS = {
+  id: { env: "ZK_ID", key: "id" },
+  listen: { env: "ZK_LISTEN", key: "listen" },
+  peers: { env: "ZK_PEERS", key: "peers" },
+  "data-dir": { env: "ZK_DATA_DIR", key: "dataDir" },
+  "cluster-id": { env: "ZK_CLUSTER_ID", key: "clusterId" },
+  "tick-ms": { env: "ZK_TICK_MS", key: "tickMs" },
+  "election-ticks": { env: "ZK_ELECTION_TICKS", key: "electionTimeoutTicks" },
+  "heartbeat-ticks": { env: "ZK_HEARTBEAT_TICKS", key: "heartbeatTicks" },
+  "data-bytes-max": { env: "ZK_DATA_BYTES_MAX", key: "dataBytesMax" },
+  "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
+} as const;
+
+type Setting = keyof typeof SETTINGS;
+
+export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
+       [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
+       [--data-bytes-max N] [--log-level info|debug|warn] [--config FILE.json]
+Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
+ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_LOG_LEVEL, ZK_CONFIG.
+A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, logLevel. Flags win over the environment,
+which wins over the file.`;
+
+export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
+
+export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
+    for (const k of Object.keys(SETTINGS)) options[k] = { type: "string" };
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message.split("\n")[0]} (see zk-node --help)`);
+  }
+  if (values.help) return "help";
+  const configPath = (values.config as string | undefined) ?? env.ZK_CONFIG;
+  let file: Record<string, unknown> = {};
+  if (configPath) {
+    try {
+      file = JSON.parse(readFileSync(configPath, "utf8")) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${configPath}: ${(e as Error).message.split("\n")[0]}`);
+    }
+    if (typeof file !== "object" || file === null || Array.isArray(file)) throw new ConfigError(`config file ${configPath} must hold a JSON object`);
+  }
+  const get = (name: Setting): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === "string") return flag;
+    const fromEnv = env[SETTINGS[name].env];
+    if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+    const fromFile = file[SETTINGS[name].key];
+    if (fromFile === undefined || fromFile === null) return undefined;
+    if (name === "peers" && typeof fromFile === "object") {
+      return Object.entries(fromFile as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(",");
+    }
+    return String(fromFile);
+  };
+  const required = (name: Setting): string => {
+    const v = get(name);
+    if (v === undefined) throw new ConfigError(`missing --${name} (or ${SETTINGS[name].env}); see zk-node --help`);
+    return v;
+  };
+
+  const id = required("id");
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`invalid --id "${id}": use 1-64 letters, digits, '.', '_' or '-'`);
+  const listen = required("listen");
+  checkAddress(listen, "--listen");
+  const members = parsePeers(required("peers"));
+  const self = members.find((m) => m.id === id);
+  if (!self) throw new ConfigError(`--id ${id} is not in --peers (${members.map((m) => m.id).join(", ")}); add ${id}=${listen} to --peers`);
+  if (self.address !== listen && !listen.startsWith("0.0.0.0:")) {
+    throw new ConfigError(`--listen ${listen} differs from ${id}'s address in --peers (${self.address}); make them the same`);
+  }
+  const clusterId = get("cluster-id") ?? "zk";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(clusterId)) throw new ConfigError(`invalid --cluster-id "${clusterId}": use 1-64 letters, digits, '.', '_' or '-'`);
+  const tickMs = int(get("tick-ms") ?? "10", "--tick-ms", 1, 1000);
+  const electionTimeoutTicks = int(get("election-ticks") ?? "15", "--election-ticks", 2, 10_000);
+  const heartbeatTicks = int(get("heartbeat-ticks") ?? "3", "--heartbeat-ticks", 1, 10_000);
+  if (heartbeatTicks >= electionTimeoutTicks) throw new ConfigError(`--heartbeat-ticks (${heartbeatTicks}) must be below --election-ticks (${electionTimeoutTicks})`);
+  return {
+    id,
+    listen,
+    members,
+    dataDir: required("data-dir"),
+    clusterId,
+    tickMs,
+    electionTimeoutTicks,
+    heartbeatTicks,
+    dataBytesMax: int(get("data-bytes-max") ?? String(DEFAULT_DATA_BYTES_MAX), "--data-bytes-max", 1, 16 * 1024 * 1024),
+    logLevel: get("log-level") ?? "info",
+  };
+}
+
+/** "n1=127.0.0.1:7001,n2=127.0.0.1:7002" -> members; duplicates and bad addresses are errors. */
+export function parsePeers(spec: string): Member[] {
+  const members: Member[] = [];
+  for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`invalid --peers entry "${part}": expected ID=HOST:PORT, e.g. n1=127.0.0.1:7001`);
+    const id = part.slice(0, eq);
+    const address = part.slice(eq + 1);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`invalid node id "${id}" in --peers: use 1-64 letters, digits, '.', '_' or '-'`);
+    checkAddress(address, `--peers entry ${id}`);
+    if (members.some((m) => m.id === id)) throw new ConfigError(`duplicate node id "${id}" in --peers; give each node its own id`);
+    if (members.some((m) => m.address === address)) throw new ConfigError(`duplicate address ${address} in --peers; give each node its own port`);
+    members.push({ id, address });
+  }
+  if (members.length === 0) throw new ConfigError("--peers is empty; list every member as ID=HOST:PORT, comma-separated");
+  return members;
+}
+
+function checkAddress(address: string, what: string): void {
+  const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`invalid address "${address}" for ${what}: expected HOST:PORT, e.g. 127.0.0.1:7001`);
+}
+
+function int(v: string, name: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`invalid ${name} "${v}": expected an integer from ${min} to ${max}`);
+  return Number(v);
+}

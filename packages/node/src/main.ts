@@ -1,0 +1,95 @@
+// zk-node: one member of a zk cluster. Validates its configuration, opens (or creates) its
+// SQLite acceptor store, serves gRPC on --listen, and runs until SIGTERM or SIGINT.
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { ConfigError, USAGE, parseNodeConfig, type NodeConfig } from "./config.js";
+import { createLogger } from "./log.js";
+import { ZkNode } from "./node.js";
+import { NodeServer } from "./net/server.js";
+import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
+import { StoreError } from "./storage/store.js";
+
+export const DB_FILE = "zk.db";
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`zk-node: ${message}\n`);
+  process.exit(code);
+}
+
+/** Refuse early, before any file is created, if the port is taken. */
+function checkPortFree(listen: string): Promise<void> {
+  const i = listen.lastIndexOf(":");
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
+  const port = Number(listen.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(e.code === "EADDRINUSE" ? `cannot listen on ${listen}: the port is in use; stop whatever holds it or pick another --listen` : `cannot listen on ${listen}: ${e.message}`)),
+    );
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve()));
+  });
+}
+
+async function main(): Promise<void> {
+  let cfg: NodeConfig;
+  try {
+    const parsed = parseNodeConfig(process.argv.slice(2), process.env);
+    if (parsed === "help") {
+      process.stdout.write(USAGE + "\n");
+      return;
+    }
+    cfg = parsed;
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message, 2);
+    throw e;
+  }
+  try {
+    await checkPortFree(cfg.listen);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const log = createLogger(cfg.id, cfg.logLevel);
+  let store: SqliteAcceptorStore;
+  try {
+    mkdirSync(cfg.dataDir, { recursive: true });
+    store = SqliteAcceptorStore.open(join(cfg.dataDir, DB_FILE), { clusterId: cfg.clusterId, nodeId: cfg.id });
+  } catch (e) {
+    if (e instanceof StoreError) fail(e.message);
+    fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const node = new ZkNode(
+    { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax },
+    store,
+    log,
+  );
+  const server = new NodeServer(node, cfg.clusterId, cfg.listen, log);
+  try {
+    await server.bind();
+  } catch (e) {
+    node.stop();
+    store.close();
+    fail((e as Error).message);
+  }
+  node.start();
+  log.info({ listen: cfg.listen, members: cfg.members, dataDir: cfg.dataDir, clusterId: cfg.clusterId, pid: process.pid }, "zk-node serving");
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    node.stop();
+    void server.shutdown().then(() => {
+      store.close();
+      log.info("stopped");
+      process.exit(0);
+    });
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((e: unknown) => {
+  fail(`unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+});

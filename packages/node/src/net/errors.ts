@@ -1,0 +1,91 @@
+// One error type from the tree to the CLI: a zk ErrorCode with a readable one-line message,
+// carried over gRPC as a status code plus the encoded ErrorDetail in trailing metadata.
+import * as grpc from "@grpc/grpc-js";
+import { ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
+
+export const ERROR_METADATA_KEY = "zk-error-bin";
+
+const GRPC_STATUS: Record<number, grpc.status> = {
+  [ErrorCode.NO_NODE]: grpc.status.NOT_FOUND,
+  [ErrorCode.NODE_EXISTS]: grpc.status.ALREADY_EXISTS,
+  [ErrorCode.BAD_VERSION]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.NOT_EMPTY]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.NO_CHILDREN_FOR_EPHEMERALS]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.INVALID_PATH]: grpc.status.INVALID_ARGUMENT,
+  [ErrorCode.INVALID_ARGUMENT]: grpc.status.INVALID_ARGUMENT,
+  [ErrorCode.NOT_LEADER]: grpc.status.UNAVAILABLE,
+  [ErrorCode.UNAVAILABLE]: grpc.status.UNAVAILABLE,
+  [ErrorCode.SESSION_EXPIRED]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.COMPACTED]: grpc.status.OUT_OF_RANGE,
+  [ErrorCode.TIMEOUT]: grpc.status.DEADLINE_EXCEEDED,
+  [ErrorCode.OVERLOADED]: grpc.status.RESOURCE_EXHAUSTED,
+  [ErrorCode.CLUSTER_MISMATCH]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.INTERNAL]: grpc.status.INTERNAL,
+};
+
+export class ZkError extends Error {
+  override readonly name = "ZkError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { path?: string; leaderId?: string; leaderHint?: string; opIndex?: number } = {},
+  ) {
+    super(message);
+  }
+
+  get grpcStatus(): grpc.status {
+    return GRPC_STATUS[this.code] ?? grpc.status.UNKNOWN;
+  }
+
+  /** Worth retrying elsewhere or later: the request may not have been applied. */
+  get retryable(): boolean {
+    return this.code === ErrorCode.NOT_LEADER || this.code === ErrorCode.UNAVAILABLE || this.code === ErrorCode.OVERLOADED;
+  }
+
+  toDetail(): ErrorDetail {
+    return {
+      code: this.code,
+      message: this.message,
+      path: this.extra.path ?? "",
+      leaderHint: this.extra.leaderHint ?? "",
+      leaderId: this.extra.leaderId ?? "",
+      opIndex: this.extra.opIndex,
+    };
+  }
+
+  static fromDetail(d: ErrorDetail): ZkError {
+    return new ZkError(d.code, d.message, { path: d.path || undefined, leaderHint: d.leaderHint || undefined, leaderId: d.leaderId || undefined, opIndex: d.opIndex });
+  }
+
+  /** As a grpc-js error for a unary callback or a stream's destroy(). */
+  toServiceError(): Partial<grpc.ServiceError> {
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_METADATA_KEY, Buffer.from(ErrorDetail.encode(this.toDetail()).finish()));
+    return { code: this.grpcStatus, details: this.message, metadata };
+  }
+
+  /** Read a grpc-js client error back: the typed detail when the server sent one. */
+  static fromServiceError(e: grpc.ServiceError): ZkError {
+    const raw = e.metadata?.get(ERROR_METADATA_KEY)[0];
+    if (raw instanceof Buffer) {
+      try {
+        return ZkError.fromDetail(ErrorDetail.decode(raw));
+      } catch {
+        // fall through to the status code
+      }
+    }
+    const code =
+      e.code === grpc.status.UNAVAILABLE ? ErrorCode.UNAVAILABLE
+      : e.code === grpc.status.DEADLINE_EXCEEDED ? ErrorCode.TIMEOUT
+      : e.code === grpc.status.INVALID_ARGUMENT ? ErrorCode.INVALID_ARGUMENT
+      : e.code === grpc.status.RESOURCE_EXHAUSTED ? ErrorCode.OVERLOADED
+      : ErrorCode.INTERNAL;
+    return new ZkError(code, e.details || e.message);
+  }
+}
+
+/** Anything thrown inside a handler, as a ZkError (a bug becomes INTERNAL, not a crash). */
+export function asZkError(e: unknown): ZkError {
+  if (e instanceof ZkError) return e;
+  return new ZkError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e));
+}

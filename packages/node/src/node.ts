@@ -1,0 +1,385 @@
+// The driver: the only place where the protocol core meets time, disk and network.
+// Ticks come from a timer; messages from peers and requests from clients are stepped into
+// the core as they arrive; once per event-loop turn the core's Ready is handled in the one
+// order that keeps Paxos safe:
+//   1. persist the promise, the accepted entries and the chosen index (one fsynced transaction),
+//   2. send the messages,
+//   3. apply the chosen entries to the znode tree (one transaction with the applied index),
+//   4. answer the clients whose writes and reads are now settled.
+// Batching falls out of this: every proposal and message of a turn shares one Ready, so one
+// fsync and one Accept per follower (group commit).
+import { EventEmitter } from "node:events";
+import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
+import type { WatchEvent } from "./gen/zk/v1/kv.js";
+import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
+import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
+import { ZnodeTree, decodeCommand, encodeCommand } from "./tree/index.js";
+import { PeerTransport } from "./net/peer-transport.js";
+import { ZkError } from "./net/errors.js";
+import type { Logger } from "./log.js";
+
+export interface Member {
+  readonly id: NodeId;
+  readonly address: string;
+}
+
+export interface NodeOptions {
+  readonly id: NodeId;
+  readonly clusterId: string;
+  readonly members: readonly Member[];
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly dataBytesMax: number;
+}
+
+export interface WriteOutcome {
+  readonly zxid: number;
+  readonly result: CommandResult;
+}
+
+interface PendingWrite {
+  readonly command: Uint8Array;
+  readonly resolve: (o: WriteOutcome) => void;
+  readonly reject: (e: ZkError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Waiter {
+  readonly index: number;
+  readonly resolve: () => void;
+}
+
+export interface NodeEvents {
+  election: [RoleChangeEvent & { unixMs: number }];
+  applied: [zxid: number, events: WatchEvent[]];
+}
+
+/** The largest znode data any replica accepts; --data-bytes-max may only lower it. */
+export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
+
+/** How long a request waits for an election before it fails as unavailable. */
+const LEADER_WAIT_TICKS_FACTOR = 4;
+
+export class ZkNode extends EventEmitter<NodeEvents> {
+  readonly id: NodeId;
+  readonly members: ReadonlyMap<NodeId, string>;
+  readonly core: PaxosCore;
+  readonly tree: ZnodeTree;
+  private readonly transport: PeerTransport;
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (e: ZkError) => void }>();
+  private appliedWaiters: Waiter[] = [];
+  private leaderWaiters: (() => void)[] = [];
+  private nextReadCtx = 1;
+  private nextRequestId = 1;
+  private scheduled = false;
+  private ticker: NodeJS.Timeout | null = null;
+  private applied: number;
+  private stopped = false;
+  private lastEvent: (RoleChangeEvent & { unixMs: number }) | null = null;
+
+  constructor(
+    readonly opts: NodeOptions,
+    private readonly store: SqliteAcceptorStore,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.id = opts.id;
+    this.members = new Map(opts.members.map((m) => [m.id, m.address]));
+    // The tree's own limit must be the same on every replica (apply is deterministic), so it
+    // is the hard maximum; the configurable, per-node limit is enforced at the API edge.
+    this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
+    this.applied = store.applied();
+    const durable = store.load();
+    this.core = new PaxosCore(
+      {
+        id: opts.id,
+        members: opts.members.map((m) => m.id),
+        rng: new SeededRng((Date.now() ^ (process.pid << 8)) >>> 0),
+        electionTimeoutTicks: opts.electionTimeoutTicks,
+        heartbeatTicks: opts.heartbeatTicks,
+        applied: this.applied,
+      },
+      durable,
+    );
+    this.transport = new PeerTransport(opts.id, opts.clusterId, this.members, log);
+    log.info({ promised: durable.hardState.promised, chosen: durable.hardState.chosen, applied: this.applied, entries: durable.entries.length }, "acceptor state loaded");
+  }
+
+  start(): void {
+    this.ticker = setInterval(() => {
+      this.core.tick();
+      this.processReady();
+    }, this.opts.tickMs);
+    this.processReady();
+  }
+
+  /** Stop ticking and talking; pending requests fail as unavailable. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.transport.close();
+    const gone = new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down; retry on another node`);
+    for (const p of this.pendingWrites.values()) {
+      clearTimeout(p.timer);
+      p.reject(gone);
+    }
+    this.pendingWrites.clear();
+    for (const r of this.pendingReads.values()) r.reject(gone);
+    this.pendingReads.clear();
+  }
+
+  // ---- Observers ---------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.core.role;
+  }
+  get leaderId(): NodeId | null {
+    return this.core.leaderId;
+  }
+  get appliedIndex(): number {
+    return this.applied;
+  }
+  get promised(): Ballot {
+    return this.core.promisedBallot;
+  }
+  get lastElectionEvent(): (RoleChangeEvent & { unixMs: number }) | null {
+    return this.lastEvent;
+  }
+  get msSinceLeaderHeard(): number {
+    return this.core.ticksSinceLeaderHeard * this.opts.tickMs;
+  }
+
+  // ---- Inputs from the network -------------------------------------------------------------
+
+  /** A peer's protocol messages (already checked to be for us, from a member of our cluster). */
+  receive(messages: Iterable<Parameters<PaxosCore["step"]>[0]>): void {
+    if (this.stopped) return;
+    for (const m of messages) this.core.step(m);
+    this.schedule();
+  }
+
+  /**
+   * Propose a command through consensus and wait until it is applied. A follower forwards
+   * it to the leader; `forwarded` requests (from another follower) are not forwarded again.
+   */
+  async write(command: Command, deadline: number, forwarded = false): Promise<WriteOutcome> {
+    if (!command.requestId) command.requestId = `${this.id}-${process.pid}-${this.nextRequestId++}`;
+    for (;;) {
+      if (this.stopped) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`);
+      if (this.core.role === "leader") return this.proposeLocal(command, deadline);
+      const leader = this.core.leaderId;
+      if (forwarded) {
+        throw new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined, leaderHint: leader ? this.members.get(leader) : undefined });
+      }
+      if (leader === null) {
+        await this.waitForLeader(deadline);
+        continue;
+      }
+      const r = await this.transport.forward(leader, { kind: { $case: "command", value: command } }, Math.max(1, deadline - Date.now()));
+      if (r.outcome?.$case === "result") return { zxid: r.zxid, result: r.outcome.value };
+      const err = r.outcome?.$case === "error" ? ZkError.fromDetail(r.outcome.value) : new ZkError(ErrorCode.INTERNAL, "leader sent an empty answer");
+      // NOT_LEADER means the command was never proposed there: safe to try the new leader.
+      if (err.code === ErrorCode.NOT_LEADER && Date.now() < deadline) {
+        await this.waitForLeaderOtherThan(leader, deadline);
+        continue;
+      }
+      throw err;
+    }
+  }
+
+  private proposeLocal(command: Command, deadline: number): Promise<WriteOutcome> {
+    command.timeMs = Date.now();
+    const bytes = encodeCommand(command);
+    const r = this.core.propose([bytes]);
+    if (!r.ok) {
+      if (r.reason === "busy") return Promise.reject(new ZkError(ErrorCode.OVERLOADED, "the leader has too many writes in flight; back off and retry"));
+      return Promise.reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`));
+    }
+    const slot = r.firstSlot;
+    this.schedule();
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pendingWrites.delete(slot)) {
+          reject(new ZkError(ErrorCode.TIMEOUT, `write not chosen within the deadline (slot ${slot}); it may still take effect`));
+        }
+      }, Math.max(1, deadline - Date.now()));
+      this.pendingWrites.set(slot, { command: bytes, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * A linearizable read point: resolves with an index once this node has applied at least
+   * everything chosen before the call (read-index, confirmed by a quorum through the leader).
+   */
+  async readBarrier(deadline: number, forwarded = false): Promise<number> {
+    for (;;) {
+      if (this.stopped) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`);
+      let index: number;
+      if (this.core.role === "leader") {
+        const ctx = this.nextReadCtx++;
+        const p = new Promise<number>((resolve, reject) => this.pendingReads.set(ctx, { resolve, reject }));
+        this.core.readIndex(ctx);
+        this.schedule();
+        index = await withDeadline(p, deadline, "read not confirmed by a quorum within the deadline");
+      } else if (forwarded) {
+        const leader = this.core.leaderId;
+        throw new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined });
+      } else {
+        const leader = this.core.leaderId;
+        if (leader === null) {
+          await this.waitForLeader(deadline);
+          continue;
+        }
+        const r = await this.transport.forward(leader, { kind: { $case: "readIndex", value: {} } }, Math.max(1, deadline - Date.now()));
+        if (r.outcome?.$case === "error") {
+          const err = ZkError.fromDetail(r.outcome.value);
+          if (err.code === ErrorCode.NOT_LEADER && Date.now() < deadline) {
+            await this.waitForLeaderOtherThan(leader, deadline);
+            continue;
+          }
+          throw err;
+        }
+        index = r.zxid;
+      }
+      await this.appliedAtLeast(index, deadline);
+      return index;
+    }
+  }
+
+  /** Resolve once the tree has applied `index`. */
+  appliedAtLeast(index: number, deadline: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    const p = new Promise<void>((resolve) => {
+      this.appliedWaiters.push({ index, resolve });
+    });
+    return withDeadline(p, deadline, `this node has not caught up to index ${index} within the deadline`);
+  }
+
+  private waitForLeader(deadline: number): Promise<void> {
+    const limit = Math.min(deadline, Date.now() + LEADER_WAIT_TICKS_FACTOR * this.opts.electionTimeoutTicks * this.opts.tickMs);
+    const p = new Promise<void>((resolve) => this.leaderWaiters.push(resolve));
+    return withDeadline(p, limit, "no leader: is a majority of the cluster up and connected?", ErrorCode.UNAVAILABLE);
+  }
+
+  private async waitForLeaderOtherThan(old: NodeId, deadline: number): Promise<void> {
+    while (this.core.leaderId === old && this.core.role !== "leader") {
+      await this.waitForLeader(deadline);
+      if (this.core.leaderId === old) await sleep(this.opts.tickMs);
+      if (Date.now() >= deadline) throw new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry");
+    }
+  }
+
+  // ---- The Ready loop ---------------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.processReady();
+    });
+  }
+
+  private processReady(): void {
+    if (this.stopped) return;
+    while (this.core.hasReady()) {
+      const rd = this.core.ready();
+      // 1. Durable before anything leaves this node.
+      if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+      // 2. Send.
+      this.transport.send(rd.messages);
+      // 3. Apply.
+      if (rd.committed.length > 0) this.applyCommitted(rd);
+      // 4. Reads confirmed by a quorum; elections.
+      for (const rs of rd.readStates) {
+        const r = this.pendingReads.get(rs.ctx);
+        if (!r) continue;
+        this.pendingReads.delete(rs.ctx);
+        r.resolve(rs.index);
+      }
+      for (const ev of rd.events) this.onRoleChange(ev);
+      this.core.advance();
+    }
+  }
+
+  private applyCommitted(rd: Ready): void {
+    const outcomes: { slot: number; command: Uint8Array; outcome: ReturnType<ZnodeTree["apply"]> | null }[] = [];
+    const last = rd.committed[rd.committed.length - 1]!.slot;
+    this.store.transaction(() => {
+      for (const e of rd.committed) {
+        outcomes.push({ slot: e.slot, command: e.command, outcome: isNoop(e.command) ? null : this.tree.apply(e.slot, decodeCommand(e.command)) });
+      }
+      this.store.setApplied(last);
+    });
+    this.applied = last;
+    for (const { slot, command, outcome } of outcomes) {
+      if (outcome !== null && outcome.events.length > 0) this.emit("applied", slot, outcome.events);
+      const p = this.pendingWrites.get(slot);
+      if (!p) continue;
+      this.pendingWrites.delete(slot);
+      clearTimeout(p.timer);
+      if (!commandsEqual(p.command, command)) {
+        // Another leader's value took this slot: ours was never chosen anywhere, so a retry is safe.
+        p.reject(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the write was chosen; it was not applied, retry"));
+      } else if (outcome === null) {
+        p.reject(new ZkError(ErrorCode.INTERNAL, `slot ${slot} applied as a no-op`));
+      } else if ("error" in outcome) {
+        p.reject(ZkError.fromDetail(outcome.error));
+      } else {
+        p.resolve({ zxid: slot, result: outcome.result });
+      }
+    }
+    if (this.appliedWaiters.length > 0) {
+      const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+      this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private onRoleChange(ev: RoleChangeEvent): void {
+    const stamped = { ...ev, unixMs: Date.now() };
+    const previousLeader = this.lastEvent?.leader ?? null;
+    this.lastEvent = stamped;
+    this.log.info({ role: ev.role, ballot: `${ev.ballot.round}.${ev.ballot.nodeId || "-"}`, leader: ev.leader, reason: ev.reason }, `became ${ev.role}`);
+    this.emit("election", stamped);
+    if (ev.role !== "leader") {
+      // Reads waiting on our leadership cannot be confirmed any more.
+      for (const r of this.pendingReads.values()) r.reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading`, { leaderId: ev.leader ?? undefined }));
+      this.pendingReads.clear();
+    }
+    if (previousLeader !== null && previousLeader !== ev.leader && previousLeader !== this.id) {
+      // Requests forwarded to a leader we no longer follow fail now instead of at their deadline.
+      this.transport.abandonForwards(previousLeader, `leader ${previousLeader} was replaced; the write may or may not have been applied`);
+    }
+    if (ev.leader !== null) {
+      const waiters = this.leaderWaiters;
+      this.leaderWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function withDeadline<T>(p: Promise<T>, deadline: number, message: string, code = ErrorCode.TIMEOUT): Promise<T> {
+  const ms = deadline - Date.now();
+  if (ms <= 0) return Promise.reject(new ZkError(code, message));
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new ZkError(code, message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

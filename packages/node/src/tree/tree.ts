@@ -1,0 +1,642 @@
+// The znode state machine: ZooKeeper's data model in SQLite tables of the node's store file.
+// apply(zxid, command) runs for every chosen log entry, in slot order, inside the caller's
+// transaction that also records the applied index, so the tree on disk is always the tree as
+// of the applied index. Every replica applies the same commands to the same state and must
+// end in the same state: nothing here reads a clock, a random source or a local setting that
+// could differ between members (time comes from Command.time_ms).
+import type { SqliteDatabase } from "../storage/sqlite-store.js";
+import { invariant } from "../paxos/invariant.js";
+import type {
+  CheckOp,
+  CloseSessionOp,
+  CreateOp,
+  CreateResult,
+  DeleteOp,
+  MultiOp,
+  MultiResult,
+  Op,
+  OpenSessionOp,
+  OpResult,
+  PutOp,
+  PutResult,
+  SetOp,
+  SetResult,
+  Stat,
+} from "../gen/zk/v1/types.js";
+import { Command, CommandResult, ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
+import type { WatchEvent } from "../gen/zk/v1/kv.js";
+import { EventType } from "../gen/zk/v1/kv.js";
+import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.js";
+
+/** Default largest znode data: 1 MiB, ZooKeeper's jute.maxbuffer. */
+export const DATA_BYTES_MAX_DEFAULT = 1024 * 1024;
+
+/**
+ * How many log slots a request id is remembered for deduplication: a retry whose first
+ * application is more than this many slots back is applied again. Bounds the requests table
+ * to this many rows (one command per slot).
+ */
+export const REQUEST_IDS_KEPT_SLOTS = 100_000;
+
+/** The longest Command.request_id, in UTF-16 code units. */
+export const REQUEST_ID_LENGTH_MAX = 256;
+
+export interface ZnodeTreeOptions {
+  /**
+   * Largest data of one znode, in bytes. Part of the replicated state machine: every member
+   * must use the same value, or a write near the limit succeeds on some and fails on others.
+   */
+  readonly dataBytesMax?: number;
+}
+
+/**
+ * What applying one command did. A failed command changed nothing and has no events; a
+ * deduplicated retry returns its first outcome, also without events (they were emitted the
+ * first time).
+ */
+export type ApplyOutcome =
+  | { readonly result: CommandResult; readonly events: WatchEvent[] }
+  | { readonly error: ErrorDetail; readonly events: WatchEvent[] };
+
+export interface ZnodeData {
+  readonly data: Uint8Array;
+  readonly stat: Stat;
+}
+
+export interface ChildEntry {
+  readonly name: string;
+  /** Present when list() was asked for stats. */
+  readonly stat?: Stat;
+}
+
+export interface SessionInfo {
+  readonly id: number;
+  readonly ttlMs: number;
+  /** The zxid and leader time of the open_session that created the session. */
+  readonly createdZxid: number;
+  readonly createdMs: number;
+  /** The zxid and leader time of the latest open_session (creation or renewal) in the log. */
+  readonly renewedZxid: number;
+  readonly renewedMs: number;
+}
+
+/** Encode a command for Entry.command. */
+export function encodeCommand(cmd: Command): Uint8Array {
+  return Command.encode(cmd).finish();
+}
+
+/**
+ * Decode Entry.command. Empty bytes (the consensus layer's hole-filling no-op, which the
+ * driver skips before apply) decode to an explicit noop command.
+ */
+export function decodeCommand(bytes: Uint8Array): Command {
+  if (bytes.length === 0) return { requestId: "", timeMs: 0, op: { $case: "noop", value: {} } };
+  return Command.decode(bytes);
+}
+
+// ---- Internals ----------------------------------------------------------------------------
+
+/** A failed op: what the client sees as an ErrorDetail. Not an Error: no stack to capture. */
+class OpFailure {
+  constructor(
+    readonly code: ErrorCode,
+    readonly message: string,
+    readonly path: string,
+    readonly opIndex?: number,
+  ) {}
+
+  toDetail(): ErrorDetail {
+    return {
+      code: this.code,
+      message: this.message,
+      path: this.path,
+      leaderHint: "",
+      opIndex: this.opIndex,
+      leaderId: "",
+    };
+  }
+}
+
+/** Thrown out of the multi savepoint to roll it back. */
+class MultiAbort {
+  constructor(
+    readonly failure: OpFailure,
+    readonly index: number,
+  ) {}
+}
+
+interface StatRow {
+  readonly version: number;
+  readonly cversion: number;
+  readonly czxid: number;
+  readonly mzxid: number;
+  readonly pzxid: number;
+  readonly ctime_ms: number;
+  readonly mtime_ms: number;
+  readonly ephemeral_owner: number;
+  readonly num_children: number;
+  readonly data_length: number;
+}
+
+interface DataRow extends StatRow {
+  readonly data: Uint8Array;
+}
+
+interface ChildRow extends StatRow {
+  readonly path: string;
+}
+
+interface SessionRow {
+  readonly id: number;
+  readonly ttl_ms: number;
+  readonly created_zxid: number;
+  readonly created_ms: number;
+  readonly renewed_zxid: number;
+  readonly renewed_ms: number;
+}
+
+interface RequestRow {
+  readonly result: Uint8Array | null;
+  readonly error: Uint8Array | null;
+}
+
+// length(data) does not read the blob (SQLite takes the size from the record header), so
+// stat reads stay cheap however large the data.
+const STAT_COLUMNS =
+  "version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children, length(data) AS data_length";
+
+function prepareStatements(db: SqliteDatabase) {
+  return {
+    stat: db.prepare<[string], StatRow>(`SELECT ${STAT_COLUMNS} FROM znodes WHERE path = ?`),
+    getData: db.prepare<[string], DataRow>(`SELECT data, ${STAT_COLUMNS} FROM znodes WHERE path = ?`),
+    insert: db.prepare<[string, string, Uint8Array, number, number, number, number, number, number]>(
+      `INSERT INTO znodes (path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms,
+                           ephemeral_owner, num_children)
+       VALUES (?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 0)`,
+    ),
+    setData: db.prepare<[Uint8Array, number, number, number, string]>(
+      "UPDATE znodes SET data = ?, version = ?, mzxid = ?, mtime_ms = ? WHERE path = ?",
+    ),
+    setChildren: db.prepare<[number, number, number, string]>(
+      "UPDATE znodes SET cversion = ?, pzxid = ?, num_children = ? WHERE path = ?",
+    ),
+    delete: db.prepare<[string]>("DELETE FROM znodes WHERE path = ?"),
+    childPaths: db.prepare<[string], string>("SELECT path FROM znodes WHERE parent = ? ORDER BY path").pluck(),
+    childStats: db.prepare<[string], ChildRow>(
+      `SELECT path, ${STAT_COLUMNS} FROM znodes WHERE parent = ? ORDER BY path`,
+    ),
+    // "ephemeral_owner != 0" repeats the partial index's condition so that SQLite uses it.
+    ephemerals: db
+      .prepare<[number], string>(
+        "SELECT path FROM znodes WHERE ephemeral_owner = ? AND ephemeral_owner != 0 ORDER BY path",
+      )
+      .pluck(),
+    sessionGet: db.prepare<[number], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
+    sessionsAll: db.prepare<[], SessionRow>("SELECT * FROM sessions ORDER BY id"),
+    sessionUpsert: db.prepare<[number, number, number, number, number, number]>(
+      `INSERT INTO sessions (id, ttl_ms, created_zxid, created_ms, renewed_zxid, renewed_ms) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET
+         ttl_ms = excluded.ttl_ms, renewed_zxid = excluded.renewed_zxid, renewed_ms = excluded.renewed_ms`,
+    ),
+    sessionDelete: db.prepare<[number]>("DELETE FROM sessions WHERE id = ?"),
+    requestGet: db.prepare<[string], RequestRow>("SELECT result, error FROM requests WHERE request_id = ?"),
+    requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null]>(
+      "INSERT INTO requests (zxid, request_id, result, error) VALUES (?, ?, ?, ?)",
+    ),
+    requestEvict: db.prepare<[number]>("DELETE FROM requests WHERE zxid <= ?"),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function toStat(r: StatRow): Stat {
+  return {
+    version: r.version,
+    cversion: r.cversion,
+    czxid: r.czxid,
+    mzxid: r.mzxid,
+    ctimeMs: r.ctime_ms,
+    mtimeMs: r.mtime_ms,
+    ephemeralOwner: r.ephemeral_owner,
+    numChildren: r.num_children,
+    dataLength: r.data_length,
+    pzxid: r.pzxid,
+  };
+}
+
+function toSession(r: SessionRow): SessionInfo {
+  return {
+    id: r.id,
+    ttlMs: r.ttl_ms,
+    createdZxid: r.created_zxid,
+    createdMs: r.created_ms,
+    renewedZxid: r.renewed_zxid,
+    renewedMs: r.renewed_ms,
+  };
+}
+
+/** better-sqlite3 returns Buffers; callers get plain Uint8Arrays (a view, no copy). */
+function bytesOf(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function badVersion(path: string, expected: number | undefined, actual: number): OpFailure | null {
+  if (expected === undefined || expected === -1 || expected === actual) return null;
+  return new OpFailure(ErrorCode.BAD_VERSION, `version mismatch on ${path}: expected ${expected}, is ${actual}`, path);
+}
+
+function noNode(path: string): OpFailure {
+  return new OpFailure(ErrorCode.NO_NODE, `node ${path} does not exist`, path);
+}
+
+function sessionGone(id: number, path: string): OpFailure {
+  return new OpFailure(ErrorCode.SESSION_EXPIRED, `session ${id} does not exist (closed or expired)`, path);
+}
+
+// ---- The tree -----------------------------------------------------------------------------
+
+export class ZnodeTree {
+  readonly dataBytesMax: number;
+  private readonly s: Statements;
+  private readonly multiSavepoint: (zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => void;
+
+  /** `db` is the store's connection; its schema (v2+) holds the tree's tables. */
+  constructor(
+    private readonly db: SqliteDatabase,
+    opts: ZnodeTreeOptions = {},
+  ) {
+    const max = opts.dataBytesMax ?? DATA_BYTES_MAX_DEFAULT;
+    if (!Number.isSafeInteger(max) || max < 0) throw new RangeError(`zk: dataBytesMax ${max} must be an integer >= 0`);
+    this.dataBytesMax = max;
+    this.s = prepareStatements(db);
+    // Called inside the caller's transaction, better-sqlite3 makes this a SAVEPOINT: a throw
+    // rolls back the multi's writes only.
+    this.multiSavepoint = db.transaction((zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => {
+      for (let i = 0; i < m.ops.length; i++) {
+        const r = this.applyOp(zxid, t, m.ops[i] as Op, events);
+        if (r instanceof OpFailure) throw new MultiAbort(r, i);
+        out.results.push(r);
+      }
+    });
+    const root = this.s.stat.get(ROOT);
+    invariant(root !== undefined, "the znode tree has no root; the store's schema is older than the tree's");
+  }
+
+  /**
+   * Apply the command chosen at log slot `zxid`. Runs inside the caller's transaction, the
+   * same one that records `zxid` as applied; it opens none (a multi uses a savepoint in it).
+   */
+  apply(zxid: number, command: Command): ApplyOutcome {
+    invariant(Number.isSafeInteger(zxid) && zxid >= 1, `zxid ${zxid} is not a log slot`);
+    // Outside a transaction each write would commit on its own, and a crash between them
+    // would leave a half-applied command that replay applies again.
+    invariant(this.db.inTransaction, "ZnodeTree.apply must run inside the transaction that records the applied index");
+
+    const rid = command.requestId;
+    if (rid.length > REQUEST_ID_LENGTH_MAX) {
+      const msg = `request id is ${rid.length} characters long, above the limit of ${REQUEST_ID_LENGTH_MAX}`;
+      return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
+    }
+    if (rid !== "") {
+      const prior = this.s.requestGet.get(rid);
+      if (prior !== undefined) {
+        if (prior.result !== null) return { result: CommandResult.decode(prior.result), events: [] };
+        invariant(prior.error !== null, `request ${JSON.stringify(rid)} was recorded with neither result nor error`);
+        return { error: ErrorDetail.decode(prior.error), events: [] };
+      }
+    }
+
+    const events: WatchEvent[] = [];
+    const r = this.execute(zxid, command, events);
+    const outcome: ApplyOutcome = r instanceof OpFailure ? { error: r.toDetail(), events: [] } : { result: r, events };
+
+    if (rid !== "") {
+      if ("result" in outcome) {
+        this.s.requestPut.run(zxid, rid, CommandResult.encode(outcome.result).finish(), null);
+      } else {
+        this.s.requestPut.run(zxid, rid, null, ErrorDetail.encode(outcome.error).finish());
+      }
+      this.s.requestEvict.run(zxid - REQUEST_IDS_KEPT_SLOTS);
+    }
+    return outcome;
+  }
+
+  // ---- Reads (any time; inside or outside a transaction) ----------------------------------
+  // An invalid path names no node, so reads need no validation: they just find nothing.
+
+  /** The node's data and stat, or null if it does not exist. */
+  get(path: string): ZnodeData | null {
+    const r = this.s.getData.get(path);
+    return r === undefined ? null : { data: bytesOf(r.data), stat: toStat(r) };
+  }
+
+  /** The node's stat, or null if it does not exist. */
+  exists(path: string): Stat | null {
+    const r = this.s.stat.get(path);
+    return r === undefined ? null : toStat(r);
+  }
+
+  /** The node's children sorted by name (with their stats if asked), or null if it does not exist. */
+  list(path: string, withStats = false): { children: ChildEntry[] } | null {
+    if (this.s.stat.get(path) === undefined) return null;
+    if (withStats) {
+      return { children: this.s.childStats.all(path).map((r) => ({ name: basename(r.path), stat: toStat(r) })) };
+    }
+    return { children: this.s.childPaths.all(path).map((p) => ({ name: basename(p) })) };
+  }
+
+  /** Every live session, by id. */
+  sessions(): SessionInfo[] {
+    return this.s.sessionsAll.all().map(toSession);
+  }
+
+  /** The session, or null if it does not exist (never opened, closed or expired). */
+  session(id: number): SessionInfo | null {
+    const r = this.s.sessionGet.get(id);
+    return r === undefined ? null : toSession(r);
+  }
+
+  /** Paths of the session's ephemeral nodes, sorted. */
+  ephemeralsOf(sessionId: number): string[] {
+    return this.s.ephemerals.all(sessionId);
+  }
+
+  // ---- Commands ---------------------------------------------------------------------------
+
+  private execute(zxid: number, cmd: Command, events: WatchEvent[]): CommandResult | OpFailure {
+    const t = cmd.timeMs;
+    const op = cmd.op;
+    switch (op?.$case) {
+      case "put": {
+        const r = this.put(zxid, t, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "put", value: r } };
+      }
+      case "create": {
+        const r = this.create(zxid, t, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "create", value: r } };
+      }
+      case "set": {
+        const r = this.set(zxid, t, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "set", value: r } };
+      }
+      case "delete": {
+        const r = this.delete(zxid, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "delete", value: {} } };
+      }
+      case "multi": {
+        const r = this.multi(zxid, t, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "multi", value: r } };
+      }
+      case "openSession": {
+        const r = this.openSession(zxid, t, op.value);
+        return r instanceof OpFailure ? r : { result: { $case: "openSession", value: r } };
+      }
+      case "closeSession":
+      case "expireSession": {
+        const r = this.endSession(zxid, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "none", value: {} } };
+      }
+      case "noop":
+        return { result: { $case: "none", value: {} } };
+      case undefined:
+        return new OpFailure(ErrorCode.INVALID_ARGUMENT, "the command has no op (or one this zk-node does not know)", "");
+    }
+  }
+
+  private applyOp(zxid: number, t: number, op: Op, events: WatchEvent[]): OpResult | OpFailure {
+    const o = op.op;
+    switch (o?.$case) {
+      case "put": {
+        const r = this.put(zxid, t, o.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "put", value: r } };
+      }
+      case "create": {
+        const r = this.create(zxid, t, o.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "create", value: r } };
+      }
+      case "set": {
+        const r = this.set(zxid, t, o.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "set", value: r } };
+      }
+      case "delete": {
+        const r = this.delete(zxid, o.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "delete", value: {} } };
+      }
+      case "check": {
+        const r = this.check(o.value);
+        return r instanceof OpFailure ? r : { result: { $case: "check", value: {} } };
+      }
+      case undefined:
+        return new OpFailure(ErrorCode.INVALID_ARGUMENT, "the op has no operation (or one this zk-node does not know)", "");
+    }
+  }
+
+  private multi(zxid: number, t: number, m: MultiOp, events: WatchEvent[]): MultiResult | OpFailure {
+    const out: MultiResult = { results: [] };
+    const local: WatchEvent[] = [];
+    try {
+      this.multiSavepoint(zxid, t, m, out, local);
+    } catch (err) {
+      if (!(err instanceof MultiAbort)) throw err;
+      const f = err.failure;
+      return new OpFailure(f.code, `multi op ${err.index}: ${f.message}`, f.path, err.index);
+    }
+    for (const e of local) events.push(e);
+    return out;
+  }
+
+  // Checks come in ZooKeeper's order (PrepRequestProcessor), so that a request failing
+  // several ways fails with the code ZooKeeper would give.
+
+  private create(zxid: number, t: number, op: CreateOp, events: WatchEvent[]): CreateResult | OpFailure {
+    const invalid = validatePath(op.path, { sequential: op.sequential });
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    const tooBig = this.checkData(op.path, op.data);
+    if (tooBig !== null) return tooBig;
+    let owner = 0;
+    if (op.ephemeral) {
+      if (op.sessionId === 0) {
+        return new OpFailure(ErrorCode.INVALID_ARGUMENT, `ephemeral node ${op.path} needs a session (session_id is 0)`, op.path);
+      }
+      if (this.s.sessionGet.get(op.sessionId) === undefined) return sessionGone(op.sessionId, op.path);
+      owner = op.sessionId;
+    }
+    if (!op.sequential && op.path === ROOT) {
+      return new OpFailure(ErrorCode.NODE_EXISTS, `node ${ROOT} already exists`, ROOT);
+    }
+    // A sequential prefix may end with "/" ("/q/" makes "/q/0000000007"): its parent is the
+    // parent of the full name.
+    const parentPath = parent(op.sequential ? op.path + "0" : op.path);
+    const p = this.s.stat.get(parentPath);
+    if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, op.path);
+    let path = op.path;
+    if (op.sequential) {
+      path = op.path + sequentialSuffix(p.cversion);
+      // Only a counter beyond 10 digits can make the full path invalid (too long).
+      const tooLong = validatePath(path);
+      if (tooLong !== null) return new OpFailure(ErrorCode.INVALID_PATH, tooLong, op.path);
+    }
+    if (this.s.stat.get(path) !== undefined) {
+      return new OpFailure(ErrorCode.NODE_EXISTS, `node ${path} already exists`, path);
+    }
+    if (p.ephemeral_owner !== 0) return noChildrenForEphemerals(parentPath, path);
+    const stat = this.insertNode(zxid, t, path, parentPath, p, op.data, owner, events);
+    return { path, stat };
+  }
+
+  private put(zxid: number, t: number, op: PutOp, events: WatchEvent[]): PutResult | OpFailure {
+    const invalid = validatePath(op.path);
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    const tooBig = this.checkData(op.path, op.data);
+    if (tooBig !== null) return tooBig;
+    const path = op.path;
+    const row = this.s.stat.get(path);
+    if (row !== undefined) {
+      const mismatch = badVersion(path, op.expectedVersion, row.version);
+      if (mismatch !== null) return mismatch;
+      const stat = this.writeData(zxid, t, path, row, op.data, events);
+      return { path, version: stat.version, created: false, stat };
+    }
+    if (op.expectedVersion !== undefined && op.expectedVersion !== -1) {
+      return new OpFailure(ErrorCode.NO_NODE, `node ${path} does not exist (expected version ${op.expectedVersion})`, path);
+    }
+    const parentPath = parent(path);
+    const p = this.s.stat.get(parentPath);
+    if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, path);
+    if (p.ephemeral_owner !== 0) return noChildrenForEphemerals(parentPath, path);
+    const stat = this.insertNode(zxid, t, path, parentPath, p, op.data, 0, events);
+    return { path, version: 0, created: true, stat };
+  }
+
+  private set(zxid: number, t: number, op: SetOp, events: WatchEvent[]): SetResult | OpFailure {
+    const invalid = validatePath(op.path);
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    const tooBig = this.checkData(op.path, op.data);
+    if (tooBig !== null) return tooBig;
+    const row = this.s.stat.get(op.path);
+    if (row === undefined) return noNode(op.path);
+    const mismatch = badVersion(op.path, op.expectedVersion, row.version);
+    if (mismatch !== null) return mismatch;
+    return { stat: this.writeData(zxid, t, op.path, row, op.data, events) };
+  }
+
+  private delete(zxid: number, op: DeleteOp, events: WatchEvent[]): true | OpFailure {
+    const invalid = validatePath(op.path);
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    if (op.path === ROOT) return new OpFailure(ErrorCode.INVALID_ARGUMENT, `the root node ${ROOT} cannot be deleted`, ROOT);
+    const row = this.s.stat.get(op.path);
+    if (row === undefined) return noNode(op.path);
+    const mismatch = badVersion(op.path, op.expectedVersion, row.version);
+    if (mismatch !== null) return mismatch;
+    if (row.num_children > 0) {
+      const n = row.num_children;
+      return new OpFailure(ErrorCode.NOT_EMPTY, `node ${op.path} has ${n} ${n === 1 ? "child" : "children"}`, op.path);
+    }
+    this.removeNode(zxid, op.path, events);
+    return true;
+  }
+
+  private check(op: CheckOp): true | OpFailure {
+    const invalid = validatePath(op.path);
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    const row = this.s.stat.get(op.path);
+    if (row === undefined) return noNode(op.path);
+    return badVersion(op.path, op.expectedVersion, row.version) ?? true;
+  }
+
+  private openSession(zxid: number, t: number, op: OpenSessionOp): { sessionId: number; ttlMs: number } | OpFailure {
+    if (op.sessionId === 0) return new OpFailure(ErrorCode.INVALID_ARGUMENT, "session id 0 is not a session", "");
+    if (op.ttlMs <= 0) {
+      return new OpFailure(ErrorCode.INVALID_ARGUMENT, `session ${op.sessionId}: ttl_ms must be above 0`, "");
+    }
+    // The proposer clamps the TTL before proposing; clamping here would need a setting every
+    // replica agrees on.
+    this.s.sessionUpsert.run(op.sessionId, op.ttlMs, zxid, t, zxid, t);
+    return { sessionId: op.sessionId, ttlMs: op.ttlMs };
+  }
+
+  private endSession(zxid: number, op: CloseSessionOp, events: WatchEvent[]): true | OpFailure {
+    const id = op.sessionId;
+    if (this.s.sessionGet.get(id) === undefined) return sessionGone(id, "");
+    // Ephemeral nodes have no children, so any order works; path order keeps it deterministic.
+    for (const path of this.s.ephemerals.all(id)) this.removeNode(zxid, path, events);
+    this.s.sessionDelete.run(id);
+    return true;
+  }
+
+  // ---- Mutations (all checks done) ---------------------------------------------------------
+
+  private checkData(path: string, data: Uint8Array): OpFailure | null {
+    if (data.length <= this.dataBytesMax) return null;
+    return new OpFailure(
+      ErrorCode.INVALID_ARGUMENT,
+      `data for ${path} is ${data.length} bytes, above the limit of ${this.dataBytesMax}`,
+      path,
+    );
+  }
+
+  private insertNode(
+    zxid: number,
+    t: number,
+    path: string,
+    parentPath: string,
+    p: StatRow,
+    data: Uint8Array,
+    owner: number,
+    events: WatchEvent[],
+  ): Stat {
+    this.s.insert.run(path, parentPath, data, zxid, zxid, zxid, t, t, owner);
+    const stat: Stat = {
+      version: 0,
+      cversion: 0,
+      czxid: zxid,
+      mzxid: zxid,
+      ctimeMs: t,
+      mtimeMs: t,
+      ephemeralOwner: owner,
+      numChildren: 0,
+      dataLength: data.length,
+      pzxid: zxid,
+    };
+    events.push({ type: EventType.CREATED, path, zxid, stat });
+    this.childrenChanged(zxid, parentPath, p, 1, events);
+    return stat;
+  }
+
+  private writeData(zxid: number, t: number, path: string, row: StatRow, data: Uint8Array, events: WatchEvent[]): Stat {
+    const version = row.version + 1;
+    this.s.setData.run(data, version, zxid, t, path);
+    const stat: Stat = { ...toStat(row), version, mzxid: zxid, mtimeMs: t, dataLength: data.length };
+    events.push({ type: EventType.CHANGED, path, zxid, stat });
+    return stat;
+  }
+
+  private removeNode(zxid: number, path: string, events: WatchEvent[]): void {
+    const r = this.s.delete.run(path);
+    invariant(r.changes === 1, `deleting ${path} deleted ${r.changes} rows`);
+    events.push({ type: EventType.DELETED, path, zxid });
+    const parentPath = parent(path);
+    const p = this.s.stat.get(parentPath);
+    invariant(p !== undefined, `${path} had no parent node ${parentPath}`);
+    this.childrenChanged(zxid, parentPath, p, -1, events);
+  }
+
+  // As ZooKeeper: a child's creation or deletion bumps the parent's cversion (which also
+  // numbers sequential children) and sets its pzxid; version and mzxid stay.
+  private childrenChanged(zxid: number, path: string, p: StatRow, delta: 1 | -1, events: WatchEvent[]): void {
+    const cversion = p.cversion + 1;
+    const numChildren = p.num_children + delta;
+    invariant(numChildren >= 0, `${path} would have ${numChildren} children`);
+    this.s.setChildren.run(cversion, zxid, numChildren, path);
+    const stat: Stat = { ...toStat(p), cversion, pzxid: zxid, numChildren };
+    events.push({ type: EventType.CHILDREN_CHANGED, path, zxid, stat });
+  }
+}
+
+function noChildrenForEphemerals(parentPath: string, path: string): OpFailure {
+  return new OpFailure(
+    ErrorCode.NO_CHILDREN_FOR_EPHEMERALS,
+    `parent ${parentPath} is ephemeral and cannot have children`,
+    path,
+  );
+}
