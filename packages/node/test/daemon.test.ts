@@ -1,0 +1,198 @@
+// zk-node as a process: startup refuses bad configuration loudly and leaves nothing behind;
+// a running cluster never loses an acknowledged write, whatever is killed.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { ErrorCode, ZkError } from "../src/client/index.js";
+import { KvClient } from "../src/gen/zk/v1/kv.js";
+import { TestCluster, runZkNode, sleep } from "./support/nodes.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("zk-node refuses bad configuration with one line and a non-zero exit", () => {
+  const base = ["--listen", "127.0.0.1:17011", "--data-dir", "/tmp/zk-never-created-17011"];
+  const cases: [string, string[], RegExp][] = [
+    ["an invalid --peers entry", ["--id", "n1", "--peers", "n1=127.0.0.1:17011,oops", ...base], /invalid --peers entry "oops": expected ID=HOST:PORT/],
+    ["a bad port", ["--id", "n1", "--peers", "n1=127.0.0.1:17011,n2=127.0.0.1:99999", ...base], /invalid address "127.0.0.1:99999"/],
+    ["duplicate ids", ["--id", "n1", "--peers", "n1=127.0.0.1:17011,n1=127.0.0.1:17012", ...base], /duplicate node id "n1" in --peers/],
+    ["an id not in the peer list", ["--id", "n9", "--peers", "n1=127.0.0.1:17011,n2=127.0.0.1:17012", ...base], /--id n9 is not in --peers/],
+    ["a missing flag", ["--id", "n1", "--peers", "n1=127.0.0.1:17011"], /missing --listen/],
+    ["an unknown flag", ["--id", "n1", "--bogus", "1"], /Unknown option '--bogus'/],
+  ];
+  for (const [what, args, message] of cases) {
+    test(what, () => {
+      const r = runZkNode(args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `one line, got: ${r.stderr}`);
+      assert.ok(!existsSync("/tmp/zk-never-created-17011"), "no data dir was created");
+    });
+  }
+
+  test("every flag has an environment variable", () => {
+    const r = runZkNode([], { ZK_ID: "n9", ZK_LISTEN: "127.0.0.1:17011", ZK_PEERS: "n1=127.0.0.1:17011", ZK_DATA_DIR: "/tmp/x" });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--id n9 is not in --peers/);
+  });
+
+  test("a port already in use", async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(17013, "127.0.0.1", () => r()));
+    try {
+      const dir = "/tmp/zk-never-created-17013";
+      const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17013", "--peers", "n1=127.0.0.1:17013", "--data-dir", dir]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^zk-node: cannot listen on 127\.0\.0\.1:17013: the port is in use/);
+      assert.ok(!existsSync(dir), "nothing was written");
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test("a data dir that belongs to another cluster", async () => {
+    const c = new TestCluster(1, 17014, "alpha");
+    after(() => c.cleanup());
+    c.start("n1");
+    await c.waitForLeader();
+    await c.stop("n1", "SIGTERM");
+    const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17014", "--peers", "n1=127.0.0.1:17014", "--data-dir", c.node("n1").dataDir, "--cluster-id", "beta"]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /belongs to cluster "alpha", not "beta"/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+
+  test("a config file works, and flags override it", () => {
+    const dir = join("/tmp", `zk-cfg-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "n1.json");
+    writeFileSync(file, JSON.stringify({ id: "n7", listen: "127.0.0.1:17015", peers: { n1: "127.0.0.1:17015" }, dataDir: dir }));
+    const r = runZkNode(["--config", file]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--id n7 is not in --peers \(n1\)/);
+  });
+});
+
+describe("a 3-node cluster", () => {
+  const c = new TestCluster(3, 17020);
+  after(() => c.cleanup());
+
+  test("elects a leader, takes writes on every node, and serves linearizable and local reads", async () => {
+    c.startAll();
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.id;
+    const viaFollower = c.client([follower]);
+    const viaLeader = c.client([leader]);
+    try {
+      const a = await viaFollower.put("/a", enc("from-follower"));
+      const b = await viaLeader.put("/b", enc("from-leader"));
+      assert.equal(a.created, true);
+      assert.ok(b.zxid > a.zxid);
+      for (const n of c.nodes) {
+        const one = c.client([n.id]);
+        assert.equal(dec((await one.get("/a")).data), "from-follower");
+        assert.equal(dec((await one.get("/b")).data), "from-leader");
+        assert.equal(dec((await one.get("/b", { consistency: "local" })).data), "from-leader", "a linearizable read on a node leaves it caught up");
+        one.close();
+      }
+      const again = await viaFollower.put("/a", enc("v2"));
+      assert.equal(again.version, 1);
+      assert.equal(again.created, false);
+    } finally {
+      viaFollower.close();
+      viaLeader.close();
+    }
+  });
+
+  test("rejects missing and oversized fields with INVALID_ARGUMENT, never a crash", async () => {
+    const raw = new KvClient(c.nodes[0]!.address, grpc.credentials.createInsecure());
+    const call = (req: { path: string; data: Uint8Array }) =>
+      new Promise<grpc.ServiceError | null>((r) => raw.put(req, (err) => r(err)));
+    try {
+      const missing = await call({ path: "", data: enc("x") });
+      assert.equal(missing?.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(missing!.details, /path is missing/);
+      const big = await call({ path: "/big", data: new Uint8Array(1024 * 1024 + 1) });
+      assert.equal(big?.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(big!.details, /data is 1048577 bytes; the limit is 1048576 bytes/);
+      const bad = await call({ path: "/a//b", data: enc("x") });
+      assert.equal(bad?.code, grpc.status.INVALID_ARGUMENT);
+      const ok = c.client();
+      assert.ok((await ok.exists("/")).exists, "the node still serves");
+      ok.close();
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("no acknowledged write is lost when every node is killed -9 mid-stream and restarted", async () => {
+    const client = c.client(undefined, 3000);
+    const acked = new Map<string, string>();
+    let stop = false;
+    const writers = Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; !stop && i < 10_000; i++) {
+        const key = `/w${w}-${i}`;
+        try {
+          await client.put(key, enc(`v${i}`));
+          acked.set(key, `v${i}`);
+        } catch (e) {
+          assert.ok(e instanceof ZkError);
+        }
+      }
+    });
+    await sleep(700);
+    await c.stopAll("SIGKILL");
+    stop = true;
+    await Promise.all(writers);
+    client.close();
+    assert.ok(acked.size > 20, `only ${acked.size} writes were acknowledged before the kill`);
+    c.startAll();
+    await c.waitForLeader();
+    const reader = c.client();
+    try {
+      for (const [key, value] of acked) assert.equal(dec((await reader.get(key)).data), value, `${key} lost`);
+    } finally {
+      reader.close();
+    }
+  });
+
+  test("a killed leader is replaced, writes continue, and the old leader catches up when it returns", async () => {
+    const leader = await c.waitForLeader();
+    await c.stop(leader, "SIGKILL");
+    const rest = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    const next = await c.waitForLeader(rest);
+    assert.notEqual(next, leader);
+    const client = c.client(rest);
+    try {
+      const r = await client.put("/after-failover", enc("yes"));
+      assert.ok(r.zxid > 0);
+      c.start(leader);
+      await c.waitForLeader();
+      const old = c.client([leader]);
+      const got = await old.get("/after-failover");
+      assert.equal(dec(got.data), "yes");
+      const until = Date.now() + 5000;
+      while ((await old.status(c.node(leader).address)).appliedIndex < r.zxid && Date.now() < until) await sleep(20);
+      assert.ok((await old.get("/after-failover", { consistency: "local" })).data.length > 0);
+      old.close();
+    } finally {
+      client.close();
+    }
+  });
+
+  test("with no majority, writes fail as unavailable instead of hanging", async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader);
+    await c.stop(others[0]!.id);
+    await c.stop(others[1]!.id);
+    const client = c.client([leader], 1500);
+    try {
+      await assert.rejects(client.put("/no-quorum", enc("x")), (e: ZkError) => e.code === ErrorCode.TIMEOUT || e.code === ErrorCode.UNAVAILABLE);
+    } finally {
+      client.close();
+    }
+  });
+});
