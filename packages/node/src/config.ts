@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Member } from "./node.js";
+import { WATCH_HISTORY_SLOTS_DEFAULT } from "./tree/watch-log.js";
 
 export interface NodeConfig {
   readonly id: string;
@@ -15,6 +16,7 @@ export interface NodeConfig {
   readonly electionTimeoutTicks: number;
   readonly heartbeatTicks: number;
   readonly dataBytesMax: number;
+  readonly watchHistorySlots: number;
   readonly logLevel: string;
 }
 
@@ -33,6 +35,7 @@ const SETTINGS = {
   "election-ticks": { env: "ZK_ELECTION_TICKS", key: "electionTimeoutTicks" },
   "heartbeat-ticks": { env: "ZK_HEARTBEAT_TICKS", key: "heartbeatTicks" },
   "data-bytes-max": { env: "ZK_DATA_BYTES_MAX", key: "dataBytesMax" },
+  "watch-history-slots": { env: "ZK_WATCH_HISTORY_SLOTS", key: "watchHistorySlots" },
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
 } as const;
 
@@ -40,11 +43,13 @@ type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
-       [--data-bytes-max N] [--log-level info|debug|warn] [--config FILE.json]
+       [--data-bytes-max N] [--watch-history-slots N] [--log-level info|debug|warn]
+       [--config FILE.json]
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
-ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_LOG_LEVEL, ZK_CONFIG.
+ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
+ZK_LOG_LEVEL, ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
-electionTimeoutTicks, heartbeatTicks, dataBytesMax, logLevel. Flags win over the environment,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -113,6 +118,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     electionTimeoutTicks,
     heartbeatTicks,
     dataBytesMax: int(get("data-bytes-max") ?? String(DEFAULT_DATA_BYTES_MAX), "--data-bytes-max", 1, 16 * 1024 * 1024),
+    watchHistorySlots: int(get("watch-history-slots") ?? String(WATCH_HISTORY_SLOTS_DEFAULT), "--watch-history-slots", 10, 100_000_000),
     logLevel: get("log-level") ?? "info",
   };
 }

@@ -13,7 +13,8 @@ import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.j
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
 import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
-import { ZnodeTree, decodeCommand, encodeCommand } from "./tree/index.js";
+import { WatchLog, ZnodeTree, decodeCommand, encodeCommand } from "./tree/index.js";
+import { randomInt } from "node:crypto";
 import { PeerTransport } from "./net/peer-transport.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
@@ -31,6 +32,7 @@ export interface NodeOptions {
   readonly electionTimeoutTicks: number;
   readonly heartbeatTicks: number;
   readonly dataBytesMax: number;
+  readonly watchHistorySlots?: number;
 }
 
 export interface WriteOutcome {
@@ -58,6 +60,12 @@ export interface NodeEvents {
 /** The largest znode data any replica accepts; --data-bytes-max may only lower it. */
 export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
 
+/** Session TTLs are clamped to this range. */
+export const SESSION_TTL_MIN_MS = 1000;
+export const SESSION_TTL_MAX_MS = 300_000;
+/** How often the leader looks for sessions past their deadline. */
+const SESSION_CHECK_MS = 100;
+
 /** How long a request waits for an election before it fails as unavailable. */
 const LEADER_WAIT_TICKS_FACTOR = 4;
 
@@ -66,6 +74,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   readonly members: ReadonlyMap<NodeId, string>;
   readonly core: PaxosCore;
   readonly tree: ZnodeTree;
+  readonly watchLog: WatchLog;
+  /** Leader only: when each session was last seen alive (ms), and sessions being expired. */
+  private readonly sessionSeen = new Map<number, number>();
+  private readonly sessionsExpiring = new Set<number>();
+  private sessionTimer: NodeJS.Timeout | null = null;
   private readonly transport: PeerTransport;
   private readonly pendingWrites = new Map<number, PendingWrite>();
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (e: ZkError) => void }>();
@@ -90,6 +103,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     // The tree's own limit must be the same on every replica (apply is deterministic), so it
     // is the hard maximum; the configurable, per-node limit is enforced at the API edge.
     this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
+    this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
     const durable = store.load();
     this.core = new PaxosCore(
@@ -112,6 +126,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       this.core.tick();
       this.processReady();
     }, this.opts.tickMs);
+    this.sessionTimer = setInterval(() => this.expireSessions(), SESSION_CHECK_MS);
     this.processReady();
   }
 
@@ -120,6 +135,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.sessionTimer) clearInterval(this.sessionTimer);
     this.transport.close();
     const gone = new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down; retry on another node`);
     for (const p of this.pendingWrites.values()) {
@@ -249,6 +265,69 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     }
   }
 
+  // ---- Sessions ------------------------------------------------------------------------------
+
+  /** Open a session through the log; the id is drawn at random (48 bits). */
+  async openSession(ttlMs: number, deadline: number): Promise<{ sessionId: number; ttlMs: number; zxid: number }> {
+    const ttl = Math.min(SESSION_TTL_MAX_MS, Math.max(SESSION_TTL_MIN_MS, ttlMs || 10_000));
+    const sessionId = randomInt(1, 2 ** 48);
+    const o = await this.write({ requestId: "", timeMs: 0, op: { $case: "openSession", value: { sessionId, ttlMs: ttl } } }, deadline);
+    return { sessionId, ttlMs: ttl, zxid: o.zxid };
+  }
+
+  async closeSession(sessionId: number, deadline: number): Promise<number> {
+    const o = await this.write({ requestId: "", timeMs: 0, op: { $case: "closeSession", value: { sessionId } } }, deadline);
+    return o.zxid;
+  }
+
+  /**
+   * The sessions' clients are alive. The leader decides expiry, so a follower passes this on.
+   * Rejects with SESSION_EXPIRED for a session the tree does not know (expired or never opened).
+   */
+  async keepalive(sessionIds: readonly number[], deadline: number, forwarded = false): Promise<void> {
+    if (this.core.role === "leader") {
+      const now = Date.now();
+      for (const id of sessionIds) {
+        if (!this.tree.session(id) || this.sessionsExpiring.has(id)) {
+          throw new ZkError(ErrorCode.SESSION_EXPIRED, `session ${id} has expired or was never opened; open a new one`);
+        }
+        this.sessionSeen.set(id, now);
+      }
+      return;
+    }
+    const leader = this.core.leaderId;
+    if (forwarded || leader === null) {
+      throw new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined });
+    }
+    const r = await this.transport.forward(leader, { kind: { $case: "keepalive", value: { sessionIds: [...sessionIds] } } }, Math.max(1, deadline - Date.now()));
+    if (r.outcome?.$case === "error") throw ZkError.fromDetail(r.outcome.value);
+  }
+
+  /** Leader: propose the expiry of every session not seen within its TTL. */
+  private expireSessions(): void {
+    if (this.core.role !== "leader" || this.stopped) return;
+    const now = Date.now();
+    const live = new Set<number>();
+    for (const s of this.tree.sessions()) {
+      live.add(s.id);
+      const seen = this.sessionSeen.get(s.id);
+      // A session we have not tracked yet (we just became leader, or it was just opened)
+      // gets a full TTL from now.
+      if (seen === undefined) {
+        this.sessionSeen.set(s.id, now);
+        continue;
+      }
+      if (now - seen <= s.ttlMs || this.sessionsExpiring.has(s.id)) continue;
+      this.sessionsExpiring.add(s.id);
+      this.log.info({ session: s.id, ttlMs: s.ttlMs, silentMs: now - seen }, "expiring session");
+      this.write({ requestId: `expire-${s.id}`, timeMs: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, now + 10_000).then(
+        () => this.sessionsExpiring.delete(s.id),
+        () => this.sessionsExpiring.delete(s.id),
+      );
+    }
+    for (const id of this.sessionSeen.keys()) if (!live.has(id)) this.sessionSeen.delete(id);
+  }
+
   /** Resolve once the tree has applied `index`. */
   appliedAtLeast(index: number, deadline: number): Promise<void> {
     if (this.applied >= index) return Promise.resolve();
@@ -310,7 +389,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     const last = rd.committed[rd.committed.length - 1]!.slot;
     this.store.transaction(() => {
       for (const e of rd.committed) {
-        outcomes.push({ slot: e.slot, command: e.command, outcome: isNoop(e.command) ? null : this.tree.apply(e.slot, decodeCommand(e.command)) });
+        const outcome = isNoop(e.command) ? null : this.tree.apply(e.slot, decodeCommand(e.command));
+        if (outcome !== null && outcome.events.length > 0) this.watchLog.record(e.slot, outcome.events);
+        outcomes.push({ slot: e.slot, command: e.command, outcome });
       }
       this.store.setApplied(last);
     });
@@ -345,7 +426,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.lastEvent = stamped;
     this.log.info({ role: ev.role, ballot: `${ev.ballot.round}.${ev.ballot.nodeId || "-"}`, leader: ev.leader, reason: ev.reason }, `became ${ev.role}`);
     this.emit("election", stamped);
-    if (ev.role !== "leader") {
+    if (ev.role === "leader") {
+      // A new leader gives every session a full TTL from now: clients had no one to renew with.
+      this.sessionSeen.clear();
+      this.sessionsExpiring.clear();
+    } else {
       // Reads waiting on our leadership cannot be confirmed any more.
       for (const r of this.pendingReads.values()) r.reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading`, { leaderId: ev.leader ?? undefined }));
       this.pendingReads.clear();

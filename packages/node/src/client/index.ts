@@ -247,3 +247,7 @@ export function exitCodeFor(e: ZkError): number {
 export function errorCodeName(code: ErrorCode): string {
   return (ErrorCode[code] ?? "UNKNOWN").toLowerCase();
 }
+
+export { ZkSession, type SessionOptions } from "./session.js";
+export type { WatchEvent } from "../gen/zk/v1/kv.js";
+export { EventType } from "../gen/zk/v1/kv.js";

@@ -2,7 +2,32 @@
 // (operators) and Peer (other nodes). Handlers check their input, turn it into a command or
 // a read, and hand it to the driver; every failure leaves as a ZkError with a status code.
 import * as grpc from "@grpc/grpc-js";
-import { Consistency, KvService, type KvServer, type WatchEvent } from "../gen/zk/v1/kv.js";
+import {
+  Consistency,
+  KvService,
+  type CreateRequest,
+  type CreateResponse,
+  type DeleteRequest,
+  type DeleteResponse,
+  type ExistsRequest,
+  type ExistsResponse,
+  type GetRequest,
+  type GetResponse,
+  type KvServer,
+  type ListRequest,
+  type ListResponse,
+  type MultiRequest,
+  type MultiResponse,
+  type PutRequest,
+  type PutResponse,
+  type SessionRequest,
+  type SessionResponse,
+  type SetRequest,
+  type SetResponse,
+  type SyncRequest,
+  type SyncResponse,
+} from "../gen/zk/v1/kv.js";
+import { WatchHub } from "../watch-hub.js";
 import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus } from "../gen/zk/v1/cluster.js";
 import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
 import { ErrorCode, type Command, type Op } from "../gen/zk/v1/types.js";
@@ -17,6 +42,8 @@ import type { Logger } from "../log.js";
 /** A request without a deadline gets this one. */
 export const DEFAULT_DEADLINE_MS = 10_000;
 const MULTI_OPS_MAX = 1000;
+/** A watch stream this far behind its consumer is ended (the client resumes from a zxid). */
+const WATCH_STREAM_BYTES_MAX = 16 * 1024 * 1024;
 
 export function roleToWire(r: Role): WireRole {
   switch (r) {
@@ -33,6 +60,7 @@ export function roleToWire(r: Role): WireRole {
 
 export class NodeServer {
   readonly server: grpc.Server;
+  private readonly watches: WatchHub;
 
   constructor(
     private readonly node: ZkNode,
@@ -40,6 +68,7 @@ export class NodeServer {
     private readonly listen: string,
     private readonly log: Logger,
   ) {
+    this.watches = new WatchHub(node);
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": PEER_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": PEER_MESSAGE_BYTES_MAX,
@@ -113,6 +142,10 @@ export class NodeServer {
         const o = await this.node.write(req.kind.value, deadline, true);
         return { id: req.id, zxid: o.zxid, outcome: { $case: "result", value: o.result } };
       }
+      if (req.kind?.$case === "keepalive") {
+        await this.node.keepalive(req.kind.value.sessionIds, deadline, true);
+        return { id: req.id, zxid: 0 };
+      }
       if (req.kind?.$case === "readIndex") {
         // Only the confirmation is needed: the follower waits for its own apply.
         const index = await this.node.readBarrier(deadline, true);
@@ -126,74 +159,210 @@ export class NodeServer {
 
   // ---- Kv ------------------------------------------------------------------------------------
 
+  /** The client operations, shared by the unary RPCs and the Session stream. */
+  private readonly ops = {
+    put: async (req: PutRequest, deadline: number): Promise<PutResponse> => {
+      this.checkPath(req.path);
+      this.checkData(req.data);
+      const o = await this.node.write(cmd({ $case: "put", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
+      if (o.result.result?.$case !== "put") throw unexpected(o.result);
+      const r = o.result.result.value;
+      return { path: r.path, zxid: o.zxid, version: r.version, created: r.created };
+    },
+    create: async (req: CreateRequest, deadline: number): Promise<CreateResponse> => {
+      this.checkPath(req.path, req.sequential);
+      this.checkData(req.data);
+      const o = await this.node.write(cmd({ $case: "create", value: { path: req.path, data: req.data, ephemeral: req.ephemeral, sequential: req.sequential, sessionId: req.sessionId } }), deadline);
+      if (o.result.result?.$case !== "create") throw unexpected(o.result);
+      return { path: o.result.result.value.path, zxid: o.zxid, stat: o.result.result.value.stat };
+    },
+    set: async (req: SetRequest, deadline: number): Promise<SetResponse> => {
+      this.checkPath(req.path);
+      this.checkData(req.data);
+      const o = await this.node.write(cmd({ $case: "set", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
+      if (o.result.result?.$case !== "set") throw unexpected(o.result);
+      return { path: req.path, zxid: o.zxid, stat: o.result.result.value.stat };
+    },
+    delete: async (req: DeleteRequest, deadline: number): Promise<DeleteResponse> => {
+      this.checkPath(req.path);
+      const o = await this.node.write(cmd({ $case: "delete", value: { path: req.path, expectedVersion: req.expectedVersion } }), deadline);
+      return { zxid: o.zxid };
+    },
+    multi: async (req: MultiRequest, deadline: number): Promise<MultiResponse> => {
+      if (req.ops.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "multi needs at least one op");
+      if (req.ops.length > MULTI_OPS_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `multi takes at most ${MULTI_OPS_MAX} ops`);
+      req.ops.forEach((op, i) => this.checkOp(op, i));
+      const o = await this.node.write(cmd({ $case: "multi", value: { ops: req.ops } }), deadline);
+      if (o.result.result?.$case !== "multi") throw unexpected(o.result);
+      return { zxid: o.zxid, results: o.result.result.value.results };
+    },
+    get: async (req: GetRequest, deadline: number): Promise<GetResponse> => {
+      this.checkPath(req.path);
+      const zxid = await this.readPoint(req.consistency, deadline);
+      const node = this.node.tree.get(req.path);
+      if (!node) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
+      return { path: req.path, data: node.data, stat: node.stat, zxid };
+    },
+    list: async (req: ListRequest, deadline: number): Promise<ListResponse> => {
+      this.checkPath(req.path);
+      const zxid = await this.readPoint(req.consistency, deadline);
+      const stat = this.node.tree.exists(req.path);
+      const l = this.node.tree.list(req.path, req.includeStats);
+      if (!stat || !l) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
+      return { path: req.path, children: l.children.map((c) => ({ name: c.name, stat: c.stat })), stat, zxid };
+    },
+    exists: async (req: ExistsRequest, deadline: number): Promise<ExistsResponse> => {
+      this.checkPath(req.path);
+      const zxid = await this.readPoint(req.consistency, deadline);
+      const stat = this.node.tree.exists(req.path);
+      return { exists: stat !== null, stat: stat ?? undefined, zxid };
+    },
+    sync: async (_req: SyncRequest, deadline: number): Promise<SyncResponse> => ({ zxid: await this.node.readBarrier(deadline) }),
+  };
+
   private kvService(): KvServer {
-    const n = this.node;
+    const o = this.ops;
     return {
-      put: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        this.checkData(req.data);
-        const o = await n.write(cmd({ $case: "put", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
-        if (o.result.result?.$case !== "put") throw unexpected(o.result);
-        const r = o.result.result.value;
-        return { path: r.path, zxid: o.zxid, version: r.version, created: r.created };
-      }),
-      create: unary(async (req, deadline) => {
-        this.checkPath(req.path, req.sequential);
-        this.checkData(req.data);
-        const o = await n.write(cmd({ $case: "create", value: { path: req.path, data: req.data, ephemeral: req.ephemeral, sequential: req.sequential, sessionId: req.sessionId } }), deadline);
-        if (o.result.result?.$case !== "create") throw unexpected(o.result);
-        return { path: o.result.result.value.path, zxid: o.zxid, stat: o.result.result.value.stat };
-      }),
-      set: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        this.checkData(req.data);
-        const o = await n.write(cmd({ $case: "set", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
-        if (o.result.result?.$case !== "set") throw unexpected(o.result);
-        return { path: req.path, zxid: o.zxid, stat: o.result.result.value.stat };
-      }),
-      delete: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        const o = await n.write(cmd({ $case: "delete", value: { path: req.path, expectedVersion: req.expectedVersion } }), deadline);
-        return { zxid: o.zxid };
-      }),
-      multi: unary(async (req, deadline) => {
-        if (req.ops.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "multi needs at least one op");
-        if (req.ops.length > MULTI_OPS_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `multi takes at most ${MULTI_OPS_MAX} ops`);
-        req.ops.forEach((op, i) => this.checkOp(op, i));
-        const o = await n.write(cmd({ $case: "multi", value: { ops: req.ops } }), deadline);
-        if (o.result.result?.$case !== "multi") throw unexpected(o.result);
-        return { zxid: o.zxid, results: o.result.result.value.results };
-      }),
-      get: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        const zxid = await this.readPoint(req.consistency, deadline);
-        const node = n.tree.get(req.path);
-        if (!node) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
-        return { path: req.path, data: node.data, stat: node.stat, zxid };
-      }),
-      list: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        const zxid = await this.readPoint(req.consistency, deadline);
-        const stat = n.tree.exists(req.path);
-        const l = n.tree.list(req.path, req.includeStats);
-        if (!stat || !l) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
-        return { path: req.path, children: l.children.map((c) => ({ name: c.name, stat: c.stat })), stat, zxid };
-      }),
-      exists: unary(async (req, deadline) => {
-        this.checkPath(req.path);
-        const zxid = await this.readPoint(req.consistency, deadline);
-        const stat = n.tree.exists(req.path);
-        return { exists: stat !== null, stat: stat ?? undefined, zxid };
-      }),
-      sync: unary(async (_req, deadline) => ({ zxid: await n.readBarrier(deadline) })),
-      session: (call) => {
-        call.destroy(new ZkError(ErrorCode.INVALID_ARGUMENT, "sessions are not served by this version of zk-node").toServiceError() as grpc.ServiceError);
-      },
+      put: unary(o.put),
+      create: unary(o.create),
+      set: unary(o.set),
+      delete: unary(o.delete),
+      multi: unary(o.multi),
+      get: unary(o.get),
+      list: unary(o.list),
+      exists: unary(o.exists),
+      sync: unary(o.sync),
       watch: (call) => {
-        call.destroy(new ZkError(ErrorCode.INVALID_ARGUMENT, "watches are not served by this version of zk-node").toServiceError() as grpc.ServiceError);
-        void ({} as WatchEvent);
+        const req = call.request;
+        try {
+          this.checkPath(req.path);
+          const stop = this.watches.subscribe(
+            { path: req.path, recursive: req.recursive, fromZxid: req.fromZxid },
+            (ev) => {
+              call.write(ev);
+              return call.writableLength < WATCH_STREAM_BYTES_MAX;
+            },
+            (e) => call.destroy(e.toServiceError() as grpc.ServiceError),
+          );
+          call.on("cancelled", stop);
+          call.on("close", stop);
+          call.on("error", stop);
+        } catch (e) {
+          call.destroy(asZkError(e).toServiceError() as grpc.ServiceError);
+        }
       },
+      session: (call) => this.serveSession(call),
     };
+  }
+
+  /**
+   * ZooKeeper's session connection over one bidirectional stream: requests carry ids and are
+   * answered as they complete; keepalives renew the session; watch events arrive tagged with
+   * the id of the request that registered the watch. Closing the stream does not close the
+   * session: it lives until its TTL passes without a keepalive, so a client can reconnect.
+   */
+  private serveSession(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): void {
+    let sessionId = 0;
+    const watches = new Map<number, () => void>();
+    const reply = (r: SessionResponse) => {
+      if (!call.writableEnded && !call.destroyed) call.write(r);
+    };
+    const fail = (requestId: number, e: unknown) => reply({ requestId, response: { $case: "error", value: asZkError(e).toDetail() } });
+    const handle = async (req: SessionRequest): Promise<SessionResponse["response"]> => {
+      const deadline = Date.now() + DEFAULT_DEADLINE_MS;
+      const r = req.request;
+      if (!r) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "empty session request");
+      const o = this.ops;
+      switch (r.$case) {
+        case "openSession": {
+          if (sessionId !== 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `this stream already has session ${sessionId}`);
+          if (r.value.sessionId !== 0) {
+            // Resume: the session must still exist (in the applied state after a read barrier).
+            await this.node.readBarrier(deadline);
+            const known = this.node.tree.session(r.value.sessionId);
+            if (!known) throw new ZkError(ErrorCode.SESSION_EXPIRED, `session ${r.value.sessionId} has expired; open a new one`);
+            await this.node.keepalive([r.value.sessionId], deadline);
+            sessionId = r.value.sessionId;
+            return { $case: "openSession", value: { sessionId, ttlMs: known.ttlMs, zxid: this.node.appliedIndex } };
+          }
+          const s = await this.node.openSession(r.value.ttlMs, deadline);
+          sessionId = s.sessionId;
+          return { $case: "openSession", value: s };
+        }
+        case "keepalive":
+          if (sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "keepalive before open_session");
+          await this.node.keepalive([sessionId], deadline);
+          return { $case: "keepalive", value: { zxid: this.node.appliedIndex } };
+        case "closeSession": {
+          if (sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "close_session before open_session");
+          const zxid = await this.node.closeSession(sessionId, deadline);
+          sessionId = 0;
+          return { $case: "closeSession", value: { zxid } };
+        }
+        case "create": {
+          const req2 = r.value.ephemeral && r.value.sessionId === 0 ? { ...r.value, sessionId } : r.value;
+          if (req2.ephemeral && req2.sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "an ephemeral node needs a session: send open_session first");
+          return { $case: "create", value: await o.create(req2, deadline) };
+        }
+        case "get":
+          return { $case: "get", value: await o.get(r.value, deadline) };
+        case "set":
+          return { $case: "set", value: await o.set(r.value, deadline) };
+        case "put":
+          return { $case: "put", value: await o.put(r.value, deadline) };
+        case "delete":
+          return { $case: "delete", value: await o.delete(r.value, deadline) };
+        case "list":
+          return { $case: "list", value: await o.list(r.value, deadline) };
+        case "exists":
+          return { $case: "exists", value: await o.exists(r.value, deadline) };
+        case "multi":
+          return { $case: "multi", value: await o.multi(r.value, deadline) };
+        case "sync":
+          return { $case: "sync", value: await o.sync(r.value, deadline) };
+        case "watch": {
+          this.checkPath(r.value.path);
+          const id = req.requestId;
+          if (watches.has(id)) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `request id ${id} already has a watch`);
+          const stop = this.watches.subscribe(
+            { path: r.value.path, recursive: r.value.recursive, fromZxid: r.value.fromZxid },
+            (ev) => {
+              reply({ requestId: id, response: { $case: "watchEvent", value: ev } });
+              return call.writableLength < WATCH_STREAM_BYTES_MAX;
+            },
+            (e) => {
+              watches.delete(id);
+              fail(id, e);
+            },
+          );
+          watches.set(id, stop);
+          return { $case: "watch", value: { zxid: this.node.appliedIndex } };
+        }
+        case "unwatch": {
+          const stop = watches.get(r.value.watchRequestId);
+          if (!stop) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `no watch registered by request ${r.value.watchRequestId}`);
+          stop();
+          watches.delete(r.value.watchRequestId);
+          return { $case: "unwatch", value: {} };
+        }
+      }
+    };
+    call.on("data", (req: SessionRequest) => {
+      handle(req).then(
+        (response) => reply({ requestId: req.requestId, response }),
+        (e) => fail(req.requestId, e),
+      );
+    });
+    const done = () => {
+      for (const stop of watches.values()) stop();
+      watches.clear();
+    };
+    call.on("end", () => {
+      done();
+      call.end();
+    });
+    call.on("cancelled", done);
+    call.on("error", done);
   }
 
   private async readPoint(consistency: Consistency, deadline: number): Promise<number> {

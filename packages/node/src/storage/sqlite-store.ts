@@ -10,7 +10,7 @@ import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
 export const ZK_APPLICATION_ID = 0x7a6b0001;
@@ -107,6 +107,18 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
         CHECK ((result IS NULL) != (error IS NULL))
       ) STRICT;
       INSERT INTO znodes VALUES ('/', '', x'', 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    `);
+  },
+  // 2 -> 3: the watch history: every event the tree emitted, by zxid, so a watch can resume
+  // from a zxid after a reconnect. Pruned to a window of recent zxids.
+  (db) => {
+    db.exec(`
+      CREATE TABLE watch_events (
+        zxid  INTEGER NOT NULL,
+        seq   INTEGER NOT NULL,
+        event BLOB NOT NULL,
+        PRIMARY KEY (zxid, seq)
+      ) STRICT, WITHOUT ROWID;
     `);
   },
 ];

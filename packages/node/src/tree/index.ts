@@ -1,3 +1,4 @@
 // The znode state machine: ZooKeeper's data model applied from the chosen log, in SQLite.
 export * from "./paths.js";
 export * from "./tree.js";
+export * from "./watch-log.js";

@@ -92,7 +92,7 @@ export class TestCluster {
         const all = await c.statusAll();
         const leaders = new Set(all.map((s) => s.status?.leaderId ?? ""));
         const leader = [...leaders][0];
-        const leaderIsUp = all.some((s) => s.status?.nodeId === leader && s.status.role === Role.LEADER);
+        const leaderIsUp = all.some((s) => s.status?.nodeId === leader && s.status?.role === Role.LEADER);
         if (leaders.size === 1 && leader && leaderIsUp && all.every((s) => s.status)) return leader;
         await sleep(50);
       }

@@ -195,7 +195,20 @@ export interface ForwardRequest {
     | //
     /** A read-index request. */
     { $case: "readIndex"; value: ReadIndexRequest }
+    | //
+    /** Client sessions seen alive on the follower. */
+    { $case: "keepalive"; value: SessionKeepalive }
     | undefined;
+}
+
+/**
+ * Sessions whose clients are connected to a follower and alive: the leader, which decides
+ * expiry, renews their deadlines. Answered with an empty outcome, or SESSION_EXPIRED naming
+ * the first session the leader no longer knows.
+ */
+export interface SessionKeepalive {
+  /** The sessions' ids. */
+  sessionIds: number[];
 }
 
 /** The leader's answer to a ForwardRequest. */
@@ -1382,6 +1395,9 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
       case "readIndex":
         ReadIndexRequest.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "keepalive":
+        SessionKeepalive.encode(message.kind.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1423,6 +1439,14 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
             message.kind = { $case: "readIndex", value: ReadIndexRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "keepalive", value: SessionKeepalive.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1444,6 +1468,8 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
         ? { $case: "readIndex", value: ReadIndexRequest.fromJSON(object.readIndex) }
         : isSet(object.read_index)
         ? { $case: "readIndex", value: ReadIndexRequest.fromJSON(object.read_index) }
+        : isSet(object.keepalive)
+        ? { $case: "keepalive", value: SessionKeepalive.fromJSON(object.keepalive) }
         : undefined,
     };
   },
@@ -1457,6 +1483,8 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
       obj.command = Command.toJSON(message.kind.value);
     } else if (message.kind?.$case === "readIndex") {
       obj.readIndex = ReadIndexRequest.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "keepalive") {
+      obj.keepalive = SessionKeepalive.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1480,7 +1508,100 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
         }
         break;
       }
+      case "keepalive": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "keepalive", value: SessionKeepalive.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseSessionKeepalive(): SessionKeepalive {
+  return { sessionIds: [] };
+}
+
+export const SessionKeepalive: MessageFns<SessionKeepalive> = {
+  encode(message: SessionKeepalive, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionIds.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.sessionIds) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionKeepalive {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionKeepalive();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.sessionIds.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.sessionIds.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionKeepalive {
+    return {
+      sessionIds: globalThis.Array.isArray(object?.sessionIds)
+        ? object.sessionIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.session_ids)
+        ? object.session_ids.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SessionKeepalive): unknown {
+    const obj: any = {};
+    if (message.sessionIds?.length) {
+      obj.sessionIds = message.sessionIds.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionKeepalive>): SessionKeepalive {
+    return SessionKeepalive.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionKeepalive>): SessionKeepalive {
+    const message = createBaseSessionKeepalive();
+    message.sessionIds = object.sessionIds?.map((e) => e) || [];
     return message;
   },
 };

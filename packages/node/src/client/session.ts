@@ -1,0 +1,330 @@
+// A ZooKeeper-style session over one Session stream: requests are pipelined with ids and
+// answered as they complete, keepalives renew the session every third of its TTL, and watch
+// events arrive on the same stream. When the node behind the stream goes away the session
+// reconnects to the next endpoint, resumes the same session (its ephemeral nodes live on)
+// and re-registers its watches from the zxid after the last event it delivered.
+import * as grpc from "@grpc/grpc-js";
+import { EventEmitter } from "node:events";
+import {
+  KvClient,
+  type CreateResponse,
+  type DeleteResponse,
+  type ExistsResponse,
+  type GetResponse,
+  type ListResponse,
+  type MultiResponse,
+  type PutResponse,
+  type SessionRequest,
+  type SessionResponse,
+  type SetResponse,
+  type SyncResponse,
+  type WatchEvent,
+} from "../gen/zk/v1/kv.js";
+import { Consistency } from "../gen/zk/v1/kv.js";
+import { ErrorCode, type Op } from "../gen/zk/v1/types.js";
+import { ZkError } from "../net/errors.js";
+
+type Req = NonNullable<SessionRequest["request"]>;
+type Res = NonNullable<SessionResponse["response"]>;
+type ValueOf<K extends Res["$case"]> = Extract<Res, { $case: K }>["value"];
+
+/** Requests waiting for an answer on one stream before new ones wait their turn. */
+const IN_FLIGHT_MAX = 4096;
+
+export interface SessionOptions {
+  readonly endpoints: readonly string[];
+  readonly ttlMs?: number;
+  readonly timeoutMs?: number;
+}
+
+interface Pending {
+  readonly req: Req;
+  readonly resolve: (r: Res) => void;
+  readonly reject: (e: ZkError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface WatchReg {
+  readonly path: string;
+  readonly recursive: boolean;
+  /** Next zxid to deliver: resumes from here after a reconnect. */
+  nextZxid: number;
+  readonly onEvent: (ev: WatchEvent) => void;
+  readonly onError: (e: ZkError) => void;
+  streamId: number;
+}
+
+export interface SessionEvents {
+  /** The stream moved to another endpoint and the session was resumed. */
+  reconnected: [endpoint: string];
+  /** The session is gone (expired, or closed); nothing more will work. */
+  expired: [ZkError];
+}
+
+export class ZkSession extends EventEmitter<SessionEvents> {
+  sessionId = 0;
+  ttlMs = 0;
+  private readonly endpoints: readonly string[];
+  private readonly timeoutMs: number;
+  private endpointIdx = 0;
+  private kv: KvClient | null = null;
+  private stream: grpc.ClientDuplexStream<SessionRequest, SessionResponse> | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly watches = new Map<number, WatchReg>();
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private reconnecting: Promise<void> | null = null;
+
+  private constructor(opts: SessionOptions) {
+    super();
+    this.endpoints = opts.endpoints;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  /** Connect to the first reachable endpoint and open a session with `ttlMs`. */
+  static async open(opts: SessionOptions): Promise<ZkSession> {
+    const s = new ZkSession(opts);
+    await s.connect(opts.ttlMs ?? 10_000, 0);
+    return s;
+  }
+
+  get endpoint(): string {
+    return this.endpoints[this.endpointIdx]!;
+  }
+
+  private async connect(ttlMs: number, resumeId: number): Promise<void> {
+    const tried: string[] = [];
+    let last: ZkError | null = null;
+    for (let i = 0; i < this.endpoints.length; i++) {
+      const idx = (this.endpointIdx + i) % this.endpoints.length;
+      this.attach(idx);
+      try {
+        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } });
+        if (r.$case !== "openSession") throw new ZkError(ErrorCode.INTERNAL, `unexpected answer ${r.$case}`);
+        this.sessionId = r.value.sessionId;
+        this.ttlMs = r.value.ttlMs;
+        this.startKeepalive();
+        return;
+      } catch (e) {
+        const z = e as ZkError;
+        if (z.code === ErrorCode.SESSION_EXPIRED) throw z;
+        tried.push(this.endpoints[idx]!);
+        last = z;
+      }
+    }
+    throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${tried.join(", ")} (${last?.message ?? "no answer"}); is the cluster up?`);
+  }
+
+  private attach(idx: number): void {
+    this.detach();
+    this.endpointIdx = idx;
+    this.kv = new KvClient(this.endpoints[idx]!, grpc.credentials.createInsecure(), {
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    });
+    const stream = this.kv.session();
+    this.stream = stream;
+    stream.on("data", (r: SessionResponse) => this.onResponse(r));
+    const broken = (why: string) => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      this.onBroken(why);
+    };
+    stream.on("error", (e: grpc.ServiceError) => broken(e.details || e.message));
+    stream.on("end", () => broken("stream ended"));
+  }
+
+  private detach(): void {
+    const s = this.stream;
+    this.stream = null;
+    s?.cancel();
+    this.kv?.close();
+    this.kv = null;
+  }
+
+  private onResponse(r: SessionResponse): void {
+    const resp = r.response;
+    if (!resp) return;
+    if (resp.$case === "watchEvent") {
+      for (const w of this.watches.values()) {
+        if (w.streamId === r.requestId) {
+          w.nextZxid = Math.max(w.nextZxid, resp.value.zxid + 1);
+          w.onEvent(resp.value);
+        }
+      }
+      return;
+    }
+    const p = this.pending.get(r.requestId);
+    if (!p) {
+      // An error for a watch: the watch is over.
+      if (resp.$case === "error") {
+        for (const [key, w] of this.watches) {
+          if (w.streamId === r.requestId) {
+            this.watches.delete(key);
+            w.onError(ZkError.fromDetail(resp.value));
+          }
+        }
+      }
+      return;
+    }
+    this.pending.delete(r.requestId);
+    clearTimeout(p.timer);
+    if (resp.$case === "error") p.reject(ZkError.fromDetail(resp.value));
+    else p.resolve(resp);
+  }
+
+  /** The stream broke: requests in flight fail (they may or may not have been applied); reconnect. */
+  private onBroken(why: string): void {
+    const err = new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    if (this.closed || this.sessionId === 0) return;
+    this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = null));
+  }
+
+  private async reconnect(): Promise<void> {
+    const deadline = Date.now() + Math.max(this.ttlMs, 1000);
+    this.stopKeepalive();
+    while (!this.closed && Date.now() < deadline) {
+      this.endpointIdx = (this.endpointIdx + 1) % this.endpoints.length;
+      try {
+        await this.connect(this.ttlMs, this.sessionId);
+        for (const [key, w] of this.watches) await this.registerWatch(key, w);
+        this.emit("reconnected", this.endpoint);
+        return;
+      } catch (e) {
+        const z = e as ZkError;
+        if (z.code === ErrorCode.SESSION_EXPIRED) return this.expire(z);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (!this.closed) this.expire(new ZkError(ErrorCode.SESSION_EXPIRED, `session ${this.sessionId} could not reconnect within its TTL`));
+  }
+
+  private expire(e: ZkError): void {
+    this.closed = true;
+    this.stopKeepalive();
+    this.detach();
+    for (const w of this.watches.values()) w.onError(e);
+    this.watches.clear();
+    this.emit("expired", e);
+  }
+
+  private startKeepalive(): void {
+    this.stopKeepalive();
+    const every = Math.max(100, Math.floor(this.ttlMs / 3));
+    this.keepaliveTimer = setInterval(() => {
+      this.send({ $case: "keepalive", value: {} }).catch((e: ZkError) => {
+        if (e.code === ErrorCode.SESSION_EXPIRED) this.expire(e);
+      });
+    }, every);
+    this.keepaliveTimer.unref();
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
+  }
+
+  private send(req: Req, requestId = this.nextId++): Promise<Res> {
+    const stream = this.stream;
+    if (!stream) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected (reconnecting to ${this.endpoint}); retry`));
+    if (this.pending.size >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already in flight on this session`));
+    return new Promise<Res>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(requestId)) reject(new ZkError(ErrorCode.TIMEOUT, `${this.endpoint} did not answer within ${this.timeoutMs} ms; a write may still take effect`));
+      }, this.timeoutMs);
+      this.pending.set(requestId, { req, resolve, reject, timer });
+      stream.write({ requestId, request: req });
+    });
+  }
+
+  private async call<K extends Res["$case"]>(req: Req, expect: K): Promise<ValueOf<K>> {
+    const r = await this.send(req);
+    if (r.$case !== expect) throw new ZkError(ErrorCode.INTERNAL, `expected ${expect}, got ${r.$case}`);
+    return r.value as unknown as ValueOf<K>;
+  }
+
+  // ---- Operations -----------------------------------------------------------------------------
+
+  create(path: string, data: Uint8Array, opts: { ephemeral?: boolean; sequential?: boolean } = {}): Promise<CreateResponse> {
+    return this.call({ $case: "create", value: { path, data, ephemeral: opts.ephemeral ?? false, sequential: opts.sequential ?? false, sessionId: 0 } }, "create");
+  }
+  put(path: string, data: Uint8Array, opts: { expectedVersion?: number } = {}): Promise<PutResponse> {
+    return this.call({ $case: "put", value: { path, data, expectedVersion: opts.expectedVersion } }, "put");
+  }
+  set(path: string, data: Uint8Array, opts: { expectedVersion?: number } = {}): Promise<SetResponse> {
+    return this.call({ $case: "set", value: { path, data, expectedVersion: opts.expectedVersion } }, "set");
+  }
+  delete(path: string, opts: { expectedVersion?: number } = {}): Promise<DeleteResponse> {
+    return this.call({ $case: "delete", value: { path, expectedVersion: opts.expectedVersion } }, "delete");
+  }
+  get(path: string, opts: { consistency?: "linearizable" | "local" } = {}): Promise<GetResponse> {
+    return this.call({ $case: "get", value: { path, consistency: opts.consistency === "local" ? Consistency.LOCAL : Consistency.LINEARIZABLE } }, "get");
+  }
+  list(path: string, opts: { includeStats?: boolean; consistency?: "linearizable" | "local" } = {}): Promise<ListResponse> {
+    return this.call({ $case: "list", value: { path, includeStats: opts.includeStats ?? false, consistency: opts.consistency === "local" ? Consistency.LOCAL : Consistency.LINEARIZABLE } }, "list");
+  }
+  exists(path: string): Promise<ExistsResponse> {
+    return this.call({ $case: "exists", value: { path, consistency: Consistency.LINEARIZABLE } }, "exists");
+  }
+  multi(ops: Op[]): Promise<MultiResponse> {
+    return this.call({ $case: "multi", value: { ops } }, "multi");
+  }
+  sync(): Promise<SyncResponse> {
+    return this.call({ $case: "sync", value: { path: "/" } }, "sync");
+  }
+
+  /**
+   * Watch `path` (and its subtree when `recursive`) from `fromZxid` (0: from now). Events
+   * survive reconnects without gaps or repeats. Returns a function that ends the watch.
+   */
+  async watch(path: string, opts: { recursive?: boolean; fromZxid?: number }, onEvent: (ev: WatchEvent) => void, onError: (e: ZkError) => void = () => undefined): Promise<() => void> {
+    const key = this.nextId++;
+    const w: WatchReg = { path, recursive: opts.recursive ?? false, nextZxid: opts.fromZxid ?? 0, onEvent, onError, streamId: 0 };
+    this.watches.set(key, w);
+    try {
+      await this.registerWatch(key, w);
+    } catch (e) {
+      this.watches.delete(key);
+      throw e;
+    }
+    return () => {
+      if (!this.watches.delete(key)) return;
+      this.send({ $case: "unwatch", value: { watchRequestId: w.streamId } }).catch(() => undefined);
+    };
+  }
+
+  private async registerWatch(_key: number, w: WatchReg): Promise<void> {
+    const id = this.nextId++;
+    w.streamId = id;
+    const r = await this.send({ $case: "watch", value: { path: w.path, recursive: w.recursive, fromZxid: w.nextZxid } }, id);
+    if (r.$case !== "watch") throw new ZkError(ErrorCode.INTERNAL, `expected watch, got ${r.$case}`);
+    // From now on, a resume starts after what this registration has covered.
+    if (w.nextZxid === 0) w.nextZxid = r.value.zxid + 1;
+  }
+
+  /** Close the session: its ephemeral nodes are deleted now, not at TTL expiry. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stopKeepalive();
+    try {
+      if (this.sessionId !== 0 && this.stream) await this.call({ $case: "closeSession", value: {} }, "closeSession");
+    } finally {
+      this.closed = true;
+      this.stream?.end();
+      this.detach();
+    }
+  }
+
+  /** Drop the connection without closing the session (it expires after its TTL). */
+  abandon(): void {
+    this.closed = true;
+    this.stopKeepalive();
+    this.detach();
+  }
+}

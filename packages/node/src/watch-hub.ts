@@ -1,0 +1,103 @@
+// Watches: the events the tree emits as it applies the log, fanned out to every matching
+// subscriber. A subscriber may start from a past zxid: it first replays the stored history
+// (in pages, without blocking the event loop) while live events queue behind, so nothing is
+// missed or repeated across the hand-over.
+import { ErrorCode } from "./gen/zk/v1/types.js";
+import type { WatchEvent } from "./gen/zk/v1/kv.js";
+import type { ZkNode } from "./node.js";
+import { ZkError } from "./net/errors.js";
+import { WATCH_REPLAY_PAGE_SLOTS } from "./tree/index.js";
+
+/** Events queued for one subscriber while it replays history; past it the watch fails. */
+export const WATCH_QUEUE_MAX = 100_000;
+
+export interface WatchSpec {
+  readonly path: string;
+  readonly recursive: boolean;
+  /** First zxid to deliver; 0 = only what happens from now on. */
+  readonly fromZxid: number;
+}
+
+/** Delivers an event; returns false when the consumer cannot keep up (the watch ends). */
+export type WatchSink = (ev: WatchEvent) => boolean;
+
+export function matches(spec: Pick<WatchSpec, "path" | "recursive">, ev: WatchEvent): boolean {
+  if (ev.path === spec.path) return true;
+  if (!spec.recursive) return false;
+  return spec.path === "/" || ev.path.startsWith(spec.path + "/");
+}
+
+export class WatchHub {
+  private readonly subs = new Set<{ spec: WatchSpec; deliver: (zxid: number, evs: readonly WatchEvent[]) => void }>();
+
+  constructor(private readonly node: ZkNode) {
+    node.on("applied", (zxid, events) => {
+      for (const s of this.subs) s.deliver(zxid, events);
+    });
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /**
+   * Start a watch. Throws COMPACTED if `fromZxid` is older than the history kept. `onEnd`
+   * is called once if the watch ends on its own (the consumer fell too far behind).
+   */
+  subscribe(spec: WatchSpec, sink: WatchSink, onEnd: (e: ZkError) => void): () => void {
+    const applied = this.node.appliedIndex;
+    if (spec.fromZxid > 0 && spec.fromZxid <= applied) {
+      const oldest = this.node.watchLog.oldestAvailable();
+      if (spec.fromZxid < oldest) {
+        throw new ZkError(ErrorCode.COMPACTED, `zxid ${spec.fromZxid} is compacted; the oldest zxid available is ${oldest}: read the current state and watch from there`, { path: spec.path });
+      }
+    }
+    let replaying = spec.fromZxid > 0 && spec.fromZxid <= applied;
+    const queued: WatchEvent[] = [];
+    let ended = false;
+    const end = (e: ZkError) => {
+      if (ended) return;
+      ended = true;
+      this.subs.delete(sub);
+      onEnd(e);
+    };
+    const send = (ev: WatchEvent) => {
+      if (!ended && !sink(ev)) end(new ZkError(ErrorCode.OVERLOADED, `watcher too slow at zxid ${ev.zxid}; watch again from zxid ${ev.zxid}`));
+    };
+    const sub = {
+      spec,
+      deliver: (zxid: number, evs: readonly WatchEvent[]) => {
+        if (zxid < spec.fromZxid) return;
+        for (const ev of evs) {
+          if (!matches(spec, ev)) continue;
+          if (replaying) {
+            if (queued.length >= WATCH_QUEUE_MAX) return end(new ZkError(ErrorCode.OVERLOADED, `watch fell ${WATCH_QUEUE_MAX} events behind while replaying; watch again from zxid ${spec.fromZxid}`));
+            queued.push(ev);
+          } else send(ev);
+        }
+      },
+    };
+    this.subs.add(sub);
+    if (replaying) {
+      // History up to `applied` (fixed now); live events after it queue until the replay is done.
+      let next = spec.fromZxid;
+      const page = () => {
+        if (ended) return;
+        const to = Math.min(applied, next + WATCH_REPLAY_PAGE_SLOTS - 1);
+        for (const ev of this.node.watchLog.read(next, to)) if (matches(spec, ev)) send(ev);
+        next = to + 1;
+        if (next <= applied) {
+          setImmediate(page);
+          return;
+        }
+        replaying = false;
+        for (const ev of queued.splice(0)) send(ev);
+      };
+      page();
+    }
+    return () => {
+      ended = true;
+      this.subs.delete(sub);
+    };
+  }
+}

@@ -1,0 +1,150 @@
+// Sessions, ephemeral nodes and watches against real zk-node processes.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { EventType, ErrorCode, ZkError, ZkSession, type WatchEvent } from "../src/client/index.js";
+import { TestCluster, sleep } from "./support/nodes.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+async function until(what: string, f: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await f()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("sessions and watches", () => {
+  const c = new TestCluster(3, 17040);
+  const endpoints = () => c.nodes.map((n) => n.address);
+  before(async () => {
+    for (const n of c.nodes) c.start(n.id, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+  after(() => c.cleanup());
+
+  test("an ephemeral node lives with its session and goes with close(), with watch events for both", async () => {
+    const watcher = await ZkSession.open({ endpoints: endpoints() });
+    const events: WatchEvent[] = [];
+    await watcher.watch("/group", { recursive: true }, (ev) => events.push(ev));
+    const client = c.client();
+    await client.put("/group", enc(""));
+    const s = await ZkSession.open({ endpoints: endpoints(), ttlMs: 2000 });
+    const created = await s.create("/group/member-", enc("host-a"), { ephemeral: true, sequential: true });
+    assert.match(created.path, /^\/group\/member-\d{10}$/);
+    const stat = (await client.get(created.path)).stat!;
+    assert.equal(stat.ephemeralOwner, s.sessionId);
+    await s.close();
+    await assert.rejects(client.get(created.path), (e: ZkError) => e.code === ErrorCode.NO_NODE);
+    await until("the delete event", () => events.some((e) => e.type === EventType.DELETED && e.path === created.path));
+    const kinds = events.map((e) => `${EventType[e.type]} ${e.path}`);
+    assert.deepEqual(kinds, [
+      "CREATED /group",
+      `CREATED ${created.path}`,
+      "CHILDREN_CHANGED /group",
+      `DELETED ${created.path}`,
+      "CHILDREN_CHANGED /group",
+    ]);
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.zxid >= events[i - 1]!.zxid);
+    client.close();
+    await watcher.close();
+  });
+
+  test("a client that dies loses its ephemeral nodes once its TTL passes", async () => {
+    const s = await ZkSession.open({ endpoints: endpoints(), ttlMs: 1500 });
+    const { path } = await s.create("/dies", enc("x"), { ephemeral: true });
+    s.abandon();
+    const client = c.client();
+    assert.ok((await client.exists(path)).exists, "still there within the TTL");
+    await until("expiry", async () => !(await client.exists(path)).exists, 8000);
+    client.close();
+  });
+
+  test("sequential numbering stays unique and gap-free under concurrent creates", async () => {
+    const client = c.client();
+    await client.put("/seq", enc(""));
+    const sessions = await Promise.all([0, 1, 2].map((i) => ZkSession.open({ endpoints: [c.nodes[i]!.address] })));
+    const paths = (await Promise.all(sessions.flatMap((s) => Array.from({ length: 20 }, () => s.create("/seq/n-", enc(""), { sequential: true }))))).map((r) => r.path);
+    const nums = paths.map((p) => Number(p.slice("/seq/n-".length))).sort((a, b) => a - b);
+    assert.deepEqual(nums, Array.from({ length: 60 }, (_, i) => i));
+    for (const s of sessions) await s.close();
+    client.close();
+  });
+
+  test("a watch resumes from a zxid with nothing missed or repeated", async () => {
+    const client = c.client();
+    await client.put("/r", enc("0"));
+    const first: WatchEvent[] = [];
+    const w = await ZkSession.open({ endpoints: endpoints() });
+    const stop = await w.watch("/r", {}, (ev) => first.push(ev));
+    for (let i = 1; i <= 3; i++) await client.put("/r", enc(String(i)));
+    await until("three events", () => first.length === 3);
+    stop();
+    const last = first.at(-1)!.zxid;
+    // Changes while nobody watches.
+    const missed: number[] = [];
+    for (let i = 4; i <= 6; i++) missed.push((await client.put("/r", enc(String(i)))).zxid);
+    const resumed: WatchEvent[] = [];
+    await w.watch("/r", { fromZxid: last + 1 }, (ev) => resumed.push(ev));
+    await until("the missed events", () => resumed.length >= 3);
+    const later = (await client.put("/r", enc("7"))).zxid;
+    await until("the live event", () => resumed.length >= 4);
+    assert.deepEqual(resumed.map((e) => e.zxid), [...missed, later]);
+    await w.close();
+    client.close();
+  });
+
+  test("a watch from before the kept history fails with COMPACTED naming the oldest zxid", async () => {
+    const client = c.client();
+    for (let i = 0; i < 120; i++) await client.put("/churn", enc(String(i)));
+    const w = await ZkSession.open({ endpoints: endpoints() });
+    await assert.rejects(w.watch("/churn", { fromZxid: 1 }, () => undefined), (e: ZkError) => e.code === ErrorCode.COMPACTED && /oldest zxid available is \d+/.test(e.message));
+    await w.close();
+    client.close();
+  });
+
+  test("when the node behind a session dies, the session moves on: its ephemeral node and its watch survive without gaps", async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const otherIds = c.nodes.filter((n) => n.id !== follower.id).map((n) => n.id);
+    const others = otherIds.map((id) => c.node(id).address);
+    const s = await ZkSession.open({ endpoints: [follower.address, ...others], ttlMs: 3000 });
+    const { path } = await s.create("/survivor", enc("x"), { ephemeral: true });
+    const seen: number[] = [];
+    await s.watch("/counter", {}, (ev) => seen.push(ev.zxid));
+    const writer = c.client(otherIds);
+    const written: number[] = [];
+    for (let i = 0; i < 3; i++) written.push((await writer.put("/counter", enc(String(i)))).zxid);
+    await until("events before the kill", () => seen.length === 3);
+    const moved = new Promise<string>((r) => s.once("reconnected", r));
+    await c.stop(follower.id, "SIGKILL");
+    for (let i = 3; i < 6; i++) written.push((await writer.put("/counter", enc(String(i)))).zxid);
+    assert.notEqual(await moved, follower.address);
+    await until("events after the move", () => seen.length >= 6);
+    assert.deepEqual(seen, written, "every event once, in order");
+    await sleep(3500); // longer than the TTL: keepalives now go through another node
+    assert.ok((await writer.exists(path)).exists, "the ephemeral node outlived the node it was created through");
+    await s.close();
+    assert.equal((await writer.exists(path)).exists, false);
+    writer.close();
+    c.start(follower.id, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+
+  test("a leader change does not expire healthy sessions", async () => {
+    const s = await ZkSession.open({ endpoints: endpoints(), ttlMs: 2000 });
+    const { path } = await s.create("/healthy", enc("x"), { ephemeral: true });
+    const leader = await c.waitForLeader();
+    await c.stop(leader, "SIGKILL");
+    const rest = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    await c.waitForLeader(rest);
+    await sleep(2500);
+    const client = c.client(rest);
+    assert.ok((await client.exists(path)).exists);
+    await s.close();
+    client.close();
+    c.start(leader, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+});
