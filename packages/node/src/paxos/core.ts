@@ -63,6 +63,8 @@ interface Progress {
   chosen: number;
   /** The highest confirmation round this follower has answered in our ballot. */
   ackedSeq: number;
+  /** The chosen index we last told this follower. */
+  sentChosen: number;
 }
 
 type StepHandler = (m: Message) => void;
@@ -278,8 +280,15 @@ export class PaxosCore {
       this.replicationPending ||
       this.confirmPending ||
       this.readStates.length > 0 ||
+      this.followersBehindChosen() ||
       this.committedCursor < this.chosenIndex
     );
+  }
+
+  private followersBehindChosen(): boolean {
+    if (this.roleName !== "leader") return false;
+    for (const pr of this.progress.values()) if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) return true;
+    return false;
   }
 
   ready(): Ready {
@@ -293,6 +302,14 @@ export class PaxosCore {
     if (this.replicationPending) {
       this.replicationPending = false;
       if (this.roleName === "leader") for (const p of this.peers) this.replicate(p);
+    }
+    if (this.roleName === "leader") {
+      // Tell followers about a new chosen index now rather than at the next heartbeat, so
+      // they apply (and serve reads) promptly. Under load it rides on the next batch instead.
+      for (const p of this.peers) {
+        const pr = this.progress.get(p)!;
+        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, 0);
+      }
     }
     const committed: Entry[] = [];
     for (let s = this.committedCursor + 1; s <= this.chosenIndex; s++) {
@@ -562,7 +579,7 @@ export class PaxosCore {
     invariant(this.lastSlot === maxSlot, `leader log ends at ${this.lastSlot}, recovery at ${maxSlot}`);
     this.progress.clear();
     for (const p of this.peers) {
-      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0 });
+      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0 });
     }
     this.electionTailSlot = maxSlot;
     this.emitRole("promise-quorum");
@@ -661,6 +678,7 @@ export class PaxosCore {
       commands.push(e.command);
     }
     this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq });
+    this.progress.get(peer)!.sentChosen = this.chosenIndex;
   }
 
   private confirmReads(): void {
