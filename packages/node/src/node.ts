@@ -2,10 +2,10 @@
 // Ticks come from a timer; messages from peers and requests from clients are stepped into
 // the core as they arrive; once per event-loop turn the core's Ready is handled in the one
 // order that keeps Paxos safe:
-//   1. persist the promise, the accepted entries and the chosen index (one fsynced transaction),
+//   1. persist the promise, the accepted entries and the chosen index, and apply the newly
+//      chosen entries to the znode tree with the applied index: ONE fsynced transaction,
 //   2. send the messages,
-//   3. apply the chosen entries to the znode tree (one transaction with the applied index),
-//   4. answer the clients whose writes and reads are now settled.
+//   3. answer the clients whose writes and reads are now settled.
 // Batching falls out of this: every proposal and message of a turn shares one Ready, so one
 // fsync and one Accept per follower (group commit).
 import { EventEmitter } from "node:events";
@@ -47,6 +47,12 @@ interface PendingWrite {
   readonly timer: NodeJS.Timeout;
 }
 
+interface Applied {
+  readonly slot: number;
+  readonly command: Uint8Array;
+  readonly outcome: ReturnType<ZnodeTree["apply"]> | null;
+}
+
 interface Waiter {
   readonly index: number;
   readonly resolve: () => void;
@@ -59,6 +65,9 @@ export interface NodeEvents {
 
 /** The largest znode data any replica accepts; --data-bytes-max may only lower it. */
 export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
+
+/** Applied entries kept in the core's memory; older ones are dropped from memory (not disk). */
+export const LOG_MEMORY_SLOTS = 10_000;
 
 /** Session TTLs are clamped to this range. */
 export const SESSION_TTL_MIN_MS = 1000;
@@ -89,6 +98,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private scheduled = false;
   private ticker: NodeJS.Timeout | null = null;
   private applied: number;
+  private pendingCompaction = false;
   private stopped = false;
   private lastEvent: (RoleChangeEvent & { unixMs: number }) | null = null;
 
@@ -105,7 +115,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
-    const durable = store.load();
+    // Only the recent log is kept in memory; older chosen entries are read from SQLite.
+    const durable = store.load({ entriesFrom: Math.max(1, this.applied - LOG_MEMORY_SLOTS + 1) });
     this.core = new PaxosCore(
       {
         id: opts.id,
@@ -114,6 +125,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         electionTimeoutTicks: opts.electionTimeoutTicks,
         heartbeatTicks: opts.heartbeatTicks,
         applied: this.applied,
+        logReader: store,
       },
       durable,
     );
@@ -366,12 +378,16 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (this.stopped) return;
     while (this.core.hasReady()) {
       const rd = this.core.ready();
-      // 1. Durable before anything leaves this node.
-      if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+      // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
+      //    fsync per Ready, durable before anything leaves this node.
+      const outcomes = this.store.transaction(() => {
+        if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+        return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
+      });
       // 2. Send.
       this.transport.send(rd.messages);
-      // 3. Apply.
-      if (rd.committed.length > 0) this.applyCommitted(rd);
+      // 3. Answer the writes and reads that are now settled.
+      if (outcomes !== null) this.settle(outcomes);
       // 4. Reads confirmed by a quorum; elections.
       for (const rs of rd.readStates) {
         const r = this.pendingReads.get(rs.ctx);
@@ -381,21 +397,29 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       }
       for (const ev of rd.events) this.onRoleChange(ev);
       this.core.advance();
+      if (this.pendingCompaction) {
+        this.pendingCompaction = false;
+        this.core.compact(this.applied - LOG_MEMORY_SLOTS);
+      }
     }
   }
 
-  private applyCommitted(rd: Ready): void {
-    const outcomes: { slot: number; command: Uint8Array; outcome: ReturnType<ZnodeTree["apply"]> | null }[] = [];
-    const last = rd.committed[rd.committed.length - 1]!.slot;
-    this.store.transaction(() => {
-      for (const e of rd.committed) {
-        const outcome = isNoop(e.command) ? null : this.tree.apply(e.slot, decodeCommand(e.command));
-        if (outcome !== null && outcome.events.length > 0) this.watchLog.record(e.slot, outcome.events);
-        outcomes.push({ slot: e.slot, command: e.command, outcome });
-      }
-      this.store.setApplied(last);
-    });
-    this.applied = last;
+  /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
+  private applyCommitted(rd: Ready): Applied[] {
+    const outcomes: Applied[] = [];
+    for (const e of rd.committed) {
+      const outcome = isNoop(e.command) ? null : this.tree.apply(e.slot, decodeCommand(e.command));
+      if (outcome !== null && outcome.events.length > 0) this.watchLog.record(e.slot, outcome.events);
+      outcomes.push({ slot: e.slot, command: e.command, outcome });
+    }
+    this.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
+    return outcomes;
+  }
+
+  /** After the transaction: publish watch events, answer writes waiting on these slots, wake reads. */
+  private settle(outcomes: Applied[]): void {
+    this.applied = outcomes[outcomes.length - 1]!.slot;
+    if (this.applied - this.core.compactedIndex >= 2 * LOG_MEMORY_SLOTS) this.pendingCompaction = true;
     for (const { slot, command, outcome } of outcomes) {
       if (outcome !== null && outcome.events.length > 0) this.emit("applied", slot, outcome.events);
       const p = this.pendingWrites.get(slot);

@@ -14,7 +14,7 @@ function sweep(nodes: number, first: number, count: number, bug?: PlantedBug): S
 }
 
 describe("simulated clusters stay safe and live", () => {
-  for (const [nodes, count] of [[3, 250], [5, 120]] as const) {
+  for (const [nodes, count] of [[3, 1000], [5, 500]] as const) {
     test(`${count} seeds on ${nodes} nodes: no violation, and the faults really happen`, () => {
       const results = sweep(nodes, 1, count);
       const bad = results.filter((r) => r.violation);

@@ -273,8 +273,7 @@ describe("ZnodeTree", () => {
       assert.equal(n.tree.get("/a"), null);
       assert.equal(n.tree.exists("/a"), null);
       assert.equal(n.tree.list("/a"), null);
-      assert.equal(n.store.info().schemaVersion, 2);
-      assert.equal(SCHEMA_VERSION, 2);
+      assert.equal(n.store.info().schemaVersion, SCHEMA_VERSION);
     } finally {
       n.close();
     }
@@ -824,7 +823,7 @@ describe("ZnodeTree", () => {
 
     const n = new Node(file);
     try {
-      assert.equal(n.store.info().schemaVersion, 2);
+      assert.equal(n.store.info().schemaVersion, SCHEMA_VERSION);
       assert.deepEqual(n.tree.exists("/"), stat({}));
       ok(n.apply(create("/m")));
       assert.deepEqual(names(n, "/"), ["m"]);

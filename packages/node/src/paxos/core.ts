@@ -22,6 +22,7 @@ import {
   type ElectionReason,
   type Entry,
   type HardState,
+  type LogReader,
   type Message,
   type NodeId,
   type PrepareMsg,
@@ -75,14 +76,17 @@ export class PaxosCore {
   readonly members: readonly NodeId[];
   private readonly peers: readonly NodeId[];
   private readonly quorum: number;
-  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied">> & {
+  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied" | "logReader">> & {
     plantedBugs: NonNullable<CoreConfig["plantedBugs"]>;
   };
 
   // Durable acceptor state (mirrored in the store once a Ready is persisted).
   private promised: Ballot;
   private chosenIndex: number;
+  /** Entries above `compactedTo`; older (chosen) ones are read through `logReader`. */
   private readonly log = new Map<number, Entry>();
+  private compactedTo = 0;
+  private readonly logReader: LogReader | null;
   private lastSlot = 0;
 
   // Volatile state.
@@ -148,11 +152,17 @@ export class PaxosCore {
 
     this.promised = durable.hardState.promised;
     this.chosenIndex = durable.hardState.chosen;
+    this.logReader = config.logReader ?? null;
+    this.compactedTo = (durable.entriesFrom ?? 1) - 1;
+    invariant(this.compactedTo === 0 || this.logReader !== null, "a partial log needs a logReader");
+    invariant(this.compactedTo <= this.chosenIndex, `entries loaded from ${this.compactedTo + 1}, past the chosen index ${this.chosenIndex}`);
+    this.lastSlot = this.compactedTo;
     for (const e of durable.entries) {
+      invariant(e.slot > this.compactedTo, `entry ${e.slot} below the loaded window`);
       this.log.set(e.slot, e);
       if (e.slot > this.lastSlot) this.lastSlot = e.slot;
     }
-    for (let s = 1; s <= this.chosenIndex; s++) {
+    for (let s = this.compactedTo + 1; s <= this.chosenIndex; s++) {
       invariant(this.log.has(s), `chosen slot ${s} is missing from the stored log`);
     }
     const applied = config.applied ?? 0;
@@ -191,7 +201,33 @@ export class PaxosCore {
   }
   /** The entry stored at `slot`, if any (for tests and inspection). */
   entry(slot: number): Entry | undefined {
-    return this.log.get(slot);
+    return this.entryAt(slot);
+  }
+
+  /**
+   * Drop chosen-and-applied entries up to `upTo` from memory; they stay in the store and are
+   * read back through the LogReader if a lagging follower needs them.
+   */
+  compact(upTo: number): void {
+    invariant(this.logReader !== null, "compact() needs a logReader");
+    invariant(upTo <= this.committedCursor, `cannot compact to ${upTo}: only ${this.committedCursor} applied`);
+    for (let s = this.compactedTo + 1; s <= upTo; s++) this.log.delete(s);
+    if (upTo > this.compactedTo) this.compactedTo = upTo;
+  }
+
+  /** Entries up to this slot live only in the store. */
+  get compactedIndex(): number {
+    return this.compactedTo;
+  }
+
+  /** Entries kept in memory (for tests and metrics). */
+  get inMemoryEntries(): number {
+    return this.log.size;
+  }
+
+  private entryAt(slot: number): Entry | undefined {
+    if (slot > this.compactedTo) return this.log.get(slot);
+    return slot >= 1 ? this.logReader?.entry(slot) : undefined;
   }
   /** What the leader knows of each follower (empty unless leading). */
   followerProgress(): ReadonlyMap<NodeId, Readonly<Progress>> {
@@ -297,7 +333,7 @@ export class PaxosCore {
       // One heartbeat round confirms every read asked since the last one.
       this.confirmPending = false;
       this.replicationPending = false;
-      if (this.roleName === "leader") for (const p of this.peers) if (!this.replicate(p)) this.sendAccept(p, this.progress.get(p)!.next, 0);
+      if (this.roleName === "leader") for (const p of this.peers) if (!this.replicate(p)) this.sendAccept(p, this.progress.get(p)!.next, []);
     }
     if (this.replicationPending) {
       this.replicationPending = false;
@@ -308,12 +344,12 @@ export class PaxosCore {
       // they apply (and serve reads) promptly. Under load it rides on the next batch instead.
       for (const p of this.peers) {
         const pr = this.progress.get(p)!;
-        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, 0);
+        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, []);
       }
     }
     const committed: Entry[] = [];
     for (let s = this.committedCursor + 1; s <= this.chosenIndex; s++) {
-      const e = this.log.get(s);
+      const e = this.entryAt(s);
       invariant(e !== undefined, `chosen slot ${s} has no entry`);
       committed.push(e);
     }
@@ -369,7 +405,7 @@ export class PaxosCore {
     }
     const entries: Entry[] = [];
     for (let s = Math.max(1, m.fromSlot); s <= this.lastSlot; s++) {
-      const e = this.log.get(s);
+      const e = this.entryAt(s);
       if (e !== undefined) entries.push(e);
     }
     this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: true, promised: this.promised, entries, chosen: this.chosenIndex });
@@ -390,7 +426,7 @@ export class PaxosCore {
     for (let i = 0; i < m.commands.length; i++) {
       const slot = m.firstSlot + i;
       const command = m.commands[i]!;
-      const have = this.log.get(slot);
+      const have = this.entryAt(slot);
       if (slot <= this.chosenIndex) {
         // Already chosen here: Paxos guarantees every later ballot proposes the same value.
         invariant(have !== undefined && commandsEqual(have.command, command), `slot ${slot} is chosen here with another value than ${m.from} proposes at ${m.ballot.round}.${m.ballot.nodeId}`);
@@ -425,7 +461,7 @@ export class PaxosCore {
   private matchFor(ballot: Ballot): number {
     let s = this.chosenIndex;
     for (;;) {
-      const e = this.log.get(s + 1);
+      const e = this.entryAt(s + 1);
       if (e === undefined || !ballotEquals(e.ballot, ballot)) return s;
       s++;
     }
@@ -439,7 +475,7 @@ export class PaxosCore {
   private learnChosen(ballot: Ballot, leaderChosen: number): void {
     let c = this.chosenIndex;
     while (c < leaderChosen) {
-      const e = this.log.get(c + 1);
+      const e = this.entryAt(c + 1);
       if (e === undefined || !ballotEquals(e.ballot, ballot)) break;
       c++;
     }
@@ -523,7 +559,7 @@ export class PaxosCore {
     // We are an acceptor too: our own promise carries our own accepted entries.
     const own: Entry[] = [];
     for (let s = this.phase1FromSlot; s <= this.lastSlot; s++) {
-      const e = this.log.get(s);
+      const e = this.entryAt(s);
       if (e !== undefined) own.push(e);
     }
     this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: own, chosen: this.chosenIndex });
@@ -643,7 +679,7 @@ export class PaxosCore {
           pr.inflight = 0;
           pr.stalledHeartbeats = 0;
         }
-        if (!this.replicate(p)) this.sendAccept(p, pr.next, 0);
+        if (!this.replicate(p)) this.sendAccept(p, pr.next, []);
       }
     }
   };
@@ -653,30 +689,33 @@ export class PaxosCore {
     const pr = this.progress.get(peer)!;
     let sent = false;
     while (pr.inflight < this.cfg.inflightBatchesMax && pr.next <= this.lastSlot) {
-      // A batch ends at batchEntriesMax commands or batchBytesMax bytes, but holds at least one.
-      let count = 0;
-      let bytes = 0;
-      while (count < this.cfg.batchEntriesMax && pr.next + count <= this.lastSlot) {
-        const size = this.log.get(pr.next + count)!.command.length;
-        if (count > 0 && bytes + size > this.cfg.batchBytesMax) break;
-        bytes += size;
-        count++;
-      }
-      this.sendAccept(peer, pr.next, count);
-      pr.next += count;
+      const commands = this.batchFrom(pr.next);
+      this.sendAccept(peer, pr.next, commands);
+      pr.next += commands.length;
       pr.inflight++;
       sent = true;
     }
     return sent;
   }
 
-  private sendAccept(peer: NodeId, firstSlot: number, count: number): void {
+  /** The commands of one batch from `first`: up to batchEntriesMax and batchBytesMax (at least one). */
+  private batchFrom(first: number): Command[] {
+    const last = Math.min(this.lastSlot, first + this.cfg.batchEntriesMax - 1);
+    // A far-behind follower needs entries that live only in the store: one range read.
+    const stored = first <= this.compactedTo ? this.logReader!.entries(first, Math.min(last, this.compactedTo)) : [];
     const commands: Command[] = [];
-    for (let s = firstSlot; s < firstSlot + count; s++) {
-      const e = this.log.get(s);
-      invariant(e !== undefined, `leader has no entry for slot ${s}`);
+    let bytes = 0;
+    for (let s = first; s <= last; s++) {
+      const e = s <= this.compactedTo ? stored[s - first] : this.log.get(s);
+      invariant(e !== undefined && e.slot === s, `leader has no entry for slot ${s}`);
+      if (commands.length > 0 && bytes + e.command.length > this.cfg.batchBytesMax) break;
+      bytes += e.command.length;
       commands.push(e.command);
     }
+    return commands;
+  }
+
+  private sendAccept(peer: NodeId, firstSlot: number, commands: Command[]): void {
     this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq });
     this.progress.get(peer)!.sentChosen = this.chosenIndex;
   }

@@ -61,8 +61,23 @@ export interface HardState {
 /** What a node loads from its store on start. */
 export interface DurableState {
   readonly hardState: HardState;
-  /** Accepted entries, ascending by slot, no duplicates. */
+  /** Accepted entries from `entriesFrom` on, ascending by slot, no duplicates. */
   readonly entries: readonly Entry[];
+  /**
+   * The first slot `entries` covers (default 1). Older entries stay in the store, where the
+   * core reads them through its LogReader when it needs them (a follower far behind).
+   */
+  readonly entriesFrom?: number;
+}
+
+/**
+ * Synchronous reads of the durable log, for slots the core no longer keeps in memory. The
+ * core only asks for chosen slots this way, whose stored values are final.
+ */
+export interface LogReader {
+  entry(slot: number): Entry | undefined;
+  /** Entries with from <= slot <= to, ascending. */
+  entries(from: number, to: number): Entry[];
 }
 
 // ---- Messages ----------------------------------------------------------------------------
@@ -242,6 +257,8 @@ export interface CoreConfig {
   readonly uncommittedEntriesMax?: number;
   /** The slot up to which the state machine has applied; committed starts after it. */
   readonly applied?: number;
+  /** Reads of the durable log below the in-memory window (required to use compact()). */
+  readonly logReader?: LogReader;
   /**
    * Deliberate protocol bugs, for proving the simulator catches them. Never set outside
    * tests.

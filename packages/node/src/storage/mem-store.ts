@@ -17,7 +17,7 @@ export interface MemAcceptorStoreOptions {
 
 export class MemAcceptorStore implements AcceptorStore {
   private hardState: HardState = { promised: ZERO_BALLOT, chosen: 0 };
-  private readonly entries = new Map<number, Entry>();
+  private readonly stored = new Map<number, Entry>();
   private appliedIndex = 0;
   /** Between close() and the next load() the node is down; it must not write. */
   private closed = false;
@@ -28,25 +28,44 @@ export class MemAcceptorStore implements AcceptorStore {
   }
 
   /** What a (re)starting node reads. A load() after close() is a restart. */
-  load(): DurableState {
+  load(opts: { entriesFrom?: number } = {}): DurableState {
     this.closed = false;
     if (this.forgetPromiseOnRestart) {
       // The store really lost it: the durable copy goes too, so what it later saves is the
       // only promise it has.
       this.hardState = { promised: ZERO_BALLOT, chosen: this.hardState.chosen };
     }
-    return this.peek();
+    return this.peek(opts.entriesFrom ?? 1);
+  }
+
+  /** The durable hard state (a copy), without counting as a restart. */
+  durableHardState(): HardState {
+    return copyHardState(this.hardState);
+  }
+
+  entry(slot: number): Entry | undefined {
+    const e = this.stored.get(slot);
+    return e === undefined ? undefined : copyEntry(e);
+  }
+
+  entries(from: number, to: number): Entry[] {
+    const out: Entry[] = [];
+    for (let s = from; s <= to; s++) {
+      const e = this.stored.get(s);
+      if (e !== undefined) out.push(copyEntry(e));
+    }
+    return out;
   }
 
   /** The durable state as load() would return it, without counting as a restart. */
-  peek(): DurableState {
-    const slots = [...this.entries.keys()].sort((a, b) => a - b);
+  peek(entriesFrom = 1): DurableState {
+    const slots = [...this.stored.keys()].filter((s) => s >= entriesFrom).sort((a, b) => a - b);
     const entries: Entry[] = [];
     for (const slot of slots) {
-      const e = this.entries.get(slot);
+      const e = this.stored.get(slot);
       if (e !== undefined) entries.push(copyEntry(e));
     }
-    return { hardState: copyHardState(this.hardState), entries };
+    return { hardState: copyHardState(this.hardState), entries, entriesFrom };
   }
 
   save(hardState: HardState | null, entries: readonly Entry[]): void {
@@ -54,7 +73,7 @@ export class MemAcceptorStore implements AcceptorStore {
     // Validate everything before changing anything: a save either happens whole or not at all.
     for (const e of entries) assertEntry(e);
     if (hardState !== null) assertHardStateAdvances(this.hardState, hardState);
-    for (const e of entries) this.entries.set(e.slot, copyEntry(e));
+    for (const e of entries) this.stored.set(e.slot, copyEntry(e));
     if (hardState !== null) this.hardState = copyHardState(hardState);
   }
 
@@ -73,13 +92,13 @@ export class MemAcceptorStore implements AcceptorStore {
 
   /** Atomic by construction (save and setApplied are synchronous); here for the SQLite store's shape. */
   transaction<T>(fn: () => T): T {
-    const saved = { hardState: this.hardState, entries: new Map(this.entries), applied: this.appliedIndex };
+    const saved = { hardState: this.hardState, entries: new Map(this.stored), applied: this.appliedIndex };
     try {
       return fn();
     } catch (err) {
       this.hardState = saved.hardState;
-      this.entries.clear();
-      for (const [slot, e] of saved.entries) this.entries.set(slot, e);
+      this.stored.clear();
+      for (const [slot, e] of saved.entries) this.stored.set(slot, e);
       this.appliedIndex = saved.applied;
       throw err;
     }

@@ -232,15 +232,29 @@ export class SqliteAcceptorStore implements AcceptorStore {
     return this.database;
   }
 
-  load(): DurableState {
+  /** The hard state and the accepted entries from `entriesFrom` on (older ones: entry()/entries()). */
+  load(opts: { entriesFrom?: number } = {}): DurableState {
     this.assertOpen();
+    const entriesFrom = opts.entriesFrom ?? 1;
     return this.guard(() =>
       this.readTxn(() => {
         const meta = parseMeta(this.statements.metaAll.all(), this.path);
-        const entries = this.statements.entriesAll.all().map(rowToEntry);
-        return { hardState: { promised: meta.promised, chosen: meta.chosen }, entries };
+        const entries = this.statements.entriesFrom.all(entriesFrom).map(rowToEntry);
+        return { hardState: { promised: meta.promised, chosen: meta.chosen }, entries, entriesFrom };
       }),
     );
+  }
+
+  /** LogReader: one stored entry. */
+  entry(slot: number): Entry | undefined {
+    const row = this.guard(() => this.statements.entryOne.get(slot));
+    return row === undefined ? undefined : rowToEntry(row);
+  }
+
+  /** LogReader: stored entries from..to, ascending. */
+  entries(from: number, to: number): Entry[] {
+    if (to < from) return [];
+    return this.guard(() => this.statements.entriesRange.all(from, to, to - from + 1).map(rowToEntry));
   }
 
   save(hardState: HardState | null, entries: readonly Entry[]): void {
@@ -566,6 +580,8 @@ function prepareStatements(db: SqliteDatabase) {
       "INSERT OR REPLACE INTO entries (slot, ballot_round, ballot_node, command) VALUES (?, ?, ?, ?)",
     ),
     entriesAll: db.prepare<[], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries ORDER BY slot"),
+    entriesFrom: db.prepare<[number], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot >= ? ORDER BY slot"),
+    entryOne: db.prepare<[number], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot = ?"),
     entriesRange: db.prepare<[number, number, number], EntryRow>(
       "SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot >= ? AND slot <= ? ORDER BY slot LIMIT ?",
     ),

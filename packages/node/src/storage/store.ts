@@ -1,11 +1,11 @@
 // The narrow seam between a node and its durable acceptor state. The SQLite store is the
 // real one; the in-memory store is its twin for the simulator and can lose whatever was
 // not yet persisted when its node "crashes".
-import type { DurableState, Entry, HardState } from "../paxos/types.js";
+import type { DurableState, Entry, HardState, LogReader } from "../paxos/types.js";
 
-export interface AcceptorStore {
-  /** Everything persisted so far: promise, chosen index, accepted entries. */
-  load(): DurableState;
+export interface AcceptorStore extends LogReader {
+  /** What was persisted: promise, chosen index, accepted entries from `entriesFrom` (default 1). */
+  load(opts?: { entriesFrom?: number }): DurableState;
   /**
    * Persist one Ready's durable part in ONE transaction that is durable (fsynced) when
    * this returns. `entries` replace any entry already stored at the same slot.

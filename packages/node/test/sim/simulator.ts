@@ -66,6 +66,8 @@ export type FaultKind =
   | "crash-before-persist";
 
 const READY_ROUNDS_MAX = 1000;
+/** Applied entries a simulated core keeps in memory (small, so the store-read path is exercised). */
+const LOG_MEMORY_SLOTS = 16;
 const PENDING_RETRY_TICKS = 60;
 
 class Violated extends Error {
@@ -214,7 +216,10 @@ class Simulation {
 
   private start(n: SimNode): void {
     n.incarnation++;
-    const durable = n.store.load();
+    // Restart with only the recent log in memory, as the real node does, so catch-up reads
+    // older entries back through the store.
+    const applied = n.store.applied();
+    const durable = n.store.load({ entriesFrom: Math.max(1, applied - LOG_MEMORY_SLOTS + 1) });
     const config: CoreConfig = {
       id: n.id,
       members: this.ids,
@@ -223,7 +228,8 @@ class Simulation {
       heartbeatTicks: 2,
       batchEntriesMax: 8,
       inflightBatchesMax: 3,
-      applied: n.store.applied(),
+      applied,
+      logReader: n.store,
       plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read" },
     };
     n.applied = n.applied.slice(0, n.store.applied());
@@ -246,7 +252,7 @@ class Simulation {
     for (const n of this.nodes) {
       if (!n.core && n.restartAt <= this.now) {
         this.start(n);
-        this.log(`${n.id} restarts (promised ${formatBallot(n.core!.promisedBallot)}, chosen ${n.core!.chosen}, ${n.store.load().entries.length} entries on disk)`);
+        this.log(`${n.id} restarts (promised ${formatBallot(n.core!.promisedBallot)}, chosen ${n.core!.chosen}, ${n.core!.inMemoryEntries} entries in memory)`);
       }
     }
   }
@@ -285,7 +291,7 @@ class Simulation {
   }
 
   private handleReady(n: SimNode, core: PaxosCore, rd: Ready): void {
-    const before = n.store.load().hardState;
+    const before = n.store.durableHardState();
     n.store.save(rd.hardState, rd.entries);
     if (rd.hardState) {
       if (rd.hardState.chosen < before.chosen) throw new Violated("safety", `${n.id} persisted chosen ${rd.hardState.chosen} below ${before.chosen}`);
@@ -314,6 +320,8 @@ class Simulation {
     for (const e of rd.committed) this.apply(n, e);
     if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
     this.guard(n, () => core.advance());
+    const last = rd.committed.at(-1)?.slot ?? 0;
+    if (last - core.compactedIndex >= 2 * LOG_MEMORY_SLOTS) this.guard(n, () => core.compact(last - LOG_MEMORY_SLOTS));
   }
 
   private apply(n: SimNode, e: Entry): void {
