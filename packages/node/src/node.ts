@@ -378,14 +378,19 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (this.stopped) return;
     while (this.core.hasReady()) {
       const rd = this.core.ready();
+      // 0. A leader's proposals (Accept) may leave before its own write: they claim nothing
+      //    about this node's durable state, and the leader counts its own acceptance only
+      //    once durable. Sending first overlaps the followers' fsync with ours.
+      const proposals = rd.messages.filter((m) => m.type === "accept");
+      if (proposals.length > 0) this.transport.send(proposals);
       // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
       //    fsync per Ready, durable before anything leaves this node.
       const outcomes = this.store.transaction(() => {
         if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
         return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
       });
-      // 2. Send.
-      this.transport.send(rd.messages);
+      // 2. Send the rest: promises and acceptances only now that they are durable.
+      this.transport.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
       // 3. Answer the writes and reads that are now settled.
       if (outcomes !== null) this.settle(outcomes);
       // 4. Reads confirmed by a quorum; elections.

@@ -198,8 +198,10 @@ export type CoreEvent = RoleChangeEvent;
  * 1. persist `hardState` (if set) and `entries` in one durable transaction;
  * 2. send `messages`;
  * 3. apply `committed` to the state machine and answer the clients waiting on them;
- * then call advance(). No message may leave before step 1 is durable: that is what makes
- * a promise a promise and an acceptance an acceptance.
+ * then call advance(). No promise, acceptance or vote may leave before step 1 is durable:
+ * that is what makes a promise a promise and an acceptance an acceptance. A leader's own
+ * Accept messages are the one exception: they claim nothing about the sender's disk (the
+ * leader counts its own acceptance only after advance()), so a driver may send them first.
  */
 export interface Ready {
   readonly hardState: HardState | null;

@@ -279,7 +279,9 @@ class Simulation {
         any = true;
         const rd = this.guard(n, () => core.ready());
         if (faulty && this.rng.chance(this.persistCrashRate)) {
-          // Power cut between deciding and persisting: nothing of this Ready happened.
+          // Power cut between deciding and persisting. The driver sends a leader's Accepts
+          // before its own write, so those may be out already; nothing else happened.
+          if (this.rng.chance(0.5)) for (const m of rd.messages) if (m.type === "accept") this.send(m);
           this.faults["crash-before-persist"]++;
           this.crash(n, "before persisting its Ready");
           continue;
