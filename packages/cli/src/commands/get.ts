@@ -1,0 +1,59 @@
+import { isUtf8 } from "node:buffer";
+import * as Args from "@oclif/core/args";
+import * as Flags from "@oclif/core/flags";
+import type { GetResponse } from "@zk/node/client";
+import { ZkCommand, clientFlags } from "../base.js";
+import { keyToPath } from "../lib/keys.js";
+import { printLine } from "../lib/output.js";
+
+export default class Get extends ZkCommand {
+  static override summary = "Read a key's value.";
+  static override description =
+    "Prints the value's raw bytes (a newline follows only on a terminal). With --json prints {\"path\",\"value\",\"version\",\"zxid\",...stat}; a value that is not valid UTF-8 is base64 with \"encoding\":\"base64\". Linearizable by default; --consistency local reads the answering node's applied state (it may be stale). Exit 3 when the key does not exist.";
+
+  static override examples = ["<%= config.bin %> get app/config", "<%= config.bin %> get /app/config --consistency local --endpoints 127.0.0.1:7002 --json"];
+
+  static override args = {
+    key: Args.string({ ignoreStdin: true, description: "Key (k means /k) or absolute path", required: true }),
+  };
+
+  static override flags = {
+    ...clientFlags,
+    consistency: Flags.option({ options: ["linearizable", "local"] as const, description: "Read consistency.", default: "linearizable" as const })(),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Get);
+    const path = await keyToPath(args.key);
+    const client = await this.connect(flags);
+    const res = await client.get(path, { consistency: flags.consistency });
+    if (flags.json) {
+      printLine(JSON.stringify(getResultJson(res)));
+      return;
+    }
+    process.stdout.write(res.data);
+    if (process.stdout.isTTY) process.stdout.write("\n");
+  }
+}
+
+export function getResultJson(res: GetResponse): Record<string, unknown> {
+  const data = Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+  const utf8 = isUtf8(data);
+  const st = res.stat;
+  return {
+    path: res.path,
+    value: utf8 ? data.toString("utf8") : data.toString("base64"),
+    ...(utf8 ? {} : { encoding: "base64" }),
+    version: st?.version ?? 0,
+    zxid: res.zxid,
+    cversion: st?.cversion ?? 0,
+    czxid: st?.czxid ?? 0,
+    mzxid: st?.mzxid ?? 0,
+    pzxid: st?.pzxid ?? 0,
+    ctimeMs: st?.ctimeMs ?? 0,
+    mtimeMs: st?.mtimeMs ?? 0,
+    ephemeralOwner: st?.ephemeralOwner ?? 0,
+    numChildren: st?.numChildren ?? 0,
+    dataLength: st?.dataLength ?? data.length,
+  };
+}

@@ -1,0 +1,343 @@
+// The local cluster manager behind `zk-cli cluster ...`: plans a cluster, spawns zk-node
+// processes, waits for a leader, and stops, kills and restarts members by PID from the
+// manifest. Commands stay thin (STYLE.md 12): they parse flags, call these functions and
+// print what comes back.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CliError, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, usageError } from "./errors.js";
+import { manifestPath, readManifest, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
+import { HOST, READY_WAIT_MS } from "./cluster-defaults.js";
+import { isAlive, signal, stopPids, waitForExit, STOP_WAIT_MS } from "./processes.js";
+import type { MemberRow } from "./status.js";
+
+const READY_POLL_MS = 100;
+/** How much of a failed node's log is searched for its one-line error. */
+const LOG_TAIL_BYTES = 64 * 1024;
+/** How many of a foreground node's last stderr lines are kept for its exit report. */
+const STDERR_LINES_KEPT = 20;
+
+/** zk-node's entry point, found through the installed @zk/node package (not the cwd). */
+export function zkNodeBin(): string {
+  let dir = dirname(createRequire(import.meta.url).resolve("@zk/node/config"));
+  for (let i = 0; i < 5; i++) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg)) {
+      const name = (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name;
+      if (name === "@zk/node") return join(dir, "bin", "zk-node.js");
+    }
+    dir = dirname(dir);
+  }
+  throw new CliError("cannot find the @zk/node package (zk-node); is zk-cli installed with its dependencies?");
+}
+
+export interface TuningFlags {
+  readonly tickMs?: number | undefined;
+  readonly electionTicks?: number | undefined;
+  readonly heartbeatTicks?: number | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+/** A new cluster's manifest: ids n1..nN on consecutive ports of 127.0.0.1. */
+export function planCluster(dir: string, count: number, basePort: number, tuning: TuningFlags): Manifest {
+  if (basePort < 1 || basePort + count - 1 > 65535) throw usageError(`--base-port ${basePort} leaves no room for ${count} nodes below port 65536`);
+  const clusterId = `zk-${randomBytes(4).toString("hex")}`;
+  const members = Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, address: `${HOST}:${basePort + i}` }));
+  const peers = members.map((m) => `${m.id}=${m.address}`).join(",");
+  const extra: string[] = [];
+  if (tuning.tickMs !== undefined) extra.push("--tick-ms", String(tuning.tickMs));
+  if (tuning.electionTicks !== undefined) extra.push("--election-ticks", String(tuning.electionTicks));
+  if (tuning.heartbeatTicks !== undefined) extra.push("--heartbeat-ticks", String(tuning.heartbeatTicks));
+  if (tuning.logLevel !== undefined) extra.push("--log-level", tuning.logLevel);
+  return {
+    version: 1,
+    clusterId,
+    createdAt: new Date().toISOString(),
+    basePort,
+    nodes: members.map((m) => {
+      const dataDir = join(dir, m.id);
+      return {
+        id: m.id,
+        address: m.address,
+        pid: 0,
+        state: "stopped" as const,
+        dataDir,
+        logFile: join(dir, `${m.id}.log`),
+        args: ["--id", m.id, "--listen", m.address, "--peers", peers, "--data-dir", dataDir, "--cluster-id", clusterId, ...extra],
+      };
+    }),
+  };
+}
+
+export function runningNodes(m: Manifest): ManifestNode[] {
+  return m.nodes.filter((n) => isAlive(n.pid));
+}
+
+export function findNode(m: Manifest, id: string): ManifestNode {
+  const n = m.nodes.find((x) => x.id === id);
+  if (!n) throw new CliError(`no node "${id}" in this cluster (members: ${m.nodes.map((x) => x.id).join(", ")})`, EXIT_NOT_FOUND);
+  return n;
+}
+
+/** A started zk-node and how to learn that it died. */
+export interface Spawned {
+  readonly node: ManifestNode;
+  readonly child: ChildProcess;
+  /** Resolves when the process exits, with its one-line error if it left one. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error: string | null }>;
+}
+
+export type LogSink = (nodeId: string, line: string) => void;
+
+/**
+ * Start one node. Detached: its own session, stdout and stderr appended to its log file, and
+ * unref'd so zk-cli can exit. Attached (foreground `cluster up`): its output comes through
+ * pipes, is appended to the log file too, and each line goes to `sink`.
+ */
+export function spawnNode(node: ManifestNode, opts: { detached: boolean; sink?: LogSink }): Spawned {
+  mkdirSync(dirname(node.logFile), { recursive: true });
+  const bin = zkNodeBin();
+  const stderrLines: string[] = [];
+  let child: ChildProcess;
+  let logStream: WriteStream | null = null;
+  // Only what this process writes can be its error: the log may hold earlier runs.
+  let logStart = 0;
+  if (opts.detached) {
+    const fd = openSync(node.logFile, "a");
+    logStart = fstatSync(fd).size;
+    try {
+      child = spawn(process.execPath, [bin, ...node.args], { detached: true, stdio: ["ignore", fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    child = spawn(process.execPath, [bin, ...node.args], { stdio: ["ignore", "pipe", "pipe"] });
+    logStream = createWriteStream(node.logFile, { flags: "a" });
+    const ls = logStream;
+    for (const [stream, isErr] of [[child.stdout!, false], [child.stderr!, true]] as const) {
+      createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
+        ls.write(line + "\n");
+        if (isErr && stderrLines.push(line) > STDERR_LINES_KEPT) stderrLines.shift();
+        opts.sink?.(node.id, line);
+      });
+    }
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error: string | null }>((resolve) => {
+    child.once("error", (e) => resolve({ code: null, signal: null, error: `cannot start ${node.id}: ${e.message}` }));
+    child.once("exit", (code, sig) => {
+      // Let the pipes drain before reading what the node said last.
+      setTimeout(() => {
+        logStream?.end();
+        const said = opts.detached ? lastErrorLine(tailOf(node.logFile, logStart)) : lastErrorLine(stderrLines);
+        resolve({ code, signal: sig, error: said });
+      }, 50);
+    });
+  });
+  if (opts.detached) child.unref();
+  return { node, child, exited };
+}
+
+/** The last lines of `file`, from offset `from` on (at most LOG_TAIL_BYTES of them). */
+function tailOf(file: string, from: number): string[] {
+  try {
+    const size = statSync(file).size;
+    const fd = openSync(file, "r");
+    try {
+      const len = Math.max(0, Math.min(size - from, LOG_TAIL_BYTES));
+      const buf = Buffer.alloc(len);
+      readSyncAll(fd, buf, size - len);
+      return buf.toString("utf8").split("\n");
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
+}
+
+function readSyncAll(fd: number, buf: Buffer, position: number): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = readSync(fd, buf, off, buf.length - off, position + off);
+    if (n === 0) break;
+    off += n;
+  }
+}
+
+/** zk-node reports a startup failure as one line "zk-node: ..." on stderr. */
+function lastErrorLine(lines: readonly string[]): string | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!.trim();
+    if (l.startsWith("zk-node: ")) return l.slice("zk-node: ".length);
+  }
+  return null;
+}
+
+function describeExit(id: string, r: { code: number | null; signal: NodeJS.Signals | null; error: string | null }): string {
+  if (r.error) return `${id} failed to start: ${r.error}`;
+  return `${id} exited during startup (${r.signal ? `signal ${r.signal}` : `exit code ${r.code}`}); see its log`;
+}
+
+export type StatusFetcher = () => Promise<MemberRow[]>;
+
+/**
+ * Wait (bounded) until every started node is reachable and they all follow the same leader,
+ * failing as soon as one of `spawned` exits.
+ */
+export async function waitForLeader(spawned: readonly Spawned[], fetch: StatusFetcher, timeoutMs = READY_WAIT_MS): Promise<MemberRow[]> {
+  const deadline = Date.now() + timeoutMs;
+  let failure: string | null = null;
+  for (const s of spawned) void s.exited.then((r) => (failure ??= describeExit(s.node.id, r)));
+  let rows: MemberRow[] = [];
+  while (Date.now() < deadline) {
+    if (failure) throw new CliError(failure);
+    rows = await fetch();
+    if (failure) throw new CliError(failure);
+    if (leaderAgreed(rows)) return rows;
+    await sleep(READY_POLL_MS);
+  }
+  const seen = rows.map((r) => `${r.id} ${r.reachable ? `${r.role}, leader ${r.leader || "none"}` : "unreachable"}`).join("; ");
+  throw new CliError(`no leader elected within ${Math.round(timeoutMs / 1000)} s (${seen}); see the node logs`, EXIT_UNAVAILABLE);
+}
+
+function leaderAgreed(rows: readonly MemberRow[]): boolean {
+  const leader = rows.find((r) => r.reachable && r.role === "leader");
+  return leader !== undefined && rows.every((r) => r.reachable && r.leader === leader.id);
+}
+
+export interface UpResult {
+  readonly manifest: Manifest;
+  readonly spawned: Spawned[];
+  readonly rows: MemberRow[];
+  /** True when an existing (stopped) cluster in the dir was started again. */
+  readonly resumed: boolean;
+}
+
+/**
+ * Start the cluster in `dir`: a new one, or the stopped one its manifest describes. On any
+ * failure every node started so far is stopped by PID, so no half-started cluster is left.
+ */
+export async function clusterUp(opts: {
+  dir: string;
+  count: number;
+  basePort: number;
+  explicit: { count: boolean; basePort: boolean; tuning: boolean };
+  tuning: TuningFlags;
+  detached: boolean;
+  sink?: LogSink;
+  fetchStatus: (m: Manifest) => StatusFetcher;
+  waitMs?: number;
+}): Promise<UpResult> {
+  const existing = readManifest(opts.dir);
+  let manifest: Manifest;
+  let resumed = false;
+  if (existing) {
+    const alive = runningNodes(existing);
+    if (alive.length > 0) {
+      throw new CliError(
+        `a cluster is already running in ${opts.dir} (${alive.map((n) => `${n.id} pid ${n.pid}`).join(", ")}); ` +
+          "stop it with `zk-cli cluster down`, start single members with `zk-cli cluster start <node>`, or pick another --dir",
+      );
+    }
+    const basePort = existing.basePort;
+    if ((opts.explicit.count && opts.count !== existing.nodes.length) || (opts.explicit.basePort && opts.basePort !== basePort) || opts.explicit.tuning) {
+      throw usageError(
+        `${opts.dir} holds a stopped cluster of ${existing.nodes.length} nodes from port ${basePort}; ` +
+          "run `zk-cli cluster up` without --nodes/--base-port/tuning flags to start it again, or `zk-cli cluster down --purge` to remove it first",
+      );
+    }
+    manifest = existing;
+    resumed = true;
+  } else {
+    manifest = planCluster(opts.dir, opts.count, opts.basePort, opts.tuning);
+  }
+  mkdirSync(opts.dir, { recursive: true });
+
+  const spawned: Spawned[] = [];
+  try {
+    for (const node of manifest.nodes) {
+      const s = spawnNode(node, { detached: opts.detached, sink: opts.sink });
+      spawned.push(s);
+      node.pid = s.child.pid ?? 0;
+      node.state = "running";
+    }
+    // Recorded before waiting, so an interrupted `up` still leaves the PIDs to stop.
+    writeManifest(opts.dir, manifest);
+    const rows = await waitForLeader(spawned, opts.fetchStatus(manifest), opts.waitMs);
+    return { manifest, spawned, rows, resumed };
+  } catch (e) {
+    await stopPids(spawned.map((s) => s.child.pid ?? 0));
+    for (const n of manifest.nodes) n.state = "stopped";
+    if (resumed) {
+      writeManifest(opts.dir, manifest);
+    } else {
+      // A cluster that never came up has nothing worth keeping but its logs; leaving its data
+      // dirs would make the next `cluster up` (with a new cluster id) trip over them.
+      for (const n of manifest.nodes) rmSync(n.dataDir, { recursive: true, force: true });
+      rmSync(manifestPath(opts.dir), { force: true });
+    }
+    throw e;
+  }
+}
+
+/** SIGTERM every running member, SIGKILL stragglers, and mark them stopped. */
+export async function clusterDown(dir: string, m: Manifest, opts: { purge: boolean; waitMs?: number }): Promise<{ stopped: string[]; killed: string[] }> {
+  const running = runningNodes(m);
+  const killedPids = await stopPids(running.map((n) => n.pid), opts.waitMs ?? STOP_WAIT_MS);
+  for (const n of m.nodes) n.state = "stopped";
+  if (opts.purge) {
+    rmSync(dir, { recursive: true, force: true });
+  } else {
+    writeManifest(dir, m);
+  }
+  return { stopped: running.map((n) => n.id), killed: running.filter((n) => killedPids.includes(n.pid)).map((n) => n.id) };
+}
+
+/** SIGKILL one member (a crash, as kill -9). */
+export async function killNode(dir: string, m: Manifest, id: string): Promise<{ pid: number; wasRunning: boolean }> {
+  const n = findNode(m, id);
+  const wasRunning = signal(n.pid, "SIGKILL");
+  if (wasRunning) await waitForExit([n.pid], 2_000);
+  n.state = "stopped";
+  writeManifest(dir, m);
+  return { pid: n.pid, wasRunning };
+}
+
+/** SIGTERM one member and wait (bounded) for it to exit; SIGKILL if it does not. */
+export async function stopNode(dir: string, m: Manifest, id: string, waitMs = STOP_WAIT_MS): Promise<{ pid: number; wasRunning: boolean; killed: boolean }> {
+  const n = findNode(m, id);
+  const wasRunning = isAlive(n.pid);
+  const killed = wasRunning ? (await stopPids([n.pid], waitMs)).length > 0 : false;
+  n.state = "stopped";
+  writeManifest(dir, m);
+  return { pid: n.pid, wasRunning, killed };
+}
+
+/**
+ * Start one member again with the flags and data dir it had, detached. Waits until the node
+ * serves (answers a status call), or fails with its one-line error if it exits first.
+ */
+export async function startNode(dir: string, m: Manifest, id: string, probe: (address: string) => Promise<boolean>, waitMs = READY_WAIT_MS): Promise<{ pid: number }> {
+  const n = findNode(m, id);
+  if (isAlive(n.pid)) throw new CliError(`${id} is already running (pid ${n.pid}); use \`zk-cli cluster restart ${id}\` to restart it`);
+  const s = spawnNode(n, { detached: true });
+  n.pid = s.child.pid ?? 0;
+  n.state = "running";
+  writeManifest(dir, m);
+  let failure: string | null = null;
+  void s.exited.then((r) => (failure ??= describeExit(id, r)));
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    if (failure) break;
+    if (await probe(n.address)) return { pid: n.pid };
+    await sleep(READY_POLL_MS);
+  }
+  await stopPids([n.pid]);
+  n.state = "stopped";
+  writeManifest(dir, m);
+  throw new CliError(failure ?? `${id} did not start serving within ${Math.round(waitMs / 1000)} s; see ${n.logFile}`);
+}

@@ -1,0 +1,193 @@
+// `zk-cli propose --stdin`: many writes from a pipeline. Lines are parsed as they arrive and
+// written with a bounded window of requests in flight; results come out in input order, so
+// the window also bounds how many finished results wait for a slow one ahead of them.
+import { createInterface } from "node:readline";
+import type { PutResponse, ZkError } from "@zk/node/client";
+import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine } from "./errors.js";
+import { keyToPath, simpleKeyToPath } from "./keys.js";
+import { putResultJson, putResultLine } from "./put-result.js";
+
+
+interface Slot {
+  readonly line: number;
+  done: boolean;
+  /** The stdout line, without its newline (null: nothing for stdout). */
+  out: string | null;
+  /** The error to report, without "zk-cli: " (null: success). */
+  error: string | null;
+  code: number;
+}
+
+/** One input line as a put, or why it is not one. */
+export function parseLine(text: string): { key: string; value: Buffer } | { error: string } {
+  if (text.startsWith("{")) {
+    let o: unknown;
+    try {
+      o = JSON.parse(text);
+    } catch (e) {
+      return { error: `not valid JSON: ${(e as Error).message}` };
+    }
+    const obj = o as { key?: unknown; value?: unknown; encoding?: unknown };
+    if (typeof obj !== "object" || obj === null || typeof obj.key !== "string") return { error: 'a JSON line needs a string "key"' };
+    if (obj.value === undefined) return { error: 'a JSON line needs a "value"' };
+    if (obj.encoding === "base64") {
+      if (typeof obj.value !== "string") return { error: 'with "encoding":"base64" the "value" must be a string' };
+      return { key: obj.key, value: Buffer.from(obj.value, "base64") };
+    }
+    if (obj.encoding !== undefined && obj.encoding !== "utf8") return { error: `unknown "encoding" ${JSON.stringify(obj.encoding)}: use "utf8" or "base64"` };
+    // A non-string value is stored as its JSON text.
+    return { key: obj.key, value: Buffer.from(typeof obj.value === "string" ? obj.value : JSON.stringify(obj.value), "utf8") };
+  }
+  const sp = text.indexOf(" ");
+  if (sp <= 0) return { error: 'expected "key value" (the first space splits) or a JSON object {"key","value"}' };
+  return { key: text.slice(0, sp), value: Buffer.from(text.slice(sp + 1), "utf8") };
+}
+
+/**
+ * Write every line of `input`; returns the exit code: 0, or the code of the first failing
+ * line in input order. A summary (count, seconds, ops/s) goes to stderr.
+ */
+/** How many printed slots may pile up at the queue's front before it is compacted. */
+const QUEUE_COMPACT_AT = 8192;
+
+/** What proposeStream writes through: a ZkClient (unary calls) or a ZkSession (one stream). */
+export interface PutTarget {
+  put(path: string, data: Uint8Array): Promise<PutResponse>;
+}
+
+export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStream, opts: { json: boolean; window: number }): Promise<number> {
+  const { exitCodeFor, errorCodeName } = await import("@zk/node/client");
+  const started = process.hrtime.bigint();
+  const queue: Slot[] = [];
+  let head = 0;
+  let firstCode = EXIT_OK;
+  let ok = 0;
+  let failed = 0;
+  let wake: (() => void) | null = null;
+
+  const flush = () => {
+    let out = "";
+    let err = "";
+    while (head < queue.length && queue[head]!.done) {
+      const s = queue[head]!;
+      queue[head++] = undefined as unknown as Slot; // let it be collected
+      if (s.out !== null) out += s.out + "\n";
+      if (s.error !== null) {
+        err += `zk-cli: line ${s.line}: ${s.error}\n`;
+        failed++;
+        if (firstCode === EXIT_OK) firstCode = s.code;
+      } else {
+        ok++;
+      }
+    }
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= QUEUE_COMPACT_AT && head * 2 >= queue.length) {
+      // Never empty under a steady stream: drop the printed prefix now and then.
+      queue.splice(0, head);
+      head = 0;
+    }
+    if (out) process.stdout.write(out);
+    if (err) process.stderr.write(err);
+  };
+
+  const settle = () => {
+    flush();
+    wake?.();
+  };
+
+  const fail = (s: Slot, error: string, code: number, key: string | null, label = codeName(code)) => {
+    s.done = true;
+    s.error = error;
+    s.code = code;
+    if (opts.json) s.out = JSON.stringify({ line: s.line, key, error: { code: label, message: error } });
+  };
+
+  const finish = (s: Slot, res: PutResponse) => {
+    s.done = true;
+    s.out = opts.json ? JSON.stringify(putResultJson(res)) : putResultLine(res);
+  };
+  const failWith = (s: Slot, key: string, e: unknown) => {
+    const err = e as Error;
+    const zk = err.name === "ZkError" ? (err as ZkError) : null;
+    const code = err instanceof CliError ? err.exitCode : zk ? exitCodeFor(zk) : EXIT_ERROR;
+    fail(s, `${key}: ${oneLine(err.message)}`, code, key, zk ? errorCodeName(zk.code) : codeName(code));
+  };
+
+  const start = (s: Slot, text: string): Promise<void> => {
+    const parsed = parseLine(text);
+    if ("error" in parsed) {
+      fail(s, parsed.error, EXIT_USAGE, null);
+      return Promise.resolve();
+    }
+    const put = (path: string) => client.put(path, parsed.value).then((res) => finish(s, res), (e: unknown) => failWith(s, parsed.key, e));
+    // Most keys are plain: no promise for the path check (CPU spent here is taken from the
+    // nodes when they share the machine).
+    const path = simpleKeyToPath(parsed.key);
+    if (path !== null) return put(path);
+    return keyToPath(parsed.key).then(put, (e: unknown) => failWith(s, parsed.key, e));
+  };
+
+  // Lines are taken as they come while fewer than `window` are unfinished; past that the
+  // input is paused, and the few lines readline still emits from its current chunk wait in
+  // `backlog` (bounded by one chunk).
+  let lineNo = 0;
+  let inputDone = false;
+  const backlog: { line: number; text: string }[] = [];
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  let paused = false;
+  const inFlight = () => queue.length - head;
+  const launch = (line: number, text: string) => {
+    const s: Slot = { line, done: false, out: null, error: null, code: EXIT_OK };
+    queue.push(s);
+    void start(s, text).then(settle);
+  };
+  const pump = () => {
+    while (backlog.length > 0 && inFlight() < opts.window) {
+      const b = backlog.shift()!;
+      launch(b.line, b.text);
+    }
+    if (paused && backlog.length === 0 && inFlight() < opts.window) {
+      paused = false;
+      rl.resume();
+    }
+  };
+  await new Promise<void>((resolve) => {
+    const maybeDone = () => {
+      if (inputDone && backlog.length === 0 && inFlight() === 0) resolve();
+    };
+    wake = () => {
+      pump();
+      maybeDone();
+    };
+    rl.on("line", (text) => {
+      lineNo++;
+      if (text.trim() === "") return;
+      if (backlog.length > 0 || inFlight() >= opts.window) {
+        backlog.push({ line: lineNo, text });
+        if (!paused) {
+          paused = true;
+          rl.pause();
+        }
+        return;
+      }
+      launch(lineNo, text);
+    });
+    rl.on("close", () => {
+      inputDone = true;
+      pump();
+      maybeDone();
+    });
+  });
+
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const total = ok + failed;
+  const rate = seconds > 0 ? Math.round(total / seconds) : total;
+  process.stderr.write(`proposed ${ok} of ${total} in ${seconds.toFixed(2)} s (${rate} ops/s)${failed ? `, ${failed} failed` : ""}\n`);
+  return firstCode;
+}
+
+function codeName(exit: number): string {
+  return ["ok", "error", "usage", "not_found", "conflict", "unavailable"][exit] ?? "error";
+}

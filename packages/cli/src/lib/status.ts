@@ -1,0 +1,88 @@
+// Member status rows, shared by `zk-cli status`, `cluster status` and `cluster up`: one row
+// per node, from its Status RPC, or marked unreachable with the reason.
+import type { NodeStatus, ZkClient } from "@zk/node/client";
+import type { Column } from "./output.js";
+
+export interface MemberRow {
+  id: string;
+  address: string;
+  role: string;
+  ballot: { round: number; nodeId: string } | null;
+  leader: string;
+  chosen: number | null;
+  applied: number | null;
+  reachable: boolean;
+  lastHeartbeatMsAgo: number | null;
+  error: string | null;
+}
+
+// Role enum values of cluster.proto, by number (kept here so a table needs no proto import).
+const ROLE_NAMES: Record<number, string> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader" };
+
+export interface Target {
+  readonly id?: string | undefined;
+  readonly address: string;
+}
+
+export function rowFromStatus(s: NodeStatus, address: string): MemberRow {
+  return {
+    id: s.nodeId,
+    address: s.address || address,
+    role: ROLE_NAMES[s.role] ?? "unknown",
+    ballot: s.ballot ? { round: s.ballot.round, nodeId: s.ballot.nodeId } : null,
+    leader: s.leaderId,
+    chosen: s.chosenIndex,
+    applied: s.appliedIndex,
+    reachable: true,
+    lastHeartbeatMsAgo: s.lastHeartbeatMsAgo,
+    error: null,
+  };
+}
+
+export function unreachableRow(t: Target, error: string): MemberRow {
+  return { id: t.id ?? "", address: t.address, role: "", ballot: null, leader: "", chosen: null, applied: null, reachable: false, lastHeartbeatMsAgo: null, error };
+}
+
+/** Every target's status, in target order; a node that cannot be asked becomes an unreachable row. */
+export async function fetchRows(client: ZkClient, targets: readonly Target[]): Promise<MemberRow[]> {
+  return Promise.all(
+    targets.map((t) =>
+      client.status(t.address).then(
+        (s) => rowFromStatus(s, t.address),
+        (e: Error) => unreachableRow(t, e.message),
+      ),
+    ),
+  );
+}
+
+export function ballotText(b: MemberRow["ballot"]): string {
+  if (!b) return "";
+  return `${b.round}.${b.nodeId || "-"}`;
+}
+
+export const MEMBER_COLUMNS: readonly Column<MemberRow>[] = [
+  { header: "ID", get: (r) => r.id },
+  { header: "ADDRESS", get: (r) => r.address },
+  { header: "ROLE", get: (r) => (r.reachable ? r.role : "") },
+  { header: "BALLOT", get: (r) => ballotText(r.ballot) },
+  { header: "LEADER", get: (r) => r.leader },
+  { header: "CHOSEN", get: (r) => r.chosen, right: true },
+  { header: "APPLIED", get: (r) => r.applied, right: true },
+];
+
+export const REACHABLE_COLUMN: Column<MemberRow> = { header: "REACHABLE", get: (r) => r.reachable };
+
+export function rowJson(r: MemberRow): Record<string, unknown> {
+  return {
+    id: r.id || null,
+    address: r.address,
+    reachable: r.reachable,
+    role: r.reachable ? r.role : null,
+    ballot: r.ballot,
+    leader: r.leader || null,
+    chosen: r.chosen,
+    applied: r.applied,
+    lastHeartbeatMsAgo: r.lastHeartbeatMsAgo,
+    ...(r.error ? { error: r.error } : {}),
+  };
+}

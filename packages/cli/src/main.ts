@@ -1,0 +1,56 @@
+// zk-cli's entry point: runs oclif, then turns whatever went wrong into one line on stderr,
+// `zk-cli: <message>`, and a stable exit code (DESIGN.md): 0 ok, 1 error, 2 usage,
+// 3 not found, 4 version conflict / exists, 5 unavailable.
+import { Config } from "@oclif/core/config";
+import { run } from "@oclif/core/run";
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine } from "./lib/errors.js";
+
+/**
+ * Run zk-cli and exit. `commands`, when given (the bundle), are handed to oclif up front;
+ * otherwise oclif imports dist/commands.js itself.
+ */
+export async function main(argv: string[], root: string, commands?: Record<string, unknown>): Promise<never> {
+  // A closed pipe (zk-cli get k | head -c1) is the reader's choice, not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT_OK);
+    throw e;
+  });
+  let code: number = EXIT_OK;
+  try {
+    const config = await Config.load(root);
+    // oclif's explicit discovery caches the loaded command table on the root plugin; filling
+    // it keeps the bundle from importing the compiled commands a second time.
+    const plugin = config.plugins.get(config.name) as unknown as { commandCache?: Record<string, unknown> } | undefined;
+    if (commands && plugin && "commandCache" in plugin && plugin.commandCache === undefined) plugin.commandCache = commands;
+    await run(argv, config);
+    code = typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
+  } catch (e) {
+    code = await report(e);
+  }
+  // Exit now rather than wait for gRPC channels and timers to wind down.
+  process.exit(code);
+}
+
+async function report(e: unknown): Promise<number> {
+  const err = e as Error & { oclif?: { exit?: number }; exitCode?: unknown; code?: unknown };
+  if (err?.oclif?.exit === 0) return EXIT_OK; // this.exit(0)
+  let code = EXIT_ERROR;
+  // By name, not instanceof: a hook runs from the compiled tree even when zk-cli runs bundled.
+  if (err?.name === "CliError" && typeof err.exitCode === "number") {
+    code = err.exitCode;
+  } else if (err?.name === "ZkError") {
+    const { exitCodeFor } = await import("@zk/node/client");
+    code = exitCodeFor(err as Parameters<typeof exitCodeFor>[0]);
+  } else if (typeof err?.oclif?.exit === "number") {
+    code = err.oclif.exit;
+  }
+  let message = err instanceof Error ? err.message : String(e);
+  const unknown = /^command (.+) not found$/.exec(message);
+  if (unknown) {
+    code = EXIT_USAGE;
+    message = `unknown command "${unknown[1]!.replaceAll(":", " ")}"; see zk-cli --help`;
+  }
+  const debug = Boolean(process.env.ZK_CLI_DEBUG);
+  process.stderr.write(`zk-cli: ${debug && err instanceof Error && err.stack ? err.stack : oneLine(message)}\n`);
+  return code;
+}
