@@ -132,6 +132,33 @@ describe("sessions and watches", () => {
     await c.waitForLeader();
   });
 
+  test("when a session's node dies under load, writes in flight fail at once and later writes wait for the reconnect", async () => {
+    const leader = await c.waitForLeader();
+    const target = c.nodes.find((n) => n.id !== leader)!;
+    const rest = c.nodes.filter((n) => n.id !== target.id);
+    const s = await ZkSession.open({ endpoints: [target.address, ...rest.map((n) => n.address)], ttlMs: 3000, timeoutMs: 8000 });
+    const outcomes: { ok: boolean; ms: number; code?: number }[] = [];
+    const t0 = Date.now();
+    const burst = Array.from({ length: 500 }, (_, i) =>
+      s.put(`/load-${i % 50}`, enc(String(i))).then(
+        () => outcomes.push({ ok: true, ms: Date.now() - t0 }),
+        (e: ZkError) => outcomes.push({ ok: false, ms: Date.now() - t0, code: e.code }),
+      ),
+    );
+    // Writes made once the session has noticed the break are held and sent after the reconnect.
+    const after = new Promise<unknown[]>((resolve) => s.once("disconnected", () => resolve(Promise.all(Array.from({ length: 20 }, (_, i) => s.put(`/after-${i}`, enc("x")))))));
+    await c.stop(target.id, "SIGKILL");
+    await Promise.all(burst);
+    const failed = outcomes.filter((o) => !o.ok);
+    for (const f of failed) assert.equal(f.code, ErrorCode.UNAVAILABLE, "in-flight writes fail as unavailable (outcome unknown), not by timeout");
+    assert.ok(outcomes.every((o) => o.ms < 4000), "nothing waited out its deadline");
+    const done = await after;
+    assert.equal(done.length, 20, "writes made during the reconnect succeed after it");
+    await s.close();
+    c.start(target.id, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+
   test("a leader change does not expire healthy sessions", async () => {
     const s = await ZkSession.open({ endpoints: endpoints(), ttlMs: 2000 });
     const { path } = await s.create("/healthy", enc("x"), { ephemeral: true });

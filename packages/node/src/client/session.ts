@@ -37,7 +37,18 @@ export interface SessionOptions {
   readonly timeoutMs?: number;
 }
 
+type SessionStream = grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
+
 interface Pending {
+  readonly req: Req;
+  readonly resolve: (r: Res) => void;
+  readonly reject: (e: ZkError) => void;
+  readonly timer: NodeJS.Timeout;
+  /** The stream it was written to: if that stream breaks, the outcome is unknown. */
+  readonly stream: SessionStream;
+}
+
+interface Queued {
   readonly req: Req;
   readonly resolve: (r: Res) => void;
   readonly reject: (e: ZkError) => void;
@@ -55,6 +66,8 @@ interface WatchReg {
 }
 
 export interface SessionEvents {
+  /** The stream broke; requests made from now on wait for the reconnect. */
+  disconnected: [endpoint: string];
   /** The stream moved to another endpoint and the session was resumed. */
   reconnected: [endpoint: string];
   /** The session is gone (expired, or closed); nothing more will work. */
@@ -68,7 +81,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private readonly timeoutMs: number;
   private endpointIdx = 0;
   private kv: KvClient | null = null;
-  private stream: grpc.ClientDuplexStream<SessionRequest, SessionResponse> | null = null;
+  private stream: SessionStream | null = null;
+  /** Requests made while the session reconnects; sent once it is back. */
+  private readonly queued: Queued[] = [];
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly watches = new Map<number, WatchReg>();
@@ -98,15 +113,18 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     let last: ZkError | null = null;
     for (let i = 0; i < this.endpoints.length; i++) {
       const idx = (this.endpointIdx + i) % this.endpoints.length;
-      this.attach(idx);
+      // Requests other than open_session use the stream only once the session is open on it.
+      const stream = this.openStream(idx);
       try {
-        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } });
+        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } }, this.nextId++, stream);
         if (r.$case !== "openSession") throw new ZkError(ErrorCode.INTERNAL, `unexpected answer ${r.$case}`);
         this.sessionId = r.value.sessionId;
         this.ttlMs = r.value.ttlMs;
+        this.stream = stream;
         this.startKeepalive();
         return;
       } catch (e) {
+        stream.cancel();
         const z = e as ZkError;
         if (z.code === ErrorCode.SESSION_EXPIRED) throw z;
         tried.push(this.endpoints[idx]!);
@@ -116,7 +134,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${tried.join(", ")} (${last?.message ?? "no answer"}); is the cluster up?`);
   }
 
-  private attach(idx: number): void {
+  private openStream(idx: number): grpc.ClientDuplexStream<SessionRequest, SessionResponse> {
     this.detach();
     this.endpointIdx = idx;
     this.kv = new KvClient(this.endpoints[idx]!, grpc.credentials.createInsecure(), {
@@ -124,15 +142,19 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       "grpc.max_reconnect_backoff_ms": 1000,
     });
     const stream = this.kv.session();
-    this.stream = stream;
     stream.on("data", (r: SessionResponse) => this.onResponse(r));
-    const broken = (why: string) => {
+    let broken = false;
+    const onBroken = (why: string) => {
+      if (broken) return;
+      broken = true;
+      this.failRequestsOn(stream, why);
       if (this.stream !== stream) return;
       this.stream = null;
-      this.onBroken(why);
+      this.onBroken();
     };
-    stream.on("error", (e: grpc.ServiceError) => broken(e.details || e.message));
-    stream.on("end", () => broken("stream ended"));
+    stream.on("error", (e: grpc.ServiceError) => onBroken(e.details || e.message));
+    stream.on("end", () => onBroken("stream ended"));
+    return stream;
   }
 
   private detach(): void {
@@ -141,6 +163,16 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     s?.cancel();
     this.kv?.close();
     this.kv = null;
+  }
+
+  /** Requests sent on a stream that broke: they may or may not have been applied. */
+  private failRequestsOn(stream: SessionStream, why: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.stream !== stream) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`));
+    }
   }
 
   private onResponse(r: SessionResponse): void {
@@ -174,16 +206,11 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     else p.resolve(resp);
   }
 
-  /** The stream broke: requests in flight fail (they may or may not have been applied); reconnect. */
-  private onBroken(why: string): void {
-    const err = new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`);
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pending.clear();
+  /** The session's stream broke: move to another node (requests meanwhile wait in `queued`). */
+  private onBroken(): void {
     if (this.closed || this.sessionId === 0) return;
     this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = null));
+    this.emit("disconnected", this.endpoint);
   }
 
   private async reconnect(): Promise<void> {
@@ -194,6 +221,11 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       try {
         await this.connect(this.ttlMs, this.sessionId);
         for (const [key, w] of this.watches) await this.registerWatch(key, w);
+        // Requests made while we were away go out now, in the order they were made.
+        for (const q of this.queued.splice(0)) {
+          clearTimeout(q.timer);
+          this.send(q.req).then(q.resolve, q.reject);
+        }
         this.emit("reconnected", this.endpoint);
         return;
       } catch (e) {
@@ -207,6 +239,10 @@ export class ZkSession extends EventEmitter<SessionEvents> {
 
   private expire(e: ZkError): void {
     this.closed = true;
+    for (const q of this.queued.splice(0)) {
+      clearTimeout(q.timer);
+      q.reject(e);
+    }
     this.stopKeepalive();
     this.detach();
     for (const w of this.watches.values()) w.onError(e);
@@ -230,15 +266,34 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.keepaliveTimer = null;
   }
 
-  private send(req: Req, requestId = this.nextId++): Promise<Res> {
-    const stream = this.stream;
-    if (!stream) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected (reconnecting to ${this.endpoint}); retry`));
+  private send(req: Req, requestId = this.nextId++, via?: SessionStream): Promise<Res> {
+    const stream = via ?? this.stream;
+    if (!stream) {
+      if (this.reconnecting === null || this.closed) {
+        return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected to ${this.endpoint}; the request was not sent`));
+      }
+      if (this.queued.length >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`));
+      // Hold it until the session is back on another node (or its deadline passes).
+      return new Promise<Res>((resolve, reject) => {
+        const q: Queued = {
+          req,
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            const i = this.queued.indexOf(q);
+            if (i >= 0) this.queued.splice(i, 1);
+            reject(new ZkError(ErrorCode.TIMEOUT, `the session did not reconnect within ${this.timeoutMs} ms; the request was not sent`));
+          }, this.timeoutMs),
+        };
+        this.queued.push(q);
+      });
+    }
     if (this.pending.size >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already in flight on this session`));
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(requestId)) reject(new ZkError(ErrorCode.TIMEOUT, `${this.endpoint} did not answer within ${this.timeoutMs} ms; a write may still take effect`));
       }, this.timeoutMs);
-      this.pending.set(requestId, { req, resolve, reject, timer });
+      this.pending.set(requestId, { req, resolve, reject, timer, stream });
       stream.write({ requestId, request: req });
     });
   }
