@@ -95,6 +95,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private leaderWaiters: (() => void)[] = [];
   private nextReadCtx = 1;
   private nextRequestId = 1;
+  /** Random per process start, so nonces of a restarted node do not repeat its earlier ones. */
+  private readonly nonceBase = randomInt(1, 2 ** 40) * 2 ** 12;
   private scheduled = false;
   private ticker: NodeJS.Timeout | null = null;
   private applied: number;
@@ -194,7 +196,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
    * it to the leader; `forwarded` requests (from another follower) are not forwarded again.
    */
   async write(command: Command, deadline: number, forwarded = false): Promise<WriteOutcome> {
-    if (!command.requestId) command.requestId = `${this.id}-${process.pid}-${this.nextRequestId++}`;
+    // Unique bytes per proposal: a slot is recognised as ours by comparing them.
+    if (command.nonce === 0) command.nonce = this.nonceBase + this.nextRequestId++;
     for (;;) {
       if (this.stopped) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`);
       if (this.core.role === "leader") return this.proposeLocal(command, deadline);
@@ -283,12 +286,12 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   async openSession(ttlMs: number, deadline: number): Promise<{ sessionId: number; ttlMs: number; zxid: number }> {
     const ttl = Math.min(SESSION_TTL_MAX_MS, Math.max(SESSION_TTL_MIN_MS, ttlMs || 10_000));
     const sessionId = randomInt(1, 2 ** 48);
-    const o = await this.write({ requestId: "", timeMs: 0, op: { $case: "openSession", value: { sessionId, ttlMs: ttl } } }, deadline);
+    const o = await this.write({ requestId: "", timeMs: 0, nonce: 0, op: { $case: "openSession", value: { sessionId, ttlMs: ttl } } }, deadline);
     return { sessionId, ttlMs: ttl, zxid: o.zxid };
   }
 
   async closeSession(sessionId: number, deadline: number): Promise<number> {
-    const o = await this.write({ requestId: "", timeMs: 0, op: { $case: "closeSession", value: { sessionId } } }, deadline);
+    const o = await this.write({ requestId: "", timeMs: 0, nonce: 0, op: { $case: "closeSession", value: { sessionId } } }, deadline);
     return o.zxid;
   }
 
@@ -332,7 +335,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       if (now - seen <= s.ttlMs || this.sessionsExpiring.has(s.id)) continue;
       this.sessionsExpiring.add(s.id);
       this.log.info({ session: s.id, ttlMs: s.ttlMs, silentMs: now - seen }, "expiring session");
-      this.write({ requestId: `expire-${s.id}`, timeMs: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, now + 10_000).then(
+      this.write({ requestId: `expire-${s.id}`, timeMs: 0, nonce: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, now + 10_000).then(
         () => this.sessionsExpiring.delete(s.id),
         () => this.sessionsExpiring.delete(s.id),
       );

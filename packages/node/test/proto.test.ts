@@ -20,6 +20,7 @@ test("Command round-trips through the binary encoding", () => {
   const create: Command = {
     requestId: "session-7:42",
     timeMs: 1_732_752_000_123,
+    nonce: 7,
     op: {
       $case: "create",
       value: {
@@ -37,6 +38,7 @@ test("Command round-trips through the binary encoding", () => {
   const multi: Command = {
     requestId: "",
     timeMs: 0,
+    nonce: 0,
     op: {
       $case: "multi",
       value: {
@@ -59,6 +61,7 @@ test("Command round-trips through the binary encoding", () => {
 test("PeerEnvelope with an accept message round-trips", () => {
   const command = Command.encode({
     requestId: "r1",
+    nonce: 1,
     timeMs: 1000,
     op: { $case: "put", value: { path: "/a", data: bytes("x") } },
   }).finish();

@@ -66,7 +66,7 @@ class Node {
     const zxid = extra.zxid ?? this.zxid + 1;
     this.zxid = zxid;
     this.time += 10;
-    const cmd: Command = { requestId: extra.requestId ?? "", timeMs: this.time, op };
+    const cmd: Command = { requestId: extra.requestId ?? "", timeMs: this.time, nonce: 0, op };
     return this.store.transaction(() => {
       const out = this.tree.apply(zxid, cmd);
       this.store.setApplied(zxid);
@@ -699,9 +699,9 @@ describe("ZnodeTree", () => {
     try {
       assert.deepEqual(n.apply(noop), { result: { result: { $case: "none", value: {} } }, events: [] });
       fails(n.apply(undefined), ErrorCode.INVALID_ARGUMENT, /no op/);
-      assert.throws(() => n.tree.apply(n.zxid + 1, { requestId: "", timeMs: 1, op: put("/a") }), InvariantError);
+      assert.throws(() => n.tree.apply(n.zxid + 1, { requestId: "", timeMs: 1, nonce: 0, op: put("/a") }), InvariantError);
       assert.equal(n.tree.exists("/a"), null);
-      assert.throws(() => n.store.transaction(() => n.tree.apply(0, { requestId: "", timeMs: 1, op: noop })), InvariantError);
+      assert.throws(() => n.store.transaction(() => n.tree.apply(0, { requestId: "", timeMs: 1, nonce: 0, op: noop })), InvariantError);
     } finally {
       n.close();
     }
@@ -716,8 +716,8 @@ describe("ZnodeTree", () => {
       assert.throws(
         () =>
           n.store.transaction(() => {
-            n.tree.apply(applied + 1, { requestId: "r", timeMs: 5, op: multi(asOp(set("/a", "y")), asOp(create("/b"))) });
-            n.tree.apply(applied + 2, { requestId: "", timeMs: 5, op: del("/a") });
+            n.tree.apply(applied + 1, { requestId: "r", timeMs: 5, nonce: 0, op: multi(asOp(set("/a", "y")), asOp(create("/b"))) });
+            n.tree.apply(applied + 2, { requestId: "", timeMs: 5, nonce: 0, op: del("/a") });
             n.store.setApplied(applied + 2);
             throw new Error("crash before commit");
           }),
@@ -863,7 +863,7 @@ describe("ZnodeTree", () => {
   });
 
   test("encodeCommand / decodeCommand round-trip; empty bytes decode to a noop", () => {
-    const c: Command = { requestId: "r1", timeMs: 1_700_000_000_000, op: put("/a/b", "data", 3) };
+    const c: Command = { requestId: "r1", timeMs: 1_700_000_000_000, nonce: 9, op: put("/a/b", "data", 3) };
     const d = decodeCommand(encodeCommand(c));
     assert.equal(d.requestId, "r1");
     assert.equal(d.timeMs, 1_700_000_000_000);
@@ -873,8 +873,9 @@ describe("ZnodeTree", () => {
       assert.deepEqual(Uint8Array.from(d.op.value.data), b("data"));
       assert.equal(d.op.value.expectedVersion, 3);
     }
-    assert.deepEqual(decodeCommand(new Uint8Array(0)), { requestId: "", timeMs: 0, op: { $case: "noop", value: {} } });
-    const m = decodeCommand(encodeCommand({ requestId: "", timeMs: 0, op: multi(check("/x", -1)) }));
+    assert.deepEqual(decodeCommand(new Uint8Array(0)), { requestId: "", timeMs: 0, nonce: 0, op: { $case: "noop", value: {} } });
+    assert.equal(d.nonce, 9);
+    const m = decodeCommand(encodeCommand({ requestId: "", timeMs: 0, nonce: 0, op: multi(check("/x", -1)) }));
     assert.deepEqual(m.op, multi(check("/x", -1)));
   });
 });
@@ -922,7 +923,7 @@ function randomCommands(rng: SeededRng, count: number): Command[] {
     } else if (k === 3) op = noop;
     else op = single();
     const requestId = rng.chance(0.2) ? `r${rng.int(50)}` : "";
-    out.push({ requestId, timeMs: 1_000_000 + i * 3, op });
+    out.push({ requestId, timeMs: 1_000_000 + i * 3, nonce: i, op });
   }
   return out;
 }

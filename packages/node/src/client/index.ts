@@ -2,6 +2,7 @@
 // every request: followers forward writes to the leader), fails over to the next endpoint
 // when one cannot be reached, and turns every failure into a ZkError with a stable code.
 import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
 import { ClusterClient, type ElectionUpdate, type NodeStatus } from "../gen/zk/v1/cluster.js";
 import {
   Consistency,
@@ -17,14 +18,16 @@ import {
   type SyncResponse,
 } from "../gen/zk/v1/kv.js";
 import { ErrorCode, type Op } from "../gen/zk/v1/types.js";
-import { ERROR_METADATA_KEY, ZkError } from "../net/errors.js";
+import { ERROR_METADATA_KEY, REQUEST_KEY_METADATA, ZkError } from "../net/errors.js";
 
-export { ZkError } from "../net/errors.js";
+export { ZkError, REQUEST_KEY_METADATA } from "../net/errors.js";
 export { ErrorCode, Consistency };
 export type { NodeStatus, ElectionUpdate, GetResponse, PutResponse, DeleteResponse, ListResponse, CreateResponse, SetResponse, ExistsResponse, MultiResponse, SyncResponse, Op };
 export { Role } from "../gen/zk/v1/cluster.js";
 
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** Pause after every endpoint failed once, before going round again. */
+const RETRY_PAUSE_MS = 50;
 const CLIENT_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface ClientOptions {
@@ -47,6 +50,9 @@ export class ZkClient {
   private readonly conns: Conn[];
   /** The endpoint that answered last; requests start there. */
   private current = 0;
+  /** Write deduplication keys: random per client object, then a counter. */
+  private readonly keyPrefix = `${randomBytes(9).toString("base64url")}.`;
+  private writeSeq = 0;
 
   constructor(opts: ClientOptions) {
     if (opts.endpoints.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no endpoints given");
@@ -144,40 +150,48 @@ export class ZkClient {
 
   /**
    * Run a call against the current endpoint, moving on to the next when a node cannot be
-   * reached (the request never arrived, so even a write is safe to send elsewhere). Reads
-   * also move on when a node answers that it cannot serve right now.
+   * reached or cannot serve right now (no leader, leadership changing). Writes carry a
+   * deduplication key, so sending one again — even one whose first attempt was applied
+   * before the answer was lost — applies it at most once.
    */
   private async call<T>(
     kind: "read" | "write",
     f: (kv: KvClient, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: T) => void) => void,
   ): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
-    const unreachable: string[] = [];
+    const md = new grpc.Metadata();
+    if (kind === "write") md.set(REQUEST_KEY_METADATA, this.nextWriteKey());
+    const unreachable = new Set<string>();
     let lastError: ZkError | null = null;
-    for (let i = 0; i < this.conns.length; i++) {
-      const idx = (this.current + i) % this.conns.length;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const idx = (this.current + attempt) % this.conns.length;
       const conn = this.conns[idx]!;
       try {
-        const res = await new Promise<T>((resolve, reject) => f(this.kvOf(conn), new grpc.Metadata(), { deadline }, (err, r) => (err ? reject(err) : resolve(r))));
+        const res = await new Promise<T>((resolve, reject) => f(this.kvOf(conn), md, { deadline }, (err, r) => (err ? reject(err) : resolve(r))));
         this.current = idx;
         return res;
       } catch (e) {
         const err = e as grpc.ServiceError;
         const fromServer = err.metadata?.get(ERROR_METADATA_KEY).length > 0;
         if (!fromServer && err.code === grpc.status.UNAVAILABLE) {
-          unreachable.push(conn.endpoint);
-          continue;
-        }
-        const z = this.toError(err, conn.endpoint);
-        if (kind === "read" && (z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER) && Date.now() < deadline) {
+          unreachable.add(conn.endpoint);
+          if (unreachable.size >= this.conns.length) break;
+        } else {
+          const z = this.toError(err, conn.endpoint);
+          if (!(z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER)) throw z;
           lastError = z;
-          continue;
         }
-        throw z;
+        // Once around every endpoint, pause briefly: an election takes a few hundred ms.
+        if ((attempt + 1) % this.conns.length === 0) await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
     }
     if (lastError) throw lastError;
-    throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${unreachable.join(", ")}; is the cluster up? (zk-cli cluster status)`);
+    if (unreachable.size > 0) throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${[...unreachable].join(", ")}; is the cluster up? (zk-cli cluster status)`);
+    throw new ZkError(ErrorCode.TIMEOUT, `no answer within ${this.timeoutMs} ms (--timeout); a write may still take effect`);
+  }
+
+  private nextWriteKey(): string {
+    return `${this.keyPrefix}${(this.writeSeq++).toString(36)}`;
   }
 
   private conn(endpoint: string): Conn {

@@ -5,6 +5,7 @@
 // and re-registers its watches from the zxid after the last event it delivered.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
 import {
   KvClient,
   type CreateResponse,
@@ -41,18 +42,29 @@ type SessionStream = grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
 
 interface Pending {
   readonly req: Req;
+  /** Deduplication key of a write ("" for reads and session requests). */
+  readonly key: string;
   readonly resolve: (r: Res) => void;
   readonly reject: (e: ZkError) => void;
   readonly timer: NodeJS.Timeout;
+  readonly deadline: number;
   /** The stream it was written to: if that stream breaks, the outcome is unknown. */
   readonly stream: SessionStream;
 }
 
 interface Queued {
   readonly req: Req;
+  readonly key: string;
   readonly resolve: (r: Res) => void;
   readonly reject: (e: ZkError) => void;
   readonly timer: NodeJS.Timeout;
+  readonly deadline: number;
+}
+
+const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]);
+
+function writeKey(req: Req, s: ZkSession): string {
+  return WRITES.has(req.$case) ? s.nextWriteKey() : "";
 }
 
 interface WatchReg {
@@ -90,6 +102,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private reconnecting: Promise<void> | null = null;
+  /** Deduplication keys: random per session object, then a counter. */
+  private readonly keyPrefix = `${randomBytes(9).toString("base64url")}.`;
+  private writeSeq = 0;
 
   private constructor(opts: SessionOptions) {
     super();
@@ -116,7 +131,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       // Requests other than open_session use the stream only once the session is open on it.
       const stream = this.openStream(idx);
       try {
-        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } }, this.nextId++, stream);
+        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } }, this.nextId++, stream, "");
         if (r.$case !== "openSession") throw new ZkError(ErrorCode.INTERNAL, `unexpected answer ${r.$case}`);
         this.sessionId = r.value.sessionId;
         this.ttlMs = r.value.ttlMs;
@@ -165,14 +180,43 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.kv = null;
   }
 
-  /** Requests sent on a stream that broke: they may or may not have been applied. */
+  /**
+   * Requests sent on a stream that broke. Reads, and writes (each carries a deduplication
+   * key, so the cluster applies it at most once), are sent again after the reconnect; the
+   * stream's own requests (open, keepalive, watch registration) fail and are redone by the
+   * reconnect itself.
+   */
   private failRequestsOn(stream: SessionStream, why: string): void {
+    const resend = !this.closed && this.sessionId !== 0;
     for (const [id, p] of this.pending) {
       if (p.stream !== stream) continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
-      p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`));
+      const own = p.req.$case === "openSession" || p.req.$case === "keepalive" || p.req.$case === "watch" || p.req.$case === "unwatch" || p.req.$case === "closeSession";
+      if (resend && !own) this.enqueue(p.req, p.key, p.resolve, p.reject, p.deadline);
+      else p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`));
     }
+  }
+
+  /** Hold a request until the session is back (or its deadline passes). */
+  private enqueue(req: Req, key: string, resolve: (r: Res) => void, reject: (e: ZkError) => void, deadline: number): void {
+    if (this.queued.length >= IN_FLIGHT_MAX) {
+      reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`));
+      return;
+    }
+    const q: Queued = {
+      req,
+      key,
+      resolve,
+      reject,
+      deadline,
+      timer: setTimeout(() => {
+        const i = this.queued.indexOf(q);
+        if (i >= 0) this.queued.splice(i, 1);
+        reject(new ZkError(ErrorCode.TIMEOUT, `the session did not reconnect within ${this.timeoutMs} ms; the request may or may not have been applied`));
+      }, Math.max(1, deadline - Date.now())),
+    };
+    this.queued.push(q);
   }
 
   private onResponse(r: SessionResponse): void {
@@ -224,7 +268,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
         // Requests made while we were away go out now, in the order they were made.
         for (const q of this.queued.splice(0)) {
           clearTimeout(q.timer);
-          this.send(q.req).then(q.resolve, q.reject);
+          this.send(q.req, this.nextId++, undefined, q.key, q.deadline).then(q.resolve, q.reject);
         }
         this.emit("reconnected", this.endpoint);
         return;
@@ -266,36 +310,27 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.keepaliveTimer = null;
   }
 
-  private send(req: Req, requestId = this.nextId++, via?: SessionStream): Promise<Res> {
+  private send(req: Req, requestId = this.nextId++, via?: SessionStream, key = writeKey(req, this), deadline = Date.now() + this.timeoutMs): Promise<Res> {
     const stream = via ?? this.stream;
     if (!stream) {
       if (this.reconnecting === null || this.closed) {
         return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected to ${this.endpoint}; the request was not sent`));
       }
-      if (this.queued.length >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`));
-      // Hold it until the session is back on another node (or its deadline passes).
-      return new Promise<Res>((resolve, reject) => {
-        const q: Queued = {
-          req,
-          resolve,
-          reject,
-          timer: setTimeout(() => {
-            const i = this.queued.indexOf(q);
-            if (i >= 0) this.queued.splice(i, 1);
-            reject(new ZkError(ErrorCode.TIMEOUT, `the session did not reconnect within ${this.timeoutMs} ms; the request was not sent`));
-          }, this.timeoutMs),
-        };
-        this.queued.push(q);
-      });
+      return new Promise<Res>((resolve, reject) => this.enqueue(req, key, resolve, reject, deadline));
     }
     if (this.pending.size >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already in flight on this session`));
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(requestId)) reject(new ZkError(ErrorCode.TIMEOUT, `${this.endpoint} did not answer within ${this.timeoutMs} ms; a write may still take effect`));
-      }, this.timeoutMs);
-      this.pending.set(requestId, { req, resolve, reject, timer, stream });
-      stream.write({ requestId, request: req });
+      }, Math.max(1, deadline - Date.now()));
+      this.pending.set(requestId, { req, key, resolve, reject, timer, stream, deadline });
+      stream.write({ requestId, requestKey: key, request: req });
     });
+  }
+
+  /** A fresh deduplication key for a write. */
+  nextWriteKey(): string {
+    return `${this.keyPrefix}${(this.writeSeq++).toString(36)}`;
   }
 
   private async call<K extends Res["$case"]>(req: Req, expect: K): Promise<ValueOf<K>> {

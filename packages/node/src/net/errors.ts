@@ -4,6 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import { ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
 
 export const ERROR_METADATA_KEY = "zk-error-bin";
+/** The metadata key carrying a unary write's deduplication key (see SessionRequest.request_key). */
+export const REQUEST_KEY_METADATA = "zk-request-key";
 
 const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.NO_NODE]: grpc.status.NOT_FOUND,

@@ -33,8 +33,8 @@ import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelo
 import { ErrorCode, type Command, type Op } from "../gen/zk/v1/types.js";
 import type { Message, Role } from "../paxos/types.js";
 import type { ZkNode } from "../node.js";
-import { validatePath } from "../tree/index.js";
-import { ZkError, asZkError } from "./errors.js";
+import { REQUEST_ID_LENGTH_MAX, validatePath } from "../tree/index.js";
+import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
 import { PEER_MESSAGE_BYTES_MAX } from "./peer-transport.js";
 import type { Logger } from "../log.js";
@@ -161,38 +161,38 @@ export class NodeServer {
 
   /** The client operations, shared by the unary RPCs and the Session stream. */
   private readonly ops = {
-    put: async (req: PutRequest, deadline: number): Promise<PutResponse> => {
+    put: async (req: PutRequest, deadline: number, key = ""): Promise<PutResponse> => {
       this.checkPath(req.path);
       this.checkData(req.data);
-      const o = await this.node.write(cmd({ $case: "put", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
+      const o = await this.node.write(cmd(key, { $case: "put", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
       if (o.result.result?.$case !== "put") throw unexpected(o.result);
       const r = o.result.result.value;
       return { path: r.path, zxid: o.zxid, version: r.version, created: r.created };
     },
-    create: async (req: CreateRequest, deadline: number): Promise<CreateResponse> => {
+    create: async (req: CreateRequest, deadline: number, key = ""): Promise<CreateResponse> => {
       this.checkPath(req.path, req.sequential);
       this.checkData(req.data);
-      const o = await this.node.write(cmd({ $case: "create", value: { path: req.path, data: req.data, ephemeral: req.ephemeral, sequential: req.sequential, sessionId: req.sessionId } }), deadline);
+      const o = await this.node.write(cmd(key, { $case: "create", value: { path: req.path, data: req.data, ephemeral: req.ephemeral, sequential: req.sequential, sessionId: req.sessionId } }), deadline);
       if (o.result.result?.$case !== "create") throw unexpected(o.result);
       return { path: o.result.result.value.path, zxid: o.zxid, stat: o.result.result.value.stat };
     },
-    set: async (req: SetRequest, deadline: number): Promise<SetResponse> => {
+    set: async (req: SetRequest, deadline: number, key = ""): Promise<SetResponse> => {
       this.checkPath(req.path);
       this.checkData(req.data);
-      const o = await this.node.write(cmd({ $case: "set", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
+      const o = await this.node.write(cmd(key, { $case: "set", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
       if (o.result.result?.$case !== "set") throw unexpected(o.result);
       return { path: req.path, zxid: o.zxid, stat: o.result.result.value.stat };
     },
-    delete: async (req: DeleteRequest, deadline: number): Promise<DeleteResponse> => {
+    delete: async (req: DeleteRequest, deadline: number, key = ""): Promise<DeleteResponse> => {
       this.checkPath(req.path);
-      const o = await this.node.write(cmd({ $case: "delete", value: { path: req.path, expectedVersion: req.expectedVersion } }), deadline);
+      const o = await this.node.write(cmd(key, { $case: "delete", value: { path: req.path, expectedVersion: req.expectedVersion } }), deadline);
       return { zxid: o.zxid };
     },
-    multi: async (req: MultiRequest, deadline: number): Promise<MultiResponse> => {
+    multi: async (req: MultiRequest, deadline: number, key = ""): Promise<MultiResponse> => {
       if (req.ops.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "multi needs at least one op");
       if (req.ops.length > MULTI_OPS_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `multi takes at most ${MULTI_OPS_MAX} ops`);
       req.ops.forEach((op, i) => this.checkOp(op, i));
-      const o = await this.node.write(cmd({ $case: "multi", value: { ops: req.ops } }), deadline);
+      const o = await this.node.write(cmd(key, { $case: "multi", value: { ops: req.ops } }), deadline);
       if (o.result.result?.$case !== "multi") throw unexpected(o.result);
       return { zxid: o.zxid, results: o.result.result.value.results };
     },
@@ -302,22 +302,22 @@ export class NodeServer {
         case "create": {
           const req2 = r.value.ephemeral && r.value.sessionId === 0 ? { ...r.value, sessionId } : r.value;
           if (req2.ephemeral && req2.sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "an ephemeral node needs a session: send open_session first");
-          return { $case: "create", value: await o.create(req2, deadline) };
+          return { $case: "create", value: await o.create(req2, deadline, req.requestKey) };
         }
         case "get":
           return { $case: "get", value: await o.get(r.value, deadline) };
         case "set":
-          return { $case: "set", value: await o.set(r.value, deadline) };
+          return { $case: "set", value: await o.set(r.value, deadline, req.requestKey) };
         case "put":
-          return { $case: "put", value: await o.put(r.value, deadline) };
+          return { $case: "put", value: await o.put(r.value, deadline, req.requestKey) };
         case "delete":
-          return { $case: "delete", value: await o.delete(r.value, deadline) };
+          return { $case: "delete", value: await o.delete(r.value, deadline, req.requestKey) };
         case "list":
           return { $case: "list", value: await o.list(r.value, deadline) };
         case "exists":
           return { $case: "exists", value: await o.exists(r.value, deadline) };
         case "multi":
-          return { $case: "multi", value: await o.multi(r.value, deadline) };
+          return { $case: "multi", value: await o.multi(r.value, deadline, req.requestKey) };
         case "sync":
           return { $case: "sync", value: await o.sync(r.value, deadline) };
         case "watch": {
@@ -457,21 +457,24 @@ export class NodeServer {
   }
 }
 
-function cmd(op: Command["op"]): Command {
-  return { requestId: "", timeMs: 0, op };
+function cmd(requestKey: string, op: Command["op"]): Command {
+  if (requestKey.length > REQUEST_ID_LENGTH_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `request key is ${requestKey.length} characters; the limit is ${REQUEST_ID_LENGTH_MAX}`);
+  return { requestId: requestKey, timeMs: 0, nonce: 0, op };
 }
 
 function unexpected(r: unknown): ZkError {
   return new ZkError(ErrorCode.INTERNAL, `unexpected result ${JSON.stringify(r)}`);
 }
 
+
 /** A unary handler with a deadline and one error path. */
-function unary<Req, Res>(f: (req: Req, deadline: number) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(f: (req: Req, deadline: number, key: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const d = call.getDeadline();
     const ms = d instanceof Date ? d.getTime() : d;
     const deadline = Number.isFinite(ms) ? ms : Date.now() + DEFAULT_DEADLINE_MS;
-    f(call.request, deadline).then(
+    const key = call.metadata.get(REQUEST_KEY_METADATA)[0];
+    f(call.request, deadline, typeof key === "string" ? key : "").then(
       (res) => callback(null, res),
       (e) => callback(asZkError(e).toServiceError()),
     );

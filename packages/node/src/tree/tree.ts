@@ -90,7 +90,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
  * driver skips before apply) decode to an explicit noop command.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  if (bytes.length === 0) return { requestId: "", timeMs: 0, op: { $case: "noop", value: {} } };
+  if (bytes.length === 0) return { requestId: "", timeMs: 0, nonce: 0, op: { $case: "noop", value: {} } };
   return Command.decode(bytes);
 }
 

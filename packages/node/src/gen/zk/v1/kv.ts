@@ -434,6 +434,13 @@ export interface SessionRequest {
    * it back.
    */
   requestId: number;
+  /**
+   * For writes: a client-chosen key (at most 256 characters) that makes a retry safe. A
+   * write sent again with the same key, on any stream or node, is applied at most once and
+   * answered with the first application's result. Unary RPCs take it in the metadata key
+   * `zk-request-key`. Empty: no deduplication.
+   */
+  requestKey: string;
   /** The request. Exactly one is set. */
   request?:
     | //
@@ -3199,13 +3206,16 @@ export const WatchEvent: MessageFns<WatchEvent> = {
 };
 
 function createBaseSessionRequest(): SessionRequest {
-  return { requestId: 0, request: undefined };
+  return { requestId: 0, requestKey: "", request: undefined };
 }
 
 export const SessionRequest: MessageFns<SessionRequest> = {
   encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.requestId !== 0) {
       writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.requestKey !== "") {
+      writer.uint32(18).string(message.requestKey);
     }
     switch (message.request?.$case) {
       case "openSession":
@@ -3273,6 +3283,14 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             }
 
             message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestKey = reader.string();
             continue;
           }
           case 10: {
@@ -3406,6 +3424,11 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         : isSet(object.request_id)
         ? globalThis.Number(object.request_id)
         : 0,
+      requestKey: isSet(object.requestKey)
+        ? globalThis.String(object.requestKey)
+        : isSet(object.request_key)
+        ? globalThis.String(object.request_key)
+        : "",
       request: isSet(object.openSession)
         ? { $case: "openSession", value: OpenSessionRequest.fromJSON(object.openSession) }
         : isSet(object.open_session)
@@ -3447,6 +3470,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     if (message.requestId !== 0) {
       obj.requestId = Math.round(message.requestId);
     }
+    if (message.requestKey !== "") {
+      obj.requestKey = message.requestKey;
+    }
     if (message.request?.$case === "openSession") {
       obj.openSession = OpenSessionRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "keepalive") {
@@ -3485,6 +3511,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
   fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
     const message = createBaseSessionRequest();
     message.requestId = object.requestId ?? 0;
+    message.requestKey = object.requestKey ?? "";
     switch (object.request?.$case) {
       case "openSession": {
         if (object.request?.value !== undefined && object.request?.value !== null) {

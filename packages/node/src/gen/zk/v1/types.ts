@@ -220,6 +220,11 @@ export interface Command {
    * uses it for Stat.ctime_ms / mtime_ms and session deadlines, never its own clock.
    */
   timeMs: number;
+  /**
+   * Drawn by the proposing node so that no two proposals encode to the same bytes: a node
+   * waiting on a slot recognises its own command by its bytes. Not used for deduplication.
+   */
+  nonce: number;
   /** What to do. Exactly one is set. */
   op?:
     | //
@@ -718,7 +723,7 @@ export const Entry: MessageFns<Entry> = {
 };
 
 function createBaseCommand(): Command {
-  return { requestId: "", timeMs: 0, op: undefined };
+  return { requestId: "", timeMs: 0, nonce: 0, op: undefined };
 }
 
 export const Command: MessageFns<Command> = {
@@ -728,6 +733,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.timeMs !== 0) {
       writer.uint32(16).int64(message.timeMs);
+    }
+    if (message.nonce !== 0) {
+      writer.uint32(24).uint64(message.nonce);
     }
     switch (message.op?.$case) {
       case "put":
@@ -788,6 +796,14 @@ export const Command: MessageFns<Command> = {
             }
 
             message.timeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nonce = longToNumber(reader.uint64());
             continue;
           }
           case 10: {
@@ -886,6 +902,7 @@ export const Command: MessageFns<Command> = {
         : isSet(object.time_ms)
         ? globalThis.Number(object.time_ms)
         : 0,
+      nonce: isSet(object.nonce) ? globalThis.Number(object.nonce) : 0,
       op: isSet(object.put)
         ? { $case: "put", value: PutOp.fromJSON(object.put) }
         : isSet(object.create)
@@ -922,6 +939,9 @@ export const Command: MessageFns<Command> = {
     if (message.timeMs !== 0) {
       obj.timeMs = Math.round(message.timeMs);
     }
+    if (message.nonce !== 0) {
+      obj.nonce = Math.round(message.nonce);
+    }
     if (message.op?.$case === "put") {
       obj.put = PutOp.toJSON(message.op.value);
     } else if (message.op?.$case === "create") {
@@ -951,6 +971,7 @@ export const Command: MessageFns<Command> = {
     const message = createBaseCommand();
     message.requestId = object.requestId ?? "";
     message.timeMs = object.timeMs ?? 0;
+    message.nonce = object.nonce ?? 0;
     switch (object.op?.$case) {
       case "put": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
