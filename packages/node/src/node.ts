@@ -69,6 +69,11 @@ export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
 /** Applied entries kept in the core's memory; older ones are dropped from memory (not disk). */
 export const LOG_MEMORY_SLOTS = 10_000;
 
+/** Writes the leader holds, waiting for room in the core, before it refuses more. */
+const ADMISSION_QUEUE_MAX = 32_768;
+/** Writes proposed but not yet chosen; bounds the work (and stall) of one Ready. */
+const UNCOMMITTED_ENTRIES_MAX = 2048;
+
 /** Session TTLs are clamped to this range. */
 export const SESSION_TTL_MIN_MS = 1000;
 export const SESSION_TTL_MAX_MS = 300_000;
@@ -90,6 +95,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private sessionTimer: NodeJS.Timeout | null = null;
   private readonly transport: PeerTransport;
   private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly admission: { command: Command; deadline: number; resolve: (o: WriteOutcome) => void; reject: (e: ZkError) => void }[] = [];
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (e: ZkError) => void }>();
   private appliedWaiters: Waiter[] = [];
   private leaderWaiters: (() => void)[] = [];
@@ -126,6 +132,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         rng: new SeededRng((Date.now() ^ (process.pid << 8)) >>> 0),
         electionTimeoutTicks: opts.electionTimeoutTicks,
         heartbeatTicks: opts.heartbeatTicks,
+        uncommittedEntriesMax: UNCOMMITTED_ENTRIES_MAX,
         applied: this.applied,
         logReader: store,
       },
@@ -157,6 +164,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       p.reject(gone);
     }
     this.pendingWrites.clear();
+    for (const w of this.admission.splice(0)) w.reject(gone);
     for (const r of this.pendingReads.values()) r.reject(gone);
     this.pendingReads.clear();
   }
@@ -222,23 +230,57 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   }
 
   private proposeLocal(command: Command, deadline: number): Promise<WriteOutcome> {
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      if (this.admission.length > 0 || !this.tryPropose(command, deadline, resolve, reject)) {
+        // The core holds as many unchosen writes as it may: wait for room (backpressure)
+        // rather than fail, up to a bound.
+        if (this.admission.length >= ADMISSION_QUEUE_MAX) {
+          reject(new ZkError(ErrorCode.OVERLOADED, `the leader has ${ADMISSION_QUEUE_MAX} writes waiting; back off and retry`));
+          return;
+        }
+        this.admission.push({ command, deadline, resolve, reject });
+      }
+    });
+  }
+
+  /** Hand a write to the core; false if the core is full (busy). */
+  private tryPropose(command: Command, deadline: number, resolve: (o: WriteOutcome) => void, reject: (e: ZkError) => void): boolean {
     command.timeMs = Date.now();
     const bytes = encodeCommand(command);
     const r = this.core.propose([bytes]);
     if (!r.ok) {
-      if (r.reason === "busy") return Promise.reject(new ZkError(ErrorCode.OVERLOADED, "the leader has too many writes in flight; back off and retry"));
-      return Promise.reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`));
+      if (r.reason === "busy") return false;
+      reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: r.leaderHint ?? undefined }));
+      return true;
     }
     const slot = r.firstSlot;
     this.schedule();
-    return new Promise<WriteOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pendingWrites.delete(slot)) {
-          reject(new ZkError(ErrorCode.TIMEOUT, `write not chosen within the deadline (slot ${slot}); it may still take effect`));
-        }
-      }, Math.max(1, deadline - Date.now()));
-      this.pendingWrites.set(slot, { command: bytes, resolve, reject, timer });
-    });
+    const timer = setTimeout(() => {
+      if (this.pendingWrites.delete(slot)) {
+        reject(new ZkError(ErrorCode.TIMEOUT, `write not chosen within the deadline (slot ${slot}); it may still take effect`));
+      }
+    }, Math.max(1, deadline - Date.now()));
+    this.pendingWrites.set(slot, { command: bytes, resolve, reject, timer });
+    return true;
+  }
+
+  /** Move waiting writes into the core as chosen slots make room (or fail them if we stopped leading). */
+  private admit(): void {
+    while (this.admission.length > 0) {
+      const w = this.admission[0]!;
+      if (Date.now() >= w.deadline) {
+        this.admission.shift();
+        w.reject(new ZkError(ErrorCode.TIMEOUT, "write waited for room at the leader past its deadline; it was not proposed"));
+        continue;
+      }
+      if (this.core.role !== "leader") {
+        this.admission.shift();
+        w.reject(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before the write was proposed; retry`));
+        continue;
+      }
+      if (!this.tryPropose(w.command, w.deadline, w.resolve, w.reject)) return;
+      this.admission.shift();
+    }
   }
 
   /**
@@ -394,8 +436,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       });
       // 2. Send the rest: promises and acceptances only now that they are durable.
       this.transport.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
-      // 3. Answer the writes and reads that are now settled.
+      // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
       if (outcomes !== null) this.settle(outcomes);
+      if (this.admission.length > 0) this.admit();
       // 4. Reads confirmed by a quorum; elections.
       for (const rs of rd.readStates) {
         const r = this.pendingReads.get(rs.ctx);
