@@ -2,7 +2,7 @@
 // situation Multi-Paxos must get right, and checks the exact outcome.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { InvariantError, PaxosCore, SeededRng, ZERO_BALLOT, compareBallots, formatBallot, type Message } from "../src/paxos/index.js";
+import { ACCEPT_AHEAD_SLOTS_MAX, InvariantError, PaxosCore, SeededRng, ZERO_BALLOT, compareBallots, formatBallot, type Message } from "../src/paxos/index.js";
 import { Harness, dec, enc } from "./harness.js";
 
 const three = ["n1", "n2", "n3"];
@@ -231,6 +231,25 @@ describe("acceptors", () => {
     assert.equal(rd.hardState, null);
     assert.equal(rd.messages.length, 1);
     n3.advance();
+  });
+
+  test("an Accept absurdly far past the chosen index is answered but not stored", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    const b = h.core("n1").promisedBallot;
+    const far = ACCEPT_AHEAD_SLOTS_MAX + 10;
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: far, commands: [enc("far")], chosen: 0, seq: 0 });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 5, commands: [enc("near")], chosen: 0, seq: 0 });
+    const rd = h.core("n3").ready();
+    assert.deepEqual(rd.entries.map((e) => e.slot), [5]);
+    assert.equal(rd.messages.filter((m) => m.type === "acceptReply").length, 2, "both answered");
+    h.core("n3").advance();
+    assert.equal(h.core("n3").lastLogSlot, 5);
+    // A Prepare gets exactly the (sparse) accepted entries, however far apart.
+    h.core("n3").step({ type: "prepare", from: "n2", to: "n3", ballot: { round: b.round + 1, nodeId: "n2" }, fromSlot: 1 });
+    const promise = h.core("n3").ready().messages.find((m) => m.type === "promise");
+    assert.ok(promise && promise.type === "promise" && promise.ok);
+    assert.deepEqual(promise.entries.map((e) => e.slot), [5]);
   });
 
   test("an Accept that contradicts a chosen slot stops the node loudly", () => {

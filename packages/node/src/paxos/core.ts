@@ -44,6 +44,9 @@ export const DEFAULTS = {
   uncommittedEntriesMax: 8192,
 } as const;
 
+/** An acceptor ignores proposals for slots more than this far past its chosen index. */
+export const ACCEPT_AHEAD_SLOTS_MAX = 1_000_000;
+
 /** Heartbeat intervals without an answer to in-flight batches before they are resent. */
 const STALLED_HEARTBEATS_MAX = 2;
 
@@ -225,6 +228,15 @@ export class PaxosCore {
     return this.log.size;
   }
 
+  /** Every accepted entry with slot >= `from`, ascending (the log may have holes). */
+  private acceptedFrom(from: number): Entry[] {
+    const stored = from <= this.compactedTo ? this.logReader!.entries(Math.max(1, from), this.compactedTo) : [];
+    const recent: Entry[] = [];
+    for (const e of this.log.values()) if (e.slot >= from) recent.push(e);
+    recent.sort((a, b) => a.slot - b.slot);
+    return stored.concat(recent);
+  }
+
   private entryAt(slot: number): Entry | undefined {
     if (slot > this.compactedTo) return this.log.get(slot);
     return slot >= 1 ? this.logReader?.entry(slot) : undefined;
@@ -403,12 +415,7 @@ export class PaxosCore {
       // Give the candidate we promised time to finish Phase 1 before we campaign ourselves.
       this.resetElectionTimer();
     }
-    const entries: Entry[] = [];
-    for (let s = Math.max(1, m.fromSlot); s <= this.lastSlot; s++) {
-      const e = this.entryAt(s);
-      if (e !== undefined) entries.push(e);
-    }
-    this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: true, promised: this.promised, entries, chosen: this.chosenIndex });
+    this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: true, promised: this.promised, entries: this.acceptedFrom(m.fromSlot), chosen: this.chosenIndex });
   }
 
   private handleAccept(m: AcceptMsg): void {
@@ -425,6 +432,9 @@ export class PaxosCore {
 
     for (let i = 0; i < m.commands.length; i++) {
       const slot = m.firstSlot + i;
+      // No honest leader proposes this far past our chosen index (it resends from our match):
+      // refuse to hold entries so far ahead that the log's bookkeeping could blow up.
+      if (slot > this.chosenIndex + ACCEPT_AHEAD_SLOTS_MAX) break;
       const command = m.commands[i]!;
       const have = this.entryAt(slot);
       if (slot <= this.chosenIndex) {
@@ -498,10 +508,8 @@ export class PaxosCore {
 
   // ---- Follower and pre-candidate ----------------------------------------------------------
 
-  private stepFollower = (m: Message): void => {
-    // Replies to an old campaign or leadership are stale: ignore.
-    void m;
-  };
+  /** A follower has nothing of its own in flight: replies reaching it are stale, and ignored. */
+  private stepFollower = (_m: Message): void => undefined;
 
   private tickElection = (): void => {
     this.electionElapsed++;
@@ -557,12 +565,7 @@ export class PaxosCore {
     this.phase1FromSlot = this.chosenIndex + 1;
     this.promises.clear();
     // We are an acceptor too: our own promise carries our own accepted entries.
-    const own: Entry[] = [];
-    for (let s = this.phase1FromSlot; s <= this.lastSlot; s++) {
-      const e = this.entryAt(s);
-      if (e !== undefined) own.push(e);
-    }
-    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: own, chosen: this.chosenIndex });
+    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex });
     if (this.promises.size >= this.quorum) return this.becomeLeader();
     for (const p of this.peers) {
       this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot });
