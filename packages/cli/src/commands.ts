@@ -1,5 +1,9 @@
 // Every zk-cli command by id (oclif's "explicit" command discovery). One list both for the
 // compiled tree (dist/commands/...) and for the bundle bin/run.js loads (scripts/bundle.mjs).
+import BenchFailover from "./commands/bench/failover.js";
+import BenchGet from "./commands/bench/get.js";
+import BenchMixed from "./commands/bench/mixed.js";
+import BenchPut from "./commands/bench/put.js";
 import ClusterDown from "./commands/cluster/down.js";
 import ClusterKill from "./commands/cluster/kill.js";
 import ClusterRestart from "./commands/cluster/restart.js";
@@ -7,15 +11,33 @@ import ClusterStart from "./commands/cluster/start.js";
 import ClusterStatus from "./commands/cluster/status.js";
 import ClusterStop from "./commands/cluster/stop.js";
 import ClusterUp from "./commands/cluster/up.js";
+import Create from "./commands/create.js";
 import Delete from "./commands/delete.js";
+import Elect from "./commands/elect.js";
+import ElectionsWatch from "./commands/elections/watch.js";
 import Get from "./commands/get.js";
+import Inspect from "./commands/inspect.js";
+import Lock from "./commands/lock.js";
+import Ls from "./commands/ls.js";
 import Propose from "./commands/propose.js";
+import SetCommand from "./commands/set.js";
+import Stat from "./commands/stat.js";
 import Status from "./commands/status.js";
+import Txn from "./commands/txn.js";
+import Watch from "./commands/watch.js";
 
 export const COMMANDS = {
   propose: Propose,
   get: Get,
   delete: Delete,
+  create: Create,
+  set: SetCommand,
+  ls: Ls,
+  stat: Stat,
+  watch: Watch,
+  txn: Txn,
+  lock: Lock,
+  elect: Elect,
   status: Status,
   "cluster:up": ClusterUp,
   "cluster:down": ClusterDown,
@@ -24,4 +46,10 @@ export const COMMANDS = {
   "cluster:stop": ClusterStop,
   "cluster:start": ClusterStart,
   "cluster:restart": ClusterRestart,
+  "elections:watch": ElectionsWatch,
+  inspect: Inspect,
+  "bench:put": BenchPut,
+  "bench:get": BenchGet,
+  "bench:mixed": BenchMixed,
+  "bench:failover": BenchFailover,
 };

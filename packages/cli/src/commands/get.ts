@@ -5,13 +5,14 @@ import type { GetResponse } from "@zk/node/client";
 import { ZkCommand, clientFlags } from "../base.js";
 import { keyToPath } from "../lib/keys.js";
 import { printLine } from "../lib/output.js";
+import { statLines } from "../lib/znode.js";
 
 export default class Get extends ZkCommand {
   static override summary = "Read a key's value.";
   static override description =
-    "Prints the value's raw bytes (a newline follows only on a terminal). With --json prints {\"path\",\"value\",\"version\",\"zxid\",...stat}; a value that is not valid UTF-8 is base64 with \"encoding\":\"base64\". Linearizable by default; --consistency local reads the answering node's applied state (it may be stale). Exit 3 when the key does not exist.";
+    "Prints the value's raw bytes (a newline follows only on a terminal); --stat adds a newline and the node's Stat, one \"name  value\" line per field (version, cversion, czxid, mzxid, pzxid, ctime, mtime, ephemeralOwner, numChildren, dataLength). With --json prints {\"path\",\"value\",\"version\",\"zxid\",...stat}; a value that is not valid UTF-8 is base64 with \"encoding\":\"base64\". Linearizable by default; --consistency local reads the answering node's applied state (it may be stale). Exit 3 when the key does not exist.";
 
-  static override examples = ["<%= config.bin %> get app/config", "<%= config.bin %> get /app/config --consistency local --endpoints 127.0.0.1:7002 --json"];
+  static override examples = ["<%= config.bin %> get app/config", "<%= config.bin %> get /app/config --stat", "<%= config.bin %> get /app/config --consistency local --endpoints 127.0.0.1:7002 --json"];
 
   static override args = {
     key: Args.string({ ignoreStdin: true, description: "Key (k means /k) or absolute path", required: true }),
@@ -20,6 +21,7 @@ export default class Get extends ZkCommand {
   static override flags = {
     ...clientFlags,
     consistency: Flags.option({ options: ["linearizable", "local"] as const, description: "Read consistency.", default: "linearizable" as const })(),
+    stat: Flags.boolean({ description: "Also print the node's Stat (in --json it is always there).", default: false }),
   };
 
   async run(): Promise<void> {
@@ -32,7 +34,10 @@ export default class Get extends ZkCommand {
       return;
     }
     process.stdout.write(res.data);
-    if (process.stdout.isTTY) process.stdout.write("\n");
+    if (flags.stat) {
+      const endsWithNewline = res.data.length > 0 && res.data[res.data.length - 1] === 0x0a;
+      process.stdout.write((endsWithNewline ? "" : "\n") + statLines(res.stat).join("\n") + "\n");
+    } else if (process.stdout.isTTY) process.stdout.write("\n");
   }
 }
 

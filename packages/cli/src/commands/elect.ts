@@ -1,0 +1,66 @@
+import { hostname } from "node:os";
+import * as Args from "@oclif/core/args";
+import * as Flags from "@oclif/core/flags";
+import { ZkCommand, clientFlags } from "../base.js";
+import { resolveEndpoints } from "../lib/endpoints.js";
+import { usageError } from "../lib/errors.js";
+import { printLine } from "../lib/output.js";
+import { componentArg } from "../lib/znode.js";
+
+export default class Elect extends ZkCommand {
+  static override summary = "Campaign in a leader election (or watch one) and print the leader whenever it changes.";
+  static override description = [
+    "ZooKeeper's election recipe: each candidate creates the ephemeral sequential node /elections/<name>/candidate-<seq> holding its name; the lowest sequence is the leader. Prints \"leader: <candidate>\" for the leader first seen and at every change, \"leader: <candidate> (this process)\" when it is this process, and \"no leader\" when nobody campaigns; with --json one object per change {\"leader\",\"path\",\"zxid\",\"self\"} (leader and path null when there is none; zxid is that of the read that saw the change).",
+    "Runs until SIGINT/SIGTERM: then it resigns (deletes its node at once, so the next candidate takes over) and exits 0. A candidate killed without that (kill -9) is replaced when its session's TTL (--ttl) runs out. If the session is lost (cut off from the cluster for longer than the TTL), this process is no longer a candidate: it exits 1.",
+    "--listen only watches: it creates nothing.",
+  ].join("\n\n");
+
+  static override examples = [
+    "<%= config.bin %> elect scheduler host-a",
+    "<%= config.bin %> elect scheduler --listen",
+    "<%= config.bin %> elect scheduler --listen --json --count 1",
+  ];
+
+  static override args = {
+    name: Args.string({ ignoreStdin: true, description: "Election name (one path component: /elections/<name>)", required: true }),
+    candidate: Args.string({ ignoreStdin: true, description: "This candidate's name [default: <hostname> pid <pid>]", required: false }),
+  };
+
+  static override flags = {
+    ...clientFlags,
+    listen: Flags.boolean({ description: "Only watch the election; do not campaign.", default: false }),
+    ttl: Flags.integer({ description: "Session TTL in milliseconds: how long a dead leader keeps leading.", default: 5000, min: 1000 }),
+    count: Flags.integer({ description: "Exit 0 after printing this many leader lines (resigning first).", min: 1 }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Elect);
+    const name = componentArg("election", args.name);
+    if (flags.listen && args.candidate !== undefined) throw usageError("--listen watches without campaigning: it takes no CANDIDATE");
+    const candidate = flags.listen ? null : (args.candidate ?? `${hostname()} pid ${process.pid}`);
+    const { endpoints } = resolveEndpoints(flags);
+    const { CliSession, stopSignal } = await import("../lib/session.js");
+    const { followElection } = await import("../lib/recipes.js");
+    const stop = stopSignal();
+    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout);
+    let ours: string | null = null;
+    let printed = 0;
+    try {
+      await followElection(
+        cs,
+        name,
+        candidate,
+        stop.signal,
+        (v) => {
+          if (flags.json) printLine(JSON.stringify({ leader: v.leader, path: v.path, zxid: v.zxid, self: v.self }));
+          else printLine(v.leader === null ? "no leader" : `leader: ${v.leader}${v.self ? " (this process)" : ""}`);
+          if (flags.count !== undefined && ++printed >= flags.count) stop.abort("count");
+        },
+        (path) => (ours = path),
+      );
+    } finally {
+      stop.dispose();
+      await cs.close(ours ? [ours] : []);
+    }
+  }
+}
