@@ -13,6 +13,7 @@ import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.j
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
 import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
+import { mustSync } from "./storage/store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand } from "./tree/index.js";
 import { randomInt } from "node:crypto";
 import { PeerTransport } from "./net/peer-transport.js";
@@ -430,10 +431,12 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       if (proposals.length > 0) this.transport.send(proposals);
       // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
       //    fsync per Ready, durable before anything leaves this node.
+      //    A Ready that only advances the chosen index and applies needs no fsync (mustSync).
+      const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise);
       const outcomes = this.store.transaction(() => {
         if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
         return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
-      });
+      }, { durable });
       // 2. Send the rest: promises and acceptances only now that they are durable.
       this.transport.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
       // 3. Answer the writes and reads that are now settled; chosen slots make room for more.

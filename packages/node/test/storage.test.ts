@@ -15,6 +15,7 @@ import {
   SqliteAcceptorStore,
   StoreError,
   ZK_APPLICATION_ID,
+  mustSync,
 } from "../src/storage/index.js";
 import type { AcceptorStore } from "../src/storage/index.js";
 
@@ -399,6 +400,43 @@ describe("SqliteAcceptorStore", () => {
       return true;
     });
     assert.equal(fs.existsSync(file), false);
+  });
+});
+
+describe("durability of a transaction", () => {
+  test("SQLite fsyncs (synchronous=FULL) a transaction that records entries or a promise, not one that only applies", () => {
+    const s = SqliteAcceptorStore.open(dbPath(), ID);
+    try {
+      const mode = () => s.db.pragma("synchronous", { simple: true });
+      s.transaction(() => assert.equal(mode(), 1), { durable: false });
+      s.transaction(() => assert.equal(mode(), 2), { durable: true });
+      s.transaction(() => assert.equal(mode(), 1), { durable: false });
+      s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1))]);
+      assert.equal(mode(), 2, "a save outside a transaction is always fsynced");
+      assert.equal(mustSync(hs(1, "n1", 1), [], s.persistedPromise), false, "advancing the chosen index alone needs no fsync");
+      assert.equal(mustSync(hs(2, "n2", 1), [], s.persistedPromise), true, "a new promise does");
+      assert.equal(mustSync(null, [entry(2, 1, "n1", bytes(2))], s.persistedPromise), true, "accepted entries do");
+    } finally {
+      s.close();
+    }
+  });
+
+  test("the in-memory store loses what was committed without fsync when it crashes, and nothing else", () => {
+    const s = new MemAcceptorStore();
+    s.load();
+    s.transaction(() => s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1)), entry(2, 1, "n1", bytes(2))]), { durable: true });
+    s.transaction(() => {
+      s.save(hs(1, "n1", 2), []);
+      s.setApplied(2);
+    }, { durable: false });
+    assert.equal(s.applied(), 2);
+    s.crash();
+    const back = s.load();
+    assert.deepEqual(back.hardState, hs(1, "n1", 0));
+    assert.equal(s.applied(), 0);
+    assert.equal(back.entries.length, 2, "entries were durable");
+    assert.throws(() => s.transaction(() => s.save(hs(1, "n1", 0), [entry(3, 1, "n1", bytes(3))]), { durable: false }), /without fsync recorded a promise or entries/);
+    assert.equal(s.entry(3), undefined, "and the refused transaction left nothing");
   });
 });
 

@@ -1,7 +1,8 @@
-// The in-memory twin of the SQLite store, for the deterministic simulator. Everything it
-// holds is "durable": save() is synchronous and atomic, so a node that crashes loses only
-// what it had not yet handed to save(). Copies go in and out, so a node can never reach
-// into the durable state and change it without a save().
+// The in-memory twin of the SQLite store, for the deterministic simulator. save() is
+// synchronous and atomic, so a node that crashes loses what it had not yet handed to save();
+// and like SQLite with synchronous=NORMAL, a transaction committed with `durable: false`
+// (which may only advance the chosen and applied indexes) is lost by crash(). Copies go in
+// and out, so a node can never reach into the stored state and change it without a save().
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
 import type { AcceptorStore } from "./store.js";
@@ -19,6 +20,10 @@ export class MemAcceptorStore implements AcceptorStore {
   private hardState: HardState = { promised: ZERO_BALLOT, chosen: 0 };
   private readonly stored = new Map<number, Entry>();
   private appliedIndex = 0;
+  /** The chosen and applied indexes as of the last durable commit: what crash() goes back to. */
+  private lastDurable = { chosen: 0, applied: 0 };
+  /** Inside transaction(): the values to restore if it throws (slots first written in it). */
+  private undo: { hardState: HardState; applied: number; slots: Map<number, Entry | undefined> } | null = null;
   /** Between close() and the next load() the node is down; it must not write. */
   private closed = false;
   private readonly forgetPromiseOnRestart: boolean;
@@ -73,8 +78,19 @@ export class MemAcceptorStore implements AcceptorStore {
     // Validate everything before changing anything: a save either happens whole or not at all.
     for (const e of entries) assertEntry(e);
     if (hardState !== null) assertHardStateAdvances(this.hardState, hardState);
-    for (const e of entries) this.stored.set(e.slot, copyEntry(e));
+    for (const e of entries) {
+      if (this.undo && !this.undo.slots.has(e.slot)) this.undo.slots.set(e.slot, this.stored.get(e.slot));
+      this.stored.set(e.slot, copyEntry(e));
+    }
     if (hardState !== null) this.hardState = copyHardState(hardState);
+    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
+  }
+
+  /** A power cut: commits made with `durable: false` since the last durable one are gone. */
+  crash(): void {
+    this.hardState = { promised: this.hardState.promised, chosen: this.lastDurable.chosen };
+    this.appliedIndex = this.lastDurable.applied;
+    this.closed = true;
   }
 
   applied(): number {
@@ -88,19 +104,38 @@ export class MemAcceptorStore implements AcceptorStore {
       throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
     }
     this.appliedIndex = n;
+    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: n };
   }
 
-  /** Atomic by construction (save and setApplied are synchronous); here for the SQLite store's shape. */
-  transaction<T>(fn: () => T): T {
-    const saved = { hardState: this.hardState, entries: new Map(this.stored), applied: this.appliedIndex };
+  /**
+   * All of `fn` or none of it. With `durable: false` the commit survives a crash() only if a
+   * later durable commit follows; such a transaction may not record a promise or entries.
+   */
+  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
+    if (this.undo) return fn();
+    const durable = opts.durable ?? true;
+    const undo = { hardState: this.hardState, applied: this.appliedIndex, slots: new Map<number, Entry | undefined>() };
+    this.undo = undo;
     try {
-      return fn();
+      const r = fn();
+      if (!durable) {
+        if (undo.slots.size > 0 || !ballotEqual(undo.hardState.promised, this.hardState.promised)) {
+          throw new Error("zk: bug: a transaction without fsync recorded a promise or entries");
+        }
+      } else {
+        this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
+      }
+      return r;
     } catch (err) {
-      this.hardState = saved.hardState;
-      this.stored.clear();
-      for (const [slot, e] of saved.entries) this.stored.set(slot, e);
-      this.appliedIndex = saved.applied;
+      this.hardState = undo.hardState;
+      this.appliedIndex = undo.applied;
+      for (const [slot, e] of undo.slots) {
+        if (e === undefined) this.stored.delete(slot);
+        else this.stored.set(slot, e);
+      }
       throw err;
+    } finally {
+      this.undo = null;
     }
   }
 
@@ -149,4 +184,8 @@ function assertHardStateAdvances(prev: HardState, next: HardState): void {
   if (next.chosen < prev.chosen) {
     throw new Error(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
   }
+}
+
+function ballotEqual(a: Ballot, b: Ballot): boolean {
+  return a.round === b.round && a.nodeId === b.nodeId;
 }

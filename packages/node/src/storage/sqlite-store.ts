@@ -201,6 +201,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
   private readonly saveTxn: (hardState: HardState | null, entries: readonly Entry[]) => void;
   /** What the file holds, as of the last committed write of this connection (writer only). */
   private hardState: HardState;
+  /** The connection's current synchronous mode (FULL unless a transaction asked otherwise). */
+  private syncFull = true;
   private appliedIndex: number;
   private closed = false;
 
@@ -257,8 +259,17 @@ export class SqliteAcceptorStore implements AcceptorStore {
     return this.guard(() => this.statements.entriesRange.all(from, to, to - from + 1).map(rowToEntry));
   }
 
+  /** The promise as last written (committed or in the current transaction). */
+  get persistedPromise(): Ballot {
+    return this.hardState.promised;
+  }
+
   save(hardState: HardState | null, entries: readonly Entry[]): void {
     this.assertWritable();
+    if (!this.syncFull && !this.database.inTransaction) {
+      this.database.pragma("synchronous = FULL");
+      this.syncFull = true;
+    }
     if (hardState === null && entries.length === 0) return;
     for (const e of entries) assertEntry(e);
     if (hardState !== null) this.assertHardStateAdvances(hardState);
@@ -300,8 +311,18 @@ export class SqliteAcceptorStore implements AcceptorStore {
    * Run `fn` inside one SQLite transaction (a savepoint when nested). Writes made by `fn`,
    * setApplied() and save() included, commit together or not at all.
    */
-  transaction<T>(fn: () => T): T {
+  /**
+   * Run `fn` in one transaction. `durable: false` commits without an fsync
+   * (synchronous=NORMAL: WAL order still holds, so a power cut loses a suffix of such
+   * commits, never part of one, and never a durable commit made before them).
+   */
+  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
     this.assertOpen();
+    const durable = opts.durable ?? true;
+    if (durable !== this.syncFull && !this.database.inTransaction) {
+      this.database.pragma(durable ? "synchronous = FULL" : "synchronous = NORMAL");
+      this.syncFull = durable;
+    }
     const before = { hardState: this.hardState, applied: this.appliedIndex };
     try {
       return this.guard(() => this.database.transaction(fn)());

@@ -16,6 +16,7 @@ import {
   type Ready,
 } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
+import { mustSync } from "../../src/storage/store.js";
 
 export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read";
 
@@ -239,6 +240,7 @@ class Simulation {
   private crash(n: SimNode, why: string): void {
     if (!n.core) return;
     n.core = null;
+    n.store.crash();
     n.restartAt = this.now + 5 + this.rng.int(40);
     this.crashes++;
     this.log(`${n.id} crashes (${why}); restarts at tick ${n.restartAt}`);
@@ -294,10 +296,16 @@ class Simulation {
 
   private handleReady(n: SimNode, core: PaxosCore, rd: Ready): void {
     const before = n.store.durableHardState();
-    n.store.save(rd.hardState, rd.entries);
     if (rd.hardState) {
       if (rd.hardState.chosen < before.chosen) throw new Violated("safety", `${n.id} persisted chosen ${rd.hardState.chosen} below ${before.chosen}`);
     }
+    // As the driver does: one transaction, fsynced only when it records a promise or entries;
+    // a crash loses the others (the chosen and applied indexes roll back).
+    n.store.transaction(() => {
+      n.store.save(rd.hardState, rd.entries);
+      for (const e of rd.committed) this.apply(n, e);
+      if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
+    }, { durable: mustSync(rd.hardState, rd.entries, before.promised) });
     for (const ev of rd.events) {
       this.log(`${n.id} ${ev.role} ballot ${formatBallot(ev.ballot)} leader ${ev.leader ?? "-"} (${ev.reason})`);
       if (ev.role === "leader") {
@@ -319,8 +327,6 @@ class Simulation {
     }
     for (const ev of rd.events) if (ev.role !== "leader") for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
     for (const m of rd.messages) this.send(m);
-    for (const e of rd.committed) this.apply(n, e);
-    if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
     this.guard(n, () => core.advance());
     const last = rd.committed.at(-1)?.slot ?? 0;
     if (last - core.compactedIndex >= 2 * LOG_MEMORY_SLOTS) this.guard(n, () => core.compact(last - LOG_MEMORY_SLOTS));
