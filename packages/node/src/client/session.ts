@@ -155,6 +155,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.kv = new KvClient(this.endpoints[idx]!, grpc.credentials.createInsecure(), {
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1000,
+      // A session is a connection of its own (as in ZooKeeper): grpc-js would otherwise share
+      // one HTTP/2 connection among every channel to the same address.
+      "grpc.use_local_subchannel_pool": 1,
     });
     const stream = this.kv.session();
     stream.on("data", (r: SessionResponse) => this.onResponse(r));

@@ -37,6 +37,8 @@ export const DATA_BYTES_MAX_DEFAULT = 1024 * 1024;
  * to this many rows (one command per slot).
  */
 export const REQUEST_IDS_KEPT_SLOTS = 100_000;
+/** Keys older than the window are deleted once per this many slots (so a few linger a little longer). */
+const REQUEST_EVICT_EVERY_SLOTS = 1000;
 
 /** The longest Command.request_id, in UTF-16 code units. */
 export const REQUEST_ID_LENGTH_MAX = 256;
@@ -156,6 +158,7 @@ interface SessionRow {
 }
 
 interface RequestRow {
+  readonly zxid: number;
   readonly result: Uint8Array | null;
   readonly error: Uint8Array | null;
 }
@@ -199,11 +202,12 @@ function prepareStatements(db: SqliteDatabase) {
          ttl_ms = excluded.ttl_ms, renewed_zxid = excluded.renewed_zxid, renewed_ms = excluded.renewed_ms`,
     ),
     sessionDelete: db.prepare<[number]>("DELETE FROM sessions WHERE id = ?"),
-    requestGet: db.prepare<[string], RequestRow>("SELECT result, error FROM requests WHERE request_id = ?"),
+    requestGet: db.prepare<[string], RequestRow>("SELECT zxid, result, error FROM requests WHERE request_id = ?"),
     requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null]>(
       "INSERT INTO requests (zxid, request_id, result, error) VALUES (?, ?, ?, ?)",
     ),
     requestEvict: db.prepare<[number]>("DELETE FROM requests WHERE zxid <= ?"),
+    requestDelete: db.prepare<[string]>("DELETE FROM requests WHERE request_id = ?"),
   };
 }
 
@@ -258,6 +262,7 @@ function sessionGone(id: number, path: string): OpFailure {
 export class ZnodeTree {
   readonly dataBytesMax: number;
   private readonly s: Statements;
+  private lastEvictAt = 0;
   private readonly multiSavepoint: (zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => void;
 
   /** `db` is the store's connection; its schema (v2+) holds the tree's tables. */
@@ -298,7 +303,12 @@ export class ZnodeTree {
       return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
     }
     if (rid !== "") {
-      const prior = this.s.requestGet.get(rid);
+      let prior = this.s.requestGet.get(rid);
+      if (prior !== undefined && prior.zxid < zxid - REQUEST_IDS_KEPT_SLOTS) {
+        // Outside the window (eviction runs in batches): forgotten, exactly as if evicted.
+        this.s.requestDelete.run(rid);
+        prior = undefined;
+      }
       if (prior !== undefined) {
         if (prior.result !== null) return { result: CommandResult.decode(prior.result), events: [] };
         invariant(prior.error !== null, `request ${JSON.stringify(rid)} was recorded with neither result nor error`);
@@ -316,7 +326,11 @@ export class ZnodeTree {
       } else {
         this.s.requestPut.run(zxid, rid, null, ErrorDetail.encode(outcome.error).finish());
       }
-      this.s.requestEvict.run(zxid - REQUEST_IDS_KEPT_SLOTS);
+      // Forget old keys in batches: a range delete per write would cost a page per write.
+      if (zxid - this.lastEvictAt >= REQUEST_EVICT_EVERY_SLOTS) {
+        this.lastEvictAt = zxid;
+        this.s.requestEvict.run(zxid - REQUEST_IDS_KEPT_SLOTS);
+      }
     }
     return outcome;
   }
