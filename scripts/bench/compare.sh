@@ -43,10 +43,12 @@ PIDS=()
 ZK_DIR="$WORK/zk"
 # Alive: the PID exists and is not a zombie.
 alive() { [ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
+# SIGTERM, then SIGKILL after 3 s (the data dirs are temporary; an etcd leader stopped with
+# its peers gone would otherwise spend seconds trying to hand over its leadership).
 stop_pids() {
   local p
   for p in "$@"; do alive "$p" && kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 30); do
     local any=0
     for p in "$@"; do alive "$p" && any=1; done
     [ "$any" = 0 ] && return 0
@@ -61,6 +63,7 @@ zk_manifest_pids() {
 cleanup() {
   local code=$?
   local all=("${PIDS[@]}")
+  [ -n "$LOAD_PID" ] && all+=("$LOAD_PID")
   mapfile -t zkpids < <(zk_manifest_pids || true)
   all+=("${zkpids[@]}")
   [ "${#all[@]}" -gt 0 ] && stop_pids "${all[@]}"
@@ -93,7 +96,17 @@ build_zk() {
 }
 
 TSX="$ROOT/node_modules/.bin/tsx"
-load() { timeout "$STEP_TIMEOUT_S" "$TSX" "$ROOT/scripts/bench/load.mts" "$@"; }
+# In the background and waited for, so that a signal is handled at once (bash runs a trap only
+# after a foreground child ends); the cleanup stops it by PID.
+LOAD_PID=""
+load() {
+  timeout "$STEP_TIMEOUT_S" "$TSX" "$ROOT/scripts/bench/load.mts" "$@" &
+  LOAD_PID=$!
+  local rc=0
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  return "$rc"
+}
 
 # ---- etcd ---------------------------------------------------------------------------------------
 ETCD_CLIENT=("$((BASE + 1))" "$((BASE + 2))" "$((BASE + 3))")
@@ -203,8 +216,9 @@ run_system() {
     budget_left || { log "time budget spent; skipping $sys failover"; break; }
     log "$sys: leader kill -9, run $r/$FAILOVER_RUNS"
     pids=$("${sys}_pids")
-    local line
-    line=$(load --system "$sys" --endpoints "$eps" --pids "$pids" --shape failover --clients 8 --timeout "$FAILOVER_TIMEOUT_MS" --run "$r") || { log "$sys failover run $r failed"; break; }
+    local line file="$OUT/$sys-failover-$r.json"
+    load --system "$sys" --endpoints "$eps" --pids "$pids" --shape failover --clients 8 --timeout "$FAILOVER_TIMEOUT_MS" --run "$r" >"$file" || { log "$sys failover run $r failed"; break; }
+    line=$(cat "$file")
     echo "$line" >>"$RESULTS"
     local killed
     killed=$(node -e 'console.log(JSON.parse(process.argv[1]).killedIndex)' "$line")

@@ -23,6 +23,8 @@ const VERIFY_WINDOW = 64;
 /** Attempts per read-back before a key counts as unverified (e.g. the cluster is still settling). */
 const VERIFY_ATTEMPTS = 5;
 const VERIFY_RETRY_PAUSE_MS = 100;
+/** The whole read-back gives up after this long; keys not read by then count as unverified. */
+const VERIFY_WAIT_MS = 60_000;
 
 export interface FailoverOptions {
   readonly dir: string;
@@ -68,6 +70,8 @@ export interface FailoverResult {
   readonly unverified: number;
   /** Up to a few of the missing or wrong paths, for the report. */
   readonly lost: readonly string[];
+  /** Why the read-back could not run at all, if it could not. */
+  readonly verifyError: string | null;
   readonly restarted: { readonly id: string; readonly pid: number } | null;
   readonly restartError: string | null;
   readonly ok: boolean;
@@ -159,7 +163,16 @@ export async function runFailover(opts: FailoverOptions, probeFor: (endpoints: r
     await Promise.race([writers, sleep(opts.timeoutMs + 1000)]);
 
     const { gapMs, gapStartMs, firstAfter } = longestGap(okTimes, tKill);
-    const { verified, missing, wrong, unverified, lost } = await verify(acked, parent, runId, opts, survivors, status);
+    const acknowledged = acked.reduce((n, a) => n + a.length, 0);
+    let checked = { verified: 0, missing: 0, wrong: 0, unverified: acknowledged, lost: [] as string[] };
+    let verifyError: string | null = null;
+    try {
+      checked = await verify(acked, parent, runId, opts, survivors, status);
+    } catch (e) {
+      // E.g. no leader to open a session with: every acknowledged write stays unverified.
+      verifyError = (e as Error).message;
+    }
+    const { verified, missing, wrong, unverified, lost } = checked;
 
     let restarted: FailoverResult["restarted"] = null;
     let restartError: string | null = null;
@@ -184,7 +197,7 @@ export async function runFailover(opts: FailoverOptions, probeFor: (endpoints: r
       gapMs,
       gapStartMs,
       firstWriteAfterKillMs: firstAfter,
-      acknowledged: acked.reduce((n, a) => n + a.length, 0),
+      acknowledged,
       failed,
       errors,
       verified,
@@ -192,6 +205,7 @@ export async function runFailover(opts: FailoverOptions, probeFor: (endpoints: r
       wrong,
       unverified,
       lost,
+      verifyError,
       restarted,
       restartError,
       ok: newLeader !== null && missing === 0 && wrong === 0 && unverified === 0 && restartError === null,
@@ -244,11 +258,17 @@ async function verify(
   let unverified = 0;
   const lost: string[] = [];
   let next = 0;
+  const deadline = Date.now() + VERIFY_WAIT_MS;
   try {
     await Promise.all(
       Array.from({ length: Math.min(VERIFY_WINDOW, todo.length) }, async (_, w) => {
         const conn = conns[w % conns.length]!;
         while (next < todo.length) {
+          if (Date.now() > deadline) {
+            unverified += todo.length - next;
+            next = todo.length;
+            break;
+          }
           const { client, seq } = todo[next++]!;
           if (next % 1000 === 0) status(`reading back ${next}/${todo.length} acknowledged writes`);
           const path = `${parent}/c${client}-${seq}`;

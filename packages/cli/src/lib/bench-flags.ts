@@ -6,7 +6,7 @@ import { usageError } from "./errors.js";
 
 export const CLIENTS_MAX = 4096;
 export const VALUE_SIZE_MAX = 1024 * 1024;
-export const KEYS_MAX = 10_000_000;
+export const KEYS_MAX = 1_000_000;
 
 const ratio = Flags.custom<number>({
   parse: async (input) => {

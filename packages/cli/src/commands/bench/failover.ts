@@ -66,7 +66,7 @@ export default class BenchFailover extends ZkCommand {
       const why = [
         r.newLeader === null ? `no new leader within ${flags["election-wait"]} ms` : "",
         r.missing + r.wrong > 0 ? `${r.missing + r.wrong} acknowledged write(s) lost (${r.lost.join(", ")})` : "",
-        r.unverified > 0 ? `${r.unverified} acknowledged write(s) could not be read back` : "",
+        r.unverified > 0 ? `${r.unverified} acknowledged write(s) could not be read back${r.verifyError ? ` (${r.verifyError})` : ""}` : "",
         r.restartError ? `restarting ${r.killed.id} failed: ${r.restartError}` : "",
       ].filter(Boolean);
       throw new CliError(`failover check failed: ${why.join("; ")}`);
