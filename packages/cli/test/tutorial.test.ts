@@ -17,6 +17,10 @@ const TUTORIAL = fileURLToPath(new URL("../../../docs/tutorial.md", import.meta.
 const BASE_PORT = 17430;
 const COMMAND_TIMEOUT_MS = 30_000;
 const SENTINEL = "__zk_tutorial__";
+// What an interactive bash does before each prompt: report finished jobs and forget them, so
+// that job numbers (%1, %2) are reused as the reader's shell reuses them. A non-interactive
+// bash keeps finished jobs until asked.
+const PROMPT = "jobs >/dev/null 2>&1";
 
 interface Step {
   readonly line: number;
@@ -133,19 +137,28 @@ class Shell {
   }
 }
 
-/** Child processes of `pid` (Linux /proc), for the cleanup of whatever a shell left behind. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/** `pid`'s descendants (Linux /proc), for the cleanup of whatever a shell left behind. */
+function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
   for (const e of existsSync("/proc") ? readdirSync("/proc") : []) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(e));
+      parentOf.set(Number(e), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
     } catch {
       // exited meanwhile
     }
   }
+  const out: number[] = [];
+  const visit = (p: number) => {
+    for (const [child, parent] of parentOf) {
+      if (parent === p) {
+        out.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
   return out;
 }
 
@@ -174,20 +187,21 @@ describe("docs/tutorial.md, run as written", { timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    const leftovers = [...backgroundPids, ...(shell ? childrenOf(shell.pid) : [])];
+    // Collected before anything is killed: an orphan is no longer anyone's descendant.
+    const leftovers = [...backgroundPids, ...backgroundPids.flatMap(descendantsOf), ...(shell ? descendantsOf(shell.pid) : [])];
     for (const pid of leftovers) if (isRunning(pid)) process.kill(pid, "SIGKILL");
     shell?.close();
     await destroyCluster(join(work, ".zk-cluster"));
     await destroyCluster(work);
   });
 
-  it("has commands with expectations", () => {
-    assert.ok(steps.length >= 20, `found ${steps.length} commands`);
-    assert.ok(steps.some((s) => s.background));
-    assert.ok(steps.some((s) => s.exit !== 0));
-  });
-
   it("every command exits and prints as the tutorial says", async () => {
+    assert.ok(steps.length >= 20 && steps.some((s) => s.background) && steps.some((s) => s.exit !== 0), `found ${steps.length} commands`);
+    // On a failure, what the background jobs printed tells most of the story.
+    const jobs = () =>
+      steps
+        .map((s, i) => (s.background ? `\n  [${s.command}]:\n    ${fileLines(join(work, `bg.${i}`)).join("\n    ")}` : ""))
+        .join("");
     for (const [i, step] of steps.entries()) {
       const command = step.command.replace(/\bpnpm zk-cli\b/g, "zk-cli");
       const where = `docs/tutorial.md:${step.line}: ${step.command}`;
@@ -196,7 +210,7 @@ describe("docs/tutorial.md, run as written", { timeout: 120_000 }, () => {
         // The reader sees what the job prints on the terminal; so does the check, except
         // what the command itself sends elsewhere (e.g. `> file`).
         const redirect = /(^|[^0-9&])>/.test(command) ? `2>>${out}` : `>>${out} 2>&1`;
-        const pid = Number(await shell!.run(`${command} </dev/null ${redirect} &\necho "${SENTINEL} $!"`, COMMAND_TIMEOUT_MS, where));
+        const pid = Number(await shell!.run(`${PROMPT}\n${command} </dev/null ${redirect} &\necho "${SENTINEL} $!"`, COMMAND_TIMEOUT_MS, where));
         backgroundPids.push(pid);
         if (step.expect.length > 0) {
           await waitUntil(() => linesMatch(step.expect, fileLines(out), true), COMMAND_TIMEOUT_MS, `${where}\n  to print:\n    ${step.expect.join("\n    ")}\n  so far:\n    ${fileLines(out).join("\n    ")}`, 50);
@@ -205,14 +219,14 @@ describe("docs/tutorial.md, run as written", { timeout: 120_000 }, () => {
       }
       const out = join(work, `out.${i}`);
       const err = join(work, `err.${i}`);
-      const status = Number(await shell!.run(`{ ${command}\n} </dev/null >${out} 2>${err}; echo "${SENTINEL} $?"`, COMMAND_TIMEOUT_MS, where));
+      const status = Number(await shell!.run(`${PROMPT}\n{ ${command}\n} </dev/null >${out} 2>${err}; echo "${SENTINEL} $?"`, COMMAND_TIMEOUT_MS, where));
       // bash's own report of a job killed by a signal is not the command's output (a terminal
       // shows it as "[2]+ Killed ...", which the tutorial leaves out).
       const jobReport = /^bash: line \d+: +\d+ (Killed|Terminated|Done)\b/;
       const printed = [...fileLines(out), ...fileLines(err).filter((l) => !jobReport.test(l))];
-      assert.equal(status, step.exit, `${where}\n  exited ${status}, the tutorial says ${step.exit}; it printed:\n    ${printed.join("\n    ")}`);
+      assert.equal(status, step.exit, `${where}\n  exited ${status}, the tutorial says ${step.exit}; it printed:\n    ${printed.join("\n    ")}${jobs()}`);
       if (step.expect.length > 0) {
-        assert.ok(linesMatch(step.expect, printed), `${where}\n  printed:\n    ${printed.join("\n    ")}\n  the tutorial says:\n    ${step.expect.join("\n    ")}`);
+        assert.ok(linesMatch(step.expect, printed), `${where}\n  printed:\n    ${printed.join("\n    ")}\n  the tutorial says:\n    ${step.expect.join("\n    ")}${jobs()}`);
       }
     }
   });

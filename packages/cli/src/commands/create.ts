@@ -43,7 +43,7 @@ export default class Create extends ZkCommand {
     if (!flags.ephemeral) {
       const client = await this.connect(flags);
       if (flags.parents) {
-        for (const a of ancestors(path)) await client.create(a, new Uint8Array(0)).catch(ignoreExists);
+        for (const a of ancestors(flags.sequential ? path + "x" : path)) await client.create(a, new Uint8Array(0)).catch(ignoreExists);
       }
       print(await client.create(path, data, { sequential: flags.sequential }).catch(hintParents));
       return;
@@ -58,8 +58,9 @@ export default class Create extends ZkCommand {
     let created: string | null = null;
     try {
       if (flags.parents) {
-        for (const a of ancestors(path)) await cs.ensurePath(a);
+        for (const a of ancestors(flags.sequential ? path + "x" : path)) await cs.ensurePath(a);
       }
+      if (stop.signal.aborted) return;
       const r = await cs.session.create(path, data, { ephemeral: true, sequential: flags.sequential }).catch(hintParents);
       created = r.path;
       print(r);
@@ -73,7 +74,7 @@ export default class Create extends ZkCommand {
       if (lost !== null) throw new CliError(`${r.path} is gone: ${lost}`, EXIT_ERROR);
     } finally {
       stop.dispose();
-      await cs.close(created ? [created] : []);
+      await cs.closeAndReport(created ? [created] : []);
     }
   }
 }

@@ -60,7 +60,7 @@ export default class Elect extends ZkCommand {
       );
     } finally {
       stop.dispose();
-      await cs.close(ours ? [ours] : []);
+      await cs.closeAndReport(ours ? [ours] : []);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { ZkCommand, clientFlags } from "../base.js";
-import { printJsonLines, printTable } from "../lib/output.js";
+import { note, printJsonLines, printTable } from "../lib/output.js";
 import { isZkError } from "../lib/znode.js";
 
 export default class Txn extends ZkCommand {
@@ -19,6 +19,7 @@ export default class Txn extends ZkCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Txn);
     const { parseTxn, txnResults } = await import("../lib/txn.js");
+    if (process.stdin.isTTY) note("reading ops from stdin (a JSON array, or one object per line); end with Ctrl-D");
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
     const ops = await parseTxn(Buffer.concat(chunks).toString("utf8"));

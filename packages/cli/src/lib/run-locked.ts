@@ -65,7 +65,7 @@ export async function runLocked(o: RunLockedOptions): Promise<number> {
     stop.dispose();
   }
   if (stop.signal.aborted) {
-    await cs.close([acquired.path]);
+    await cs.closeAndReport([acquired.path]);
     return signalExit(String(stop.signal.reason));
   }
   report("acquired", { path: acquired.path, zxid: acquired.zxid }, `acquired lock ${o.name} (${acquired.path})`);
@@ -90,7 +90,7 @@ export async function runLocked(o: RunLockedOptions): Promise<number> {
   });
   held.abort("done");
   for (const sig of FORWARDED) process.off(sig, forward);
-  await cs.close([acquired.path]);
+  await cs.closeAndReport([acquired.path]);
   report("released", { path: acquired.path }, `released lock ${o.name}`);
   if (lost !== null) throw new CliError(`lost lock ${o.name} while the command ran: ${lost}; sent it SIGTERM`, EXIT_ERROR);
   if ("error" in outcome) {

@@ -6,10 +6,10 @@
 import { fstatSync } from "node:fs";
 import { ErrorCode, ZkError, ZkSession, type WatchEvent } from "@zk/node/client";
 
-/** Default TTL of the sessions that hold ephemeral nodes (flag --ttl). */
-export const SESSION_TTL_DEFAULT_MS = 5000;
 /** The server clamps TTLs to at least this. */
 export const SESSION_TTL_MIN_MS = 1000;
+/** Signals that end a long-running command cleanly (SIGHUP: its terminal went away). */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 /** Pause before retrying a call that failed because the stream was moving to another node. */
 const RETRY_PAUSE_MS = 100;
 
@@ -42,8 +42,21 @@ export class CliSession {
     session.on("reconnected", () => this.wakeReconnectWaiters());
   }
 
+  /**
+   * Open a session. Opening is a write through the log, so it waits for a leader: a
+   * transient failure (no leader at the moment, e.g. during an election) is retried until
+   * `timeoutMs` has passed.
+   */
   static async open(endpoints: readonly string[], ttlMs: number, timeoutMs: number): Promise<CliSession> {
-    return new CliSession(await ZkSession.open({ endpoints, ttlMs, timeoutMs }));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return new CliSession(await ZkSession.open({ endpoints, ttlMs, timeoutMs }));
+      } catch (e) {
+        if (!isTransient(e) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));
+      }
+    }
   }
 
   get sessionId(): number {
@@ -147,9 +160,12 @@ export class CliSession {
   /**
    * End the session: delete `ephemerals` first (retried across a reconnect, so a lock is
    * released now even if the stream is between nodes), then close it, which deletes any
-   * other ephemeral node it owns. Never throws: at worst the nodes go at TTL expiry.
+   * other ephemeral node it owns. Never throws; returns the ones of `ephemerals` that may
+   * still exist (neither the deletes nor the close got through): they go when the session
+   * expires, within its TTL.
    */
-  async close(ephemerals: readonly string[] = []): Promise<void> {
+  async close(ephemerals: readonly string[] = []): Promise<string[]> {
+    const left: string[] = [];
     if (!this.expired) {
       const deadline = Date.now() + Math.min(this.retryWindowMs, 5000);
       for (const p of ephemerals) {
@@ -162,14 +178,24 @@ export class CliSession {
             }
           }, deadline);
         } catch {
-          // expiry will take it
+          left.push(p);
         }
       }
     }
     try {
       await this.session.close();
+      return [];
     } catch {
       this.session.abandon();
+      return this.expired ? [] : left;
+    }
+  }
+
+  /** close(), with a warning on stderr for each node left to the session's expiry. */
+  async closeAndReport(ephemerals: readonly string[] = []): Promise<void> {
+    const left = await this.close(ephemerals);
+    for (const p of left) {
+      process.stderr.write(`warning: could not delete ${p} now (no leader?); it goes when session ${this.sessionId} expires, within ${this.session.ttlMs} ms\n`);
     }
   }
 
@@ -191,7 +217,7 @@ export class CliSession {
 }
 
 /**
- * An AbortSignal that fires on the first SIGINT or SIGTERM (its reason is the signal's name),
+ * An AbortSignal that fires on the first SIGINT, SIGTERM or SIGHUP (its reason is the signal's name),
  * with the handlers removed by `dispose`. Also fires at EOF of stdin when `stdinEof` and
  * stdin is a pipe or socket: never a terminal (a background job reading it would be stopped)
  * and never /dev/null (where a background job's stdin usually points).
@@ -199,8 +225,7 @@ export class CliSession {
 export function stopSignal(opts: { stdinEof?: boolean } = {}): { signal: AbortSignal; abort: (reason: string) => void; stopped: Promise<void>; dispose: () => void } {
   const ac = new AbortController();
   const onSig = (sig: NodeJS.Signals) => ac.abort(sig);
-  process.on("SIGINT", onSig);
-  process.on("SIGTERM", onSig);
+  for (const sig of STOP_SIGNALS) process.on(sig, onSig);
   let onEnd: (() => void) | null = null;
   if (opts.stdinEof && stdinIsPipe()) {
     onEnd = () => ac.abort("EOF");
@@ -213,8 +238,7 @@ export function stopSignal(opts: { stdinEof?: boolean } = {}): { signal: AbortSi
     abort: (reason) => ac.abort(reason),
     stopped: new Promise<void>((resolve) => (ac.signal.aborted ? resolve() : ac.signal.addEventListener("abort", () => resolve(), { once: true }))),
     dispose: () => {
-      process.off("SIGINT", onSig);
-      process.off("SIGTERM", onSig);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSig);
       if (onEnd) {
         process.stdin.off("end", onEnd);
         process.stdin.off("error", onEnd);
