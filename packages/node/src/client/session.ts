@@ -380,16 +380,20 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     const key = this.nextId++;
     const w: WatchReg = { path, recursive: opts.recursive ?? false, nextZxid: opts.fromZxid ?? 0, onEvent, onError, streamId: 0 };
     this.watches.set(key, w);
+    // While the session reconnects, the reconnect registers every watch in `watches`.
+    if (this.stream === null && this.reconnecting !== null) return () => this.unwatch(key, w);
     try {
       await this.registerWatch(key, w);
     } catch (e) {
       this.watches.delete(key);
       throw e;
     }
-    return () => {
-      if (!this.watches.delete(key)) return;
-      this.send({ $case: "unwatch", value: { watchRequestId: w.streamId } }).catch(() => undefined);
-    };
+    return () => this.unwatch(key, w);
+  }
+
+  private unwatch(key: number, w: WatchReg): void {
+    if (!this.watches.delete(key) || w.streamId === 0) return;
+    this.send({ $case: "unwatch", value: { watchRequestId: w.streamId } }).catch(() => undefined);
   }
 
   private async registerWatch(_key: number, w: WatchReg): Promise<void> {
@@ -406,6 +410,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     if (this.closed) return;
     this.stopKeepalive();
     try {
+      // If the stream is down, close through the node the session reconnects to, so its
+      // ephemeral nodes go now rather than at TTL expiry.
+      if (this.stream === null && this.reconnecting !== null) await this.reconnecting;
       if (this.sessionId !== 0 && this.stream) await this.call({ $case: "closeSession", value: {} }, "closeSession");
     } finally {
       this.closed = true;

@@ -392,7 +392,10 @@ export interface WatchRequest {
   path: string;
   /** Also watch every descendant of path. */
   recursive: boolean;
-  /** Deliver the changes after this zxid (the last zxid the client saw); 0: from now on. */
+  /**
+   * Deliver the changes from this zxid on, inclusive: a client resuming after the last
+   * event it saw passes that event's zxid + 1. 0: only changes from now on.
+   */
   fromZxid: number;
 }
 
@@ -4139,9 +4142,9 @@ export const KvService = {
     responseDeserialize: (value: Buffer): SessionResponse => SessionResponse.decode(value),
   },
   /**
-   * Stream the changes under a path, from a zxid on. The stream first replays the changes
-   * after from_zxid that are still in the log (COMPACTED if they are not), then follows
-   * new ones, until the client cancels.
+   * Stream the changes under a path, from a zxid on. The stream first replays the stored
+   * changes at from_zxid and after (COMPACTED, naming the oldest zxid kept, if they are no
+   * longer stored), then follows new ones, until the client cancels.
    */
   watch: {
     path: "/zk.v1.Kv/Watch" as const,
@@ -4188,9 +4191,9 @@ export interface KvServer extends UntypedServiceImplementation {
    */
   session: handleBidiStreamingCall<SessionRequest, SessionResponse>;
   /**
-   * Stream the changes under a path, from a zxid on. The stream first replays the changes
-   * after from_zxid that are still in the log (COMPACTED if they are not), then follows
-   * new ones, until the client cancels.
+   * Stream the changes under a path, from a zxid on. The stream first replays the stored
+   * changes at from_zxid and after (COMPACTED, naming the oldest zxid kept, if they are no
+   * longer stored), then follows new ones, until the client cancels.
    */
   watch: handleServerStreamingCall<WatchRequest, WatchEvent>;
 }
@@ -4342,9 +4345,9 @@ export interface KvClient extends Client {
   session(options: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
   session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
   /**
-   * Stream the changes under a path, from a zxid on. The stream first replays the changes
-   * after from_zxid that are still in the log (COMPACTED if they are not), then follows
-   * new ones, until the client cancels.
+   * Stream the changes under a path, from a zxid on. The stream first replays the stored
+   * changes at from_zxid and after (COMPACTED, naming the oldest zxid kept, if they are no
+   * longer stored), then follows new ones, until the client cancels.
    */
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEvent>;
   watch(request: WatchRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchEvent>;
