@@ -1,7 +1,7 @@
 // zk-node as a process: startup refuses bad configuration loudly and leaves nothing behind;
 // a running cluster never loses an acknowledged write, whatever is killed.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -70,9 +70,13 @@ describe("zk-node refuses bad configuration with one line and a non-zero exit", 
     mkdirSync(dir, { recursive: true });
     const file = join(dir, "n1.json");
     writeFileSync(file, JSON.stringify({ id: "n7", listen: "127.0.0.1:17015", peers: { n1: "127.0.0.1:17015" }, dataDir: dir }));
-    const r = runZkNode(["--config", file]);
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /--id n7 is not in --peers \(n1\)/);
+    try {
+      const r = runZkNode(["--config", file]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--id n7 is not in --peers \(n1\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
