@@ -73,7 +73,9 @@ describe("zk-node refuses bad configuration with one line and a non-zero exit", 
     try {
       const r = runZkNode(["--config", file]);
       assert.equal(r.status, 2);
-      assert.match(r.stderr, /--id n7 is not in --peers \(n1\)/);
+      assert.match(r.stderr, /--id n7 is not in --peers \(n1\)/, "the file's settings are read");
+      const overridden = runZkNode(["--config", file, "--id", "n8"], { ZK_PEERS: "n1=127.0.0.1:17015,n2=127.0.0.1:17016" });
+      assert.match(overridden.stderr, /--id n8 is not in --peers \(n1, n2\)/, "a flag beats the environment, which beats the file");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
