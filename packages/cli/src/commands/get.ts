@@ -5,7 +5,7 @@ import type { GetResponse } from "@zk/node/client";
 import { ZkCommand, clientFlags } from "../base.js";
 import { keyToPath } from "../lib/keys.js";
 import { printLine } from "../lib/output.js";
-import { statLines } from "../lib/znode.js";
+import { statJson, statLines } from "../lib/znode.js";
 
 export default class Get extends ZkCommand {
   static override summary = "Read a key's value.";
@@ -44,21 +44,14 @@ export default class Get extends ZkCommand {
 export function getResultJson(res: GetResponse): Record<string, unknown> {
   const data = Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength);
   const utf8 = isUtf8(data);
-  const st = res.stat;
+  const stat = statJson(res.stat);
   return {
     path: res.path,
     value: utf8 ? data.toString("utf8") : data.toString("base64"),
     ...(utf8 ? {} : { encoding: "base64" }),
-    version: st?.version ?? 0,
+    version: stat.version,
     zxid: res.zxid,
-    cversion: st?.cversion ?? 0,
-    czxid: st?.czxid ?? 0,
-    mzxid: st?.mzxid ?? 0,
-    pzxid: st?.pzxid ?? 0,
-    ctimeMs: st?.ctimeMs ?? 0,
-    mtimeMs: st?.mtimeMs ?? 0,
-    ephemeralOwner: st?.ephemeralOwner ?? 0,
-    numChildren: st?.numChildren ?? 0,
-    dataLength: st?.dataLength ?? data.length,
+    ...stat,
+    dataLength: res.stat ? stat.dataLength : data.length,
   };
 }
