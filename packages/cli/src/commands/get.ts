@@ -44,12 +44,12 @@ export default class Get extends ZkCommand {
 export function getResultJson(res: GetResponse): Record<string, unknown> {
   const data = Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength);
   const utf8 = isUtf8(data);
-  const stat = statJson(res.stat);
+  const { version, ...stat } = statJson(res.stat);
   return {
     path: res.path,
     value: utf8 ? data.toString("utf8") : data.toString("base64"),
     ...(utf8 ? {} : { encoding: "base64" }),
-    version: stat.version,
+    version,
     zxid: res.zxid,
     ...stat,
     dataLength: res.stat ? stat.dataLength : data.length,
