@@ -10,6 +10,7 @@
 import { invariant } from "./invariant.js";
 import {
   ballotEquals,
+  formatBallot,
   commandsEqual,
   compareBallots,
   type AcceptMsg,
@@ -741,6 +742,12 @@ export class PaxosCore {
     matches.sort((a, b) => b - a);
     const n = Math.min(matches[this.quorum - 1]!, this.lastSlot);
     if (n > this.chosenIndex) {
+      // Everything a leader counts as chosen past its old chosen index is its own proposal,
+      // at its own ballot: recovered in Phase 1 or appended since.
+      for (let s = this.chosenIndex + 1; s <= n; s++) {
+        const e = this.log.get(s);
+        invariant(e !== undefined && ballotEquals(e.ballot, this.promised), `leader ${formatBallot(this.promised)} would choose slot ${s} holding ${e ? formatBallot(e.ballot) : "nothing"}`);
+      }
       this.chosenIndex = n;
       this.hardStateDirty = true;
       // Followers learn it on the next Accept or heartbeat.
