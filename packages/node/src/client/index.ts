@@ -2,7 +2,6 @@
 // every request: followers forward writes to the leader), fails over to the next endpoint
 // when one cannot be reached, and turns every failure into a ZkError with a stable code.
 import * as grpc from "@grpc/grpc-js";
-import { randomBytes } from "node:crypto";
 import { ClusterClient, type ElectionUpdate, type NodeStatus } from "../gen/zk/v1/cluster.js";
 import {
   Consistency,
@@ -19,6 +18,7 @@ import {
 } from "../gen/zk/v1/kv.js";
 import { ErrorCode, type Op } from "../gen/zk/v1/types.js";
 import { ERROR_METADATA_KEY, REQUEST_KEY_METADATA, ZkError } from "../net/errors.js";
+import { WriteKeys } from "./write-keys.js";
 
 export { ZkError, REQUEST_KEY_METADATA } from "../net/errors.js";
 export { ErrorCode, Consistency };
@@ -50,9 +50,7 @@ export class ZkClient {
   private readonly conns: Conn[];
   /** The endpoint that answered last; requests start there. */
   private current = 0;
-  /** Write deduplication keys: random per client object, then a counter. */
-  private readonly keyPrefix = `${randomBytes(9).toString("base64url")}.`;
-  private writeSeq = 0;
+  private readonly writeKeys = new WriteKeys();
 
   constructor(opts: ClientOptions) {
     if (opts.endpoints.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no endpoints given");
@@ -160,7 +158,7 @@ export class ZkClient {
   ): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
     const md = new grpc.Metadata();
-    if (kind === "write") md.set(REQUEST_KEY_METADATA, this.nextWriteKey());
+    if (kind === "write") md.set(REQUEST_KEY_METADATA, this.writeKeys.next());
     const unreachable = new Set<string>();
     let lastError: ZkError | null = null;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
@@ -188,10 +186,6 @@ export class ZkClient {
     if (lastError) throw lastError;
     if (unreachable.size > 0) throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${[...unreachable].join(", ")}; is the cluster up? (zk-cli cluster status)`);
     throw new ZkError(ErrorCode.TIMEOUT, `no answer within ${this.timeoutMs} ms (--timeout); a write may still take effect`);
-  }
-
-  private nextWriteKey(): string {
-    return `${this.keyPrefix}${(this.writeSeq++).toString(36)}`;
   }
 
   private conn(endpoint: string): Conn {

@@ -5,7 +5,7 @@
 // and re-registers its watches from the zxid after the last event it delivered.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
-import { randomBytes } from "node:crypto";
+import { WriteKeys } from "./write-keys.js";
 import {
   KvClient,
   type CreateResponse,
@@ -102,9 +102,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private reconnecting: Promise<void> | null = null;
-  /** Deduplication keys: random per session object, then a counter. */
-  private readonly keyPrefix = `${randomBytes(9).toString("base64url")}.`;
-  private writeSeq = 0;
+  private readonly writeKeys = new WriteKeys();
 
   private constructor(opts: SessionOptions) {
     super();
@@ -333,7 +331,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
 
   /** A fresh deduplication key for a write. */
   nextWriteKey(): string {
-    return `${this.keyPrefix}${(this.writeSeq++).toString(36)}`;
+    return this.writeKeys.next();
   }
 
   private async call<K extends Res["$case"]>(req: Req, expect: K): Promise<ValueOf<K>> {
