@@ -61,7 +61,7 @@ interface Progress {
   inflight: number;
   /**
    * Heartbeat intervals in a row with batches in flight and none of them answered; at
-   * `stalledHeartbeatsMax` the batches are presumed lost and resent from `match`.
+   * STALLED_HEARTBEATS_MAX the batches are presumed lost and resent from `match`.
    */
   stalledHeartbeats: number;
   /** The follower's own chosen index, as last reported. */
@@ -750,7 +750,7 @@ export class PaxosCore {
       }
       this.chosenIndex = n;
       this.hardStateDirty = true;
-      // Followers learn it on the next Accept or heartbeat.
+      // Followers learn it from the notification ready() sends (or the next batch).
     }
   }
 
