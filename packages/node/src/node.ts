@@ -488,7 +488,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       } else if ("error" in outcome) {
         p.reject(ZkError.fromDetail(outcome.error));
       } else {
-        p.resolve({ zxid: slot, result: outcome.result });
+        // A deduplicated retry reports where the write really happened.
+        p.resolve({ zxid: outcome.firstZxid ?? slot, result: outcome.result });
       }
     }
     if (this.appliedWaiters.length > 0) {

@@ -147,6 +147,7 @@ describe("sessions and watches", () => {
     const results = await Promise.all(burst);
     assert.equal((await later).length, 20);
     assert.equal(new Set(results.map((r) => r.path)).size, 300, "each write answered with its own node");
+    for (const r of results) assert.equal(r.zxid, r.stat?.czxid, "a resent write is answered with the zxid it was applied at");
     const children = (await client.list("/once")).children;
     assert.equal(children.length, 320, "every write applied exactly once");
     const values = new Set<string>();

@@ -57,8 +57,8 @@ export interface ZnodeTreeOptions {
  * first time).
  */
 export type ApplyOutcome =
-  | { readonly result: CommandResult; readonly events: WatchEvent[] }
-  | { readonly error: ErrorDetail; readonly events: WatchEvent[] };
+  | { readonly result: CommandResult; readonly events: WatchEvent[]; readonly firstZxid?: number }
+  | { readonly error: ErrorDetail; readonly events: WatchEvent[]; readonly firstZxid?: number };
 
 export interface ZnodeData {
   readonly data: Uint8Array;
@@ -310,9 +310,10 @@ export class ZnodeTree {
         prior = undefined;
       }
       if (prior !== undefined) {
-        if (prior.result !== null) return { result: CommandResult.decode(prior.result), events: [] };
+        // A retry: the first application's outcome, and the zxid it happened at.
+        if (prior.result !== null) return { result: CommandResult.decode(prior.result), events: [], firstZxid: prior.zxid };
         invariant(prior.error !== null, `request ${JSON.stringify(rid)} was recorded with neither result nor error`);
-        return { error: ErrorDetail.decode(prior.error), events: [] };
+        return { error: ErrorDetail.decode(prior.error), events: [], firstZxid: prior.zxid };
       }
     }
 
