@@ -41,21 +41,10 @@ die() { log "error: $*"; exit 1; }
 # ---- processes, by PID ------------------------------------------------------------------------
 PIDS=()
 ZK_DIR="$WORK/zk"
-# Alive: the PID exists and is not a zombie.
-alive() { [ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
-# SIGTERM, then SIGKILL after 3 s (the data dirs are temporary; an etcd leader stopped with
+# alive, stop_pids: SIGTERM, then SIGKILL after 3 s (the data dirs are temporary; an etcd leader stopped with
 # its peers gone would otherwise spend seconds trying to hand over its leadership).
-stop_pids() {
-  local p
-  for p in "$@"; do alive "$p" && kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local any=0
-    for p in "$@"; do alive "$p" && any=1; done
-    [ "$any" = 0 ] && return 0
-    sleep 0.1
-  done
-  for p in "$@"; do alive "$p" && kill -KILL "$p" 2>/dev/null || true; done
-}
+# shellcheck source=scripts/bench/pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
 zk_manifest_pids() {
   [ -f "$ZK_DIR/cluster.json" ] || return 0
   node -e 'for (const n of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).nodes) console.log(n.pid)' "$ZK_DIR/cluster.json"
@@ -66,7 +55,7 @@ cleanup() {
   [ -n "$LOAD_PID" ] && all+=("$LOAD_PID")
   mapfile -t zkpids < <(zk_manifest_pids || true)
   all+=("${zkpids[@]}")
-  [ "${#all[@]}" -gt 0 ] && stop_pids "${all[@]}"
+  [ "${#all[@]}" -gt 0 ] && stop_pids TERM 30 "${all[@]}"
   rm -rf "$WORK"
   [ "$code" = 0 ] || log "failed (exit $code); logs and partial results in $OUT"
 }
@@ -178,9 +167,9 @@ system_up() {
 }
 system_down() {
   case $1 in
-    etcd) stop_pids "${ETCD_PIDS[@]}" ;;
-    zookeeper) stop_pids "${ZOOKEEPER_PIDS[@]}" ;;
-    zk) zkcli cluster down >/dev/null 2>&1 || true; mapfile -t p < <(zk_manifest_pids); stop_pids "${p[@]}" ;;
+    etcd) stop_pids TERM 30 "${ETCD_PIDS[@]}" ;;
+    zookeeper) stop_pids TERM 30 "${ZOOKEEPER_PIDS[@]}" ;;
+    zk) zkcli cluster down >/dev/null 2>&1 || true; mapfile -t p < <(zk_manifest_pids); stop_pids TERM 30 "${p[@]}" ;;
   esac
 }
 restart_member() {

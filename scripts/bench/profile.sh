@@ -24,18 +24,9 @@ mkdir -p "$OUT"
 log() { printf '[profile] %s\n' "$*" >&2; }
 
 PIDS=()
-alive() { [ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
-stop_all() {
-  local sig=$1 p
-  for p in "${PIDS[@]}"; do alive "$p" && kill "-$sig" "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 150); do
-    local any=0
-    for p in "${PIDS[@]}"; do alive "$p" && any=1; done
-    [ "$any" = 0 ] && return 0
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null || true; done
-}
+# shellcheck source=scripts/bench/pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+stop_all() { stop_pids "$1" 150 "${PIDS[@]}"; }
 cleanup() {
   [ "${#PIDS[@]}" -gt 0 ] && stop_all TERM
   rm -rf "$DATA"
