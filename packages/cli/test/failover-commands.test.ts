@@ -4,7 +4,7 @@
 // 127.0.0.1:17420-17422, nodes killed with `zk-cli cluster kill` (SIGKILL).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { cli, destroyCluster, jsonLines, tempClusterDir, waitUntil } from "./helpers.js";
+import { cli, clusterCli, destroyCluster, jsonLines, tempClusterDir, waitUntil } from "./helpers.js";
 import { killAllStarted, parseLines, startCli } from "./live-cli.js";
 
 const BASE_PORT = 17420;
@@ -24,13 +24,7 @@ interface Event {
 
 describe("zk-cli tree commands across node failures", { timeout: 90_000 }, () => {
   const dir = tempClusterDir("failover");
-  const env = { ZK_CLUSTER_DIR: dir };
-  const zk = (args: string[], input?: string) => cli(args, { env, input });
-  const ok = async (args: string[], input?: string) => {
-    const r = await zk(args, input);
-    assert.equal(r.code, 0, `zk-cli ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { env, zk, ok } = clusterCli(dir);
   const members = async () => jsonLines<Row>((await zk(["status", "--json"])).stdout);
   const leader = () => waitUntil(async () => (await members()).find((r) => r.reachable && r.role === "leader") ?? null, 20_000, "a leader");
 

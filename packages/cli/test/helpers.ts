@@ -136,3 +136,19 @@ export function oneErrorLine(stderr: string): string {
   if (lines.length !== 1 || !lines[0]!.startsWith("zk-cli: ")) throw new Error(`expected one "zk-cli: ..." line on stderr, got: ${JSON.stringify(stderr)}`);
   return lines[0]!;
 }
+
+/** zk-cli against the cluster in `dir`: `zk` runs it, `ok` runs it and asserts exit 0, returning stdout. */
+export function clusterCli(dir: string): {
+  env: { ZK_CLUSTER_DIR: string };
+  zk: (args: string[], input?: string) => Promise<CliResult>;
+  ok: (args: string[], input?: string) => Promise<string>;
+} {
+  const env = { ZK_CLUSTER_DIR: dir };
+  const zk = (args: string[], input?: string) => cli(args, { env, input });
+  const ok = async (args: string[], input?: string) => {
+    const r = await zk(args, input);
+    if (r.code !== 0) throw new Error(`zk-cli ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return { env, zk, ok };
+}

@@ -5,7 +5,7 @@
 // A 3-node cluster on 127.0.0.1:17400-17402 keeping 100 zxids of watch history.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { cli, destroyCluster, jsonLines, oneErrorLine, tempClusterDir, waitUntil } from "./helpers.js";
+import { cli, clusterCli, destroyCluster, jsonLines, oneErrorLine, tempClusterDir, waitUntil } from "./helpers.js";
 import { killAllStarted, parseLines, startCli } from "./live-cli.js";
 
 const BASE_PORT = 17400;
@@ -20,13 +20,7 @@ interface Event {
 
 describe("zk-cli znode commands", { timeout: 90_000 }, () => {
   const dir = tempClusterDir("znode");
-  const env = { ZK_CLUSTER_DIR: dir };
-  const zk = (args: string[], input?: string) => cli(args, { env, input });
-  const ok = async (args: string[], input?: string) => {
-    const r = await zk(args, input);
-    assert.equal(r.code, 0, `zk-cli ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const { env, zk, ok } = clusterCli(dir);
   const fails = async (args: string[], code: number, message: RegExp, input?: string) => {
     const r = await zk(args, input);
     assert.equal(r.code, code, `zk-cli ${args.join(" ")}: expected exit ${code}, got ${r.code}: ${r.stderr}${r.stdout}`);
