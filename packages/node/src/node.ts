@@ -136,6 +136,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         uncommittedEntriesMax: UNCOMMITTED_ENTRIES_MAX,
         applied: this.applied,
         logReader: store,
+        incarnation: store.incarnation,
       },
       durable,
     );

@@ -198,8 +198,8 @@ describe("acceptors", () => {
     // A Prepare and an Accept at a lower ballot (round 0 is not a ballot, so craft round 1 of n1 < 1.n2).
     const low = { round: promised.round, nodeId: "n1" };
     assert.ok(compareBallots(low, promised) < 0);
-    h.core("n3").step({ type: "prepare", from: "n1", to: "n3", ballot: low, fromSlot: 1 });
-    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: low, firstSlot: 1, commands: [enc("evil")], chosen: 1, seq: 0 });
+    h.core("n3").step({ type: "prepare", from: "n1", to: "n3", ballot: low, fromSlot: 1, incarnations: {} });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: low, firstSlot: 1, commands: [enc("evil")], chosen: 1, seq: 0, yourIncarnation: 0, electionTail: 0 });
     h.flush();
     const answers = h.queue.filter((m) => m.from === "n3" && m.to === "n1");
     assert.deepEqual(answers.map((m) => m.type === "promise" || m.type === "acceptReply" ? m.ok : null), [false, false]);
@@ -216,16 +216,16 @@ describe("acceptors", () => {
     const n3 = h.core("n3");
     const before = { promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot };
     const big = { round: 99, nodeId: "mallory" };
-    n3.step({ type: "prepare", from: "mallory", to: "n3", ballot: big, fromSlot: 1 });
-    n3.step({ type: "accept", from: "n2", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 2, commands: [enc("forged")], chosen: 2, seq: 0 });
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 0, commands: [enc("zero")], chosen: 0, seq: 0 });
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 1.5, commands: [enc("frac")], chosen: 0, seq: 0 });
-    n3.step({ type: "prepare", from: "n1", to: "n2", ballot: big, fromSlot: 1 });
+    n3.step({ type: "prepare", from: "mallory", to: "n3", ballot: big, fromSlot: 1, incarnations: {} });
+    n3.step({ type: "accept", from: "n2", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 2, commands: [enc("forged")], chosen: 2, seq: 0, yourIncarnation: 0, electionTail: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 0, commands: [enc("zero")], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: { round: 99, nodeId: "n1" }, firstSlot: 1.5, commands: [enc("frac")], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 });
+    n3.step({ type: "prepare", from: "n1", to: "n2", ballot: big, fromSlot: 1, incarnations: {} });
     assert.equal(n3.hasReady(), false, "nothing to persist or send");
     assert.deepEqual({ promised: n3.promisedBallot, chosen: n3.chosen, last: n3.lastLogSlot }, before);
     // A duplicate of an Accept already applied is acknowledged again but stores nothing new.
     const b = h.core("n1").promisedBallot;
-    n3.step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("a")], chosen: 1, seq: 0 });
+    n3.step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("a")], chosen: 1, seq: 0, yourIncarnation: 0, electionTail: 0 });
     const rd = n3.ready();
     assert.equal(rd.entries.length, 0);
     assert.equal(rd.hardState, null);
@@ -238,15 +238,15 @@ describe("acceptors", () => {
     h.elect("n1");
     const b = h.core("n1").promisedBallot;
     const far = ACCEPT_AHEAD_SLOTS_MAX + 10;
-    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: far, commands: [enc("far")], chosen: 0, seq: 0 });
-    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 5, commands: [enc("near")], chosen: 0, seq: 0 });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: far, commands: [enc("far")], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 });
+    h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 5, commands: [enc("near")], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 });
     const rd = h.core("n3").ready();
     assert.deepEqual(rd.entries.map((e) => e.slot), [5]);
     assert.equal(rd.messages.filter((m) => m.type === "acceptReply").length, 2, "both answered");
     h.core("n3").advance();
     assert.equal(h.core("n3").lastLogSlot, 5);
     // A Prepare gets exactly the (sparse) accepted entries, however far apart.
-    h.core("n3").step({ type: "prepare", from: "n2", to: "n3", ballot: { round: b.round + 1, nodeId: "n2" }, fromSlot: 1 });
+    h.core("n3").step({ type: "prepare", from: "n2", to: "n3", ballot: { round: b.round + 1, nodeId: "n2" }, fromSlot: 1, incarnations: {} });
     const promise = h.core("n3").ready().messages.find((m) => m.type === "promise");
     assert.ok(promise && promise.type === "promise" && promise.ok);
     assert.deepEqual(promise.entries.map((e) => e.slot), [5]);
@@ -261,7 +261,7 @@ describe("acceptors", () => {
     assert.equal(h.core("n3").chosen, 1);
     const b = h.core("n1").promisedBallot;
     assert.throws(
-      () => h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("other")], chosen: 1, seq: 0 }),
+      () => h.core("n3").step({ type: "accept", from: "n1", to: "n3", ballot: b, firstSlot: 1, commands: [enc("other")], chosen: 1, seq: 0, yourIncarnation: 0, electionTail: 0 }),
       InvariantError,
     );
   });

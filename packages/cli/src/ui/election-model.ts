@@ -11,10 +11,10 @@ export const TIMELINE_ENTRIES_MAX = 500;
 /** A node's state before its stream has said anything. */
 export const CONNECTING = "connecting";
 
-export type RoleName = "unknown" | "follower" | "precandidate" | "candidate" | "leader";
+export type RoleName = "unknown" | "follower" | "precandidate" | "candidate" | "leader" | "recovering";
 
 // cluster.proto's Role by number (kept here so no generated code is loaded for a name).
-const ROLE_NAMES: Record<number, RoleName> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader" };
+const ROLE_NAMES: Record<number, RoleName> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader", 5: "recovering" };
 
 export function roleName(role: number): RoleName {
   return ROLE_NAMES[role] ?? "unknown";

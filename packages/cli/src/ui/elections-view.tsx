@@ -18,6 +18,7 @@ const ROLE_COLORS: Record<RoleName, string> = {
   candidate: "yellow",
   precandidate: "magenta",
   follower: "cyan",
+  recovering: "red",
   unknown: "gray",
 };
 

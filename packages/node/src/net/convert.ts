@@ -17,26 +17,53 @@ export function messageToWire(m: Message): PaxosMessage {
     case "preVoteReply":
       return { kind: { $case: "preVoteReply", value: { round: m.round, granted: m.granted, promisedRound: m.promisedRound } } };
     case "prepare":
-      return { kind: { $case: "prepare", value: { ballot: ballotOut(m.ballot), fromSlot: m.fromSlot } } };
+      return { kind: { $case: "prepare", value: { ballot: ballotOut(m.ballot), fromSlot: m.fromSlot, incarnations: { ...m.incarnations } } } };
     case "promise":
       return {
         kind: {
           $case: "promise",
-          value: { ballot: ballotOut(m.ballot), ok: m.ok, promised: ballotOut(m.promised), entries: m.entries.map(entryOut), chosen: m.chosen },
+          value: {
+            ballot: ballotOut(m.ballot),
+            ok: m.ok,
+            promised: ballotOut(m.promised),
+            entries: m.entries.map(entryOut),
+            chosen: m.chosen,
+            incarnation: m.incarnation,
+            incarnations: { ...m.incarnations },
+            recovering: m.recovering,
+          },
         },
       };
     case "accept":
       return {
         kind: {
           $case: "accept",
-          value: { ballot: ballotOut(m.ballot), firstSlot: m.firstSlot, commands: m.commands as Uint8Array[], chosen: m.chosen, seq: m.seq },
+          value: {
+            ballot: ballotOut(m.ballot),
+            firstSlot: m.firstSlot,
+            commands: m.commands as Uint8Array[],
+            chosen: m.chosen,
+            seq: m.seq,
+            yourIncarnation: m.yourIncarnation,
+            electionTail: m.electionTail,
+          },
         },
       };
     case "acceptReply":
       return {
         kind: {
           $case: "acceptReply",
-          value: { ballot: ballotOut(m.ballot), ok: m.ok, promised: ballotOut(m.promised), match: m.match, lastSlot: m.lastSlot, chosen: m.chosen, seq: m.seq },
+          value: {
+            ballot: ballotOut(m.ballot),
+            ok: m.ok,
+            promised: ballotOut(m.promised),
+            match: m.match,
+            lastSlot: m.lastSlot,
+            chosen: m.chosen,
+            seq: m.seq,
+            incarnation: m.incarnation,
+            recovering: m.recovering,
+          },
         },
       };
   }
@@ -51,7 +78,7 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
     case "preVoteReply":
       return { type: "preVoteReply", from, to, round: k.value.round, granted: k.value.granted, promisedRound: k.value.promisedRound };
     case "prepare":
-      return { type: "prepare", from, to, ballot: ballotIn(k.value.ballot), fromSlot: k.value.fromSlot };
+      return { type: "prepare", from, to, ballot: ballotIn(k.value.ballot), fromSlot: k.value.fromSlot, incarnations: { ...k.value.incarnations } };
     case "promise":
       return {
         type: "promise",
@@ -62,9 +89,23 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
         promised: ballotIn(k.value.promised),
         entries: k.value.entries.map(entryIn),
         chosen: k.value.chosen,
+        incarnation: k.value.incarnation,
+        incarnations: { ...k.value.incarnations },
+        recovering: k.value.recovering,
       };
     case "accept":
-      return { type: "accept", from, to, ballot: ballotIn(k.value.ballot), firstSlot: k.value.firstSlot, commands: k.value.commands, chosen: k.value.chosen, seq: k.value.seq };
+      return {
+        type: "accept",
+        from,
+        to,
+        ballot: ballotIn(k.value.ballot),
+        firstSlot: k.value.firstSlot,
+        commands: k.value.commands,
+        chosen: k.value.chosen,
+        seq: k.value.seq,
+        yourIncarnation: k.value.yourIncarnation,
+        electionTail: k.value.electionTail,
+      };
     case "acceptReply":
       return {
         type: "acceptReply",
@@ -77,6 +118,8 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
         lastSlot: k.value.lastSlot,
         chosen: k.value.chosen,
         seq: k.value.seq,
+        incarnation: k.value.incarnation,
+        recovering: k.value.recovering,
       };
     default:
       return null;

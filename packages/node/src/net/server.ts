@@ -55,6 +55,8 @@ export function roleToWire(r: Role): WireRole {
       return WireRole.CANDIDATE;
     case "leader":
       return WireRole.LEADER;
+    case "recovering":
+      return WireRole.RECOVERING;
   }
 }
 

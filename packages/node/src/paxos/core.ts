@@ -7,6 +7,27 @@
 // with a ballot (round, id) above every ballot it has seen, re-proposed in that ballot the
 // highest-ballot value each acceptor of its quorum reported for every slot past its chosen
 // index (holes become no-ops), and from then on runs Phase 2 alone, pipelining batches.
+//
+// Recovery (Paxos Made Live, section 5.1, made safe against stale messages). An acceptor
+// that lost its disk has forgotten its promises and acceptances; counting it in a quorum
+// could choose a second value for a slot. So a rebuilt store starts `recovering`, under a
+// new, larger incarnation number, and the acceptor neither promises, grants pre-votes,
+// campaigns, nor counts in any leader's quorum. It stores the entries a leader sends it
+// and reports itself recovering; the leader, on learning of the new incarnation, runs a
+// fresh Phase 1 whose Prepare carries it. The rebuilt acceptor votes again only once it
+// holds, as chosen, every slot up to the election tail of a ballot whose Phase 1 began with
+// its new incarnation known. Why that is safe:
+//  - That ballot B's promise quorum excludes the rebuilt node, so B's leader re-proposes
+//    every value that could have been chosen before the rebuild (the usual intersection,
+//    among nodes that did not forget), and the rebuilt node holds them all before voting.
+//  - A stale promise the node gave before its rebuild to some ballot P > B (still in
+//    flight, or held by a paused candidate) would let P ignore what the node accepted in B.
+//    But P's quorum needs another member z of B's quorum; z promised B before P (it could
+//    not promise B after P), so it knew the new incarnation, and every promise carries the
+//    promiser's incarnation view: P's candidate learns it and drops the stale promise.
+//    Views are durable (persisted with the promise that depends on them).
+//  - Ballots below B can choose nothing once B is established: B's quorum and the
+//    recovered node (promised B) refuse them.
 import { invariant } from "./invariant.js";
 import {
   ballotEquals,
@@ -70,6 +91,10 @@ interface Progress {
   ackedSeq: number;
   /** The chosen index we last told this follower. */
   sentChosen: number;
+  /** The follower's incarnation its replies carry; replies of an older one are stale. */
+  incarnation: number;
+  /** False while the follower reports itself recovering: it counts toward nothing. */
+  voter: boolean;
 }
 
 type StepHandler = (m: Message) => void;
@@ -80,7 +105,7 @@ export class PaxosCore {
   readonly members: readonly NodeId[];
   private readonly peers: readonly NodeId[];
   private readonly quorum: number;
-  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied" | "logReader">> & {
+  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied" | "logReader" | "incarnation">> & {
     plantedBugs: NonNullable<CoreConfig["plantedBugs"]>;
   };
 
@@ -92,6 +117,13 @@ export class PaxosCore {
   private compactedTo = 0;
   private readonly logReader: LogReader | null;
   private lastSlot = 0;
+  /** This store's incarnation, and whether it is still recovering (see "Recovery"). */
+  private readonly incarnation: number;
+  private recovering: boolean;
+  /** The highest incarnation known for each other member (absent: 0). Durable. */
+  private readonly known = new Map<NodeId, number>();
+  /** Set when `recovering` or `known` changed: the next hard state carries them. */
+  private recoveryDirty = false;
 
   // Volatile state.
   private roleName: Role = "follower";
@@ -109,6 +141,8 @@ export class PaxosCore {
   private readonly preVotes = new Map<NodeId, boolean>();
   private readonly promises = new Map<NodeId, PromiseMsg>();
   private phase1FromSlot = 0;
+  /** `known` when our Phase 1 began: a recovering member may vote for us only if current there. */
+  private phase1Known: ReadonlyMap<NodeId, number> = new Map();
 
   // Leader.
   private readonly progress = new Map<NodeId, Progress>();
@@ -156,6 +190,10 @@ export class PaxosCore {
 
     this.promised = durable.hardState.promised;
     this.chosenIndex = durable.hardState.chosen;
+    this.incarnation = config.incarnation ?? 0;
+    invariant(Number.isSafeInteger(this.incarnation) && this.incarnation >= 0, `incarnation ${this.incarnation} is not a number`);
+    this.recovering = durable.hardState.recovering === true;
+    for (const [id, inc] of Object.entries(durable.hardState.incarnations ?? {})) if (id !== this.id && this.members.includes(id)) this.known.set(id, inc);
     this.logReader = config.logReader ?? null;
     this.compactedTo = (durable.entriesFrom ?? 1) - 1;
     invariant(this.compactedTo === 0 || this.logReader !== null, "a partial log needs a logReader");
@@ -175,6 +213,11 @@ export class PaxosCore {
     this.maxRoundSeen = this.promised.round;
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
+    if (this.recovering) {
+      this.roleName = "recovering";
+      this.stepRole = this.stepRecovering;
+      this.tickRole = this.tickRecovering;
+    }
     this.resetElectionTimer();
     this.emitRole("start");
   }
@@ -198,6 +241,13 @@ export class PaxosCore {
   }
   get tickCount(): number {
     return this.ticks;
+  }
+  /** True while this rebuilt acceptor may not vote (see "Recovery"). */
+  get isRecovering(): boolean {
+    return this.recovering;
+  }
+  get incarnationNumber(): number {
+    return this.incarnation;
   }
   /** Ticks since a follower last heard its leader (0 on the leader). */
   get ticksSinceLeaderHeard(): number {
@@ -258,6 +308,7 @@ export class PaxosCore {
     if (m.to !== this.id || m.from === this.id || !this.peers.includes(m.from)) return;
     if (!wellFormed(m)) return;
     this.observeRound(m);
+    this.observeIncarnations(m);
     switch (m.type) {
       case "preVote":
         return this.handlePreVote(m);
@@ -367,7 +418,9 @@ export class PaxosCore {
       committed.push(e);
     }
     const hardState: HardState | null = this.hardStateDirty
-      ? { promised: this.promised, chosen: this.chosenIndex }
+      ? this.recoveryDirty
+        ? { promised: this.promised, chosen: this.chosenIndex, recovering: this.recovering, incarnations: Object.fromEntries(this.known) }
+        : { promised: this.promised, chosen: this.chosenIndex }
       : null;
     const rd: Ready = {
       hardState,
@@ -380,6 +433,7 @@ export class PaxosCore {
     const lastUnstable = this.unstable.length > 0 ? this.unstable[this.unstable.length - 1]!.slot : 0;
     this.readyOut = { lastUnstableSlot: lastUnstable, committedTo: this.chosenIndex };
     this.hardStateDirty = false;
+    this.recoveryDirty = false;
     this.unstable = [];
     this.outbox = [];
     this.events = [];
@@ -405,8 +459,9 @@ export class PaxosCore {
   private handlePrepare(m: PrepareMsg): void {
     const cmp = compareBallots(m.ballot, this.promised);
     // A repeated Prepare of the ballot we promised gets the same answer: promising again is idempotent.
-    if (cmp < 0 || (cmp === 0 && m.ballot.nodeId !== m.from)) {
-      this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: false, promised: this.promised, entries: [], chosen: this.chosenIndex });
+    // A recovering acceptor promises nothing: it forgot what it promised before.
+    if (this.recovering || cmp < 0 || (cmp === 0 && m.ballot.nodeId !== m.from)) {
+      this.send(this.promiseReply(m, false));
       return;
     }
     if (cmp > 0) {
@@ -416,7 +471,23 @@ export class PaxosCore {
       // Give the candidate we promised time to finish Phase 1 before we campaign ourselves.
       this.resetElectionTimer();
     }
-    this.send({ type: "promise", from: this.id, to: m.from, ballot: m.ballot, ok: true, promised: this.promised, entries: this.acceptedFrom(m.fromSlot), chosen: this.chosenIndex });
+    this.send(this.promiseReply(m, true));
+  }
+
+  private promiseReply(m: PrepareMsg, ok: boolean): PromiseMsg {
+    return {
+      type: "promise",
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      ok,
+      promised: this.promised,
+      entries: ok ? this.acceptedFrom(m.fromSlot) : [],
+      chosen: this.chosenIndex,
+      incarnation: this.incarnation,
+      incarnations: this.view(),
+      recovering: this.recovering,
+    };
   }
 
   private handleAccept(m: AcceptMsg): void {
@@ -426,7 +497,13 @@ export class PaxosCore {
       return;
     }
     if (cmp > 0) this.setPromised(m.ballot);
-    if (this.roleName !== "follower" || this.leader !== m.from) {
+    if (this.recovering) {
+      // Follow the leader to catch up, without voting.
+      if (this.leader !== m.from) {
+        this.leader = m.from;
+        this.emitRole("leader-heard");
+      }
+    } else if (this.roleName !== "follower" || this.leader !== m.from) {
       this.becomeFollower(m.from, "leader-heard");
     }
     this.electionElapsed = 0;
@@ -450,6 +527,14 @@ export class PaxosCore {
       this.acceptEntry({ slot, ballot: m.ballot, command });
     }
     this.learnChosen(m.ballot, m.chosen);
+    if (this.recovering && m.yourIncarnation === this.incarnation && this.chosenIndex >= m.electionTail) {
+      // This ballot's Phase 1 began with our rebuild known, and we hold everything it
+      // recovered as chosen: our promises and acceptances are trustworthy again.
+      this.recovering = false;
+      this.recoveryDirty = true;
+      this.hardStateDirty = true;
+      this.becomeFollower(m.from, "recovered");
+    }
     this.send(this.acceptReply(m, true));
   }
 
@@ -465,6 +550,8 @@ export class PaxosCore {
       lastSlot: m.commands.length > 0 ? m.firstSlot + m.commands.length - 1 : 0,
       chosen: this.chosenIndex,
       seq: m.seq,
+      incarnation: this.incarnation,
+      recovering: this.recovering,
     };
   }
 
@@ -503,7 +590,7 @@ export class PaxosCore {
     const leaderAlive =
       this.roleName === "leader" ||
       (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
-    const granted = !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex;
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex;
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 
@@ -511,6 +598,14 @@ export class PaxosCore {
 
   /** A follower has nothing of its own in flight: replies reaching it are stale, and ignored. */
   private stepFollower = (_m: Message): void => undefined;
+
+  /** Neither does a recovering acceptor. */
+  private stepRecovering = (_m: Message): void => undefined;
+
+  /** A recovering acceptor never campaigns: it waits for a leader to catch it up. */
+  private tickRecovering = (): void => {
+    this.electionElapsed++;
+  };
 
   private tickElection = (): void => {
     this.electionElapsed++;
@@ -556,20 +651,29 @@ export class PaxosCore {
 
   // ---- Candidate: Phase 1 --------------------------------------------------------------------
 
-  private startPhase1(): void {
+  private startPhase1(reason: ElectionReason = "pre-vote-won"): void {
+    invariant(!this.recovering, "a recovering acceptor never campaigns");
     const ballot: Ballot = { round: Math.max(this.preVoteRound, this.maxRoundSeen + 1), nodeId: this.id };
     this.roleName = "candidate";
     this.stepRole = this.stepCandidate;
     this.tickRole = this.tickElection;
+    this.leader = null;
+    this.progress.clear();
+    this.replicationPending = false;
+    this.confirmPending = false;
+    this.pendingReads.length = 0;
+    this.resetElectionTimer();
     this.setPromised(ballot);
-    this.emitRole("pre-vote-won");
+    this.emitRole(reason);
     this.phase1FromSlot = this.chosenIndex + 1;
+    this.phase1Known = new Map(this.known);
     this.promises.clear();
     // We are an acceptor too: our own promise carries our own accepted entries.
-    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex });
+    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex, incarnation: this.incarnation, incarnations: this.view(), recovering: false });
     if (this.promises.size >= this.quorum) return this.becomeLeader();
+    const incarnations = this.view();
     for (const p of this.peers) {
-      this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot });
+      this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot, incarnations });
     }
   }
 
@@ -581,6 +685,9 @@ export class PaxosCore {
       return;
     }
     this.promises.set(m.from, m);
+    // A promise given by an incarnation that has since been rebuilt is void: that node
+    // forgot it (observeIncarnations has merged this promise's view already).
+    for (const [id, p] of this.promises) if (id !== this.id && p.incarnation < (this.known.get(id) ?? 0)) this.promises.delete(id);
     if (this.promises.size >= this.quorum) this.becomeLeader();
   };
 
@@ -619,7 +726,7 @@ export class PaxosCore {
     invariant(this.lastSlot === maxSlot, `leader log ends at ${this.lastSlot}, recovery at ${maxSlot}`);
     this.progress.clear();
     for (const p of this.peers) {
-      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0 });
+      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0, incarnation: this.known.get(p) ?? 0, voter: true });
     }
     this.electionTailSlot = maxSlot;
     this.emitRole("promise-quorum");
@@ -631,19 +738,38 @@ export class PaxosCore {
 
   private stepLeader = (m: Message): void => {
     if (m.type !== "acceptReply" || !ballotEquals(m.ballot, this.promised)) return;
+    const pr = this.progress.get(m.from);
+    invariant(pr !== undefined, `no progress for member ${m.from}`);
+    if (m.incarnation < pr.incarnation) return; // from before the follower's rebuild
+    if (m.incarnation > pr.incarnation) {
+      // The follower lost its disk and was rebuilt: what we knew of its log is void.
+      Object.assign(pr, { next: 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0, incarnation: m.incarnation });
+    }
     if (!m.ok) {
       if (compareBallots(m.promised, this.promised) > 0) this.becomeFollower(null, "higher-ballot");
       return;
     }
-    const pr = this.progress.get(m.from);
-    invariant(pr !== undefined, `no progress for member ${m.from}`);
-    if (m.seq > pr.ackedSeq) {
-      pr.ackedSeq = m.seq;
-      this.confirmReads();
+    pr.voter = !m.recovering;
+    if (m.recovering && (this.phase1Known.get(m.from) ?? 0) !== m.incarnation) {
+      // It can vote again only in a ballot whose Phase 1 began with its rebuild known.
+      this.startPhase1("member-rebuilt");
+      return;
     }
-    this.heardSinceCheck.add(m.from);
+    if (pr.voter) {
+      if (m.seq > pr.ackedSeq) {
+        pr.ackedSeq = m.seq;
+        this.confirmReads();
+      }
+      this.heardSinceCheck.add(m.from);
+    }
     pr.chosen = Math.max(pr.chosen, m.chosen);
     if (m.match > pr.match) pr.match = m.match;
+    else if (m.match < pr.match && m.lastSlot === 0 && pr.inflight === 0) {
+      // The follower holds less than we believed (it lost un-fsynced chosen state, or our
+      // view is from a reply it no longer stands by): catch it up from what it reports.
+      pr.match = m.match;
+      pr.next = Math.min(pr.next, m.match + 1);
+    }
     if (m.lastSlot > 0) {
       if (m.match < m.lastSlot) {
         // The follower has a gap below this batch (an earlier batch was lost or is late):
@@ -720,7 +846,7 @@ export class PaxosCore {
   }
 
   private sendAccept(peer: NodeId, firstSlot: number, commands: Command[]): void {
-    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq });
+    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot });
     this.progress.get(peer)!.sentChosen = this.chosenIndex;
   }
 
@@ -728,7 +854,8 @@ export class PaxosCore {
     while (this.pendingReads.length > 0) {
       const r = this.pendingReads[0]!;
       let acks = 1;
-      for (const pr of this.progress.values()) if (pr.ackedSeq >= r.seq) acks++;
+      const round = this.cfg.plantedBugs.staleReadRound ? r.seq - 1 : r.seq;
+      for (const pr of this.progress.values()) if (pr.voter && pr.ackedSeq >= round) acks++;
       if (acks < this.quorum) return;
       this.pendingReads.shift();
       this.readStates.push({ ctx: r.ctx, index: r.index });
@@ -738,7 +865,7 @@ export class PaxosCore {
   /** A slot is chosen once a quorum (us included, once durable) holds our value for it. */
   private maybeCommit(): void {
     const matches = [this.stableSlot];
-    for (const pr of this.progress.values()) matches.push(pr.match);
+    for (const pr of this.progress.values()) matches.push(pr.voter ? pr.match : 0);
     matches.sort((a, b) => b - a);
     const n = Math.min(matches[this.quorum - 1]!, this.lastSlot);
     if (n > this.chosenIndex) {
@@ -798,6 +925,26 @@ export class PaxosCore {
     if (r > this.maxRoundSeen) this.maxRoundSeen = r;
   }
 
+  /** Learn members' incarnations from a message (its sender's own, and its view). */
+  private observeIncarnations(m: Message): void {
+    if (m.type === "promise" || m.type === "acceptReply") this.learnIncarnation(m.from, m.incarnation);
+    if (m.type === "prepare" || m.type === "promise") for (const [id, inc] of Object.entries(m.incarnations)) this.learnIncarnation(id, inc);
+  }
+
+  private learnIncarnation(id: NodeId, inc: number): void {
+    if (id === this.id || !this.peers.includes(id) || !Number.isSafeInteger(inc) || inc <= (this.known.get(id) ?? 0)) return;
+    this.known.set(id, inc);
+    this.recoveryDirty = true;
+    this.hardStateDirty = true;
+  }
+
+  /** Our incarnation view, ourselves included. */
+  private view(): Record<NodeId, number> {
+    const v: Record<NodeId, number> = Object.fromEntries(this.known);
+    if (this.incarnation > 0) v[this.id] = this.incarnation;
+    return v;
+  }
+
   private resetElectionTimer(): void {
     this.electionElapsed = 0;
     const base = this.cfg.electionTimeoutTicks;
@@ -820,11 +967,12 @@ function wellFormed(m: Message): boolean {
       return Number.isSafeInteger(m.round) && m.round > 0;
     // A ballot is only ever used by the node it names.
     case "prepare":
-      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.fromSlot) && m.fromSlot >= 1;
+      return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.fromSlot) && m.fromSlot >= 1 && typeof m.incarnations === "object" && m.incarnations !== null;
     case "accept":
       return m.ballot.round > 0 && m.ballot.nodeId === m.from && Number.isSafeInteger(m.firstSlot) && (m.commands.length === 0 || m.firstSlot >= 1) && Number.isSafeInteger(m.chosen) && m.chosen >= 0 && Number.isSafeInteger(m.seq) && m.seq >= 0;
     case "promise":
+      return Number.isSafeInteger(m.incarnation) && typeof m.incarnations === "object" && m.incarnations !== null;
     case "acceptReply":
-      return true;
+      return Number.isSafeInteger(m.incarnation);
   }
 }

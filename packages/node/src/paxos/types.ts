@@ -56,6 +56,17 @@ export interface HardState {
   readonly promised: Ballot;
   /** Every slot up to and including this one is chosen and known to this node. */
   readonly chosen: number;
+  /**
+   * True while this acceptor is rebuilding after losing its disk: it neither promises nor
+   * votes (see "Recovery" in core.ts). Absent means false.
+   */
+  readonly recovering?: boolean;
+  /**
+   * The highest incarnation this node knows for each member (itself included), where it
+   * differs from 0. Durable, because a promise must never be given by a node that forgot
+   * that a member was rebuilt (see "Recovery" in core.ts).
+   */
+  readonly incarnations?: Readonly<Record<NodeId, number>>;
 }
 
 /** What a node loads from its store on start. */
@@ -103,11 +114,16 @@ export interface PreVoteReplyMsg extends Envelope {
   readonly promisedRound: number;
 }
 
+/** Each member's highest known incarnation (members absent from the record: 0). */
+export type IncarnationView = Readonly<Record<NodeId, number>>;
+
 /** Phase 1a: promise `ballot` and tell me what you accepted from `fromSlot` on. */
 export interface PrepareMsg extends Envelope {
   readonly type: "prepare";
   readonly ballot: Ballot;
   readonly fromSlot: number;
+  /** The candidate's incarnation view; an acceptor learns it before it promises. */
+  readonly incarnations: IncarnationView;
 }
 
 /** Phase 1b. When `ok` is false, `promised` is the higher ballot that refused it. */
@@ -119,6 +135,12 @@ export interface PromiseMsg extends Envelope {
   /** Accepted entries with slot >= the Prepare's fromSlot (only when ok). */
   readonly entries: readonly Entry[];
   readonly chosen: number;
+  /** The acceptor's own incarnation: a promise of an older incarnation of it is void. */
+  readonly incarnation: number;
+  /** The acceptor's incarnation view when it answered. */
+  readonly incarnations: IncarnationView;
+  /** The acceptor is recovering and refuses to promise (ok is false). */
+  readonly recovering: boolean;
 }
 
 /**
@@ -134,6 +156,13 @@ export interface AcceptMsg extends Envelope {
   readonly chosen: number;
   /** The leader's confirmation round, echoed in the reply; it confirms reads (read-index). */
   readonly seq: number;
+  /**
+   * The receiver's incarnation as the leader knew it when its Phase 1 began: a recovering
+   * receiver may vote in this ballot only if it is its current one.
+   */
+  readonly yourIncarnation: number;
+  /** The last slot the leader recovered in its Phase 1 (its election tail). */
+  readonly electionTail: number;
 }
 
 /**
@@ -151,6 +180,13 @@ export interface AcceptReplyMsg extends Envelope {
   readonly chosen: number;
   /** The `seq` of the Accept this answers. */
   readonly seq: number;
+  /** The acceptor's own incarnation. */
+  readonly incarnation: number;
+  /**
+   * The acceptor is recovering: it stored the entries (so it catches up) but its reply must
+   * not count toward any quorum, confirmation or check-quorum.
+   */
+  readonly recovering: boolean;
 }
 
 export type Message =
@@ -165,7 +201,7 @@ export type MessageType = Message["type"];
 
 // ---- Roles and events ---------------------------------------------------------------------
 
-export type Role = "follower" | "precandidate" | "candidate" | "leader";
+export type Role = "follower" | "precandidate" | "candidate" | "leader" | "recovering";
 
 export type ElectionReason =
   | "start"
@@ -176,7 +212,11 @@ export type ElectionReason =
   | "higher-ballot"
   | "check-quorum-lost"
   | "leader-heard"
-  | "step-down";
+  | "step-down"
+  /** A leader re-runs Phase 1 so that a rebuilt member can rejoin the quorums. */
+  | "member-rebuilt"
+  /** A rebuilt acceptor has caught up in a ballot begun after its rebuild and votes again. */
+  | "recovered";
 
 export interface RoleChangeEvent {
   readonly type: "role";
@@ -262,6 +302,11 @@ export interface CoreConfig {
   /** Reads of the durable log below the in-memory window (required to use compact()). */
   readonly logReader?: LogReader;
   /**
+   * This node's incarnation: 0 for a store created with the cluster, a larger number (e.g.
+   * the rebuild's wall-clock ms) for each store rebuilt after a lost disk. Fixed per store.
+   */
+  readonly incarnation?: number;
+  /**
    * Deliberate protocol bugs, for proving the simulator catches them. Never set outside
    * tests.
    */
@@ -270,5 +315,7 @@ export interface CoreConfig {
     readonly skipPhase1Recovery?: boolean;
     /** readIndex answers at once on any node from its own chosen index, leader or not. */
     readonly localReads?: boolean;
+    /** Read confirmation counts acks from the confirmation round before the read's. */
+    readonly staleReadRound?: boolean;
   };
 }

@@ -28,8 +28,10 @@ export class MemAcceptorStore implements AcceptorStore {
   private closed = false;
   private readonly forgetPromiseOnRestart: boolean;
 
-  constructor(opts: MemAcceptorStoreOptions = {}) {
+  constructor(opts: MemAcceptorStoreOptions & { readonly recovering?: boolean } = {}) {
     this.forgetPromiseOnRestart = opts.plantedBugs?.forgetPromiseOnRestart === true;
+    // A store rebuilt after its disk was lost starts recovering (see core.ts "Recovery").
+    if (opts.recovering === true) this.hardState = { ...this.hardState, recovering: true };
   }
 
   /** What a (re)starting node reads. A load() after close() is a restart. */
@@ -38,7 +40,7 @@ export class MemAcceptorStore implements AcceptorStore {
     if (this.forgetPromiseOnRestart) {
       // The store really lost it: the durable copy goes too, so what it later saves is the
       // only promise it has.
-      this.hardState = { promised: ZERO_BALLOT, chosen: this.hardState.chosen };
+      this.hardState = { ...this.hardState, promised: ZERO_BALLOT };
     }
     return this.peek(opts.entriesFrom ?? 1);
   }
@@ -82,13 +84,13 @@ export class MemAcceptorStore implements AcceptorStore {
       if (this.undo && !this.undo.slots.has(e.slot)) this.undo.slots.set(e.slot, this.stored.get(e.slot));
       this.stored.set(e.slot, copyEntry(e));
     }
-    if (hardState !== null) this.hardState = copyHardState(hardState);
+    if (hardState !== null) this.hardState = mergeHardState(this.hardState, hardState);
     if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
   }
 
   /** A power cut: commits made with `durable: false` since the last durable one are gone. */
   crash(): void {
-    this.hardState = { promised: this.hardState.promised, chosen: this.lastDurable.chosen };
+    this.hardState = { ...this.hardState, chosen: this.lastDurable.chosen };
     this.appliedIndex = this.lastDurable.applied;
     this.closed = true;
   }
@@ -153,7 +155,20 @@ function copyBallot(b: Ballot): Ballot {
 }
 
 function copyHardState(h: HardState): HardState {
-  return { promised: copyBallot(h.promised), chosen: h.chosen };
+  const c: { -readonly [K in keyof HardState]: HardState[K] } = { promised: copyBallot(h.promised), chosen: h.chosen };
+  if (h.recovering !== undefined) c.recovering = h.recovering;
+  if (h.incarnations !== undefined) c.incarnations = { ...h.incarnations };
+  return c;
+}
+
+/** A Ready's hard state over the stored one: recovery fields absent from it are unchanged. */
+export function mergeHardState(prev: HardState, next: HardState): HardState {
+  return copyHardState({
+    promised: next.promised,
+    chosen: next.chosen,
+    recovering: next.recovering ?? prev.recovering,
+    incarnations: next.incarnations ?? prev.incarnations,
+  });
 }
 
 function copyEntry(e: Entry): Entry {

@@ -28,6 +28,12 @@ export interface SqliteStoreOptions {
    * Identity may then be null; when given it is still checked.
    */
   readonly readonly?: boolean;
+  /**
+   * Only when the file is new: this store replaces one whose disk was lost. It starts
+   * recovering (non-voting) under this incarnation, which must exceed every earlier one of
+   * this node (the rebuild's wall-clock ms). See "Recovery" in paxos/core.ts.
+   */
+  readonly rebuild?: { readonly incarnation: number };
 }
 
 export interface StoreInfo {
@@ -146,6 +152,10 @@ interface Meta {
   readonly promised: Ballot;
   readonly chosen: number;
   readonly applied: number;
+  /** Optional keys (absent in stores that were never rebuilt): see HardState. */
+  readonly recovering: boolean;
+  readonly incarnation: number;
+  readonly incarnations: Readonly<Record<string, number>>;
 }
 
 const OPEN_ADVICE = "point --data-dir at this node's own directory or move the file aside";
@@ -189,7 +199,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
       db.pragma("foreign_keys = ON");
       if (!readonly) db.pragma("synchronous = FULL");
 
-      const meta = readonly ? openExisting(db, path, identity) : openWritable(db, path, identity as StoreIdentity);
+      const meta = readonly ? openExisting(db, path, identity) : openWritable(db, path, identity as StoreIdentity, opts.rebuild);
       return new SqliteAcceptorStore(db, path, readonly, meta);
     } catch (err) {
       db.close();
@@ -213,7 +223,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
     readonly readonly: boolean,
     private readonly openedMeta: Meta,
   ) {
-    this.hardState = { promised: openedMeta.promised, chosen: openedMeta.chosen };
+    this.hardState = metaHardState(openedMeta);
     this.appliedIndex = openedMeta.applied;
     this.statements = prepareStatements(database);
     this.saveTxn = database.transaction((hardState: HardState | null, entries: readonly Entry[]) => {
@@ -225,6 +235,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
         this.setMeta("promised_round", hardState.promised.round);
         this.setMeta("promised_node", hardState.promised.nodeId);
         this.setMeta("chosen", hardState.chosen);
+        if (hardState.recovering !== undefined) this.statements.metaUpsert.run("recovering", hardState.recovering ? 1 : 0);
+        if (hardState.incarnations !== undefined) this.statements.metaUpsert.run("incarnations", JSON.stringify(hardState.incarnations));
       }
     });
   }
@@ -242,7 +254,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
       this.readTxn(() => {
         const meta = parseMeta(this.statements.metaAll.all(), this.path);
         const entries = this.statements.entriesFrom.all(entriesFrom).map(rowToEntry);
-        return { hardState: { promised: meta.promised, chosen: meta.chosen }, entries, entriesFrom };
+        return { hardState: metaHardState(meta), entries, entriesFrom };
       }),
     );
   }
@@ -279,6 +291,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
       this.hardState = {
         promised: { round: hardState.promised.round, nodeId: hardState.promised.nodeId },
         chosen: hardState.chosen,
+        recovering: hardState.recovering ?? this.hardState.recovering,
+        incarnations: hardState.incarnations ?? this.hardState.incarnations,
       };
     }
   }
@@ -370,6 +384,11 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.database.close();
   }
 
+  /** This store's incarnation: 0 unless it was created by a rebuild (see `rebuild`). */
+  get incarnation(): number {
+    return this.openedMeta.incarnation;
+  }
+
   /** The identity and schema the file had when it was opened. */
   get identity(): StoreIdentity & { readonly schemaVersion: number } {
     const m = this.openedMeta;
@@ -428,14 +447,14 @@ export class SqliteAcceptorStore implements AcceptorStore {
 // ---- Opening ------------------------------------------------------------------------------
 
 /** Classify the file by reading only; initialise it when new; migrate it when old. */
-function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity): Meta {
+function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity, rebuild?: { readonly incarnation: number }): Meta {
   const appId = readApplicationId(db);
   const objects = db.prepare<[], number>("SELECT count(*) FROM sqlite_master").pluck().get() ?? 0;
   if (appId === 0 && objects === 0) {
     // New (or empty) file. WAL cannot be switched inside a transaction; a crash between the
     // two leaves an empty WAL-mode file, which the next open initialises again.
     setWal(db, path);
-    initialise(db, identity);
+    initialise(db, identity, rebuild);
     return readMeta(db, path);
   }
   checkIsZk(db, path, appId);
@@ -474,13 +493,20 @@ function setWal(db: SqliteDatabase, path: string): void {
 }
 
 /** Everything a new file gets, in one transaction: a crash leaves either nothing or all of it. */
-function initialise(db: SqliteDatabase, identity: StoreIdentity): void {
+function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild?: { readonly incarnation: number }): void {
+  if (rebuild !== undefined && (!Number.isSafeInteger(rebuild.incarnation) || rebuild.incarnation < 1)) {
+    throw new RangeError(`zk: bug: rebuild incarnation ${rebuild.incarnation} must be a positive integer`);
+  }
   db.transaction(() => {
     db.pragma(`application_id = ${ZK_APPLICATION_ID}`);
     migrate(db, 0);
-    const put = db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?)");
+    const put = db.prepare<[string, string | number]>("INSERT INTO meta (key, value) VALUES (?, ?)");
     put.run("cluster_id", identity.clusterId);
     put.run("node_id", identity.nodeId);
+    if (rebuild !== undefined) {
+      put.run("incarnation", rebuild.incarnation);
+      put.run("recovering", 1);
+    }
   }).immediate();
 }
 
@@ -574,11 +600,22 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
   // schema_version first: a newer schema may lay out the rest differently.
   const schemaVersion = int("schema_version");
   if (schemaVersion > SCHEMA_VERSION) {
-    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0 };
+    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {} };
   }
   const round = int("promised_round");
   const node = str("promised_node");
+  const incarnationsText = m.has("incarnations") ? str("incarnations") : "{}";
+  let incarnations: Record<string, number>;
+  try {
+    incarnations = JSON.parse(incarnationsText) as Record<string, number>;
+    if (typeof incarnations !== "object" || incarnations === null || Object.values(incarnations).some((v) => !Number.isSafeInteger(v) || v < 0)) throw new Error("not a map of incarnations");
+  } catch {
+    throw new StoreError(`zk: ${path} has a bad meta incarnations (${describe(incarnationsText)}); ${CORRUPT_ADVICE}`, "CORRUPT");
+  }
   return {
+    recovering: m.has("recovering") ? int("recovering") === 1 : false,
+    incarnation: m.has("incarnation") ? int("incarnation") : 0,
+    incarnations,
     schemaVersion,
     clusterId: str("cluster_id"),
     nodeId: str("node_id"),
@@ -586,6 +623,10 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
     chosen: int("chosen"),
     applied: int("applied"),
   };
+}
+
+function metaHardState(meta: Meta): HardState {
+  return { promised: meta.promised, chosen: meta.chosen, recovering: meta.recovering, incarnations: meta.incarnations };
 }
 
 // ---- Helpers ------------------------------------------------------------------------------
@@ -597,6 +638,8 @@ function prepareStatements(db: SqliteDatabase) {
   return {
     metaAll: db.prepare<[], MetaRow>("SELECT key, value FROM meta"),
     metaSet: db.prepare<[unknown, string]>("UPDATE meta SET value = ? WHERE key = ?"),
+    // For the optional keys, absent from stores written before they existed.
+    metaUpsert: db.prepare<[string, unknown]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     entryPut: db.prepare<[number, number, string, Uint8Array]>(
       "INSERT OR REPLACE INTO entries (slot, ballot_round, ballot_node, command) VALUES (?, ?, ?, ?)",
     ),

@@ -35,5 +35,7 @@ export class StoreError extends Error {
  * are durable on a majority already. Skipping that fsync halves the fsyncs per write.
  */
 export function mustSync(hardState: HardState | null, entries: readonly Entry[], persistedPromise: Ballot): boolean {
-  return entries.length > 0 || (hardState !== null && !ballotEquals(hardState.promised, persistedPromise));
+  if (entries.length > 0 || hardState === null) return entries.length > 0;
+  // A change of recovery state or of the incarnation view is what later promises rest on.
+  return !ballotEquals(hardState.promised, persistedPromise) || hardState.recovering !== undefined || hardState.incarnations !== undefined;
 }

@@ -43,6 +43,11 @@ export enum Role {
   CANDIDATE = 3,
   /** LEADER - Holds a promise quorum for its ballot and serves writes. */
   LEADER = 4,
+  /**
+   * RECOVERING - Rebuilt after losing its disk: catches up from the leader but votes in no quorum
+   * until a ballot begun after its rebuild has caught it up (docs/design.md "Recovery").
+   */
+  RECOVERING = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -63,6 +68,9 @@ export function roleFromJSON(object: any): Role {
     case 4:
     case "ROLE_LEADER":
       return Role.LEADER;
+    case 5:
+    case "ROLE_RECOVERING":
+      return Role.RECOVERING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -82,6 +90,8 @@ export function roleToJSON(object: Role): string {
       return "ROLE_CANDIDATE";
     case Role.LEADER:
       return "ROLE_LEADER";
+    case Role.RECOVERING:
+      return "ROLE_RECOVERING";
     case Role.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -109,6 +109,16 @@ export interface PrepareMsg {
     | undefined;
   /** The first slot whose accepted entry the candidate needs. */
   fromSlot: number;
+  /**
+   * The candidate's incarnation view: the highest incarnation it knows of each member
+   * (absent: 0). An acceptor learns it, durably, before it promises.
+   */
+  incarnations: { [key: string]: number };
+}
+
+export interface PrepareMsg_IncarnationsEntry {
+  key: string;
+  value: number;
 }
 
 /** Phase 1b. */
@@ -127,6 +137,20 @@ export interface PromiseMsg {
   entries: Entry[];
   /** The acceptor's chosen index. */
   chosen: number;
+  /**
+   * The acceptor's own incarnation (0 unless its store was rebuilt after a lost disk). A
+   * promise from an incarnation older than one the candidate knows is void.
+   */
+  incarnation: number;
+  /** The acceptor's incarnation view. */
+  incarnations: { [key: string]: number };
+  /** The acceptor is recovering from a lost disk and promises nothing (ok is false). */
+  recovering: boolean;
+}
+
+export interface PromiseMsg_IncarnationsEntry {
+  key: string;
+  value: number;
 }
 
 /**
@@ -152,6 +176,13 @@ export interface AcceptMsg {
    * a read's round confirms the leader still led after the read arrived (read-index).
    */
   seq: number;
+  /**
+   * The receiver's incarnation as the leader knew it when its Phase 1 began; a
+   * recovering receiver votes again only in a ballot begun with its rebuild known.
+   */
+  yourIncarnation: number;
+  /** The last slot the leader recovered in its Phase 1. */
+  electionTail: number;
 }
 
 /** Phase 2b. */
@@ -174,6 +205,10 @@ export interface AcceptReplyMsg {
   chosen: number;
   /** The `seq` of the Accept this answers. */
   seq: number;
+  /** The acceptor's own incarnation. */
+  incarnation: number;
+  /** The acceptor is recovering: it stored the entries but counts toward no quorum. */
+  recovering: boolean;
 }
 
 /**
@@ -788,7 +823,7 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
 };
 
 function createBasePrepareMsg(): PrepareMsg {
-  return { ballot: undefined, fromSlot: 0 };
+  return { ballot: undefined, fromSlot: 0, incarnations: {} };
 }
 
 export const PrepareMsg: MessageFns<PrepareMsg> = {
@@ -799,6 +834,9 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
     if (message.fromSlot !== 0) {
       writer.uint32(16).uint64(message.fromSlot);
     }
+    globalThis.Object.entries(message.incarnations).forEach(([key, value]: [string, number]) => {
+      PrepareMsg_IncarnationsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
     return writer;
   },
 
@@ -831,6 +869,17 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
             message.fromSlot = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = PrepareMsg_IncarnationsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.incarnations[entry3.key] = entry3.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -851,6 +900,20 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
         : isSet(object.from_slot)
         ? globalThis.Number(object.from_slot)
         : 0,
+      incarnations: isObject(object.incarnations)
+        ? (globalThis.Object.entries(object.incarnations) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -861,6 +924,15 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
     }
     if (message.fromSlot !== 0) {
       obj.fromSlot = Math.round(message.fromSlot);
+    }
+    if (message.incarnations) {
+      const entries = globalThis.Object.entries(message.incarnations) as [string, number][];
+      if (entries.length > 0) {
+        obj.incarnations = {};
+        entries.forEach(([k, v]) => {
+          obj.incarnations[k] = Math.round(v);
+        });
+      }
     }
     return obj;
   },
@@ -874,12 +946,115 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
       ? Ballot.fromPartial(object.ballot)
       : undefined;
     message.fromSlot = object.fromSlot ?? 0;
+    message.incarnations = (globalThis.Object.entries(object.incarnations ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePrepareMsg_IncarnationsEntry(): PrepareMsg_IncarnationsEntry {
+  return { key: "", value: 0 };
+}
+
+export const PrepareMsg_IncarnationsEntry: MessageFns<PrepareMsg_IncarnationsEntry> = {
+  encode(message: PrepareMsg_IncarnationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareMsg_IncarnationsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareMsg_IncarnationsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareMsg_IncarnationsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: PrepareMsg_IncarnationsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PrepareMsg_IncarnationsEntry>): PrepareMsg_IncarnationsEntry {
+    return PrepareMsg_IncarnationsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareMsg_IncarnationsEntry>): PrepareMsg_IncarnationsEntry {
+    const message = createBasePrepareMsg_IncarnationsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
 
 function createBasePromiseMsg(): PromiseMsg {
-  return { ballot: undefined, ok: false, promised: undefined, entries: [], chosen: 0 };
+  return {
+    ballot: undefined,
+    ok: false,
+    promised: undefined,
+    entries: [],
+    chosen: 0,
+    incarnation: 0,
+    incarnations: {},
+    recovering: false,
+  };
 }
 
 export const PromiseMsg: MessageFns<PromiseMsg> = {
@@ -898,6 +1073,15 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
     }
     if (message.chosen !== 0) {
       writer.uint32(40).uint64(message.chosen);
+    }
+    if (message.incarnation !== 0) {
+      writer.uint32(48).uint64(message.incarnation);
+    }
+    globalThis.Object.entries(message.incarnations).forEach(([key, value]: [string, number]) => {
+      PromiseMsg_IncarnationsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    if (message.recovering !== false) {
+      writer.uint32(64).bool(message.recovering);
     }
     return writer;
   },
@@ -955,6 +1139,33 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
             message.chosen = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.incarnation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = PromiseMsg_IncarnationsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.incarnations[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.recovering = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -974,6 +1185,22 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
       promised: isSet(object.promised) ? Ballot.fromJSON(object.promised) : undefined,
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => Entry.fromJSON(e)) : [],
       chosen: isSet(object.chosen) ? globalThis.Number(object.chosen) : 0,
+      incarnation: isSet(object.incarnation) ? globalThis.Number(object.incarnation) : 0,
+      incarnations: isObject(object.incarnations)
+        ? (globalThis.Object.entries(object.incarnations) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      recovering: isSet(object.recovering) ? globalThis.Boolean(object.recovering) : false,
     };
   },
 
@@ -994,6 +1221,21 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
     if (message.chosen !== 0) {
       obj.chosen = Math.round(message.chosen);
     }
+    if (message.incarnation !== 0) {
+      obj.incarnation = Math.round(message.incarnation);
+    }
+    if (message.incarnations) {
+      const entries = globalThis.Object.entries(message.incarnations) as [string, number][];
+      if (entries.length > 0) {
+        obj.incarnations = {};
+        entries.forEach(([k, v]) => {
+          obj.incarnations[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.recovering !== false) {
+      obj.recovering = message.recovering;
+    }
     return obj;
   },
 
@@ -1011,12 +1253,108 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
       : undefined;
     message.entries = object.entries?.map((e) => Entry.fromPartial(e)) || [];
     message.chosen = object.chosen ?? 0;
+    message.incarnation = object.incarnation ?? 0;
+    message.incarnations = (globalThis.Object.entries(object.incarnations ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.recovering = object.recovering ?? false;
+    return message;
+  },
+};
+
+function createBasePromiseMsg_IncarnationsEntry(): PromiseMsg_IncarnationsEntry {
+  return { key: "", value: 0 };
+}
+
+export const PromiseMsg_IncarnationsEntry: MessageFns<PromiseMsg_IncarnationsEntry> = {
+  encode(message: PromiseMsg_IncarnationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromiseMsg_IncarnationsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromiseMsg_IncarnationsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PromiseMsg_IncarnationsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: PromiseMsg_IncarnationsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PromiseMsg_IncarnationsEntry>): PromiseMsg_IncarnationsEntry {
+    return PromiseMsg_IncarnationsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromiseMsg_IncarnationsEntry>): PromiseMsg_IncarnationsEntry {
+    const message = createBasePromiseMsg_IncarnationsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
 
 function createBaseAcceptMsg(): AcceptMsg {
-  return { ballot: undefined, firstSlot: 0, commands: [], chosen: 0, seq: 0 };
+  return { ballot: undefined, firstSlot: 0, commands: [], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 };
 }
 
 export const AcceptMsg: MessageFns<AcceptMsg> = {
@@ -1035,6 +1373,12 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     }
     if (message.seq !== 0) {
       writer.uint32(40).uint64(message.seq);
+    }
+    if (message.yourIncarnation !== 0) {
+      writer.uint32(48).uint64(message.yourIncarnation);
+    }
+    if (message.electionTail !== 0) {
+      writer.uint32(56).uint64(message.electionTail);
     }
     return writer;
   },
@@ -1092,6 +1436,22 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
             message.seq = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.yourIncarnation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.electionTail = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1115,6 +1475,16 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
       commands: globalThis.Array.isArray(object?.commands) ? object.commands.map((e: any) => bytesFromBase64(e)) : [],
       chosen: isSet(object.chosen) ? globalThis.Number(object.chosen) : 0,
       seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      yourIncarnation: isSet(object.yourIncarnation)
+        ? globalThis.Number(object.yourIncarnation)
+        : isSet(object.your_incarnation)
+        ? globalThis.Number(object.your_incarnation)
+        : 0,
+      electionTail: isSet(object.electionTail)
+        ? globalThis.Number(object.electionTail)
+        : isSet(object.election_tail)
+        ? globalThis.Number(object.election_tail)
+        : 0,
     };
   },
 
@@ -1135,6 +1505,12 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     if (message.seq !== 0) {
       obj.seq = Math.round(message.seq);
     }
+    if (message.yourIncarnation !== 0) {
+      obj.yourIncarnation = Math.round(message.yourIncarnation);
+    }
+    if (message.electionTail !== 0) {
+      obj.electionTail = Math.round(message.electionTail);
+    }
     return obj;
   },
 
@@ -1150,12 +1526,24 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     message.commands = object.commands?.map((e) => e) || [];
     message.chosen = object.chosen ?? 0;
     message.seq = object.seq ?? 0;
+    message.yourIncarnation = object.yourIncarnation ?? 0;
+    message.electionTail = object.electionTail ?? 0;
     return message;
   },
 };
 
 function createBaseAcceptReplyMsg(): AcceptReplyMsg {
-  return { ballot: undefined, ok: false, promised: undefined, match: 0, lastSlot: 0, chosen: 0, seq: 0 };
+  return {
+    ballot: undefined,
+    ok: false,
+    promised: undefined,
+    match: 0,
+    lastSlot: 0,
+    chosen: 0,
+    seq: 0,
+    incarnation: 0,
+    recovering: false,
+  };
 }
 
 export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
@@ -1180,6 +1568,12 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     }
     if (message.seq !== 0) {
       writer.uint32(56).uint64(message.seq);
+    }
+    if (message.incarnation !== 0) {
+      writer.uint32(64).uint64(message.incarnation);
+    }
+    if (message.recovering !== false) {
+      writer.uint32(72).bool(message.recovering);
     }
     return writer;
   },
@@ -1253,6 +1647,22 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
             message.seq = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.incarnation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.recovering = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1278,6 +1688,8 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
         : 0,
       chosen: isSet(object.chosen) ? globalThis.Number(object.chosen) : 0,
       seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      incarnation: isSet(object.incarnation) ? globalThis.Number(object.incarnation) : 0,
+      recovering: isSet(object.recovering) ? globalThis.Boolean(object.recovering) : false,
     };
   },
 
@@ -1304,6 +1716,12 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     if (message.seq !== 0) {
       obj.seq = Math.round(message.seq);
     }
+    if (message.incarnation !== 0) {
+      obj.incarnation = Math.round(message.incarnation);
+    }
+    if (message.recovering !== false) {
+      obj.recovering = message.recovering;
+    }
     return obj;
   },
 
@@ -1323,6 +1741,8 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
     message.lastSlot = object.lastSlot ?? 0;
     message.chosen = object.chosen ?? 0;
     message.seq = object.seq ?? 0;
+    message.incarnation = object.incarnation ?? 0;
+    message.recovering = object.recovering ?? false;
     return message;
   },
 };
@@ -1869,6 +2289,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
