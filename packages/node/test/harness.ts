@@ -18,7 +18,9 @@ export const dec = (c: Command): string => (c.length === 0 ? "no-op" : new TextD
 
 export interface HarnessNode {
   readonly id: NodeId;
-  readonly store: MemAcceptorStore;
+  store: MemAcceptorStore;
+  /** The store's incarnation (0 until a wipe rebuilds it). */
+  incarnation: number;
   core: PaxosCore | null;
   readonly applied: Entry[];
   readonly events: RoleChangeEvent[];
@@ -37,7 +39,7 @@ export class Harness {
     private readonly overrides: Partial<CoreConfig> = {},
   ) {
     for (const id of ids) {
-      const node: HarnessNode = { id, store: new MemAcceptorStore(), core: null, applied: [], events: [], reads: [] };
+      const node: HarnessNode = { id, store: new MemAcceptorStore(), incarnation: 0, core: null, applied: [], events: [], reads: [] };
       this.nodes.set(id, node);
     }
     for (const id of ids) this.start(id);
@@ -63,7 +65,7 @@ export class Harness {
     const n = this.node(id);
     n.applied.length = n.store.applied();
     n.core = new PaxosCore(
-      { id, members: this.ids, rng: new SeededRng(this.seed++), electionTimeoutTicks: 10, heartbeatTicks: 2, ...this.overrides, applied: n.store.applied() },
+      { id, members: this.ids, rng: new SeededRng(this.seed++), electionTimeoutTicks: 10, heartbeatTicks: 2, ...this.overrides, applied: n.store.applied(), incarnation: n.incarnation },
       n.store.load(),
     );
     this.flush();
@@ -72,6 +74,19 @@ export class Harness {
   crash(id: NodeId): void {
     this.node(id).core = null;
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+  }
+
+  /**
+   * The node's disk is lost: it is down, and comes back (start) on an empty store. Rebuilt
+   * properly, the store is recovering under a new incarnation; `asFresh` is the unsafe
+   * way, an empty store taken for a new member.
+   */
+  wipe(id: NodeId, incarnation: number, opts: { asFresh?: boolean } = {}): void {
+    const n = this.node(id);
+    this.crash(id);
+    n.store = new MemAcceptorStore({ recovering: opts.asFresh !== true });
+    n.incarnation = opts.asFresh === true ? 0 : incarnation;
+    n.applied.length = 0;
   }
 
   /** Persist and "send" every pending Ready. */

@@ -380,3 +380,88 @@ describe("core contract", () => {
     );
   });
 });
+
+describe("an acceptor that lost its disk", () => {
+  // Slot 1 = X is chosen by {n1, n3}; n2 never saw it. n1 goes down and n3 loses its disk.
+  function chosenThenWiped(asFresh: boolean): Harness {
+    const h = new Harness(three);
+    h.elect("n1", among("n1", "n3"));
+    proposeAndSettle(h, "n1", []);
+    const r = h.core("n1").propose([enc("X")]);
+    assert.ok(r.ok);
+    h.flush();
+    h.deliver(among("n1", "n3"), (m) => !among("n1", "n3")(m));
+    assert.deepEqual(h.chosenLog("n1").filter((v) => v !== "no-op"), ["X"]);
+    h.crash("n1");
+    h.wipe("n3", 1_000, { asFresh });
+    h.start("n3");
+    return h;
+  }
+
+  test("taken for a fresh member (the old behaviour), it lets a second value be chosen", () => {
+    const h = chosenThenWiped(true);
+    h.runUntil(() => h.leader() === "n2" || h.leader() === "n3");
+    const leader = h.leader()!;
+    proposeAndSettle(h, leader, ["Y"]);
+    h.tick(h.ids.filter((id) => id !== "n1"), 3);
+    h.deliver();
+    assert.equal(h.chosenLog(leader)[0], "Y", "slot 1 chosen again with another value: what the recovery rule prevents");
+  });
+
+  test("rebuilt, it neither votes nor promises, so no quorum forms without the member that remembers", () => {
+    const h = chosenThenWiped(false);
+    assert.equal(h.core("n3").role, "recovering");
+    for (let t = 0; t < 200; t++) {
+      h.tick(["n2", "n3"]);
+      h.deliver();
+    }
+    assert.equal(h.leader(), null, "n2 cannot win: n3 grants no pre-vote and makes no promise");
+    assert.equal(h.core("n3").isRecovering, true);
+    assert.ok(!h.node("n2").events.some((e) => e.role === "leader"));
+    // n1 comes back: a leader is elected, re-runs Phase 1 with n3's rebuild known, and n3
+    // catches up and votes again. X survives everywhere.
+    h.start("n1");
+    h.runUntil(() => h.leader() !== null && !h.core("n3").isRecovering && h.ids.every((id) => h.chosenLog(id)[0] === "X"), 1000);
+    const leader = h.leader()!;
+    assert.ok(h.node(leader).events.some((e) => e.role === "candidate" && e.reason === "member-rebuilt"), "the leader ran Phase 1 again for the rebuilt member");
+    assert.ok(h.node("n3").events.some((e) => e.role === "follower" && e.reason === "recovered"));
+    assert.equal(h.node("n3").store.durableHardState().recovering, false, "the end of recovery is durable");
+    proposeAndSettle(h, leader, ["Z"]);
+    h.tick(h.ids, 3);
+    h.deliver();
+    for (const id of three) assert.deepEqual(h.chosenLog(id).filter((v) => v !== "no-op"), ["X", "Z"], id);
+  });
+
+  test("a promise its old incarnation gave before the rebuild is void once any promiser knows of it", () => {
+    const h = new Harness(five);
+    h.timeOut("n1");
+    h.deliver((m) => m.type === "preVote" || m.type === "preVoteReply");
+    const core = h.core("n1");
+    assert.equal(core.role, "candidate");
+    const ballot = core.promisedBallot;
+    h.queue = [];
+    const promise = (from: string, incarnation: number, incarnations: Record<string, number>): Message => ({
+      type: "promise", from, to: "n1", ballot, ok: true, promised: ballot, entries: [], chosen: 0, incarnation, incarnations, recovering: false,
+    });
+    // n3's promise from before its rebuild arrives late; n2 has since learned n3's new
+    // incarnation 500 (from n3's own replies or another Prepare) and says so.
+    core.step(promise("n3", 0, {}));
+    core.step(promise("n2", 0, { n3: 500 }));
+    assert.equal(core.role, "candidate", "{n1, n2, stale n3} is no quorum");
+    core.step(promise("n4", 0, { n3: 500 }));
+    assert.equal(core.role, "leader", "{n1, n2, n4} is");
+  });
+
+  test("a leader catches up a follower that reports less than it believed", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    proposeAndSettle(h, "n1", ["a", "b", "c"]);
+    h.tick(h.ids, 3);
+    h.deliver();
+    assert.equal(h.core("n3").chosen, h.core("n1").chosen);
+    h.wipe("n3", 7);
+    h.start("n3");
+    h.runUntil(() => !h.core("n3").isRecovering && h.core("n3").chosen >= h.core(h.leader() ?? "n1").chosen, 500);
+    assert.deepEqual(h.chosenLog("n3").filter((v) => v !== "no-op"), ["a", "b", "c"]);
+  });
+});

@@ -360,6 +360,8 @@ export class PaxosCore {
       this.confirmPending = true;
     }
     this.pendingReads.push({ ctx, index, seq: this.seq });
+    // Planted bug: acks already in hand (from the round before this read) confirm it.
+    if (this.cfg.plantedBugs.staleReadRound) this.confirmReads();
     return true;
   }
 

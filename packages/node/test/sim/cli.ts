@@ -1,8 +1,8 @@
-// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] [--bug forget-promise|skip-recovery]
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
 // pnpm sim --seed S --trace [--nodes 3|5] [--bug ...]
 // Exit code 1 when any seed violates a safety or liveness property.
 import { parseArgs } from "node:util";
-import { runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
+import { PLANTED_BUGS, runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
 
 // A closed pipe (`| head`) ends the run quietly.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -35,7 +35,7 @@ function main(): number {
   const nodes = int(values.nodes, "--nodes");
   if (nodes === null || nodes < 1 || nodes > 9) return usage("--nodes must be between 1 and 9");
   const bug = values.bug as PlantedBug | undefined;
-  if (bug !== undefined && !["forget-promise", "skip-recovery", "local-read"].includes(bug)) return usage("--bug must be forget-promise, skip-recovery or local-read");
+  if (bug !== undefined && !PLANTED_BUGS.includes(bug)) return usage(`--bug must be one of ${PLANTED_BUGS.join(", ")}`);
   const faultTicks = values["fault-ticks"] === undefined ? undefined : int(values["fault-ticks"], "--fault-ticks") ?? undefined;
 
   if (values.seed !== undefined) {
@@ -81,6 +81,7 @@ interface Summary {
   messagesDelivered: number;
   readsServed: number;
   faults: Record<string, number>;
+  checks: Record<string, number>;
   seconds: number;
   seedsPerSecond: number;
 }
@@ -89,6 +90,8 @@ function summarize(results: SimResult[], nodes: number, ms: number): Summary {
   const failing = results.filter((r) => r.violation);
   const faults: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
+  const checks: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.checks)) checks[k] = (checks[k] ?? 0) + v;
   const sum = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return {
     nodes,
@@ -107,6 +110,7 @@ function summarize(results: SimResult[], nodes: number, ms: number): Summary {
     messagesDelivered: sum((r) => r.messagesDelivered),
     readsServed: sum((r) => r.readsServed),
     faults,
+    checks,
     seconds: Math.round(ms) / 1000,
     seedsPerSecond: ms > 0 ? Math.round((results.length / ms) * 1000 * 10) / 10 : 0,
   };
@@ -119,6 +123,7 @@ function printSummary(s: Summary): void {
     `elections    ${s.elections}`,
     `chosen       ${s.chosen} entries; ${s.acknowledged}/${s.proposals} proposals acknowledged; ${s.readsServed} linearizable reads checked`,
     `faults       ${Object.entries(s.faults).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `checks       ${Object.entries(s.checks).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `violations   ${s.violations}${s.failingSeeds.length ? `  seeds: ${s.failingSeeds.join(" ")}` : ""}`,
   ];
   if (s.firstViolation) {

@@ -18,7 +18,9 @@ import {
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { mustSync } from "../../src/storage/store.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round";
+
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -53,8 +55,18 @@ export interface SimResult {
   readonly messagesDelivered: number;
   readonly readsServed: number;
   readonly faults: Readonly<Record<FaultKind, number>>;
+  /** How many times each checked property was checked (and held, unless `violation`). */
+  readonly checks: Readonly<Record<CheckKind, number>>;
   readonly violation: Violation | null;
 }
+
+export type CheckKind =
+  | "one-value-per-slot"
+  | "one-leader-per-ballot"
+  | "linearizable-read"
+  | "applied-in-order"
+  | "acked-in-every-log"
+  | "rebuilt-node-recovered";
 
 export type FaultKind =
   | "loss"
@@ -64,9 +76,25 @@ export type FaultKind =
   | "asymmetric-partition"
   | "leader-isolation"
   | "crash-restart"
-  | "crash-before-persist";
+  | "crash-before-persist"
+  /** A node's disk is lost: it restarts on an empty store (rebuilt, recovering). */
+  | "wipe"
+  /** A node stops running for a while (GC pause, SIGSTOP); messages to it queue up. */
+  | "stall"
+  /** A persist fails (disk full): the node drops the Ready and reloads from its store. */
+  | "disk-full"
+  /** A message delayed past the election timeout. */
+  | "long-delay"
+  /** A node whose clock runs fast or slow (its ticks are not in lock-step). */
+  | "clock-drift";
 
 const READY_ROUNDS_MAX = 1000;
+/** Protocol steps one seed may take; a livelock fails the seed instead of hanging the run. */
+const STEPS_PER_SEED_MAX = 500_000;
+/** Ticks a stall lasts at most: beyond the longest election timeout. */
+const STALL_TICKS_MAX = 45;
+/** A long delay is at least this (above the longest election timeout) and at most twice it. */
+const LONG_DELAY_TICKS_MIN = 25;
 /** Applied entries a simulated core keeps in memory (small, so the store-read path is exercised). */
 const LOG_MEMORY_SLOTS = 16;
 const PENDING_RETRY_TICKS = 60;
@@ -82,10 +110,20 @@ class Violated extends Error {
 
 interface SimNode {
   readonly id: NodeId;
-  readonly store: MemAcceptorStore;
+  store: MemAcceptorStore;
   core: PaxosCore | null;
+  /** Process starts, to tell a node's leaderships apart across restarts. */
   incarnation: number;
+  /** The store's incarnation (0, or the tick of the rebuild that created it). */
+  storeIncarnation: number;
+  /** The tick of the last wipe (0: never). */
+  wipedAt: number;
   restartAt: number;
+  /** The node runs no tick, message or Ready before this tick (a stall). */
+  stalledUntil: number;
+  /** Ticks per simulated tick (clock drift), and the fraction owed. */
+  readonly rate: number;
+  tickDebt: number;
   /** The state machine: the chosen log as applied, slot by slot. */
   applied: Command[];
 }
@@ -124,6 +162,10 @@ class Simulation {
   private readonly crashRate: number;
   private readonly persistCrashRate: number;
   private readonly partitionRate: number;
+  private readonly wipeRate: number;
+  private readonly stallRate: number;
+  private readonly diskFullRate: number;
+  private readonly longDelayRate: number;
   private blocked = new Set<string>(); // "from>to"
 
   private network: InFlight[] = [];
@@ -141,6 +183,19 @@ class Simulation {
     "leader-isolation": 0,
     "crash-restart": 0,
     "crash-before-persist": 0,
+    wipe: 0,
+    stall: 0,
+    "disk-full": 0,
+    "long-delay": 0,
+    "clock-drift": 0,
+  };
+  private readonly checks: Record<CheckKind, number> = {
+    "one-value-per-slot": 0,
+    "one-leader-per-ballot": 0,
+    "linearizable-read": 0,
+    "applied-in-order": 0,
+    "acked-in-every-log": 0,
+    "rebuilt-node-recovered": 0,
   };
 
   // What the checker knows.
@@ -167,9 +222,16 @@ class Simulation {
     this.crashRate = calm ? 0 : this.rng.next() * 0.01;
     this.persistCrashRate = calm ? 0 : this.rng.next() * 0.01;
     this.partitionRate = calm ? 0 : this.rng.next() * 0.02;
+    this.wipeRate = calm ? 0 : this.rng.next() * 0.004;
+    this.stallRate = calm ? 0 : this.rng.next() * 0.006;
+    this.diskFullRate = calm ? 0 : this.rng.next() * 0.004;
+    this.longDelayRate = calm ? 0 : this.rng.next() * 0.01;
     for (const id of this.ids) {
-      const store = new MemAcceptorStore(opts.bug === "forget-promise" ? { plantedBugs: { forgetPromiseOnRestart: true } } : {});
-      const node: SimNode = { id, store, core: null, incarnation: 0, restartAt: 0, applied: [] };
+      // A third of the seeds run every clock at its own rate, 0.7x to 1.3x.
+      const drifting = !calm && this.rng.chance(1 / 3);
+      const rate = drifting ? 0.7 + this.rng.next() * 0.6 : 1;
+      if (drifting) this.faults["clock-drift"]++;
+      const node: SimNode = { id, store: this.newStore(false), core: null, incarnation: 0, storeIncarnation: 0, wipedAt: 0, restartAt: 0, stalledUntil: 0, rate, tickDebt: 0, applied: [] };
       this.nodes.push(node);
       this.start(node);
     }
@@ -186,7 +248,11 @@ class Simulation {
         this.restartDue();
         if (faulty || this.now < this.faultTicks + this.healTicks / 2) this.clientWork();
         this.retryStuck();
-        for (const n of this.nodes) if (n.core) this.guard(n, () => n.core!.tick());
+        for (const n of this.nodes) {
+          if (!n.core || this.stalled(n)) continue;
+          n.tickDebt += n.rate;
+          for (; n.tickDebt >= 1; n.tickDebt--) this.guard(n, () => n.core!.tick());
+        }
         this.deliver();
         this.drainReadies(faulty);
         if (!faulty && this.converged()) break;
@@ -209,6 +275,7 @@ class Simulation {
       messagesDelivered: this.delivered,
       readsServed: this.readsServed,
       faults: { ...this.faults },
+      checks: { ...this.checks },
       violation,
     };
   }
@@ -231,15 +298,37 @@ class Simulation {
       inflightBatchesMax: 3,
       applied,
       logReader: n.store,
-      plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read" },
+      incarnation: n.storeIncarnation,
+      plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
     };
     n.applied = n.applied.slice(0, n.store.applied());
     n.core = this.guard(n, () => new PaxosCore(config, durable));
   }
 
+  private newStore(rebuilt: boolean): MemAcceptorStore {
+    // wiped-votes: the rebuilt store is taken for a fresh member that may vote at once.
+    const recovering = rebuilt && this.opts.bug !== "wiped-votes";
+    return new MemAcceptorStore({ recovering, ...(this.opts.bug === "forget-promise" ? { plantedBugs: { forgetPromiseOnRestart: true } } : {}) });
+  }
+
+  private stalled(n: SimNode): boolean {
+    return n.stalledUntil > this.now;
+  }
+
+  /** The node's disk is gone: it comes back on an empty store under a new incarnation. */
+  private wipe(n: SimNode): void {
+    this.crash(n, "its disk is wiped");
+    n.store = this.newStore(true);
+    n.storeIncarnation = this.opts.bug === "wiped-votes" ? 0 : this.now;
+    n.applied = [];
+    n.wipedAt = this.now;
+    this.faults.wipe++;
+  }
+
   private crash(n: SimNode, why: string): void {
     if (!n.core) return;
     n.core = null;
+    n.stalledUntil = 0;
     n.store.crash();
     n.restartAt = this.now + 5 + this.rng.int(40);
     this.crashes++;
@@ -260,8 +349,10 @@ class Simulation {
   }
 
   private guard<T>(n: SimNode, f: () => T): T {
+    if (++this.steps > STEPS_PER_SEED_MAX) {
+      throw new Violated("liveness", `no progress: the step budget of ${STEPS_PER_SEED_MAX} ran out (a livelock?)`);
+    }
     try {
-      this.steps++;
       return f();
     } catch (e) {
       if (e instanceof InvariantError) throw new Violated("assertion", `${n.id}: ${e.message}`);
@@ -277,7 +368,7 @@ class Simulation {
       let any = false;
       for (const n of this.nodes) {
         const core = n.core;
-        if (!core || !core.hasReady()) continue;
+        if (!core || this.stalled(n) || !core.hasReady()) continue;
         any = true;
         const rd = this.guard(n, () => core.ready());
         if (faulty && this.rng.chance(this.persistCrashRate)) {
@@ -286,6 +377,15 @@ class Simulation {
           if (this.rng.chance(0.5)) for (const m of rd.messages) if (m.type === "accept") this.send(m);
           this.faults["crash-before-persist"]++;
           this.crash(n, "before persisting its Ready");
+          continue;
+        }
+        if (faulty && this.rng.chance(this.diskFullRate)) {
+          // The write fails (disk full): nothing of the Ready leaves, the transaction rolled
+          // back, and the node reloads its core from the store and waits for space. Unlike a
+          // crash, its non-fsynced commits survive.
+          this.faults["disk-full"]++;
+          if (this.rng.chance(0.5)) for (const m of rd.messages) if (m.type === "accept") this.send(m);
+          this.dropCore(n, 3 + this.rng.int(20), "its disk is full");
           continue;
         }
         this.handleReady(n, core, rd);
@@ -298,6 +398,7 @@ class Simulation {
     const before = n.store.durableHardState();
     if (rd.hardState) {
       if (rd.hardState.chosen < before.chosen) throw new Violated("safety", `${n.id} persisted chosen ${rd.hardState.chosen} below ${before.chosen}`);
+      if (rd.hardState.recovering === false && before.recovering === true) this.log(`${n.id} recovered: it votes again (chosen ${rd.hardState.chosen})`);
     }
     // As the driver does: one transaction, fsynced only when it records a promise or entries;
     // a crash loses the others (the chosen and applied indexes roll back).
@@ -313,6 +414,7 @@ class Simulation {
         const key = formatBallot(ev.ballot);
         const who = `${n.id}#${n.incarnation}`;
         const prev = this.leaderOfBallot.get(key);
+        this.checks["one-leader-per-ballot"]++;
         if (prev !== undefined && prev !== who) throw new Violated("safety", `two leaders in ballot ${key}: ${prev} and ${who}`);
         this.leaderOfBallot.set(key, who);
       }
@@ -322,6 +424,7 @@ class Simulation {
       if (!r || r.node !== n.id) throw new Violated("safety", `${n.id} answered a read it was never asked (ctx ${rs.ctx})`);
       this.reads.delete(rs.ctx);
       // Linearizability: every write acknowledged before the read began must be visible.
+      this.checks["linearizable-read"]++;
       if (rs.index < r.mustSee) throw new Violated("safety", `stale read at ${n.id}: read index ${rs.index} misses a write acknowledged at slot ${r.mustSee}`);
       this.readsServed++;
     }
@@ -333,6 +436,8 @@ class Simulation {
   }
 
   private apply(n: SimNode, e: Entry): void {
+    this.checks["applied-in-order"]++;
+    this.checks["one-value-per-slot"]++;
     if (e.slot !== n.applied.length + 1) throw new Violated("safety", `${n.id} applied slot ${e.slot} after ${n.applied.length}`);
     const known = this.chosenLog.get(e.slot);
     if (known === undefined) {
@@ -365,16 +470,21 @@ class Simulation {
       this.proposals.push({ id, command: new TextEncoder().encode(`p${id}`), state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
     }
     for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
-    if (this.rng.chance(0.2)) {
-      const leader = this.rng.pick(this.nodes);
-      const ctx = this.nextReadCtx++;
-      const mustSee = this.maxAckedSlot;
-      if (leader.core && this.guard(leader, () => leader.core!.readIndex(ctx))) this.reads.set(ctx, { node: leader.id, mustSee });
-    }
+    if (this.rng.chance(0.2)) this.tryRead(this.rng.pick(this.nodes));
+    // Reads at every node that believes it leads: a deposed leader that still thinks it
+    // leads is where a stale read would come from.
+    for (const n of this.nodes) if (n.core?.role === "leader" && this.rng.chance(0.15)) this.tryRead(n);
+  }
+
+  private tryRead(n: SimNode): void {
+    if (!n.core || this.stalled(n)) return;
+    const ctx = this.nextReadCtx++;
+    const mustSee = this.maxAckedSlot;
+    if (this.guard(n, () => n.core!.readIndex(ctx))) this.reads.set(ctx, { node: n.id, mustSee });
   }
 
   private tryPropose(p: Proposal): void {
-    const live = this.nodes.filter((n) => n.core);
+    const live = this.nodes.filter((n) => n.core && !this.stalled(n));
     if (live.length === 0) return;
     // Clients ask a random node and follow its leader hint, as the real client does.
     let target = this.rng.pick(live);
@@ -388,7 +498,7 @@ class Simulation {
         this.log(`p${p.id} proposed via ${target.id} at slot ${r.firstSlot}`);
         return;
       }
-      const hinted = this.nodes.find((n) => n.id === r.leaderHint && n.core);
+      const hinted = this.nodes.find((n) => n.id === r.leaderHint && n.core && !this.stalled(n));
       if (!hinted || hinted === target) return;
       target = hinted;
     }
@@ -418,8 +528,12 @@ class Simulation {
     const copies = this.now <= this.faultTicks && this.rng.chance(this.dupRate) ? 2 : 1;
     if (copies === 2) this.faults.duplicate++;
     for (let i = 0; i < copies; i++) {
-      const delay = this.now <= this.faultTicks ? this.rng.int(this.delayMaxTicks + 1) : 0;
+      let delay = this.now <= this.faultTicks ? this.rng.int(this.delayMaxTicks + 1) : 0;
       if (delay > 0) this.faults.reorder++;
+      if (this.now <= this.faultTicks && this.rng.chance(this.longDelayRate)) {
+        delay = LONG_DELAY_TICKS_MIN + this.rng.int(LONG_DELAY_TICKS_MIN);
+        this.faults["long-delay"]++;
+      }
       this.network.push({ m, at: this.now + delay });
     }
   }
@@ -427,7 +541,9 @@ class Simulation {
   private deliver(): void {
     const due: InFlight[] = [];
     const later: InFlight[] = [];
-    for (const f of this.network) (f.at <= this.now ? due : later).push(f);
+    // A stalled node reads nothing: what is sent to it waits in its socket buffer.
+    const stalledIds = new Set(this.nodes.filter((n) => this.stalled(n)).map((n) => n.id));
+    for (const f of this.network) (f.at <= this.now && !stalledIds.has(f.m.to) ? due : later).push(f);
     this.network = later;
     // Shuffle what arrives in the same tick: the network promises no order.
     for (let i = due.length - 1; i > 0; i--) {
@@ -480,11 +596,49 @@ class Simulation {
         this.crash(this.rng.pick(live), "crash-restart");
       }
     }
+    if (this.rng.chance(this.wipeRate)) {
+      // Losing more disks at once than the cluster can spare loses data by definition:
+      // only wipe while every other rebuilt node has recovered... up to the spare count.
+      const quorum = Math.floor(this.ids.length / 2) + 1;
+      const rebuilding = this.nodes.filter((n) => this.rebuilding(n)).length;
+      const candidates = this.nodes.filter((n) => !this.rebuilding(n));
+      if (rebuilding < this.ids.length - quorum && candidates.length > 0) this.wipe(this.rng.pick(candidates));
+    }
+    if (this.rng.chance(this.stallRate)) {
+      const live = this.nodes.filter((n) => n.core && !this.stalled(n));
+      if (live.length > 0) {
+        const n = this.rng.pick(live);
+        n.stalledUntil = this.now + 1 + this.rng.int(STALL_TICKS_MAX);
+        this.faults.stall++;
+        this.log(`${n.id} stalls until tick ${n.stalledUntil}`);
+      }
+    }
+  }
+
+  /** Rebuilt after a wipe and not yet voting again (down or recovering). */
+  private rebuilding(n: SimNode): boolean {
+    if (n.wipedAt === 0) return false;
+    // With wiped-votes the store never says so: count a wipe as recent for a while.
+    if (this.opts.bug === "wiped-votes") return this.now - n.wipedAt < 150;
+    return n.store.durableHardState().recovering === true;
+  }
+
+  /** Drop the node's core and reload it from its store later, without a crash's losses. */
+  private dropCore(n: SimNode, ticks: number, why: string): void {
+    n.core = null;
+    n.store.close();
+    n.restartAt = this.now + ticks;
+    this.log(`${n.id} stops: ${why}; reloads at tick ${n.restartAt}`);
+    for (const p of this.proposals) if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} stopped`);
+    for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
   }
 
   private heal(): void {
     this.blocked.clear();
-    for (const n of this.nodes) if (!n.core) n.restartAt = this.now;
+    for (const n of this.nodes) {
+      if (!n.core) n.restartAt = this.now;
+      n.stalledUntil = 0;
+    }
     this.log("faults stop: network healed, crashed nodes restart");
   }
 
@@ -495,7 +649,7 @@ class Simulation {
     if (leaders.length !== 1) return false;
     const leader = leaders[0]!;
     if (this.proposals.some((p) => p.state !== "acked")) return false;
-    return this.nodes.every((n) => n.core && n.core.leaderId === leader.id && n.applied.length === leader.applied.length && n.core.chosen === leader.core!.lastLogSlot);
+    return this.nodes.every((n) => n.core && !n.core.isRecovering && n.core.leaderId === leader.id && n.applied.length === leader.applied.length && n.core.chosen === leader.core!.lastLogSlot);
   }
 
   private checkLiveness(): void {
@@ -519,9 +673,15 @@ class Simulation {
         );
       }
     }
+    for (const n of this.nodes) {
+      if (n.storeIncarnation === 0) continue;
+      this.checks["rebuilt-node-recovered"]++;
+      if (n.core!.isRecovering) throw new Violated("liveness", `${n.id}, rebuilt after a wipe, is still recovering ${this.healTicks} ticks after the faults stopped`);
+    }
     // Every acknowledged proposal is in every node's chosen log.
     for (const p of this.proposals) {
       for (const n of this.nodes) {
+        this.checks["acked-in-every-log"]++;
         const c = n.applied[p.ackedSlot - 1];
         if (c === undefined || !commandsEqual(c, p.command)) {
           throw new Violated("safety", `acknowledged p${p.id} (slot ${p.ackedSlot}) is missing from ${n.id}'s chosen log`);
