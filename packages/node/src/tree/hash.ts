@@ -1,0 +1,142 @@
+// A digest of the znode tree's replicated state: every row apply() reads or writes, so that
+// two replicas at the same applied index can be compared with one string (the simulator's
+// "every replica's tree is identical" check, and an operator's cross-check of members). Equal
+// replicas hash equal; any difference that could make a later apply() answer differently
+// changes the hash.
+//
+// What is in it, and why (the tables come from the store's schema, src/storage/sqlite-store.ts):
+// - znodes: every column of every node — path, parent, data, version, cversion (which also
+//   numbers sequential children: the sequence counters), the zxids, the leader times, the
+//   ephemeral owner and the child count.
+// - sessions: every column (TTL, creation and renewal zxids and times).
+// - requests: the deduplication state (request id, first zxid, the encoded first outcome), for
+//   the keys still inside the window. A key more than REQUEST_IDS_KEPT_SLOTS behind the applied
+//   index is forgotten by apply() whether or not its row is still there, and whether it is
+//   depends on when this process last ran the batched eviction (it restarts from zero with the
+//   process), so those rows are left out: a replica that restarted must not look diverged.
+// - the applied index itself, so hashes taken at different indexes never compare equal.
+// What is not, and why:
+// - entries, and meta's acceptor fields: the consensus layer's log and promises, not the tree;
+//   they legitimately differ between replicas (unchosen acceptances, compaction).
+// - watch_events and meta's watch_history_from: each node's watch history, pruned by its own
+//   --watch-history-slots and restart times; apply() never reads them.
+// - ZnodeTree's dataBytesMax is a setting, not state; members must agree on it separately.
+// Any other table makes treeHash throw: a new table must be sorted into one list or the other
+// here, so the hash cannot silently stop covering the state.
+import { createHash } from "node:crypto";
+import type { Hash } from "node:crypto";
+import type { SqliteDatabase } from "../storage/sqlite-store.js";
+import { REQUEST_IDS_KEPT_SLOTS } from "./tree.js";
+
+/** Tables whose rows are hashed, in this order, each in primary-key order. */
+export const TREE_HASH_TABLES = ["znodes", "sessions", "requests"] as const;
+
+/** Tables of the store deliberately not hashed (see the file comment). */
+export const TREE_HASH_EXCLUDED_TABLES = ["meta", "entries", "watch_events"] as const;
+
+/** Version of the digest's layout; changes whenever what or how it hashes changes. */
+const TREE_HASH_FORMAT = "zk-tree-hash/1";
+
+export interface TreeHashOptions {
+  /**
+   * The applied index the tree is at. Default: meta's `applied`, which the store records in
+   * the same transaction as each apply; pass it when the tree's database has no such row.
+   */
+  readonly appliedIndex?: number;
+}
+
+/** The tree's state as a sha256 hex digest; see the file comment for what it covers. */
+export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string {
+  checkTables(db);
+  const applied = opts.appliedIndex ?? appliedFromMeta(db);
+  if (!Number.isSafeInteger(applied) || applied < 0) throw new RangeError(`zk: applied index ${applied} is not a slot`);
+  const h = createHash("sha256");
+  writeString(h, TREE_HASH_FORMAT);
+  writeValue(h, BigInt(applied));
+  // Rows of keys apply() would still find; older ones are forgotten (tree.ts, apply()): the
+  // next apply is at applied + 1 or later, and forgets zxids below that minus the window.
+  const requestsFrom = applied + 1 - REQUEST_IDS_KEPT_SLOTS;
+  hashRows(h, db, "znodes", "SELECT * FROM znodes ORDER BY path", []);
+  hashRows(h, db, "sessions", "SELECT * FROM sessions ORDER BY id", []);
+  hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? ORDER BY zxid", [requestsFrom]);
+  return h.digest("hex");
+}
+
+function checkTables(db: SqliteDatabase): void {
+  const known = new Set<string>([...TREE_HASH_TABLES, ...TREE_HASH_EXCLUDED_TABLES]);
+  const tables = db
+    .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all();
+  const unknown = tables.filter((t) => !known.has(t));
+  if (unknown.length > 0) {
+    throw new Error(
+      `zk: bug: treeHash does not know table(s) ${unknown.join(", ")}; add each to TREE_HASH_TABLES or TREE_HASH_EXCLUDED_TABLES in src/tree/hash.ts`,
+    );
+  }
+  for (const t of TREE_HASH_TABLES) {
+    if (!tables.includes(t)) throw new Error(`zk: treeHash: the database has no ${t} table; is it a zk store at schema 2 or later?`);
+  }
+}
+
+function appliedFromMeta(db: SqliteDatabase): number {
+  const v = db.prepare<[], unknown>("SELECT value FROM meta WHERE key = 'applied'").pluck().get();
+  if (v === undefined) throw new Error("zk: treeHash: the database has no applied index in meta; pass opts.appliedIndex");
+  return Number(v);
+}
+
+/**
+ * One table: its name, its column names (so a schema change changes the hash), then every row.
+ * Integers are read as bigints (exact to 64 bits) and every value is typed and length-prefixed,
+ * so that no two different tables of rows encode to the same bytes.
+ */
+function hashRows(h: Hash, db: SqliteDatabase, table: string, sql: string, params: unknown[]): void {
+  const stmt = db.prepare(sql).raw(true).safeIntegers(true);
+  writeString(h, table);
+  const columns = stmt.columns().map((c) => c.name);
+  writeValue(h, BigInt(columns.length));
+  for (const c of columns) writeString(h, c);
+  for (const row of stmt.iterate(...params) as Iterable<unknown[]>) {
+    h.update("r");
+    for (const v of row) writeValue(h, v);
+  }
+  h.update("e");
+}
+
+function writeString(h: Hash, s: string): void {
+  const b = Buffer.from(s, "utf8");
+  h.update("s");
+  h.update(u32(b.length));
+  h.update(b);
+}
+
+function writeValue(h: Hash, v: unknown): void {
+  if (v === null) {
+    h.update("n");
+  } else if (typeof v === "bigint") {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(v);
+    h.update("i");
+    h.update(b);
+  } else if (typeof v === "number") {
+    // REAL: none of the tree's columns are (STRICT INTEGER), but meta's untyped value could be.
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(v);
+    h.update("f");
+    h.update(b);
+  } else if (typeof v === "string") {
+    writeString(h, v);
+  } else if (v instanceof Uint8Array) {
+    h.update("b");
+    h.update(u32(v.length));
+    h.update(v);
+  } else {
+    throw new TypeError(`zk: treeHash: unexpected SQLite value of type ${typeof v}`);
+  }
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
