@@ -17,10 +17,14 @@ import {
 } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { mustSync } from "../../src/storage/store.js";
+import { ErrorCode, type Command as ZkCommand } from "../../src/gen/zk/v1/types.js";
+import { decodeCommand, encodeCommand, type ApplyOutcome } from "../../src/tree/index.js";
+import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
+import { HASH_EVERY_SLOTS, SimReplica } from "./replica.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply";
 
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -66,7 +70,15 @@ export type CheckKind =
   | "linearizable-read"
   | "applied-in-order"
   | "acked-in-every-log"
-  | "rebuilt-node-recovered";
+  | "rebuilt-node-recovered"
+  /** Every replica's tree hash agrees at the same applied index (every HASH_EVERY_SLOTS). */
+  | "same-tree-at-same-index"
+  /** No request id is executed twice on a replica (deduplication). */
+  | "applied-exactly-once"
+  /** Keys whose client history was checked linearizable (Wing-Gong search). */
+  | "linearizable-key-history"
+  /** Keys whose history search ran out of its step budget (neither proven nor refuted). */
+  | "linearizable-key-history-undecided";
 
 export type FaultKind =
   | "loss"
@@ -90,7 +102,9 @@ export type FaultKind =
 
 const READY_ROUNDS_MAX = 1000;
 /** Protocol steps one seed may take; a livelock fails the seed instead of hanging the run. */
-const STEPS_PER_SEED_MAX = 500_000;
+const STEPS_PER_SEED_MAX = 150_000;
+/** Search steps per key's history: a few seeds' histories (long-retried writes) cost more. */
+const LIN_CHECK_STEPS_PER_KEY_MAX = 50_000;
 /** Ticks a stall lasts at most: beyond the longest election timeout. */
 const STALL_TICKS_MAX = 45;
 /** A long delay is at least this (above the longest election timeout) and at most twice it. */
@@ -124,13 +138,21 @@ interface SimNode {
   /** Ticks per simulated tick (clock drift), and the fraction owed. */
   readonly rate: number;
   tickDebt: number;
-  /** The state machine: the chosen log as applied, slot by slot. */
+  /** The chosen log as applied, slot by slot. */
   applied: Command[];
+  /** The state machine: the real znode tree on in-memory SQLite. */
+  replica: SimReplica;
+  /** Linearizable reads confirmed at an index this node has not applied yet. */
+  waitingReads: { ctx: number; index: number }[];
 }
 
 interface Proposal {
   readonly id: number;
   readonly command: Command;
+  readonly key: string;
+  readonly op: ZnodeOp;
+  /** Its op in the client history. */
+  readonly historyId: number;
   state: "queued" | "inflight" | "acked";
   via: NodeId | null;
   slot: number;
@@ -196,6 +218,10 @@ class Simulation {
     "applied-in-order": 0,
     "acked-in-every-log": 0,
     "rebuilt-node-recovered": 0,
+    "same-tree-at-same-index": 0,
+    "applied-exactly-once": 0,
+    "linearizable-key-history": 0,
+    "linearizable-key-history-undecided": 0,
   };
 
   // What the checker knows.
@@ -204,7 +230,10 @@ class Simulation {
   private readonly proposals: Proposal[] = [];
   private nextProposalId = 1;
   /** Linearizable reads asked and not answered: ctx -> the highest slot acknowledged before it was asked. */
-  private readonly reads = new Map<number, { node: NodeId; mustSee: number }>();
+  private readonly reads = new Map<number, { node: NodeId; mustSee: number; key: string; historyId: number }>();
+  private readonly history = new HistoryRecorder();
+  /** The first replica's tree hash at each checkpoint slot. */
+  private readonly hashAt = new Map<number, string>();
   private nextReadCtx = 1;
   private readsServed = 0;
   private maxAckedSlot = 0;
@@ -231,7 +260,7 @@ class Simulation {
       const drifting = !calm && this.rng.chance(1 / 3);
       const rate = drifting ? 0.7 + this.rng.next() * 0.6 : 1;
       if (drifting) this.faults["clock-drift"]++;
-      const node: SimNode = { id, store: this.newStore(false), core: null, incarnation: 0, storeIncarnation: 0, wipedAt: 0, restartAt: 0, stalledUntil: 0, rate, tickDebt: 0, applied: [] };
+      const node: SimNode = { id, store: this.newStore(false), core: null, incarnation: 0, storeIncarnation: 0, wipedAt: 0, restartAt: 0, stalledUntil: 0, rate, tickDebt: 0, applied: [], replica: this.newReplica(), waitingReads: [] };
       this.nodes.push(node);
       this.start(node);
     }
@@ -258,6 +287,7 @@ class Simulation {
         if (!faulty && this.converged()) break;
       }
       this.checkLiveness();
+      this.checkHistories();
     } catch (e) {
       if (e instanceof Violated) violation = { seed: this.opts.seed, tick: this.now, kind: e.kind, message: e.message };
       else throw e;
@@ -302,6 +332,9 @@ class Simulation {
       plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
     };
     n.applied = n.applied.slice(0, n.store.applied());
+    // The tree is in the store's file: what the crash took from the applied index, it took
+    // from the tree too.
+    if (n.replica.applied > n.applied.length) n.replica.rollBackTo(n.applied.length, n.applied);
     n.core = this.guard(n, () => new PaxosCore(config, durable));
   }
 
@@ -309,6 +342,10 @@ class Simulation {
     // wiped-votes: the rebuilt store is taken for a fresh member that may vote at once.
     const recovering = rebuilt && this.opts.bug !== "wiped-votes";
     return new MemAcceptorStore({ recovering, ...(this.opts.bug === "forget-promise" ? { plantedBugs: { forgetPromiseOnRestart: true } } : {}) });
+  }
+
+  private newReplica(): SimReplica {
+    return new SimReplica({ ignoreRequestIds: this.opts.bug === "double-apply" });
   }
 
   private stalled(n: SimNode): boolean {
@@ -321,6 +358,8 @@ class Simulation {
     n.store = this.newStore(true);
     n.storeIncarnation = this.opts.bug === "wiped-votes" ? 0 : this.now;
     n.applied = [];
+    n.replica.close();
+    n.replica = this.newReplica();
     n.wipedAt = this.now;
     this.faults.wipe++;
   }
@@ -337,6 +376,7 @@ class Simulation {
       if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} crashed`);
     }
     for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
+    n.waitingReads = [];
   }
 
   private restartDue(): void {
@@ -422,13 +462,13 @@ class Simulation {
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.ctx);
       if (!r || r.node !== n.id) throw new Violated("safety", `${n.id} answered a read it was never asked (ctx ${rs.ctx})`);
-      this.reads.delete(rs.ctx);
       // Linearizability: every write acknowledged before the read began must be visible.
       this.checks["linearizable-read"]++;
       if (rs.index < r.mustSee) throw new Violated("safety", `stale read at ${n.id}: read index ${rs.index} misses a write acknowledged at slot ${r.mustSee}`);
-      this.readsServed++;
+      n.waitingReads.push({ ctx: rs.ctx, index: rs.index });
     }
-    for (const ev of rd.events) if (ev.role !== "leader") for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
+    this.serveReads(n);
+    for (const ev of rd.events) if (ev.role !== "leader") for (const [ctx, r] of this.reads) if (r.node === n.id && !n.waitingReads.some((w) => w.ctx === ctx)) this.reads.delete(ctx);
     for (const m of rd.messages) this.send(m);
     this.guard(n, () => core.advance());
     const last = rd.committed.at(-1)?.slot ?? 0;
@@ -447,12 +487,24 @@ class Simulation {
       throw new Violated("safety", `slot ${e.slot} chosen twice: ${describe(known)} and ${describe(e.command)} (at ${n.id})`);
     }
     n.applied.push(e.command);
+    this.checks["applied-exactly-once"]++;
+    const outcome = n.replica.apply(e.slot, e.command, (rid, first) => {
+      throw new Violated("safety", `${n.id} applied request ${rid} twice: at slot ${first} and again at slot ${e.slot}`);
+    });
+    if (e.slot % HASH_EVERY_SLOTS === 0) {
+      this.checks["same-tree-at-same-index"]++;
+      const h = n.replica.hash();
+      const known = this.hashAt.get(e.slot);
+      if (known === undefined) this.hashAt.set(e.slot, h);
+      else if (known !== h) throw new Violated("safety", `${n.id}'s tree differs from another replica's at applied index ${e.slot}`);
+    }
     // The client that proposed through this node hears back now.
     for (const p of this.proposals) {
       if (p.state === "inflight" && p.via === n.id && p.slot === e.slot) {
         if (commandsEqual(p.command, e.command)) {
           p.state = "acked";
           p.ackedSlot = e.slot;
+          this.history.complete(p.historyId, resultOf(p.op, outcome), this.now);
           this.maxAckedSlot = Math.max(this.maxAckedSlot, e.slot);
           this.log(`p${p.id} acknowledged by ${n.id} at slot ${e.slot}`);
         } else {
@@ -465,9 +517,14 @@ class Simulation {
   // ---- Clients ------------------------------------------------------------------------------
 
   private clientWork(): void {
-    if (this.rng.chance(0.3)) {
+    if (this.rng.chance(0.15)) {
       const id = this.nextProposalId++;
-      this.proposals.push({ id, command: new TextEncoder().encode(`p${id}`), state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
+      const key = this.rng.pick(KEYS);
+      const { op, zop } = this.randomWrite(key, `v${id}`);
+      // The request id is the deduplication key: every retry of this write carries it.
+      const command = encodeCommand({ requestId: `r${id}`, timeMs: this.now, nonce: 0, op });
+      const historyId = this.history.invoke(key, zop, this.now, `p${id}`);
+      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
     }
     for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
     if (this.rng.chance(0.2)) this.tryRead(this.rng.pick(this.nodes));
@@ -480,7 +537,48 @@ class Simulation {
     if (!n.core || this.stalled(n)) return;
     const ctx = this.nextReadCtx++;
     const mustSee = this.maxAckedSlot;
-    if (this.guard(n, () => n.core!.readIndex(ctx))) this.reads.set(ctx, { node: n.id, mustSee });
+    const key = this.rng.pick(KEYS);
+    if (this.guard(n, () => n.core!.readIndex(ctx))) this.reads.set(ctx, { node: n.id, mustSee, key, historyId: this.history.invoke(key, { kind: "get" }, this.now, `read@${n.id}`) });
+  }
+
+  /** Answer the confirmed reads whose index this node has applied, from its tree. */
+  private serveReads(n: SimNode): void {
+    if (n.waitingReads.length === 0) return;
+    const ready = n.waitingReads.filter((w) => w.index <= n.replica.applied);
+    n.waitingReads = n.waitingReads.filter((w) => w.index > n.replica.applied);
+    for (const w of ready) {
+      const r = this.reads.get(w.ctx)!;
+      this.reads.delete(w.ctx);
+      const z = n.replica.znodes.get(r.key);
+      this.history.complete(r.historyId, z === null ? { type: "read", exists: false } : { type: "read", exists: true, version: z.stat!.version, data: new TextDecoder().decode(z.data) }, this.now);
+      this.readsServed++;
+    }
+  }
+
+  /** A create, set or delete of `key`, with a version that is sometimes right. */
+  private randomWrite(key: string, data: string): { op: ZkCommand["op"]; zop: ZnodeOp } {
+    const version = this.rng.chance(0.5) ? -1 : this.rng.int(3);
+    const bytes = new TextEncoder().encode(data);
+    const expectedVersion = version === -1 ? undefined : version;
+    switch (this.rng.int(3)) {
+      case 0:
+        return { op: { $case: "create", value: { path: key, data: bytes, ephemeral: false, sequential: false, sessionId: 0 } }, zop: { kind: "create", data } };
+      case 1:
+        return { op: { $case: "set", value: { path: key, data: bytes, expectedVersion } }, zop: { kind: "set", data, expectedVersion: version } };
+      default:
+        return { op: { $case: "delete", value: { path: key, expectedVersion } }, zop: { kind: "delete", expectedVersion: version } };
+    }
+  }
+
+  /** Every key's client history is linearizable (writes acknowledged or pending, and reads). */
+  private checkHistories(): void {
+    const check = checkHistory(this.history.history(), { stepsPerKeyMax: LIN_CHECK_STEPS_PER_KEY_MAX });
+    this.checks["linearizable-key-history"] += check.keys.length - check.unknown.length;
+    this.checks["linearizable-key-history-undecided"] += check.unknown.length;
+    if (check.verdict === "violation") {
+      const v = check.violations[0]!;
+      throw new Violated("safety", `history of ${v.path} is not linearizable: ${v.explanation.split("\n").slice(0, 6).join(" | ")}`);
+    }
   }
 
   private tryPropose(p: Proposal): void {
@@ -631,6 +729,7 @@ class Simulation {
     this.log(`${n.id} stops: ${why}; reloads at tick ${n.restartAt}`);
     for (const p of this.proposals) if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} stopped`);
     for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
+    n.waitingReads = [];
   }
 
   private heal(): void {
@@ -695,6 +794,31 @@ class Simulation {
   }
 }
 
+/** The keys simulated clients write and read: few, so that their operations contend. */
+const KEYS = ["/k0", "/k1", "/k2"];
+
 function describe(c: Command): string {
-  return c.length === 0 ? "no-op" : new TextDecoder().decode(c);
+  if (c.length === 0) return "no-op";
+  const cmd = decodeCommand(c);
+  const op = cmd.op;
+  if (op === undefined) return `${cmd.requestId}: (empty)`;
+  const v = op.value as { path?: string; expectedVersion?: number };
+  return `${cmd.requestId}: ${op.$case} ${v.path ?? ""}${v.expectedVersion !== undefined ? ` v=${v.expectedVersion}` : ""}`;
+}
+
+/** What the client of `op` saw, from the tree's outcome (its first application's, if a retry). */
+function resultOf(op: ZnodeOp, outcome: ApplyOutcome | null): ZnodeResult {
+  if (outcome === null) throw new Error("zk: sim bug: a client write was applied as a no-op");
+  if ("error" in outcome) {
+    const code = outcome.error.code;
+    if (code === ErrorCode.NO_NODE) return { type: "error", code: "NO_NODE" };
+    if (code === ErrorCode.NODE_EXISTS) return { type: "error", code: "NODE_EXISTS" };
+    if (code === ErrorCode.BAD_VERSION) return { type: "error", code: "BAD_VERSION" };
+    throw new Error(`zk: sim bug: ${op.kind} failed with error code ${code}: ${outcome.error.message}`);
+  }
+  const r = outcome.result.result;
+  if (r?.$case === "create") return { type: "ok", version: 0 };
+  if (r?.$case === "set") return { type: "ok", version: r.value.stat!.version };
+  if (r?.$case === "delete") return { type: "ok" };
+  throw new Error(`zk: sim bug: unexpected result ${r?.$case} for ${op.kind}`);
 }
