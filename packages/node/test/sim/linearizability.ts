@@ -55,7 +55,14 @@ export type ZnodeResult =
   | { readonly type: "read"; readonly exists: false }
   | { readonly type: "read"; readonly exists: true; readonly version: number; readonly data?: string };
 
-/** One recorded operation. `complete` is absent while (or if forever) the client has no answer. */
+/**
+ * One recorded operation. `complete` is absent while (or if forever) the client has no answer:
+ * the op is pending, and may take effect at any time after its invoke, or never. A `complete`
+ * without `result` says the op ended by `time` with its outcome unknown — it took effect by
+ * then or never will — which bounds the search far better than pending: use it whenever the
+ * recorder knows such a time (e.g. the simulator saw the request's command chosen, or knows
+ * it can no longer be). Pending writes are what makes a search expensive; see checkKey.
+ */
 export interface HistoryOp {
   /** Unique within the history; explanations name ops by it ("#12"). */
   readonly id: number;
@@ -64,7 +71,7 @@ export interface HistoryOp {
   readonly path: string;
   readonly op: ZnodeOp;
   readonly invokeTime: number;
-  readonly complete?: { readonly time: number; readonly result: ZnodeResult };
+  readonly complete?: { readonly time: number; readonly result?: ZnodeResult };
 }
 
 /** The sequential specification: what `op` does to `state`, and what it answers. */
@@ -129,11 +136,20 @@ export class HistoryRecorder {
 
   /** Record the answer. An op never completed stays pending (it may or may not have taken effect). */
   complete(id: number, result: ZnodeResult, time: number): void {
+    this.end(id, time, result);
+  }
+
+  /** Record that the op ended by `time` with its outcome unknown (it took effect by then, or never will). */
+  endWithoutAnswer(id: number, time: number): void {
+    this.end(id, time, undefined);
+  }
+
+  private end(id: number, time: number, result: ZnodeResult | undefined): void {
     const i = this.index.get(id);
-    if (i === undefined) throw new RangeError(`lincheck: complete(${id}): no such op was invoked`);
+    if (i === undefined) throw new RangeError(`lincheck: op #${id}: no such op was invoked`);
     const o = this.ops[i]!;
-    if (o.complete !== undefined) throw new RangeError(`lincheck: complete(${id}): op #${id} already completed`);
-    this.ops[i] = { ...o, complete: { time, result } };
+    if (o.complete !== undefined) throw new RangeError(`lincheck: op #${id}: already completed`);
+    this.ops[i] = { ...o, complete: result === undefined ? { time } : { time, result } };
   }
 
   /** The history so far, in invoke order. */
@@ -146,6 +162,12 @@ export class HistoryRecorder {
 
 /** Model steps one key's search may take before its verdict is "unknown" (default). */
 export const CHECK_STEPS_PER_KEY_MAX_DEFAULT = 1_000_000;
+/** Steps one search of an explanation may take: at least this, */
+const TRIAL_STEPS_MIN = 200_000;
+/** ...or this many times what the failing search of the whole history took. */
+const TRIAL_STEPS_FACTOR = 10;
+/** Answers tried away one at a time when minimizing a violation's core, at most. */
+const CORE_TRIALS_MAX = 64;
 /** Displayed ops of the context of a violation, at most. */
 const CONTEXT_OPS_SHOWN_MAX = 20;
 
@@ -253,32 +275,40 @@ export function checkKey(path: string, ops: readonly HistoryOp[], initial: Znode
     if (o.path !== path) throw new RangeError(`lincheck: op #${o.id} is on ${o.path}, not ${path}`);
   }
   const stepsMax = opts.stepsPerKeyMax ?? CHECK_STEPS_PER_KEY_MAX_DEFAULT;
-  const all = toSearchOps(ops.map((o) => ({ o, seen: o.complete !== undefined })));
+  const all = toSearchOps(ops.map((o) => ({ o, role: "seen" })));
   const r = search(all, initial, stepsMax);
   if (r.kind === "ok") {
     return { path, verdict: "ok", ops: all.length, steps: r.steps, linearization: r.order.map((i) => all[i]!.src.id) };
   }
   if (r.kind === "budget") {
-    const pending = all.filter((s) => s.result === null).length;
+    const pending = all.filter((s) => s.complete === Infinity).length;
     const reason =
       `the search of ${path} took more than ${stepsMax} steps (${all.length} ops, ${pending} pending, ` +
       `at most ${maxConcurrency(all)} concurrent); raise stepsPerKeyMax or record fewer overlapping ops per key`;
     return { path, verdict: "unknown", ops: all.length, steps: r.steps, reason };
   }
   const explainMax = opts.explainStepsMax ?? stepsMax;
-  const ex = explain(path, ops, initial, explainMax);
+  const ex = explain(path, ops, initial, explainMax, r.steps);
   return { path, verdict: "violation", ops: all.length, steps: r.steps + ex.steps, violation: ex.violation };
 }
 
 // ---- The search ----------------------------------------------------------------------------
 
-/** An op as the search sees it; pending ops complete at +Infinity and have no result. */
+/**
+ * An op as the search sees it. A required op has its answer, which the model must give; an
+ * optional op has none (its answer was never received, or is deliberately not used) and may be
+ * linearized once, anywhere in [invoke, complete], or never. A pending op completes at +Infinity.
+ */
 interface SearchOp {
   readonly src: HistoryOp;
   readonly invoke: number;
   readonly complete: number;
+  /** null: optional. */
   readonly result: ZnodeResult | null;
 }
+
+/** How an op enters a search: with its answer, or without it (reads and failed writes then drop out). */
+type Role = "seen" | "forgotten" | "dropped";
 
 type SearchOutcome =
   | { readonly kind: "ok"; readonly steps: number; readonly order: number[] }
@@ -286,17 +316,23 @@ type SearchOutcome =
   | { readonly kind: "budget"; readonly steps: number };
 
 /**
- * Ops for the search, sorted by invoke time (then id). `seen` says whether the op's answer
- * counts (false: treat it as pending). Pending reads constrain nothing and are dropped.
+ * The weakest role that keeps what an op may have done: a write that succeeded or got no
+ * answer may have changed the node; a read or a failed write changed nothing and can go.
  */
-function toSearchOps(items: readonly { o: HistoryOp; seen: boolean }[]): SearchOp[] {
+function withoutAnswer(o: HistoryOp): Role {
+  const r = o.complete?.result;
+  return o.op.kind !== "get" && (r === undefined || r.type === "ok") ? "forgotten" : "dropped";
+}
+
+/** Ops for the search, sorted by invoke time (then id). */
+function toSearchOps(items: readonly { readonly o: HistoryOp; readonly role: Role }[]): SearchOp[] {
   const out: SearchOp[] = [];
-  for (const { o, seen } of items) {
-    if (seen && o.complete !== undefined) {
-      out.push({ src: o, invoke: o.invokeTime, complete: o.complete.time, result: o.complete.result });
-    } else if (o.op.kind !== "get") {
-      out.push({ src: o, invoke: o.invokeTime, complete: Infinity, result: null });
-    }
+  for (const { o, role } of items) {
+    const answer = o.complete?.result;
+    const r = role === "seen" && answer !== undefined ? "seen" : role === "dropped" ? "dropped" : withoutAnswer(o);
+    if (r === "dropped") continue;
+    const complete = o.complete === undefined ? Infinity : o.complete.time;
+    out.push({ src: o, invoke: o.invokeTime, complete, result: r === "seen" ? answer! : null });
   }
   return out.sort((a, b) => a.invoke - b.invoke || a.src.id - b.src.id);
 }
@@ -313,62 +349,136 @@ function sameState(a: ZnodeState, b: ZnodeState): boolean {
 /**
  * Wing & Gong's search with Lowe's cache. A configuration is (the set of ops linearized so far,
  * the model state after them). From a configuration, an op may be linearized next iff it is not
- * yet linearized and no unlinearized op completed before it was invoked (real-time order); it
- * is, iff the model gives its recorded result. The history is linearizable iff a configuration
- * with every completed op linearized is reachable (pending ops left over never took effect —
- * or took effect after everything else, which no answer can tell apart).
+ * yet linearized and real time allows it: no unlinearized required op completed before it was
+ * invoked, and (for an optional op) no op already linearized was invoked after it completed.
+ * It is, iff the model gives its recorded answer (optional ops: any answer). The history is
+ * linearizable iff a configuration with every required op linearized is reachable (optional
+ * ops left over never took effect, or took effect after everything, which no answer tells apart).
  *
- * Two prunings, both exact: a configuration already visited is not expanded again (the first
- * visit failed, or the search would have stopped), and a pending op whose step leaves the state
- * unchanged is not linearized (doing so is dominated by keeping it in reserve: a pending op
- * blocks nobody and constrains nothing, so every continuation after it is also available
- * without it).
+ * Prunings, all exact (they never change the verdict):
+ * - Closed optional ops count as done: an optional op that can no longer be linearized (an op
+ *   invoked after its completion is linearized) is, for the future, the same whether it took
+ *   effect or not — that is already folded into the state.
+ * - Dominance, which subsumes Lowe's "visited" cache: configuration A dominates B if they have
+ *   the same required ops linearized and the same state, and A's optional ops done (closed
+ *   included) are a subset of B's. Every continuation from B is then one from A (A may still
+ *   do all B may, and real time constrains them alike). A visited configuration that
+ *   dominates a new one has failed (or the search would have stopped, or is exploring it), so
+ *   the new one is skipped. Without this, the cache would tell apart every subset of the
+ *   unanswered writes that ended in the same state (e.g. before a delete), exponentially many.
+ * - An optional op whose step leaves the state unchanged is not linearized: that is dominated
+ *   by keeping it in reserve (it blocks nobody and constrains nothing).
  */
 function search(ops: readonly SearchOp[], initial: ZnodeState, stepsMax: number): SearchOutcome {
   const n = ops.length;
-  const words = (n + 31) >>> 5;
-  const bits = new Uint32Array(words);
-  const has = (i: number): boolean => (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+  // Each op has a slot in one of two bitsets: the required ops' and the optional ops'.
+  const required: number[] = [];
+  const optional: number[] = [];
+  const slot = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const group = ops[i]!.result !== null ? required : optional;
+    slot[i] = group.length;
+    group.push(i);
+  }
+  const reqWords = (required.length + 31) >>> 5;
+  const optWords = (optional.length + 31) >>> 5;
+  const req = new Uint32Array(reqWords);
+  const opt = new Uint32Array(optWords);
+  const has = (i: number): boolean => {
+    const s = slot[i]!;
+    return ((ops[i]!.result !== null ? req : opt)[s >>> 5]! & (1 << (s & 31))) !== 0;
+  };
   const flip = (i: number): void => {
-    bits[i >>> 5]! ^= 1 << (i & 31);
+    const s = slot[i]!;
+    (ops[i]!.result !== null ? req : opt)[s >>> 5]! ^= 1 << (s & 31);
   };
-  const key = (s: ZnodeState): string => {
-    let k = "";
-    for (let w = 0; w < words; w++) k += String.fromCharCode(bits[w]! & 0xffff, bits[w]! >>> 16);
-    return k + stateKey(s);
-  };
-  // Completed ops by completion time: the first unlinearized one bounds which ops may go next.
-  const byComplete: number[] = [];
-  for (let i = 0; i < n; i++) if (ops[i]!.result !== null) byComplete.push(i);
-  byComplete.sort((a, b) => ops[a]!.complete - ops[b]!.complete || a - b);
-
-  const candidates = (): number[] => {
-    let bound = Infinity;
-    for (const i of byComplete) {
-      if (!has(i)) {
-        bound = ops[i]!.complete;
-        break;
+  // Required ops by completion: the first unlinearized one bounds which ops may go next.
+  const reqByComplete = required.slice().sort((a, b) => ops[a]!.complete - ops[b]!.complete || a - b);
+  const optByComplete = optional.slice().sort((a, b) => ops[a]!.complete - ops[b]!.complete || a - b);
+  // The optional ops closed once an op invoked at `t` is linearized, as a mask; per distinct t.
+  const closedMasks = new Map<number, Uint32Array>();
+  const closedBy = (t: number): Uint32Array => {
+    let m = closedMasks.get(t);
+    if (m === undefined) {
+      m = new Uint32Array(optWords);
+      for (const i of optByComplete) {
+        if (ops[i]!.complete >= t) break;
+        m[slot[i]! >>> 5]! |= 1 << (slot[i]! & 31);
       }
+      closedMasks.set(t, m);
     }
+    return m;
+  };
+  // Per (required ops done, state): the optional sets of the visited configurations, an antichain.
+  const visited = new Map<string, Uint32Array[]>();
+  const dominated = (s: ZnodeState, maxInvoke: number): boolean => {
+    let k = "";
+    for (let w = 0; w < reqWords; w++) k += String.fromCharCode(req[w]! & 0xffff, req[w]! >>> 16);
+    k += stateKey(s);
+    const closed = closedBy(maxInvoke);
+    const mask = new Uint32Array(optWords);
+    for (let w = 0; w < optWords; w++) mask[w] = opt[w]! | closed[w]!;
+    const seen = visited.get(k);
+    if (seen === undefined) {
+      visited.set(k, [mask]);
+      return false;
+    }
+    const subset = (a: Uint32Array, b: Uint32Array): boolean => {
+      for (let w = 0; w < optWords; w++) if ((a[w]! & ~b[w]!) !== 0) return false;
+      return true;
+    };
+    for (const m of seen) if (subset(m, mask)) return true;
+    // The new set dominates any visited superset of it: keep only what is still needed.
+    let j = 0;
+    for (const m of seen) if (!subset(mask, m)) seen[j++] = m;
+    seen.length = j;
+    seen.push(mask);
+    return false;
+  };
+  // `lo`: every op before it (in invoke order) is done (linearized, or closed); `reqLo`: every
+  // required op before it in completion order is linearized. Both only grow along a path, and
+  // save rescanning the done part of the history at every step.
+  const candidates = (maxInvoke: number, lo: number, reqLo: number): number[] => {
+    const first = reqByComplete[reqLo];
+    const bound = first === undefined ? Infinity : ops[first]!.complete;
+    // Required ops first, optional ones last: the search then tries "the unanswered writes
+    // have not happened yet" first. (Order affects speed only, never the verdict.)
     const out: number[] = [];
+    const later: number[] = [];
     // Sorted by invoke: once one is invoked after the bound, so are all later ones.
-    for (let i = 0; i < n && ops[i]!.invoke <= bound; i++) if (!has(i)) out.push(i);
+    for (let i = lo; i < n && ops[i]!.invoke <= bound; i++) {
+      if (has(i)) continue;
+      const o = ops[i]!;
+      if (o.result !== null) out.push(i);
+      else if (o.complete >= maxInvoke) later.push(i);
+    }
+    for (const i of later) out.push(i);
     return out;
   };
 
-  let remaining = byComplete.length;
+  let remaining = required.length;
   if (remaining === 0) return { kind: "ok", steps: 0, order: [] };
   let state = initial;
   let steps = 0;
-  const visited = new Set<string>([key(state)]);
+  dominated(state, -Infinity);
   // An explicit stack, not recursion: depth is the number of ops, which can be thousands.
   interface Frame {
     readonly cands: number[];
+    /** The latest invoke among the ops linearized so far (this frame's configuration). */
+    readonly maxInvoke: number;
+    readonly lo: number;
+    readonly reqLo: number;
     next: number;
+    /** The op this frame's current child linearized (-1: none), and the state before it. */
     taken: number;
     before: ZnodeState;
   }
-  const stack: Frame[] = [{ cands: candidates(), next: 0, taken: -1, before: null }];
+  const frame = (maxInvoke: number, lo: number, reqLo: number): Frame => {
+    while (lo < n && (has(lo) || (ops[lo]!.result === null && ops[lo]!.complete < maxInvoke))) lo++;
+    while (reqLo < reqByComplete.length && has(reqByComplete[reqLo]!)) reqLo++;
+    return { cands: candidates(maxInvoke, lo, reqLo), maxInvoke, lo, reqLo, next: 0, taken: -1, before: null };
+  };
+  const stack: Frame[] = [frame(-Infinity, 0, 0)];
   while (stack.length > 0) {
     const f = stack[stack.length - 1]!;
     if (f.taken >= 0) {
@@ -387,20 +497,19 @@ function search(ops: readonly SearchOp[], initial: ZnodeState, stepsMax: number)
     const o = ops[c]!;
     const r = applyZnodeOp(state, o.src.op);
     if (o.result !== null ? !resultMatches(o.result, r.result) : sameState(r.state, state)) continue;
+    const maxInvoke = Math.max(f.maxInvoke, o.invoke);
     flip(c);
-    const k = key(r.state);
-    if (visited.has(k)) {
+    if (dominated(r.state, maxInvoke)) {
       flip(c);
       continue;
     }
-    visited.add(k);
     f.taken = c;
     f.before = state;
     state = r.state;
     if (o.result !== null && --remaining === 0) {
       return { kind: "ok", steps, order: stack.map((s) => s.taken) };
     }
-    stack.push({ cands: candidates(), next: 0, taken: -1, before: null });
+    stack.push(frame(maxInvoke, f.lo, f.reqLo));
   }
   return { kind: "fail", steps };
 }
@@ -417,37 +526,47 @@ function maxConcurrency(ops: readonly SearchOp[]): number {
 
 // ---- Explaining a violation ----------------------------------------------------------------
 
-/** What an op of the failing prefix contributes while the core is minimized. */
-type Role = "seen" | "unseen" | "dropped";
-
 /**
  * Find the shortest failing prefix, then the fewest answers in it that still contradict the
  * model. Both only ever weaken a history in ways that keep a linearizable history
- * linearizable — forgetting answers (an op whose answer is forgotten is pending) and dropping
+ * linearizable — forgetting answers (an op whose answer is forgotten is optional) and dropping
  * ops that had no effect (reads and failed writes) — so every failing history found is a
  * proof that the original fails too. (Dropping a successful write would not be: it could make
  * a correct read look like it saw a value never written.)
  */
-function explain(path: string, ops: readonly HistoryOp[], initial: ZnodeState, budget: number): { violation: KeyViolation; steps: number } {
+function explain(
+  path: string,
+  ops: readonly HistoryOp[],
+  initial: ZnodeState,
+  budget: number,
+  failedInSteps: number,
+): { violation: KeyViolation; steps: number } {
   let steps = 0;
-  /** Fail, ok, or null when the budget is spent. */
-  const fails = (items: { o: HistoryOp; seen: boolean }[]): boolean | null => {
-    const left = budget - steps;
+  // One trial may take a multiple of what proving the whole history wrong took: forgetting
+  // answers can make a search far larger (nothing left to prune with), and one runaway trial
+  // must not eat the budget of the rest. An undecided trial just keeps an answer.
+  const trialMax = Math.max(TRIAL_STEPS_MIN, TRIAL_STEPS_FACTOR * failedInSteps);
+  /** Fails, passes, or null when undecided within the budgets. */
+  const fails = (items: readonly { o: HistoryOp; role: Role }[]): boolean | null => {
+    const left = Math.min(trialMax, budget - steps);
     if (left <= 0) return null;
     const r = search(toSearchOps(items), initial, left);
     steps += r.steps;
     return r.kind === "budget" ? null : r.kind === "fail";
   };
 
-  // Completions in time order; prefix k holds the answers of the first k, and every op invoked
-  // by the k-th completion without its answer. Failing is monotone in k (a linearization of a
-  // longer prefix restricted to a shorter one is one of the shorter), so binary search works.
-  const completions = ops.filter((o) => o.complete !== undefined);
+  // Completions in time order. Prefix k holds the answers of the first k, and every other op
+  // invoked by the k-th completion without its answer. Failing is monotone in k (a
+  // linearization of a longer prefix, cut before its first op invoked after the shorter one's
+  // end, is one of the shorter), so a binary search finds the shortest failing prefix.
+  const completions = ops.filter((o) => o.complete?.result !== undefined);
   completions.sort((a, b) => a.complete!.time - b.complete!.time || a.id - b.id);
-  const prefix = (k: number): { o: HistoryOp; seen: boolean }[] => {
+  const prefix = (k: number): { o: HistoryOp; role: Role }[] => {
     const end = completions[k - 1]!.complete!.time;
-    const seen = new Set(completions.slice(0, k).map((o) => o.id));
-    return ops.filter((o) => o.invokeTime <= end || seen.has(o.id)).map((o) => ({ o, seen: seen.has(o.id) }));
+    const answered = new Set(completions.slice(0, k).map((o) => o.id));
+    return ops
+      .filter((o) => o.invokeTime <= end || answered.has(o.id))
+      .map((o) => ({ o, role: answered.has(o.id) ? "seen" : withoutAnswer(o) }));
   };
   let lo = 1;
   let hi = completions.length; // The whole history failed: so does its longest prefix.
@@ -466,22 +585,51 @@ function explain(path: string, ops: readonly HistoryOp[], initial: ZnodeState, b
   const prefixOps = toSearchOps(items).length;
 
   // Minimize the answers that matter. The culprit's is needed (without it this is the
-  // previous, linearizable, prefix). Try everything else away at once first (one search when
-  // the culprit's answer alone is impossible), then one at a time, earliest first.
+  // previous, linearizable, prefix). Weakening more answers can only make a history pass, so:
+  // try every other answer away at once (one search, when the culprit's answer alone is
+  // impossible); else binary-search the longest run of earliest answers that can go (the ones
+  // that matter are usually near the culprit); then try the rest one at a time, nearest the
+  // culprit first, at most CORE_TRIALS_MAX of them.
   const role = new Map<number, Role>();
-  for (const { o, seen } of items) role.set(o.id, seen ? "seen" : "unseen");
-  const weaker = (o: HistoryOp): Role => (isWrite(o) && o.complete?.result.type === "ok" ? "unseen" : "dropped");
-  const trial = (): { o: HistoryOp; seen: boolean }[] =>
-    items.filter(({ o }) => role.get(o.id) !== "dropped").map(({ o }) => ({ o, seen: role.get(o.id) === "seen" }));
-  const others = items.filter(({ o, seen }) => seen && o.id !== culprit.id).map(({ o }) => o);
+  for (const { o, role: r } of items) role.set(o.id, r);
+  const trial = (): { o: HistoryOp; role: Role }[] => items.map(({ o }) => ({ o, role: role.get(o.id)! }));
+  const others = items.filter(({ o, role: r }) => r === "seen" && o.id !== culprit.id).map(({ o }) => o);
+  others.sort((a, b) => a.complete!.time - b.complete!.time || a.id - b.id);
+  /** Forget the answers of others[0, upTo), keep the rest. */
+  const weaken = (upTo: number): void => {
+    for (let j = 0; j < others.length; j++) role.set(others[j]!.id, j < upTo ? withoutAnswer(others[j]!) : "seen");
+  };
   let coreMinimal = true;
-  for (const o of others) role.set(o.id, weaker(o));
-  const bulk = others.length === 0 ? true : fails(trial());
+  weaken(others.length);
+  // Most often the culprit's answer is impossible on its own (a value never written); that
+  // needs no search — searching a history of nothing but unanswered writes can be huge.
+  const alone = impossibleAlone(culprit, items, initial);
+  const bulk = alone !== null || others.length === 0 ? true : fails(trial());
   if (bulk !== true) {
     if (bulk === null) coreMinimal = false;
-    for (const o of others) role.set(o.id, "seen");
-    for (const o of others) {
-      role.set(o.id, weaker(o));
+    // fails(weaken(0)) is the prefix itself: true. Find the largest cut that still fails.
+    let lo = 0;
+    let hi = others.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      weaken(mid);
+      const f = fails(trial());
+      if (f === true) lo = mid;
+      else {
+        if (f === null) coreMinimal = false;
+        hi = mid - 1;
+      }
+    }
+    weaken(lo);
+    // others[lo] is needed (weakening it too passed, or was undecided); try the later ones.
+    let trials = 0;
+    for (let j = others.length - 1; j > lo; j--) {
+      if (trials++ >= CORE_TRIALS_MAX) {
+        coreMinimal = false;
+        break;
+      }
+      const o = others[j]!;
+      role.set(o.id, withoutAnswer(o));
       const f = fails(trial());
       if (f !== true) {
         role.set(o.id, "seen");
@@ -494,7 +642,7 @@ function explain(path: string, ops: readonly HistoryOp[], initial: ZnodeState, b
   core.sort((a, b) => (a.id === culprit.id ? 1 : b.id === culprit.id ? -1 : byTime(a, b)));
   const from = Math.min(...core.map((o) => o.invokeTime));
   const to = culprit.complete!.time;
-  const writes = items.filter(({ o }) => role.get(o.id) === "unseen").map(({ o }) => o).sort(byTime);
+  const writes = items.filter(({ o }) => role.get(o.id) === "forgotten").map(({ o }) => o).sort(byTime);
   const overlapping = writes.filter((o) => o.invokeTime <= to && (o.complete === undefined || o.complete.time >= from));
   const context = overlapping.slice(0, CONTEXT_OPS_SHOWN_MAX);
   const otherWrites = writes.length - context.length;
@@ -511,6 +659,7 @@ function explain(path: string, ops: readonly HistoryOp[], initial: ZnodeState, b
       : `These ${core.length} answers cannot all be explained by one order of the operations${coreMinimal ? " (each one is needed)" : ""}:`,
   );
   for (const o of core) lines.push(`  ${formatOp(o)}`);
+  if (alone !== null) lines.push(`(${alone}.)`);
   if (context.length > 0) {
     lines.push("Writes overlapping that span, whose answers are not needed but which may have taken effect:");
     for (const o of context) lines.push(`  ${formatOp(o)}`);
@@ -533,8 +682,59 @@ function explain(path: string, ops: readonly HistoryOp[], initial: ZnodeState, b
   return { violation, steps };
 }
 
-function isWrite(o: HistoryOp): boolean {
-  return o.op.kind !== "get";
+/**
+ * Why `o`'s answer could not be given in any order of the writes that may have taken effect
+ * by its completion (the effective writes of `items` invoked by then), or null if it could.
+ * Necessary conditions only — a null proves nothing — but each is exact when it fires: a
+ * (data, version) seen must have been made by a write of that data (a create makes version
+ * 0, a set 1 or more) or be the initial state; versions grow by at most one per set or put;
+ * absence needs a delete or an absent start; presence needs a create or put or a present start.
+ */
+function impossibleAlone(o: HistoryOp, items: readonly { o: HistoryOp; role: Role }[], initial: ZnodeState): string | null {
+  const answer = o.complete?.result;
+  if (answer === undefined) return null;
+  const by = o.complete!.time;
+  const writes = items
+    .filter(({ o: w, role }) => w.op.kind !== "get" && w.invokeTime <= by && role !== "dropped")
+    .filter(({ o: w, role }) => !(role === "seen" && w.complete?.result?.type === "error"))
+    .map(({ o: w }) => w.op);
+  const bumps = writes.filter((w) => w.kind === "set" || w.kind === "put").length;
+  const maxVersion = (initial?.version ?? 0) + bumps;
+  const neverAbsent = initial !== null && !writes.some((w) => w.kind === "delete");
+  const neverPresent = initial === null && !writes.some((w) => w.kind === "create" || w.kind === "put");
+  const whyNotAbsent = `the node cannot have been absent: it existed at the start and no delete was invoked by t=${by}`;
+  const whyNotPresent = `the node cannot have existed: no create or put was invoked by t=${by}`;
+  const tooHigh = (v: number): string | null =>
+    v > maxVersion ? `version ${v} is above any reachable by then: ${bumps} sets or puts were invoked by t=${by}` : null;
+  const op = o.op;
+  switch (answer.type) {
+    case "read": {
+      if (!answer.exists) return neverAbsent ? whyNotAbsent : null;
+      if (neverPresent) return whyNotPresent;
+      const high = tooHigh(answer.version);
+      if (high !== null || answer.data === undefined) return high;
+      const d = answer.data;
+      const v = answer.version;
+      const made =
+        (initial !== null && initial.data === d && initial.version === v) ||
+        writes.some((w) => "data" in w && w.data === d && (w.kind === "put" || (w.kind === "create" ? v === 0 : v >= 1)));
+      return made ? null : `no write invoked by t=${by} can have made data ${JSON.stringify(d)} at version ${v}`;
+    }
+    case "error":
+      if (answer.code === "NO_NODE") return neverAbsent ? whyNotAbsent : null;
+      return neverPresent ? whyNotPresent : null;
+    case "ok":
+      if (op.kind === "create") return neverAbsent ? whyNotAbsent : null;
+      if ((op.kind === "delete" || op.kind === "set") && neverPresent) return whyNotPresent;
+      if ((op.kind === "set" || op.kind === "put") && answer.version !== undefined) {
+        if (op.expectedVersion !== -1 && answer.version !== op.expectedVersion + 1) {
+          return `a ${op.kind} expecting version ${op.expectedVersion} can only make version ${op.expectedVersion + 1}`;
+        }
+        if (op.kind === "set" && answer.version < 1) return "a set makes version 1 or more";
+        return tooHigh(answer.version);
+      }
+      return null;
+  }
 }
 
 // ---- Formatting ----------------------------------------------------------------------------
@@ -575,7 +775,9 @@ export function formatOp(o: HistoryOp): string {
   const outcome =
     o.complete === undefined
       ? "no answer (may have taken effect any time after its invoke, or never)"
-      : `answered t=${o.complete.time}: ${formatZnodeResult(o.complete.result)}`;
+      : o.complete.result === undefined
+        ? `ended by t=${o.complete.time} with its outcome unknown`
+        : `answered t=${o.complete.time}: ${formatZnodeResult(o.complete.result)}`;
   return `#${o.id}${who} ${formatZnodeOp(o.op)} invoked t=${o.invokeTime}, ${outcome}`;
 }
 
@@ -608,6 +810,7 @@ function validateHistory(history: readonly HistoryOp[]): void {
     if (c === undefined) continue;
     if (!(Number.isFinite(c.time) && c.time >= o.invokeTime)) bad(`completion time ${c.time} is before its invoke time ${o.invokeTime}`);
     const r = c.result;
+    if (r === undefined) continue;
     if (op.kind === "get" ? r.type !== "read" : r.type === "read") bad(`result of type ${r.type} for a ${op.kind}`);
     if (r.type === "error" && !RESULT_CODES[op.kind].includes(r.code)) bad(`error ${r.code} is not an answer a ${op.kind} can give`);
     if (r.type === "ok" && op.kind === "delete" && r.version !== undefined) bad("a delete answers ok without a version");
