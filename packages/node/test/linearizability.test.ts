@@ -174,6 +174,30 @@ describe("linearizable histories are accepted", () => {
     assertLinearizable(h);
   });
 
+  test("a write that ended without an answer took effect by its end, or never", () => {
+    const build = (early: ZnodeResult, late: ZnodeResult): H => {
+      const h = new H();
+      h.op(create("a"), 0, 1, ok(0));
+      h.ops.push({ id: 2, path: "/k", op: set("x"), invokeTime: 5, complete: { time: 20 } });
+      h.op(get, 30, 31, early);
+      h.op(get, 40, 41, late);
+      return h;
+    };
+    assertLinearizable(build(seen("x", 1), seen("x", 1))); // took effect
+    assertLinearizable(build(seen("a", 0), seen("a", 0))); // never did
+    // Not after its end: unlike a pending write, it cannot explain a change seen later.
+    const v = assertViolation(build(seen("a", 0), seen("x", 1)));
+    assert.equal(v.culprit.id, 4);
+    assert.match(v.explanation, /\n  #2 set\("x", version any\) invoked t=5, ended by t=20 with its outcome unknown/);
+    // The same with no end at all is fine: it took effect between the reads.
+    const h = new H();
+    h.op(create("a"), 0, 1, ok(0));
+    h.pending(set("x"), 5);
+    h.op(get, 30, 31, seen("a", 0));
+    h.op(get, 40, 41, seen("x", 1));
+    assertLinearizable(h);
+  });
+
   test("a pending read constrains nothing and is not in the linearization", () => {
     const h = new H();
     h.op(create("a"), 0, 1, ok(0));
@@ -266,11 +290,13 @@ describe("non-linearizable histories are rejected with the ops that show it", ()
       "this answer alone is impossible",
     );
     assert.match(v.explanation, /This answer alone cannot be explained/);
+    assert.match(v.explanation, /\(no write invoked by t=14 can have made data "zzz" at version 1\.\)/);
     assert.deepEqual(
       v.context.map((o) => o.id),
-      [2],
-      "the overlapping write is shown as context",
+      [1, 2],
+      "the writes that may have taken effect are shown as context",
     );
+    assert.match(v.explanation, /writes of the prefix that may have taken effect \(their answers are not needed\):\n  #1 c1 create/);
   });
 
   test("two creates of the same node both succeed", () => {
@@ -293,6 +319,16 @@ describe("non-linearizable histories are rejected with the ops that show it", ()
     h2.op(create("a"), 0, 1, ok(0));
     h2.op(set("b"), 2, 3, ok(2));
     assert.equal(assertViolation(h2).culprit.id, 2);
+    // The version jump is explained by the search, not only by the counting shortcut.
+    const h3 = new H();
+    h3.op(create("a"), 0, 1, ok(0));
+    h3.ops.push({ id: 2, path: "/k", op: set("p"), invokeTime: 0, complete: { time: 3 } }); // over by t=3
+    h3.op(set("b"), 2, 3, ok(1)); // so "p" did not happen before "b"...
+    h3.op(get, 4, 5, seen("b", 1)); // ...nor after it
+    h3.op(set("c"), 6, 7, ok(3)); // so this set made version 2, not 3
+    const v3 = assertViolation(h3);
+    assert.equal(v3.culprit.id, 5);
+    assert.ok(v3.core.length >= 2, v3.explanation);
   });
 
   test("a BAD_VERSION that no order explains", () => {

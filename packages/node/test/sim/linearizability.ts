@@ -4,9 +4,11 @@
 // operations (a) respects real time — an operation that completed before another was invoked
 // comes first — and (b) produces exactly the recorded results when run on a sequential model
 // of one znode. That is Herlihy & Wing's linearizability, checked as Wing & Gong do (a
-// depth-first search over which pending operation takes effect next) with Lowe's improvement,
-// the cache Porcupine also uses: a configuration (set of operations already linearized, model
-// state) that was explored once and failed is never explored again.
+// depth-first search over which operation takes effect next) with Lowe's improvement, the
+// cache Porcupine also uses: a configuration (set of operations already linearized, model
+// state) that was explored once and failed is never explored again — here strengthened to
+// dominance, see search(). On a violation it finds the shortest failing prefix and the fewest
+// answers that contradict the model, and explains them in words (KeyViolation.explanation).
 //
 // What it checks, and what it cannot:
 // - Histories are partitioned by path and each path is checked on its own. Linearizability is
@@ -25,6 +27,13 @@
 //   effect at any time after its invoke, or never. A pending read constrains nothing and is
 //   dropped. Equal times count as concurrent (never as ordered), so ties never cause a false
 //   alarm.
+// - Cost. Deciding linearizability is NP-complete; in practice the search is near-linear in
+//   the ops of a key when answers pin the order down (versions in answers, data unique per
+//   write), and grows with the number of ops in flight at once — above all with pending
+//   writes, each of which may take effect anywhere after its invoke. Give an unanswered write
+//   an end time when one is known (HistoryOp.complete without result), keep a few clients per
+//   key and many keys rather than the reverse, and write unique data. A search that exceeds its
+//   step budget answers "unknown" with the numbers, never hangs.
 //
 // Everything here is deterministic: same history, same verdict, same explanation.
 
@@ -168,13 +177,16 @@ const TRIAL_STEPS_MIN = 200_000;
 const TRIAL_STEPS_FACTOR = 10;
 /** Answers tried away one at a time when minimizing a violation's core, at most. */
 const CORE_TRIALS_MAX = 64;
+/** Displayed ops of the core of a violation, at most (the latest; the culprit last). */
+const CORE_OPS_SHOWN_MAX = 20;
 /** Displayed ops of the context of a violation, at most. */
 const CONTEXT_OPS_SHOWN_MAX = 20;
 
 export interface CheckOptions {
   /**
    * Model steps (one step = trying one op in one configuration) the search of one key may take
-   * before its verdict is "unknown". Memory grows with steps too (one cache entry per step).
+   * before its verdict is "unknown". A step takes a microsecond or a few; memory grows with the
+   * configurations visited (at most one per step).
    */
   readonly stepsPerKeyMax?: number;
   /**
@@ -194,10 +206,10 @@ export interface KeyViolation {
   readonly culprit: HistoryOp;
   /**
    * The shortest failing prefix is: every op invoked by this time, with the answers of the ops
-   * completed by the culprit's completion (later answers unknown: those ops count as pending).
+   * answered by the culprit's completion (later answers unused: those ops count as unanswered).
    */
   readonly prefixEndTime: number;
-  /** Ops in that prefix (pending reads excluded). */
+  /** Ops in that prefix (unanswered reads and failed writes past the end excluded). */
   readonly prefixOps: number;
   /** False when the step budget ran out before the shortest prefix was proven shortest. */
   readonly prefixShortest: boolean;
@@ -208,9 +220,12 @@ export interface KeyViolation {
   readonly core: readonly HistoryOp[];
   /** False when the step budget ran out before every other answer was tried without. */
   readonly coreMinimal: boolean;
-  /** Writes of the prefix, other than the core, that overlap the core's time span (at most 20). */
+  /**
+   * The latest writes of the prefix, outside the core, that may have taken effect (at most 20,
+   * in invoke order): answered writes whose answer was not needed, and unanswered ones.
+   */
   readonly context: readonly HistoryOp[];
-  /** Writes of the prefix outside `core` and `context`. */
+  /** Such writes earlier than `context`, not listed. */
   readonly otherWrites: number;
   /** A multi-line, readable account of all the above. */
   readonly explanation: string;
@@ -640,11 +655,11 @@ function explain(
   const byTime = (a: HistoryOp, b: HistoryOp): number => a.invokeTime - b.invokeTime || a.id - b.id;
   const core = items.filter(({ o }) => role.get(o.id) === "seen").map(({ o }) => o);
   core.sort((a, b) => (a.id === culprit.id ? 1 : b.id === culprit.id ? -1 : byTime(a, b)));
-  const from = Math.min(...core.map((o) => o.invokeTime));
   const to = culprit.complete!.time;
+  // The writes that may have taken effect, latest first: those nearest the culprit are the
+  // ones a reader needs to see to follow the contradiction.
   const writes = items.filter(({ o }) => role.get(o.id) === "forgotten").map(({ o }) => o).sort(byTime);
-  const overlapping = writes.filter((o) => o.invokeTime <= to && (o.complete === undefined || o.complete.time >= from));
-  const context = overlapping.slice(0, CONTEXT_OPS_SHOWN_MAX);
+  const context = writes.slice(Math.max(0, writes.length - CONTEXT_OPS_SHOWN_MAX));
   const otherWrites = writes.length - context.length;
 
   const lines: string[] = [];
@@ -658,13 +673,17 @@ function explain(
       ? "This answer alone cannot be explained by any order of the writes that may have happened before it:"
       : `These ${core.length} answers cannot all be explained by one order of the operations${coreMinimal ? " (each one is needed)" : ""}:`,
   );
-  for (const o of core) lines.push(`  ${formatOp(o)}`);
+  const hidden = Math.max(0, core.length - CORE_OPS_SHOWN_MAX);
+  if (hidden > 0) lines.push(`  (${hidden} earlier answers of the core not shown)`);
+  for (const o of core.slice(hidden)) lines.push(`  ${formatOp(o)}`);
   if (alone !== null) lines.push(`(${alone}.)`);
   if (context.length > 0) {
-    lines.push("Writes overlapping that span, whose answers are not needed but which may have taken effect:");
+    lines.push(
+      `The ${otherWrites > 0 ? `latest ${context.length} ` : ""}writes of the prefix that may have taken effect (their answers are not needed):`,
+    );
+    if (otherWrites > 0) lines.push(`  (${otherWrites} earlier ones not shown)`);
     for (const o of context) lines.push(`  ${formatOp(o)}`);
   }
-  if (otherWrites > 0) lines.push(`(and ${otherWrites} other writes of the prefix, each of which may have taken effect)`);
   if (initial !== null) lines.push(`The node's initial state was data ${JSON.stringify(initial.data)}, version ${initial.version}.`);
 
   const violation: KeyViolation = {
