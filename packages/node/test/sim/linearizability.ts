@@ -231,6 +231,10 @@ export interface KeyViolation {
   readonly explanation: string;
 }
 
+/**
+ * One path's verdict. `ops` counts the ops searched (unanswered reads are left out); `steps`
+ * the model steps taken, explanation included.
+ */
 export type KeyVerdict =
   | {
       readonly path: string;
