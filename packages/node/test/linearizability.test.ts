@@ -416,6 +416,26 @@ describe("bounded search and malformed histories", () => {
     assert.ok(r.steps <= 5_001);
   });
 
+  test("an explanation out of budget says what it could not decide, and is still a proof", () => {
+    const h = new H();
+    h.op(create("old"), 0, 1, ok(0));
+    h.op(set("new"), 10, 20, ok(1));
+    h.op(get, 30, 31, seen("old", 0)); // the stale read
+    h.op(get, 40, 41, seen("new", 1));
+    const r = h.check({ explainStepsMax: 1 });
+    assert.equal(r.verdict, "violation", "the verdict does not depend on the explanation's budget");
+    const v = r.violations[0]!;
+    assert.ok(!v.prefixShortest && !v.coreMinimal);
+    assert.equal(v.culprit.id, 4, "no shorter prefix could be decided: the whole history is the prefix");
+    assert.deepEqual(
+      v.core.map((o) => o.id),
+      [4],
+    );
+    assert.equal(v.background, 3);
+    assert.match(v.explanation, /shorter prefixes were not all decided \(step budget\)/);
+    assert.match(v.explanation, /together with the 3 earlier answers \(by t=31\) that the step budget left undecided:/);
+  });
+
   test("the same history within budget is decided", () => {
     const r = hard(3).check({ stepsPerKeyMax: 1_000_000 });
     assert.equal(r.verdict, "violation");

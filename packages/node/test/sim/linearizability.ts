@@ -175,8 +175,6 @@ export const CHECK_STEPS_PER_KEY_MAX_DEFAULT = 1_000_000;
 const TRIAL_STEPS_MIN = 200_000;
 /** ...or this many times what the failing search of the whole history took. */
 const TRIAL_STEPS_FACTOR = 10;
-/** Answers tried away one at a time when minimizing a violation's core, at most. */
-const CORE_TRIALS_MAX = 64;
 /** Displayed ops of the core of a violation, at most (the latest; the culprit last). */
 const CORE_OPS_SHOWN_MAX = 20;
 /** Displayed ops of the context of a violation, at most. */
@@ -220,6 +218,11 @@ export interface KeyViolation {
   readonly core: readonly HistoryOp[];
   /** False when the step budget ran out before every other answer was tried without. */
   readonly coreMinimal: boolean;
+  /**
+   * Earlier answers kept without being tried away one by one (0 unless the step budget ran
+   * out first): the contradiction is among `core` and these.
+   */
+  readonly background: number;
   /**
    * The latest writes of the prefix, outside the core, that may have taken effect (at most 20,
    * in invoke order): answered writes whose answer was not needed, and unanswered ones.
@@ -431,8 +434,14 @@ function search(ops: readonly SearchOp[], initial: ZnodeState, stepsMax: number)
   // Per (required ops done, state): the optional sets of the visited configurations, an antichain.
   const visited = new Map<string, Uint32Array[]>();
   const dominated = (s: ZnodeState, maxInvoke: number): boolean => {
-    let k = "";
-    for (let w = 0; w < reqWords; w++) k += String.fromCharCode(req[w]! & 0xffff, req[w]! >>> 16);
+    // The required set, compactly: the done ops form a prefix (full words) plus a window of
+    // ops in flight, so only the words between the first not full and the last not empty vary.
+    let lo = 0;
+    while (lo < reqWords && req[lo] === 0xffffffff) lo++;
+    let hi = reqWords;
+    while (hi > lo && req[hi - 1] === 0) hi--;
+    let k = `${lo}:${hi - lo}:`;
+    for (let w = lo; w < hi; w++) k += String.fromCharCode(req[w]! & 0xffff, req[w]! >>> 16);
     k += stateKey(s);
     const closed = closedBy(maxInvoke);
     const mask = new Uint32Array(optWords);
@@ -603,62 +612,47 @@ function explain(
   const items = prefix(hi);
   const prefixOps = toSearchOps(items).length;
 
-  // Minimize the answers that matter. The culprit's is needed (without it this is the
-  // previous, linearizable, prefix). Weakening more answers can only make a history pass, so:
-  // try every other answer away at once (one search, when the culprit's answer alone is
-  // impossible); else binary-search the longest run of earliest answers that can go (the ones
-  // that matter are usually near the culprit); then try the rest one at a time, nearest the
-  // culprit first, at most CORE_TRIALS_MAX of them.
+  // Minimize the answers that matter, delta-debugging style. The culprit's is needed (without
+  // it this is the previous, linearizable, prefix). Forgetting more answers can only make a
+  // history pass, so: try a run of answers away at once; if the rest still fails, they all go;
+  // else split the run in halves and try each (earlier first). With k answers needed that is
+  // O(k log n) searches, the first being all of them at once (when the culprit's answer is
+  // impossible on its own). An undecided search (step budget) keeps its run, untried.
   const role = new Map<number, Role>();
   for (const { o, role: r } of items) role.set(o.id, r);
   const trial = (): { o: HistoryOp; role: Role }[] => items.map(({ o }) => ({ o, role: role.get(o.id)! }));
   const others = items.filter(({ o, role: r }) => r === "seen" && o.id !== culprit.id).map(({ o }) => o);
   others.sort((a, b) => a.complete!.time - b.complete!.time || a.id - b.id);
-  /** Forget the answers of others[0, upTo), keep the rest. */
-  const weaken = (upTo: number): void => {
-    for (let j = 0; j < others.length; j++) role.set(others[j]!.id, j < upTo ? withoutAnswer(others[j]!) : "seen");
-  };
   let coreMinimal = true;
-  weaken(others.length);
-  // Most often the culprit's answer is impossible on its own (a value never written); that
-  // needs no search — searching a history of nothing but unanswered writes can be huge.
+  /** Answers decided about: gone, or kept because forgetting them alone made the history pass. */
+  const decided = new Set<number>([culprit.id]);
+  // Most often the culprit's answer is impossible on its own (a value never written): that
+  // needs no search.
   const alone = impossibleAlone(culprit, items, initial);
-  const bulk = alone !== null || others.length === 0 ? true : fails(trial());
-  if (bulk !== true) {
-    if (bulk === null) coreMinimal = false;
-    // fails(weaken(0)) is the prefix itself: true. Find the largest cut that still fails.
-    let lo = 0;
-    let hi = others.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      weaken(mid);
-      const f = fails(trial());
-      if (f === true) lo = mid;
-      else {
-        if (f === null) coreMinimal = false;
-        hi = mid - 1;
-      }
+  const shrink = (run: readonly HistoryOp[]): void => {
+    if (run.length === 0) return;
+    for (const o of run) role.set(o.id, withoutAnswer(o));
+    const f = alone !== null && run === others ? true : fails(trial());
+    if (f === true) {
+      for (const o of run) decided.add(o.id);
+      return;
     }
-    weaken(lo);
-    // others[lo] is needed (weakening it too passed, or was undecided); try the later ones.
-    let trials = 0;
-    for (let j = others.length - 1; j > lo; j--) {
-      if (trials++ >= CORE_TRIALS_MAX) {
-        coreMinimal = false;
-        break;
-      }
-      const o = others[j]!;
-      role.set(o.id, withoutAnswer(o));
-      const f = fails(trial());
-      if (f !== true) {
-        role.set(o.id, "seen");
-        if (f === null) coreMinimal = false;
-      }
+    for (const o of run) role.set(o.id, "seen");
+    if (f === null) coreMinimal = false;
+    if (run.length === 1) {
+      if (f === false) decided.add(run[0]!.id);
+      return;
     }
-  }
+    const mid = run.length >>> 1;
+    shrink(run.slice(0, mid));
+    shrink(run.slice(mid));
+  };
+  shrink(others);
   const byTime = (a: HistoryOp, b: HistoryOp): number => a.invokeTime - b.invokeTime || a.id - b.id;
-  const core = items.filter(({ o }) => role.get(o.id) === "seen").map(({ o }) => o);
+  const kept = items.filter(({ o }) => role.get(o.id) === "seen").map(({ o }) => o);
+  const core = kept.filter((o) => decided.has(o.id));
   core.sort((a, b) => (a.id === culprit.id ? 1 : b.id === culprit.id ? -1 : byTime(a, b)));
+  const background = kept.filter((o) => !decided.has(o.id));
   const to = culprit.complete!.time;
   // The writes that may have taken effect, latest first: those nearest the culprit are the
   // ones a reader needs to see to follow the contradiction.
@@ -672,10 +666,16 @@ function explain(
     `The shortest failing prefix ends with the answer of #${culprit.id} at t=${to} (${prefixOps} ops invoked by then)` +
       (prefixShortest ? "; every shorter prefix is linearizable." : "; shorter prefixes were not all decided (step budget)."),
   );
+  const withBackground =
+    background.length === 0
+      ? ""
+      : `, together with the ${background.length} earlier answers (by t=${Math.max(...background.map((o) => o.complete!.time))}) ` +
+        "that the step budget left undecided";
   lines.push(
-    core.length === 1
+    core.length === 1 && background.length === 0
       ? "This answer alone cannot be explained by any order of the writes that may have happened before it:"
-      : `These ${core.length} answers cannot all be explained by one order of the operations${coreMinimal ? " (each one is needed)" : ""}:`,
+      : `These ${core.length} answers cannot all be explained by one order of the operations${withBackground}` +
+          `${coreMinimal ? " (each one is needed)" : ""}:`,
   );
   const hidden = Math.max(0, core.length - CORE_OPS_SHOWN_MAX);
   if (hidden > 0) lines.push(`  (${hidden} earlier answers of the core not shown)`);
@@ -698,6 +698,7 @@ function explain(
     prefixShortest,
     core,
     coreMinimal,
+    background: background.length,
     context,
     otherWrites,
     explanation: lines.join("\n"),
