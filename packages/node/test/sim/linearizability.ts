@@ -70,7 +70,7 @@ export type ZnodeResult =
  * without `result` says the op ended by `time` with its outcome unknown — it took effect by
  * then or never will — which bounds the search far better than pending: use it whenever the
  * recorder knows such a time (e.g. the simulator saw the request's command chosen, or knows
- * it can no longer be). Pending writes are what makes a search expensive; see checkKey.
+ * it can no longer be). Pending writes are what makes a search expensive (file comment: Cost).
  */
 export interface HistoryOp {
   /** Unique within the history; explanations name ops by it ("#12"). */
