@@ -664,7 +664,7 @@ describe("randomized self-test (seeded)", () => {
     const r = checkHistory(history);
     assert.equal(r.verdict, "ok");
     // Steps are deterministic (no timing): a near-linear search, not an exponential one.
-    assert.ok(r.steps < 20 * history.length, `${r.steps} steps for ${history.length} ops`);
+    assert.ok(r.steps < 10 * history.length, `${r.steps} steps for ${history.length} ops`);
   });
 
   test("a subtle anomaly deep in a long history is found and explained within the default budgets", () => {
