@@ -158,6 +158,30 @@ describe("SqliteAcceptorStore", () => {
     }
   });
 
+  test("a rebuilt store starts recovering under its incarnation; the end of recovery and the incarnation view persist", () => {
+    const file = dbPath();
+    const s = SqliteAcceptorStore.open(file, ID, { rebuild: { incarnation: 1_764_633_600_000 } });
+    assert.equal(s.incarnation, 1_764_633_600_000);
+    assert.deepEqual(s.load().hardState, { ...hs(0, "", 0), recovering: true });
+    // A Ready that changes neither leaves them as they are; one that does, replaces them.
+    s.save(hs(2, "n2", 0), []);
+    assert.equal(s.load().hardState.recovering, true);
+    s.save({ ...hs(3, "n2", 1), recovering: false, incarnations: { n2: 5 } }, []);
+    s.close();
+    const r = SqliteAcceptorStore.open(file, ID);
+    try {
+      assert.equal(r.incarnation, 1_764_633_600_000, "the incarnation is the store's for good");
+      assert.deepEqual(r.load().hardState, { ...hs(3, "n2", 1), incarnations: { n2: 5 } });
+    } finally {
+      r.close();
+    }
+    // A store created with the cluster has incarnation 0 and is not recovering.
+    const fresh = SqliteAcceptorStore.open(dbPath(), ID);
+    assert.equal(fresh.incarnation, 0);
+    assert.equal(fresh.load().hardState.recovering, undefined);
+    fresh.close();
+  });
+
   test("a save is one transaction: a failure part way through leaves nothing of it", () => {
     const file = dbPath();
     const s = SqliteAcceptorStore.open(file, ID);

@@ -291,8 +291,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
       this.hardState = {
         promised: { round: hardState.promised.round, nodeId: hardState.promised.nodeId },
         chosen: hardState.chosen,
-        recovering: hardState.recovering ?? this.hardState.recovering,
-        incarnations: hardState.incarnations ?? this.hardState.incarnations,
+        ...(hardState.recovering ?? this.hardState.recovering ? { recovering: true } : {}),
+        ...((hardState.incarnations ?? this.hardState.incarnations) !== undefined ? { incarnations: hardState.incarnations ?? this.hardState.incarnations } : {}),
       };
     }
   }
@@ -625,8 +625,14 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
   };
 }
 
+/** The hard state as stored; the recovery fields only where they differ from their defaults. */
 function metaHardState(meta: Meta): HardState {
-  return { promised: meta.promised, chosen: meta.chosen, recovering: meta.recovering, incarnations: meta.incarnations };
+  return {
+    promised: meta.promised,
+    chosen: meta.chosen,
+    ...(meta.recovering ? { recovering: true } : {}),
+    ...(Object.keys(meta.incarnations).length > 0 ? { incarnations: meta.incarnations } : {}),
+  };
 }
 
 // ---- Helpers ------------------------------------------------------------------------------
