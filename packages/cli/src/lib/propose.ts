@@ -69,6 +69,7 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   const { exitCodeFor, errorCodeName } = await import("@zk/node/client");
   const started = process.hrtime.bigint();
   const queue: Slot[] = [];
+  const parentsMade = new Map<string, Promise<void>>();
   let head = 0;
   let firstCode = EXIT_OK;
   let ok = 0;
@@ -137,7 +138,7 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
       failWith(s, parsed.key, e);
       return Promise.resolve();
     }
-    const put = (path: string) => upsert(client, path, parsed.value).then((res) => finish(s, res), (e: unknown) => failWith(s, parsed.key, e));
+    const put = (path: string) => upsert(client, path, parsed.value, parentsMade).then((res) => finish(s, res), (e: unknown) => failWith(s, parsed.key, e));
     // Most keys are plain: no promise for the path check (CPU spent here is taken from the
     // nodes when they share the machine).
     const path = simpleKeyToPath(parsed.key);

@@ -126,13 +126,23 @@ export interface UpsertTarget {
  * persistent nodes (as `create --parents` does). The common case, a parent that exists, costs
  * one put; only a put that failed for a missing parent creates the ancestors and tries again.
  */
-export async function upsert(target: UpsertTarget, path: string, data: Uint8Array): Promise<PutResponse> {
+export async function upsert(target: UpsertTarget, path: string, data: Uint8Array, made = new Map<string, Promise<void>>()): Promise<PutResponse> {
   try {
     return await target.put(path, data);
   } catch (e) {
     if (!isZkError(e, CODE.NO_NODE) || parentOf(path) === "/") throw e;
   }
-  for (const a of ancestors(path)) await target.create(a, new Uint8Array(0)).catch(ignoreExists);
+  // `made` is shared by the writes of one `propose --stdin`: many lines below one new parent
+  // create it once. A failed creation is forgotten, so a later line tries again.
+  for (const a of ancestors(path)) {
+    let p = made.get(a);
+    if (p === undefined) {
+      p = target.create(a, new Uint8Array(0)).then(() => undefined, ignoreExists);
+      made.set(a, p);
+      p.catch(() => made.delete(a));
+    }
+    await p;
+  }
   return target.put(path, data);
 }
 
