@@ -225,6 +225,40 @@ describe("README.md and --help examples, run as written", { timeout: 900_000 }, 
   });
 });
 
+describe("zk-cli as installed: a job's signals reach zk-cli itself", { timeout: 120_000 }, () => {
+  const work = tempClusterDir("installed");
+  const prefix = join(work, "npm-global");
+  const env: NodeJS.ProcessEnv = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}` };
+  for (const k of Object.keys(env)) if (k.startsWith("ZK_")) delete env[k];
+
+  after(async () => {
+    for (const pid of pidsMentioning(work)) if (isRunning(pid)) process.kill(pid, "SIGKILL");
+    await destroyCluster(join(work, ".zk-cluster"));
+    await destroyCluster(work);
+  });
+
+  it("kill %1 ends `zk-cli create --ephemeral ... &` cleanly: the job is zk-cli, and its node goes at once", async () => {
+    const install = await runInBash("npm install -g ./packages/cli", REPO, env, false);
+    assert.equal(install.code, 0, install.stderr);
+    const script = [
+      "set -m",
+      "zk-cli cluster up --detach --base-port 21020 >/dev/null || exit 10",
+      "zk-cli create /held v --ephemeral --ttl 60000 > held.out &",
+      "for i in $(seq 100); do [ -s held.out ] && break; sleep 0.1; done",
+      'echo "job: $(tr "\\0" " " < /proc/$!/cmdline)"',
+      "kill %1",
+      'wait %1; echo "exit $?"',
+      // The node is deleted by zk-cli on the signal, long before the session's 60 s TTL.
+      "zk-cli stat /held >/dev/null 2>&1; echo \"stat $?\"",
+    ].join("\n");
+    const r = await runInBash(script, work, env, false);
+    const out = r.stdout.split("\n");
+    assert.match(out.find((l) => l.startsWith("job: ")) ?? "", /^job: \S*node \S*npm-global\/bin\/zk-cli create \/held /, r.stdout + r.stderr);
+    assert.ok(out.includes("exit 0"), r.stdout + r.stderr);
+    assert.ok(out.includes("stat 3"), r.stdout + r.stderr);
+  });
+});
+
 describe("README examples: parsing", () => {
   it("takes the lines of ```sh blocks, joins continued lines, skips comments and other blocks", () => {
     const text = ["```sh", "a one  # note", "# comment", "b \\", "  two", "```", "```", "not this", "```", "```sh", "c", "```"].join("\n");
