@@ -187,6 +187,18 @@ describe("zk-cli in pipelines", { timeout: 180_000 }, () => {
     assert.equal(await ok(["ls", "/tree", "-R"]), "/tree\n/tree/a\n/tree/a/x\n/tree/a/y\n/tree/b\n/tree/b/z\n");
   });
 
+  it("watch, lock and create --ephemeral with no node up: one line naming each endpoint once, exit 5", async () => {
+    const dead = ["127.0.0.1:21998", "127.0.0.1:21999"];
+    const flags = ["--endpoints", dead.join(","), "--timeout", "1000"];
+    for (const args of [["watch", "/x", ...flags], ["lock", "l", ...flags, "--", "true"], ["create", "/e", "--ephemeral", ...flags]]) {
+      const r = await cli(args);
+      assert.equal(r.code, 5, r.stderr);
+      const line = oneErrorLine(r.stderr);
+      for (const e of dead) assert.equal(line.split(e).length - 1, 1, `${args[0]}: ${e} once in: ${line}`);
+      assert.doesNotMatch(line, /Resolution note|may or may not have been applied/);
+    }
+  });
+
   it("usage errors are one line with exit 2: a missing argument, a bad flag value", async () => {
     const missing = await cli(["get"]);
     assert.equal(missing.code, 2);
