@@ -29,8 +29,8 @@ export function parseLine(bytes: Buffer): { key: string; value: Buffer } | { err
   if (!isUtf8(bytes)) {
     return { error: 'not valid UTF-8; send binary values as NDJSON {"key":"k","value":"<base64>","encoding":"base64"}' };
   }
-  const text = bytes.toString("utf8");
-  if (text.startsWith("{")) {
+  if (bytes[0] === 0x7b) {
+    const text = bytes.toString("utf8");
     let o: unknown;
     try {
       o = JSON.parse(text);
@@ -50,9 +50,9 @@ export function parseLine(bytes: Buffer): { key: string; value: Buffer } | { err
     // A non-string value is stored as its JSON text.
     return { key: obj.key, value: Buffer.from(typeof obj.value === "string" ? obj.value : JSON.stringify(obj.value), "utf8") };
   }
-  const sp = text.indexOf(" ");
+  const sp = bytes.indexOf(0x20);
   if (sp <= 0) return { error: 'expected "key value" (the first space splits) or a JSON object {"key","value"}' };
-  return { key: text.slice(0, sp), value: bytes.subarray(Buffer.byteLength(text.slice(0, sp + 1))) };
+  return { key: bytes.toString("utf8", 0, sp), value: bytes.subarray(sp + 1) };
 }
 
 /**
