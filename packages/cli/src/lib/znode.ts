@@ -84,8 +84,8 @@ export function dataJson(bytes: Uint8Array): { value: string; encoding?: "base64
 }
 
 /**
- * A PATH argument for create: a key (app/config means /app/config) or absolute path; with `sequential` it is the
- * prefix of the name and may end with "/" ("/q/" makes "/q/0000000007").
+ * A PATH argument for create: a key (app/config means /app/config) or absolute path; with
+ * `sequential` it is the prefix of the name and may end with "/" ("/q/" makes "/q/0000000007").
  */
 export async function createPathArg(key: string, sequential: boolean): Promise<string> {
   if (sequential && key.length > 1 && key.endsWith("/")) return (await keyToPath(key + "x")).slice(0, -1);
