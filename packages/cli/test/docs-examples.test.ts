@@ -26,6 +26,8 @@ import { destroyCluster, isRunning, pidsMentioning, tempClusterDir } from "./hel
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const LONG_RUN_MS = 2500;
 const COMMAND_TIMEOUT_MS = 120_000;
+/** npm's extras that would reach the network (the install itself is a local link). */
+const NPM_QUIET = { NPM_CONFIG_AUDIT: "false", NPM_CONFIG_FUND: "false", NPM_CONFIG_UPDATE_NOTIFIER: "false" };
 const STOP_TIMEOUT_MS = 15_000;
 
 /** Commands that run until interrupted (unless told to stop after a count or a duration). */
@@ -165,7 +167,7 @@ function runInBash(command: string, cwd: string, env: NodeJS.ProcessEnv, untilIn
 describe("README.md and --help examples, run as written", { timeout: 900_000 }, () => {
   const work = tempClusterDir("examples");
   const prefix = join(work, "npm-global");
-  const env: NodeJS.ProcessEnv = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...NPM_QUIET, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}` };
   for (const k of Object.keys(env)) if (k.startsWith("ZK_")) delete env[k];
   // The machine is shared with other work: a request may wait longer than the default 5 s
   // (`propose --stdin` keeps 2,048 in flight). Still every example's own flags, as written.
@@ -223,7 +225,7 @@ describe("README.md and --help examples, run as written", { timeout: 900_000 }, 
 describe("zk-cli as installed: a job's signals reach zk-cli itself", { timeout: 120_000 }, () => {
   const work = tempClusterDir("installed");
   const prefix = join(work, "npm-global");
-  const env: NodeJS.ProcessEnv = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...NPM_QUIET, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}` };
   for (const k of Object.keys(env)) if (k.startsWith("ZK_")) delete env[k];
 
   after(async () => {
