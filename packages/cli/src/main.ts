@@ -1,20 +1,24 @@
 // zk-cli's entry point: runs oclif, then turns whatever went wrong into one line on stderr,
 // `zk-cli: <message>`, and a stable exit code (DESIGN.md): 0 ok, 1 error, 2 usage,
-// 3 not found, 4 version conflict / exists, 5 unavailable.
+// 3 not found, 4 version conflict / exists, 5 unavailable; 141 when stdout's reader went away.
+// It exits only once stdout and stderr have drained: a pipe takes 64 KiB at a time, and
+// process.exit() drops whatever the reader has not taken yet.
 import { Config } from "@oclif/core/config";
 import { run } from "@oclif/core/run";
-import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine } from "./lib/errors.js";
+import { EXIT_ERROR, EXIT_OK, EXIT_PIPE_CLOSED, EXIT_USAGE, oneLine } from "./lib/errors.js";
 
 /**
  * Run zk-cli and exit. `commands`, when given (the bundle), are handed to oclif up front;
  * otherwise oclif imports dist/commands.js itself.
  */
 export async function main(argv: string[], root: string, commands?: Record<string, unknown>): Promise<never> {
-  // A closed pipe (zk-cli get k | head -c1) is the reader's choice, not an error.
+  // A closed pipe (zk-cli get k | head -c1) is the reader's choice: nothing more can be
+  // written, so stop at once, without a message, with the code a shell gives `cat` there.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT_OK);
+    if (e.code === "EPIPE") process.exit(EXIT_PIPE_CLOSED);
     throw e;
   });
+  process.stderr.on("error", () => undefined);
   let code: number = EXIT_OK;
   try {
     const config = await Config.load(root);
@@ -27,8 +31,18 @@ export async function main(argv: string[], root: string, commands?: Record<strin
   } catch (e) {
     code = await report(e);
   }
-  // Exit now rather than wait for gRPC channels and timers to wind down.
+  // Exit once the output is out, rather than wait for gRPC channels and timers to wind down.
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
+}
+
+/** Resolves when everything written to `stream` so far has been handed to the OS. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write("", () => resolve());
+    stream.once("close", resolve);
+  });
 }
 
 async function report(e: unknown): Promise<number> {

@@ -236,6 +236,43 @@ describe("elections view components", () => {
     }
   });
 
+  it("ElectionsApp: keys arriving in one chunk act in order, each on the row selected when it arrived", async () => {
+    const store = new ElectionStore(targets);
+    for (const u of [status("n1", "leader", [1, "n1"], "n1", 10), status("n2", "follower", [1, "n1"], "n1", 10), status("n3", "follower", [1, "n1"], "n1", 10)]) store.dispatch(u);
+    const calls: string[] = [];
+    const paused = new Set<string>();
+    const controls: NodeControls = {
+      kill: async (id) => (calls.push(`kill ${id}`), `killed ${id}`),
+      restart: async (id) => (calls.push(`restart ${id}`), `restarted ${id}`),
+      togglePause: async (id) => (calls.push(`pause ${id}`), paused.has(id) ? paused.delete(id) : paused.add(id), `paused ${id}`),
+      isPaused: (id) => paused.has(id),
+      resumeAll: () => [...paused],
+    };
+    const app = render(h(ElectionsApp, { store, controls }));
+    const frame = () => text(app.lastFrame());
+    try {
+      await waitUntil(() => /^>\s+n1\s+leader/m.test(frame()), 2000, "the first frame, n1 selected");
+      // down + p in one write, as a terminal delivers keys typed (or pasted) quickly.
+      app.stdin.write("\u001B[Bp");
+      await waitUntil(() => calls.length === 1, 2000, "the pause");
+      assert.deepEqual(calls, ["pause n2"]);
+      await waitUntil(() => /^>\s+n2/m.test(frame()) && /n2\s+follower.*paused/.test(frame()), 2000, "n2 selected and paused");
+      // Two moves then an action, then a move back up and another action, all in one chunk:
+      // the first action takes n1 (wrapped around), the second n3.
+      await sleep(50);
+      app.stdin.write("\u001B[B\u001B[Bk");
+      await waitUntil(() => calls.length === 2, 2000, "the kill");
+      assert.deepEqual(calls, ["pause n2", "kill n1"]);
+      await waitUntil(() => /^>\s+n1/m.test(frame()), 2000, "n1 selected");
+      await sleep(50);
+      app.stdin.write("\u001B[Ar");
+      await waitUntil(() => calls.length === 3, 2000, "the restart");
+      assert.deepEqual(calls, ["pause n2", "kill n1", "restart n3"]);
+    } finally {
+      app.unmount();
+    }
+  });
+
   it("ElectionsApp without controls (no local cluster): no keys but q, said so in the footer", () => {
     const store = new ElectionStore(targets);
     const app = render(h(ElectionsApp, { store }));

@@ -1,5 +1,5 @@
 // docs/tutorial.md, run: every ```sh block, every command, in order, in one bash (so jobs,
-// %1 and `wait` work as in the reader's shell), with `pnpm zk-cli` replaced by the built CLI
+// %1 and `wait` work as in the reader's shell), with `zk-cli` (and `pnpm zk-cli`) the built CLI
 // and the cluster on 127.0.0.1:17430-17432 in a temp dir. After a command, `# => line`
 // comments are its expected output (stdout lines, then stderr lines; `*` matches anything
 // within a line, a line `...` any number of lines) and `# exit N` its exit status (else 0).
@@ -171,7 +171,7 @@ describe("docs/tutorial.md, run as written", { timeout: 120_000 }, () => {
 
   before(() => {
     mkdirSync(bin);
-    // `pnpm zk-cli` becomes this `zk-cli`: the built CLI, exec'd (so $! and %1 are the CLI
+    // `zk-cli` is this wrapper: the built CLI, exec'd (so $! and %1 are the CLI
     // itself), with the test's ports for `cluster up`.
     const wrapper = [
       "#!/bin/sh",

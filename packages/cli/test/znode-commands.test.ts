@@ -292,7 +292,7 @@ describe("zk-cli znode commands", { timeout: 90_000 }, () => {
 
   it("usage errors of the new commands: exit 2 without a cluster", async () => {
     const dead = ["--endpoints", "127.0.0.1:17499"];
-    for (const args of [["create", "rel/path"], ["set", "/a"], ["ls", "a//b"], ["lock", "a/b", "--", "true"], ["lock", "x"], ["lock", "x", "make"], ["elect", "e", "me", "--listen"], ["watch", "/a", "--from-zxid", "0"]]) {
+    for (const args of [["create", "rel//path"], ["set", "/a"], ["ls", "a//b"], ["lock", "a/b", "--", "true"], ["lock", "x"], ["lock", "x", "make"], ["elect", "e", "me", "--listen"], ["watch", "/a", "--from-zxid", "0"]]) {
       const r = await cli([...args, ...dead]);
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       oneErrorLine(r.stderr);

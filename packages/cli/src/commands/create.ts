@@ -4,12 +4,13 @@ import { ZkCommand, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { CliError, EXIT_ERROR } from "../lib/errors.js";
 import { note, printLine } from "../lib/output.js";
-import { ancestors, CODE, createPathArg, dataArg, isZkError, rethrowWithHint, statJson, type Stat } from "../lib/znode.js";
+import { valueArg } from "../lib/values.js";
+import { ancestors, CODE, createPathArg, ignoreExists, rethrowWithHint, statJson, type Stat } from "../lib/znode.js";
 
 export default class Create extends ZkCommand {
   static override summary = "Create a znode; print its path (with the sequence suffix) and zxid.";
   static override description = [
-    'Prints "<path> zxid=<zxid>"; with --json {"path","zxid",...stat}. DATA "-" reads the whole of stdin. Exit 3 when the parent does not exist (--parents creates missing ancestors as empty persistent nodes), 4 when the node exists.',
+    'Prints "<path> zxid=<zxid>"; with --json {"path","zxid",...stat}. DATA is stored as given (its bytes); "-" reads the whole of stdin, --file FILE the bytes of a file. Exit 3 when the parent does not exist (--parents creates missing ancestors as empty persistent nodes), 4 when the node exists.',
     "--sequential appends a 10-digit counter to the name (the parent's child-change count): create /q/item- --sequential makes /q/item-0000000003.",
     "--ephemeral ties the node to a session of this process, so the command keeps running: it prints the path, then holds the session (renewing it) until SIGINT/SIGTERM or, when stdin is a pipe, until stdin closes; then it deletes the node and exits 0. If the process dies without that (kill -9), the node goes when the session's TTL (--ttl) runs out. Run it in the background (&) to keep the node while you do other things.",
   ].join("\n\n");
@@ -21,7 +22,7 @@ export default class Create extends ZkCommand {
   ];
 
   static override args = {
-    path: Args.string({ ignoreStdin: true, description: "Path (k means /k); with --sequential the name's prefix", required: true }),
+    path: Args.string({ ignoreStdin: true, description: "Path (app/config means /app/config); with --sequential the name's prefix", required: true }),
     data: Args.string({ ignoreStdin: true, description: 'Data (default empty), or "-" to read it from stdin', required: false }),
   };
 
@@ -30,13 +31,14 @@ export default class Create extends ZkCommand {
     ephemeral: Flags.boolean({ description: "Delete the node when this process's session ends (the command keeps running).", default: false }),
     sequential: Flags.boolean({ description: "Append a monotonically increasing 10-digit counter to the name.", default: false }),
     parents: Flags.boolean({ char: "p", description: "Create missing ancestors as empty persistent nodes.", default: false }),
+    file: Flags.string({ description: "Read the data from this file (its bytes, untouched) instead of DATA." }),
     ttl: Flags.integer({ description: "With --ephemeral: the session's TTL in milliseconds.", default: 5000, min: 1000 }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Create);
     const path = await createPathArg(args.path, flags.sequential);
-    const data = await dataArg(args.data);
+    const data = await valueArg(args.data, flags.file);
     const print = (r: { path: string; zxid: number; stat?: Stat | undefined }) =>
       printLine(flags.json ? JSON.stringify({ path: r.path, zxid: r.zxid, ...statJson(r.stat) }) : `${r.path} zxid=${r.zxid}`);
 
@@ -77,10 +79,6 @@ export default class Create extends ZkCommand {
       await cs.closeAndReport(created ? [created] : []);
     }
   }
-}
-
-function ignoreExists(e: unknown): void {
-  if (!isZkError(e, CODE.NODE_EXISTS)) throw e;
 }
 
 /** NO_NODE from create is about the parent. */

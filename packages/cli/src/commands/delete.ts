@@ -16,7 +16,7 @@ export default class Delete extends ZkCommand {
   static override examples = ["<%= config.bin %> delete app/config", "<%= config.bin %> delete /app/config --version 3", "<%= config.bin %> delete /app --recursive"];
 
   static override args = {
-    key: Args.string({ ignoreStdin: true, description: "Key (k means /k) or absolute path", required: true }),
+    key: Args.string({ ignoreStdin: true, description: "Key (app/config means /app/config) or absolute path", required: true }),
   };
 
   static override flags = {

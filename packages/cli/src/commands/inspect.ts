@@ -16,7 +16,7 @@ export default class Inspect extends ZkCommand {
 
   static override examples = [
     "<%= config.bin %> inspect --node n1",
-    "<%= config.bin %> inspect --db /var/lib/zk/zk.db --from 1 --limit 100",
+    "<%= config.bin %> inspect --db .zk-cluster/n1 --from 1 --limit 100",
     "<%= config.bin %> inspect --diff",
     "<%= config.bin %> inspect --node n2 --json | jq -c 'select(.type == \"entry\") | [.slot, .command]'",
   ];

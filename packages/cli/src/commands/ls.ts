@@ -31,7 +31,7 @@ export default class Ls extends ZkCommand {
   static override examples = ["<%= config.bin %> ls /", "<%= config.bin %> ls /app --stat", "<%= config.bin %> ls /app --recursive --json"];
 
   static override args = {
-    path: Args.string({ ignoreStdin: true, description: "Path (k means /k)", required: false, default: "/" }),
+    path: Args.string({ ignoreStdin: true, description: "Path (app/config means /app/config)", required: false, default: "/" }),
   };
 
   static override flags = {

@@ -4,13 +4,15 @@ import { ZkCommand, clientFlags } from "../base.js";
 import { usageError } from "../lib/errors.js";
 import { keyToPath } from "../lib/keys.js";
 import { printLine } from "../lib/output.js";
+import { valueArg } from "../lib/values.js";
+import { upsert } from "../lib/znode.js";
 import { putResultJson, putResultLine, WINDOW_DEFAULT, WINDOW_MAX } from "../lib/put-result.js";
 
 export default class Propose extends ZkCommand {
   static override summary = "Write a value: create the key or replace its value.";
   static override description = [
-    'A bare key k means the path /k; a key containing "/" must be an absolute path. VALUE "-" reads the whole of stdin as the value.',
-    'With --stdin, reads lines "key value" (the first space splits) or NDJSON {"key","value"} and writes them over one session stream with up to --window writes in flight, printing one result per line in input order and a summary (count, seconds, ops/s) on stderr. A failing line is reported on stderr and the rest go on; the exit code is that of the first failing line.',
+    'KEY is relative to the root (app/config means /app/config) or an absolute path; missing parents are created as empty persistent nodes (like create --parents). VALUE is stored as given (its bytes); "-" reads the whole of stdin as the value, --file FILE the bytes of a file.',
+    'With --stdin, reads lines "key value" (the first space splits) or NDJSON {"key","value"} and writes them over one session stream with up to --window writes in flight, printing one result per line in input order and a summary (count, seconds, ops/s) on stderr. A failing line is reported on stderr and the rest go on; the exit code is that of the first failing line. A "key value" line must be UTF-8 (one that is not fails with exit 2, naming its line); binary values go as NDJSON with "encoding":"base64" (strict base64: anything else fails with exit 2).',
   ].join("\n\n");
 
   static override examples = [
@@ -20,20 +22,21 @@ export default class Propose extends ZkCommand {
   ];
 
   static override args = {
-    key: Args.string({ ignoreStdin: true, description: "Key (k means /k) or absolute path", required: false }),
+    key: Args.string({ ignoreStdin: true, description: "Key (app/config means /app/config) or absolute path", required: false }),
     value: Args.string({ ignoreStdin: true, description: 'Value, or "-" to read it from stdin', required: false }),
   };
 
   static override flags = {
     ...clientFlags,
     stdin: Flags.boolean({ description: "Read many \"key value\" lines or NDJSON objects from stdin.", default: false }),
+    file: Flags.string({ description: "Read the value from this file (its bytes, untouched) instead of VALUE." }),
     window: Flags.integer({ description: "With --stdin: the most writes in flight at once.", default: WINDOW_DEFAULT, min: 1, max: WINDOW_MAX }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Propose);
     if (flags.stdin) {
-      if (args.key !== undefined) throw usageError("--stdin takes no KEY or VALUE arguments; each stdin line is `key value` or a JSON object");
+      if (args.key !== undefined || flags.file !== undefined) throw usageError("--stdin takes no KEY or VALUE arguments; each stdin line is `key value` or a JSON object");
       const { proposeStream } = await import("../lib/propose.js");
       const { openBulkTarget } = await import("../lib/put-target.js");
       const client = await this.connectLeaderFirst(flags);
@@ -45,19 +48,13 @@ export default class Propose extends ZkCommand {
       }
       return;
     }
-    if (args.key === undefined || args.value === undefined) {
+    if (args.key === undefined || (args.value === undefined && flags.file === undefined)) {
       throw usageError(`propose needs KEY and VALUE (or --stdin); e.g. zk-cli propose app/config value`);
     }
     const path = await keyToPath(args.key);
-    const data = args.value === "-" ? await readAll(process.stdin) : Buffer.from(args.value, "utf8");
+    const data = await valueArg(args.value, flags.file, "VALUE");
     const client = await this.connect(flags);
-    const res = await client.put(path, data);
+    const res = await upsert(client, path, data);
     printLine(flags.json ? JSON.stringify(putResultJson(res)) : putResultLine(res));
   }
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks);
 }

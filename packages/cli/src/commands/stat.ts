@@ -14,7 +14,7 @@ export default class Stat extends ZkCommand {
   static override examples = ["<%= config.bin %> stat /app/config", "<%= config.bin %> stat /app/config --json"];
 
   static override args = {
-    path: Args.string({ ignoreStdin: true, description: "Path (k means /k)", required: true }),
+    path: Args.string({ ignoreStdin: true, description: "Path (app/config means /app/config)", required: true }),
   };
 
   static override flags = {

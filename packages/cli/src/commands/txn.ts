@@ -1,4 +1,6 @@
 import { ZkCommand, clientFlags } from "../base.js";
+import { usageError } from "../lib/errors.js";
+import { nonUtf8Line, readStdin } from "../lib/values.js";
 import { note, printJsonLines, printTable } from "../lib/output.js";
 import { isZkError } from "../lib/znode.js";
 
@@ -20,9 +22,10 @@ export default class Txn extends ZkCommand {
     const { flags } = await this.parse(Txn);
     const { parseTxn, txnResults } = await import("../lib/txn.js");
     if (process.stdin.isTTY) note("reading ops from stdin (a JSON array, or one object per line); end with Ctrl-D");
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
-    const ops = await parseTxn(Buffer.concat(chunks).toString("utf8"));
+    const input = await readStdin();
+    const bad = nonUtf8Line(input);
+    if (bad !== null) throw usageError(`line ${bad} of stdin is not valid UTF-8; JSON is text: give binary data as base64 with "encoding":"base64"`);
+    const ops = await parseTxn(input.toString("utf8"));
     const client = await this.connect(flags);
     let res;
     try {

@@ -41,7 +41,7 @@ export default class Watch extends ZkCommand {
   ];
 
   static override args = {
-    path: Args.string({ ignoreStdin: true, description: "Path (k means /k)", required: true }),
+    path: Args.string({ ignoreStdin: true, description: "Path (app/config means /app/config)", required: true }),
   };
 
   static override flags = {

@@ -9,6 +9,12 @@ export const EXIT_USAGE = 2;
 export const EXIT_NOT_FOUND = 3;
 export const EXIT_CONFLICT = 4;
 export const EXIT_UNAVAILABLE = 5;
+/**
+ * stdout was closed by its reader (`zk-cli ls / | head -1`): what a shell reports for a
+ * process killed by SIGPIPE (128 + 13), as for `cat`, `seq` or `yes` in the same place.
+ * Node ignores SIGPIPE, so zk-cli exits with this code itself, quietly.
+ */
+export const EXIT_PIPE_CLOSED = 141;
 
 export class CliError extends Error {
   override readonly name = "CliError";
@@ -24,8 +30,20 @@ export function usageError(message: string): CliError {
   return new CliError(message, EXIT_USAGE);
 }
 
-/** The first line of an error's message, for the one-line `zk-cli: ...` report. */
+/**
+ * An error's message as one line, for the `zk-cli: ...` report. A multi-line message (oclif's
+ * parse errors: "Missing 1 required arg:" then "key  Key ..."; "Parsing --timeout" then
+ * "Expected an integer ...") keeps every line's content: its first line, then the others
+ * joined with "; ", an "arg  description" line as "arg (description)".
+ */
 export function oneLine(message: string): string {
-  const line = message.split("\n").find((l) => l.trim() !== "") ?? message;
-  return line.trim();
+  const lines = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .map((l) => (l === "See more help with --help" ? "see --help" : l.replace(/^(\S+)\s{2,}(\S.*)$/, "$1 ($2)")));
+  if (lines.length === 0) return message.trim();
+  const [first, ...rest] = lines;
+  if (rest.length === 0) return first!;
+  return `${first!}${first!.endsWith(":") ? " " : ": "}${rest.join("; ")}`.replace(/\s+/g, " ");
 }

@@ -1,5 +1,5 @@
-// Keys as users type them, turned into znode paths: a bare key "k" is the path "/k"; anything
-// with a "/" must already be an absolute path. The server validates paths too (the rules are
+// Keys as users type them, turned into znode paths: a key is relative to the root ("k" is the
+// path "/k", "app/config" is "/app/config"), an absolute path is itself. The server validates paths too (the rules are
 // part of the replicated state machine, packages/node/src/tree/paths.ts); checking here gives
 // exit 2 even when no node is reachable, and only the rare unusual key pays for loading the
 // authoritative rules.
@@ -12,16 +12,13 @@ const PATH_BYTES_MAX = 4096;
 /** The path of a plain key (the common case) without a promise; null when it needs keyToPath. */
 export function simpleKeyToPath(key: string): string | null {
   if (key === "") return null;
-  const path = key.charCodeAt(0) === 0x2f ? key : key.includes("/") ? null : `/${key}`;
-  return path !== null && isSimplePath(path) ? path : null;
+  const path = key.charCodeAt(0) === 0x2f ? key : `/${key}`;
+  return isSimplePath(path) ? path : null;
 }
 
 export async function keyToPath(key: string): Promise<string> {
   if (key === "") throw usageError('invalid key "": a key must not be empty');
-  const path = key.includes("/") ? key : `/${key}`;
-  if (!path.startsWith("/")) {
-    throw usageError(`invalid key ${JSON.stringify(key)}: a key containing "/" must be an absolute path (start with "/")`);
-  }
+  const path = key.startsWith("/") ? key : `/${key}`;
   if (isSimplePath(path)) return path;
   const { validatePath } = await import("@zk/node/tree");
   const problem = validatePath(path);

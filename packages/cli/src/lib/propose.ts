@@ -1,11 +1,13 @@
 // `zk-cli propose --stdin`: many writes from a pipeline. Lines are parsed as they arrive and
 // written with a bounded window of requests in flight; results come out in input order, so
 // the window also bounds how many finished results wait for a slow one ahead of them.
-import { createInterface } from "node:readline";
+import { isUtf8 } from "node:buffer";
 import type { PutResponse, ZkError } from "@zk/node/client";
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine } from "./errors.js";
 import { keyToPath, simpleKeyToPath } from "./keys.js";
 import { putResultJson, putResultLine } from "./put-result.js";
+import { checkValueSize, decodeBase64 } from "./values.js";
+import { upsert, type UpsertTarget } from "./znode.js";
 
 
 interface Slot {
@@ -18,9 +20,17 @@ interface Slot {
   code: number;
 }
 
-/** One input line as a put, or why it is not one. */
-export function parseLine(text: string): { key: string; value: Buffer } | { error: string } {
-  if (text.startsWith("{")) {
+/**
+ * One input line (its bytes, without the newline) as a put, or why it is not one. A JSON line
+ * may carry any bytes as base64 ("encoding":"base64"); a "key value" line is text and must be
+ * UTF-8, so that no byte is silently replaced.
+ */
+export function parseLine(bytes: Buffer): { key: string; value: Buffer } | { error: string } {
+  if (!isUtf8(bytes)) {
+    return { error: 'not valid UTF-8; send binary values as NDJSON {"key":"k","value":"<base64>","encoding":"base64"}' };
+  }
+  if (bytes[0] === 0x7b) {
+    const text = bytes.toString("utf8");
     let o: unknown;
     try {
       o = JSON.parse(text);
@@ -32,15 +42,17 @@ export function parseLine(text: string): { key: string; value: Buffer } | { erro
     if (obj.value === undefined) return { error: 'a JSON line needs a "value"' };
     if (obj.encoding === "base64") {
       if (typeof obj.value !== "string") return { error: 'with "encoding":"base64" the "value" must be a string' };
-      return { key: obj.key, value: Buffer.from(obj.value, "base64") };
+      const value = decodeBase64(obj.value);
+      if (value === null) return { error: '"value" is not valid base64 (standard alphabet A-Z a-z 0-9 + /, padded with =)' };
+      return { key: obj.key, value };
     }
     if (obj.encoding !== undefined && obj.encoding !== "utf8") return { error: `unknown "encoding" ${JSON.stringify(obj.encoding)}: use "utf8" or "base64"` };
     // A non-string value is stored as its JSON text.
     return { key: obj.key, value: Buffer.from(typeof obj.value === "string" ? obj.value : JSON.stringify(obj.value), "utf8") };
   }
-  const sp = text.indexOf(" ");
+  const sp = bytes.indexOf(0x20);
   if (sp <= 0) return { error: 'expected "key value" (the first space splits) or a JSON object {"key","value"}' };
-  return { key: text.slice(0, sp), value: Buffer.from(text.slice(sp + 1), "utf8") };
+  return { key: bytes.toString("utf8", 0, sp), value: bytes.subarray(sp + 1) };
 }
 
 /**
@@ -51,14 +63,13 @@ export function parseLine(text: string): { key: string; value: Buffer } | { erro
 const QUEUE_COMPACT_AT = 8192;
 
 /** What proposeStream writes through: a ZkClient (unary calls) or a ZkSession (one stream). */
-export interface PutTarget {
-  put(path: string, data: Uint8Array): Promise<PutResponse>;
-}
+export type PutTarget = UpsertTarget;
 
 export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStream, opts: { json: boolean; window: number }): Promise<number> {
   const { exitCodeFor, errorCodeName } = await import("@zk/node/client");
   const started = process.hrtime.bigint();
   const queue: Slot[] = [];
+  const parentsMade = new Map<string, Promise<void>>();
   let head = 0;
   let firstCode = EXIT_OK;
   let ok = 0;
@@ -115,13 +126,19 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
     fail(s, `${key}: ${oneLine(err.message)}`, code, key, zk ? errorCodeName(zk.code) : codeName(code));
   };
 
-  const start = (s: Slot, text: string): Promise<void> => {
+  const start = (s: Slot, text: Buffer): Promise<void> => {
     const parsed = parseLine(text);
     if ("error" in parsed) {
       fail(s, parsed.error, EXIT_USAGE, null);
       return Promise.resolve();
     }
-    const put = (path: string) => client.put(path, parsed.value).then((res) => finish(s, res), (e: unknown) => failWith(s, parsed.key, e));
+    try {
+      checkValueSize(parsed.value);
+    } catch (e) {
+      failWith(s, parsed.key, e);
+      return Promise.resolve();
+    }
+    const put = (path: string) => upsert(client, path, parsed.value, parentsMade).then((res) => finish(s, res), (e: unknown) => failWith(s, parsed.key, e));
     // Most keys are plain: no promise for the path check (CPU spent here is taken from the
     // nodes when they share the machine).
     const path = simpleKeyToPath(parsed.key);
@@ -130,15 +147,15 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   };
 
   // Lines are taken as they come while fewer than `window` are unfinished; past that the
-  // input is paused, and the few lines readline still emits from its current chunk wait in
-  // `backlog` (bounded by one chunk).
+  // input is paused, and the rest of the current chunk's lines wait in `backlog` (bounded by
+  // one chunk). Lines are split as bytes (on "\n", a "\r" before it dropped) and only then
+  // decoded, so that bytes that are not UTF-8 are seen, not replaced.
   let lineNo = 0;
   let inputDone = false;
-  const backlog: { line: number; text: string }[] = [];
-  const rl = createInterface({ input, crlfDelay: Infinity });
+  const backlog: { line: number; text: Buffer }[] = [];
   let paused = false;
   const inFlight = () => queue.length - head;
-  const launch = (line: number, text: string) => {
+  const launch = (line: number, text: Buffer) => {
     const s: Slot = { line, done: false, out: null, error: null, code: EXIT_OK };
     queue.push(s);
     void start(s, text).then(settle);
@@ -150,10 +167,24 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
     }
     if (paused && backlog.length === 0 && inFlight() < opts.window) {
       paused = false;
-      rl.resume();
+      input.resume();
     }
   };
-  await new Promise<void>((resolve) => {
+  const onLine = (raw: Buffer) => {
+    lineNo++;
+    const text = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
+    if (isBlank(text)) return;
+    if (backlog.length > 0 || inFlight() >= opts.window) {
+      backlog.push({ line: lineNo, text });
+      if (!paused) {
+        paused = true;
+        input.pause();
+      }
+      return;
+    }
+    launch(lineNo, text);
+  };
+  await new Promise<void>((resolve, reject) => {
     const maybeDone = () => {
       if (inputDone && backlog.length === 0 && inFlight() === 0) resolve();
     };
@@ -161,24 +192,27 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
       pump();
       maybeDone();
     };
-    rl.on("line", (text) => {
-      lineNo++;
-      if (text.trim() === "") return;
-      if (backlog.length > 0 || inFlight() >= opts.window) {
-        backlog.push({ line: lineNo, text });
-        if (!paused) {
-          paused = true;
-          rl.pause();
-        }
-        return;
+    // The start of a line whose newline has not arrived yet (a long line spans chunks).
+    let partial: Buffer[] = [];
+    input.on("data", (chunk: Buffer | string) => {
+      const buf = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+      let from = 0;
+      for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, from)) {
+        const piece = buf.subarray(from, nl);
+        onLine(partial.length > 0 ? Buffer.concat([...partial, piece]) : piece);
+        partial = [];
+        from = nl + 1;
       }
-      launch(lineNo, text);
+      if (from < buf.length) partial.push(buf.subarray(from));
     });
-    rl.on("close", () => {
+    input.on("end", () => {
+      if (partial.length > 0) onLine(Buffer.concat(partial));
+      partial = [];
       inputDone = true;
       pump();
       maybeDone();
     });
+    input.on("error", reject);
   });
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -186,6 +220,11 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   const rate = seconds > 0 ? Math.round(total / seconds) : total;
   process.stderr.write(`proposed ${ok} of ${total} in ${seconds.toFixed(2)} s (${rate} ops/s)${failed ? `, ${failed} failed` : ""}\n`);
   return firstCode;
+}
+
+function isBlank(line: Buffer): boolean {
+  for (const b of line) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0b && b !== 0x0c) return false;
+  return true;
 }
 
 function codeName(exit: number): string {

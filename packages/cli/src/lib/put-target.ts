@@ -72,7 +72,8 @@ export async function openBulkTarget(client: ZkClient, timeoutMs: number): Promi
   };
 
   return {
-    target: { put },
+    // Missing parents (rare) are created through the unary client.
+    target: { put, create: (path, data) => client.create(path, data) },
     close: async () => {
       try {
         await session.close();

@@ -26,6 +26,23 @@ export function hasCode(e: unknown, code: ErrorCode): boolean {
   return (e as Error)?.name === "ZkError" && (e as ZkError).code === code;
 }
 
+/**
+ * The client's "no zk node reachable at A, B (lost the connection to B (...gRPC's words...);
+ * the request may or may not have been applied)" names B twice and speaks of a request when
+ * none was made: as one line, each endpoint once, and why in a word.
+ */
+export function unreachableOnce(e: unknown, endpoints: readonly string[]): unknown {
+  if (!hasCode(e, ErrorCode.UNAVAILABLE) || !(e as Error).message.startsWith("no zk node reachable at ")) return e;
+  const m = (e as Error).message;
+  const why =
+    /ECONNREFUSED/.test(m) ? " (connection refused)"
+    : /ENOTFOUND|EAI_AGAIN/.test(m) ? " (host not found)"
+    : /deadline|timed out|timeout/i.test(m) ? " (no answer in time)"
+    : "";
+  (e as Error).message = `no zk node reachable at ${endpoints.join(", ")}${why}; is the cluster up? (zk-cli cluster status)`;
+  return e;
+}
+
 export class CliSession {
   /** Why the session is over (expired, or could not reconnect within its TTL); null while it lives. */
   expired: ZkError | null = null;
@@ -53,7 +70,7 @@ export class CliSession {
       try {
         return new CliSession(await ZkSession.open({ endpoints, ttlMs, timeoutMs }));
       } catch (e) {
-        if (!isTransient(e) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+        if (!isTransient(e) || Date.now() + RETRY_PAUSE_MS >= deadline) throw unreachableOnce(e, endpoints);
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));
       }
     }

@@ -4,6 +4,7 @@
 import type { MultiResponse, Op } from "@zk/node/client";
 import { usageError } from "./errors.js";
 import { keyToPath } from "./keys.js";
+import { checkValueSize, decodeBase64 } from "./values.js";
 import { statJson } from "./znode.js";
 
 export type TxnOpName = "check" | "create" | "set" | "delete" | "put";
@@ -106,11 +107,13 @@ function dataOf(o: Record<string, unknown>, where: string): Buffer {
   if (data === undefined) return Buffer.alloc(0);
   if (encoding === "base64") {
     if (typeof data !== "string") throw usageError(`${where}: with "encoding":"base64" the "data" must be a string`);
-    return Buffer.from(data, "base64");
+    const bytes = decodeBase64(data);
+    if (bytes === null) throw usageError(`${where}: "data" is not valid base64 (standard alphabet A-Z a-z 0-9 + /, padded with =); nothing was applied`);
+    return checkValueSize(bytes);
   }
   if (encoding !== undefined && encoding !== "utf8") throw usageError(`${where}: unknown "encoding" ${JSON.stringify(encoding)}: use "utf8" or "base64"`);
   // A non-string value is stored as its JSON text.
-  return Buffer.from(typeof data === "string" ? data : JSON.stringify(data), "utf8");
+  return checkValueSize(Buffer.from(typeof data === "string" ? data : JSON.stringify(data), "utf8"));
 }
 
 export interface TxnResultRow {

@@ -1,8 +1,8 @@
 // How znodes look on the command line: a Stat as JSON fields and as readable lines, data as
-// text (base64 only when it is not UTF-8), and the small argument helpers the tree commands
-// share (data from an argument or stdin, a path that may be a sequential prefix).
+// text (base64 only when it is not UTF-8), the small argument helpers the tree commands
+// share (a path that may be a sequential prefix), and propose's upsert.
 import { isUtf8 } from "node:buffer";
-import type { ErrorCode, GetResponse, ZkError } from "@zk/node/client";
+import type { ErrorCode, GetResponse, PutResponse, ZkError } from "@zk/node/client";
 import { usageError } from "./errors.js";
 import { keyToPath } from "./keys.js";
 
@@ -83,18 +83,9 @@ export function dataJson(bytes: Uint8Array): { value: string; encoding?: "base64
   return isUtf8(b) ? { value: b.toString("utf8") } : { value: b.toString("base64"), encoding: "base64" };
 }
 
-/** A DATA argument: the text itself, "-" for the whole of stdin, absent for no data. */
-export async function dataArg(arg: string | undefined): Promise<Buffer> {
-  if (arg === undefined) return Buffer.alloc(0);
-  if (arg !== "-") return Buffer.from(arg, "utf8");
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(typeof c === "string" ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks);
-}
-
 /**
- * A PATH argument for create: a key (k means /k) or absolute path; with `sequential` it is the
- * prefix of the name and may end with "/" ("/q/" makes "/q/0000000007").
+ * A PATH argument for create: a key (app/config means /app/config) or absolute path; with
+ * `sequential` it is the prefix of the name and may end with "/" ("/q/" makes "/q/0000000007").
  */
 export async function createPathArg(key: string, sequential: boolean): Promise<string> {
   if (sequential && key.length > 1 && key.endsWith("/")) return (await keyToPath(key + "x")).slice(0, -1);
@@ -117,6 +108,42 @@ export function parentOf(path: string): string {
 
 export function joinPath(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
+}
+
+/** For create's `.catch`: a node that exists already is fine. */
+export function ignoreExists(e: unknown): void {
+  if (!isZkError(e, CODE.NODE_EXISTS)) throw e;
+}
+
+/** Where an upsert writes: a ZkClient, or a session stream with the client behind it. */
+export interface UpsertTarget {
+  put(path: string, data: Uint8Array): Promise<PutResponse>;
+  create(path: string, data: Uint8Array): Promise<unknown>;
+}
+
+/**
+ * `propose`'s write: create the node or replace its data, creating missing ancestors as empty
+ * persistent nodes (as `create --parents` does). The common case, a parent that exists, costs
+ * one put; only a put that failed for a missing parent creates the ancestors and tries again.
+ */
+export async function upsert(target: UpsertTarget, path: string, data: Uint8Array, made = new Map<string, Promise<void>>()): Promise<PutResponse> {
+  try {
+    return await target.put(path, data);
+  } catch (e) {
+    if (!isZkError(e, CODE.NO_NODE) || parentOf(path) === "/") throw e;
+  }
+  // `made` is shared by the writes of one `propose --stdin`: many lines below one new parent
+  // create it once. A failed creation is forgotten, so a later line tries again.
+  for (const a of ancestors(path)) {
+    let p = made.get(a);
+    if (p === undefined) {
+      p = target.create(a, new Uint8Array(0)).then(() => undefined, ignoreExists);
+      made.set(a, p);
+      p.catch(() => made.delete(a));
+    }
+    await p;
+  }
+  return target.put(path, data);
 }
 
 /** Every proper ancestor of `path` except "/", outermost first: /a/b/c -> /a, /a/b. */

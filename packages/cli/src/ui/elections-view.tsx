@@ -186,6 +186,10 @@ export function ElectionsApp(props: ElectionsAppProps) {
   const state = useSyncExternalStore(store.subscribe, store.getState);
   const [now, setNow] = useState(Date.now());
   const [selected, setSelected] = useState(0);
+  // The row selected as of the last key, not of the last render: keys that arrive in one
+  // chunk (down, then p) are handled before React renders again, and each acts on the row
+  // the keys before it selected.
+  const selectedNow = useRef(0);
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
   // One action at a time; a ref, not state: two keys in one render must not both start one.
   const busy = useRef(false);
@@ -221,9 +225,11 @@ export function ElectionsApp(props: ElectionsAppProps) {
         return;
       }
       const count = state.nodes.length;
-      if (key.upArrow) setSelected((s) => (s + count - 1) % count);
-      else if (key.downArrow) setSelected((s) => (s + 1) % count);
-      const n = state.nodes[selected];
+      if (count > 0 && (key.upArrow || key.downArrow)) {
+        selectedNow.current = (selectedNow.current + (key.upArrow ? count - 1 : 1)) % count;
+        setSelected(selectedNow.current);
+      }
+      const n = state.nodes[selectedNow.current];
       if (!n) return;
       if (input === "k") act("kill", n);
       else if (input === "r") act("restart", n);

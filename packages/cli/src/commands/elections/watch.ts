@@ -19,7 +19,7 @@ export default class ElectionsWatch extends ZkCommand {
 
   static override examples = [
     "<%= config.bin %> elections watch",
-    "<%= config.bin %> elections watch --json --duration 10000 | jq -c 'select(.type == \"event\")'",
+    "<%= config.bin %> elections watch --json --duration 3000 | jq -c 'select(.type == \"event\")'",
   ];
 
   static override flags = {
