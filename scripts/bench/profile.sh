@@ -41,7 +41,7 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do
   node --cpu-prof --cpu-prof-dir="$OUT/n$i" "$ROOT/packages/node/bin/zk-node.js" \
-    --id "n$i" --listen "${EPS[$((i - 1))]}" --peers "$PEERS" --data-dir "$DATA/n$i" --cluster-id zk-profile --log-level warn \
+    --id "n$i" --listen "${EPS[$((i - 1))]}" --peers "$PEERS" --data-dir "$DATA/n$i" --cluster-id zk-profile --log-level warn --initial-cluster \
     >"$OUT/n$i.log" 2>&1 &
   PIDS+=("$!")
   disown "$!"

@@ -18,6 +18,8 @@ export interface NodeConfig {
   readonly dataBytesMax: number;
   readonly watchHistorySlots: number;
   readonly logLevel: string;
+  /** This is the first start of a new cluster: a missing store may be created. */
+  readonly initialCluster: boolean;
 }
 
 export class ConfigError extends Error {
@@ -37,19 +39,26 @@ const SETTINGS = {
   "data-bytes-max": { env: "ZK_DATA_BYTES_MAX", key: "dataBytesMax" },
   "watch-history-slots": { env: "ZK_WATCH_HISTORY_SLOTS", key: "watchHistorySlots" },
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
+  "initial-cluster": { env: "ZK_INITIAL_CLUSTER", key: "initialCluster" },
 } as const;
+
+/** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster"]);
 
 type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--log-level info|debug|warn]
-       [--config FILE.json]
+       [--initial-cluster] [--config FILE.json]
+--initial-cluster: this is the first start of a new cluster, so create the store if the data dir
+has none. Without it a missing store is refused (a node that lost its disk must not come back as
+a fresh member). It changes nothing when the store exists.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
-ZK_LOG_LEVEL, ZK_CONFIG.
+ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
-electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel. Flags win over the environment,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel, initialCluster. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -58,7 +67,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   let values: Record<string, string | boolean | undefined>;
   try {
     const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
-    for (const k of Object.keys(SETTINGS)) options[k] = { type: "string" };
+    for (const k of Object.keys(SETTINGS)) options[k] = { type: SWITCHES.has(k as Setting) ? "boolean" : "string" };
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new ConfigError(`${(e as Error).message.split("\n")[0]} (see zk-node --help)`);
@@ -77,6 +86,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const get = (name: Setting): string | undefined => {
     const flag = values[name];
     if (typeof flag === "string") return flag;
+    if (flag === true) return "true";
     const fromEnv = env[SETTINGS[name].env];
     if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
     const fromFile = file[SETTINGS[name].key];
@@ -120,6 +130,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     dataBytesMax: int(get("data-bytes-max") ?? String(DEFAULT_DATA_BYTES_MAX), "--data-bytes-max", 1, 16 * 1024 * 1024),
     watchHistorySlots: int(get("watch-history-slots") ?? String(WATCH_HISTORY_SLOTS_DEFAULT), "--watch-history-slots", 10, 100_000_000),
     logLevel: get("log-level") ?? "info",
+    initialCluster: bool(get("initial-cluster"), "--initial-cluster"),
   };
 }
 
@@ -145,6 +156,13 @@ function checkAddress(address: string, what: string): void {
   const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[2]) : 0;
   if (!m || port < 1 || port > 65535) throw new ConfigError(`invalid address "${address}" for ${what}: expected HOST:PORT, e.g. 127.0.0.1:7001`);
+}
+
+function bool(v: string | undefined, name: string): boolean {
+  if (v === undefined) return false;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  if (/^(0|false|no)$/i.test(v)) return false;
+  throw new ConfigError(`invalid ${name} "${v}": expected 1 or 0 (true or false)`);
 }
 
 function int(v: string, name: string, min: number, max: number): number {

@@ -1,6 +1,7 @@
-// zk-node: one member of a zk cluster. Validates its configuration, opens (or creates) its
-// SQLite acceptor store, serves gRPC on --listen, and runs until SIGTERM or SIGINT.
-import { mkdirSync } from "node:fs";
+// zk-node: one member of a zk cluster. Validates its configuration, takes the data dir's lock,
+// opens its SQLite acceptor store (creating it only on the first start of a new cluster,
+// --initial-cluster), serves gRPC on --listen, and runs until SIGTERM or SIGINT.
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ConfigError, USAGE, parseNodeConfig, type NodeConfig } from "./config.js";
@@ -9,6 +10,7 @@ import { ZkNode } from "./node.js";
 import { NodeServer } from "./net/server.js";
 import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { StoreError } from "./storage/store.js";
+import { DirLock, DirLockedError } from "./storage/dir-lock.js";
 
 export const DB_FILE = "zk.db";
 
@@ -31,6 +33,25 @@ function checkPortFree(listen: string): Promise<void> {
   });
 }
 
+/**
+ * Refuse, before anything is written, a data dir without a store unless this is the first start
+ * of a new cluster: a node whose disk was lost or wiped must not come back as a fresh member
+ * that has forgotten its promises (DESIGN.md "The whole node is deterministic").
+ */
+function checkStorePresent(cfg: NodeConfig): void {
+  const db = join(cfg.dataDir, DB_FILE);
+  const size = existsSync(db) ? statSync(db).size : -1;
+  if (size > 0) return;
+  if (existsSync(`${db}-wal`)) {
+    fail(`${db} is ${size < 0 ? "missing" : "empty"} but its write-ahead log ${db}-wal is there: the store is damaged; move ${DB_FILE}* aside and restart this node with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`);
+  }
+  if (cfg.initialCluster) return;
+  fail(
+    `no store in ${cfg.dataDir}: if this is the first start of a new cluster, pass --initial-cluster; ` +
+      `if this node lost its disk, restart it with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`,
+  );
+}
+
 async function main(): Promise<void> {
   let cfg: NodeConfig;
   try {
@@ -49,12 +70,25 @@ async function main(): Promise<void> {
   } catch (e) {
     fail((e as Error).message);
   }
+  checkStorePresent(cfg);
   const log = createLogger(cfg.id, cfg.logLevel);
   let store: SqliteAcceptorStore;
+  let lock: DirLock;
   try {
-    mkdirSync(cfg.dataDir, { recursive: true });
-    store = SqliteAcceptorStore.open(join(cfg.dataDir, DB_FILE), { clusterId: cfg.clusterId, nodeId: cfg.id });
+    if (cfg.initialCluster) mkdirSync(cfg.dataDir, { recursive: true });
+    lock = DirLock.acquire(cfg.dataDir);
   } catch (e) {
+    if (e instanceof DirLockedError) fail(e.message);
+    fail(`cannot lock the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  try {
+    store = SqliteAcceptorStore.open(
+      join(cfg.dataDir, DB_FILE),
+      { clusterId: cfg.clusterId, nodeId: cfg.id },
+      { create: cfg.initialCluster, members: cfg.members },
+    );
+  } catch (e) {
+    lock.release();
     if (e instanceof StoreError) fail(e.message);
     fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
   }
@@ -69,6 +103,7 @@ async function main(): Promise<void> {
   } catch (e) {
     node.stop();
     store.close();
+    lock.release();
     fail((e as Error).message);
   }
   node.start();
@@ -82,6 +117,7 @@ async function main(): Promise<void> {
     node.stop();
     void server.shutdown().then(() => {
       store.close();
+      lock.release();
       log.info("stopped");
       process.exit(0);
     });

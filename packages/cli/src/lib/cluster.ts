@@ -5,15 +5,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
-import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, type WriteStream } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CliError, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, usageError } from "./errors.js";
-import { manifestPath, readManifest, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
+import { CliError, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, usageError } from "./errors.js";
+import { clusterDir, manifestPath, MANIFEST_FILE, readManifest, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
 import { HOST, READY_WAIT_MS } from "./cluster-defaults.js";
 import { isAlive, signal, stopPids, waitForExit, STOP_WAIT_MS } from "./processes.js";
 import type { MemberRow } from "./status.js";
+import { loadStorage } from "./inspect-load.js";
 
 const READY_POLL_MS = 100;
 /** How much of a failed node's log is searched for its one-line error. */
@@ -47,7 +48,12 @@ export function planCluster(dir: string, count: number, basePort: number, tuning
   if (basePort < 1 || basePort + count - 1 > 65535) throw usageError(`--base-port ${basePort} leaves no room for ${count} nodes below port 65536`);
   const clusterId = `zk-${randomBytes(4).toString("hex")}`;
   const members = Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, address: `${HOST}:${basePort + i}` }));
+  return manifestFor(dir, clusterId, members, tuning);
+}
+
+function manifestFor(dir: string, clusterId: string, members: readonly { id: string; address: string }[], tuning: TuningFlags): Manifest {
   const peers = members.map((m) => `${m.id}=${m.address}`).join(",");
+  const basePort = Number(members[0]!.address.slice(members[0]!.address.lastIndexOf(":") + 1));
   const extra: string[] = [];
   if (tuning.tickMs !== undefined) extra.push("--tick-ms", String(tuning.tickMs));
   if (tuning.electionTicks !== undefined) extra.push("--election-ticks", String(tuning.electionTicks));
@@ -93,14 +99,85 @@ export interface Spawned {
 
 export type LogSink = (nodeId: string, line: string) => void;
 
+/** The store file zk-node keeps in a data dir (packages/node/src/main.ts DB_FILE). */
+const DB_FILE = "zk.db";
+
+/**
+ * What in `dir` looks like node data: every `<sub>/zk.db` (and each planned data dir that
+ * exists at all). A dir holding any of it and no manifest is not a place for a new cluster:
+ * the nodes would refuse the data, and nothing may delete it.
+ */
+function nodeDataIn(dir: string, planned: readonly string[]): string[] {
+  const found = new Set<string>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  for (const e of entries.sort()) {
+    if (existsSync(join(dir, e, DB_FILE))) found.add(`${e}/${DB_FILE}`);
+  }
+  for (const p of planned) {
+    const rel = p.slice(dir.length + 1);
+    if (existsSync(p) && ![...found].some((f) => f.startsWith(`${rel}/`))) found.add(`${rel}/`);
+  }
+  return [...found];
+}
+
+/**
+ * `cluster up --adopt`: rebuild the manifest of a cluster whose cluster.json was lost, from its
+ * stores' own records (cluster id, node id, member list), read-only. Every member must have
+ * its store in <dir>/<id>/zk.db and every store must agree on the cluster id and members.
+ */
+async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest> {
+  const { SqliteAcceptorStore } = await loadStorage();
+  const stores = readdirSync(dir)
+    .sort()
+    .filter((e) => existsSync(join(dir, e, DB_FILE)));
+  if (stores.length === 0) throw new CliError(`--adopt: no node data in ${dir} (no <node>/${DB_FILE}); run \`zk-cli cluster up\` without --adopt to create a cluster`, EXIT_NOT_FOUND);
+  let clusterId: string | null = null;
+  let members: readonly { id: string; address: string }[] | null = null;
+  for (const sub of stores) {
+    const file = join(dir, sub, DB_FILE);
+    let info;
+    try {
+      const st = SqliteAcceptorStore.open(file, null, { readonly: true });
+      try {
+        info = st.info();
+      } finally {
+        st.close();
+      }
+    } catch (e) {
+      throw new CliError(`--adopt: cannot read ${file}: ${(e as Error).message.replace(/^zk: /, "")}`);
+    }
+    if (info.nodeId !== sub) throw new CliError(`--adopt: ${file} is the store of node ${info.nodeId}, not ${sub}; a node's data dir must be named after its id`);
+    if (info.members === null) throw new CliError(`--adopt: ${file} records no member list (written by an older zk-node); start that node once with its original flags, or recreate cluster.json by hand`);
+    const key = (l: readonly { id: string; address: string }[]) => JSON.stringify([...l].sort((a, b) => a.id.localeCompare(b.id)));
+    if (clusterId !== null && (info.clusterId !== clusterId || key(info.members) !== key(members!))) {
+      throw new CliError(`--adopt: the stores disagree (${stores[0]} is of cluster ${clusterId} with members ${members!.map((m) => m.id).join(",")}, ${sub} of ${info.clusterId} with ${info.members.map((m) => m.id).join(",")}); move the stray data dir aside`);
+    }
+    clusterId = info.clusterId;
+    members = info.members;
+  }
+  const missing = members!.filter((m) => !stores.includes(m.id));
+  if (missing.length > 0) {
+    throw new CliError(
+      `--adopt: ${missing.map((m) => m.id).join(", ")} ${missing.length === 1 ? "has" : "have"} no store in ${dir}; a member that lost its data must rejoin with zk-node --rejoin (see README "Troubleshooting"), not start fresh`,
+    );
+  }
+  return manifestFor(dir, clusterId!, members!, tuning);
+}
+
 /**
  * Start one node. Detached: its own session, stdout and stderr appended to its log file, and
  * unref'd so zk-cli can exit. Attached (foreground `cluster up`): its output comes through
  * pipes, is appended to the log file too, and each line goes to `sink`.
  */
-export function spawnNode(node: ManifestNode, opts: { detached: boolean; sink?: LogSink }): Spawned {
+export function spawnNode(node: ManifestNode, opts: { detached: boolean; sink?: LogSink; extraArgs?: readonly string[] }): Spawned {
   mkdirSync(dirname(node.logFile), { recursive: true });
   const bin = zkNodeBin();
+  const args = [bin, ...node.args, ...(opts.extraArgs ?? [])];
   const stderrLines: string[] = [];
   let child: ChildProcess;
   let logStream: WriteStream | null = null;
@@ -110,12 +187,12 @@ export function spawnNode(node: ManifestNode, opts: { detached: boolean; sink?: 
     const fd = openSync(node.logFile, "a");
     logStart = fstatSync(fd).size;
     try {
-      child = spawn(process.execPath, [bin, ...node.args], { detached: true, stdio: ["ignore", fd, fd] });
+      child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] });
     } finally {
       closeSync(fd);
     }
   } else {
-    child = spawn(process.execPath, [bin, ...node.args], { stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     logStream = createWriteStream(node.logFile, { flags: "a" });
     const ls = logStream;
     for (const [stream, isErr] of [[child.stdout!, false], [child.stderr!, true]] as const) {
@@ -227,6 +304,8 @@ export async function clusterUp(opts: {
   basePort: number;
   explicit: { count: boolean; basePort: boolean; tuning: boolean };
   tuning: TuningFlags;
+  /** Rebuild a lost manifest from the stores in `dir` (cluster up --adopt). */
+  adopt?: boolean;
   detached: boolean;
   sink?: LogSink;
   fetchStatus: (m: Manifest) => StatusFetcher;
@@ -250,17 +329,38 @@ export async function clusterUp(opts: {
           "run `zk-cli cluster up` without --nodes/--base-port/tuning flags to start it again, or `zk-cli cluster down --purge` to remove it first",
       );
     }
+    if (opts.adopt) throw usageError(`${opts.dir} already has a manifest (${MANIFEST_FILE}); run \`zk-cli cluster up\` without --adopt`);
     manifest = existing;
+    resumed = true;
+  } else if (opts.adopt) {
+    if (opts.explicit.count || opts.explicit.basePort) throw usageError("--adopt takes the members from the stores; drop --nodes and --base-port");
+    manifest = await adoptCluster(opts.dir, opts.tuning);
     resumed = true;
   } else {
     manifest = planCluster(opts.dir, opts.count, opts.basePort, opts.tuning);
+    const found = nodeDataIn(opts.dir, manifest.nodes.map((n) => n.dataDir));
+    if (found.length > 0) {
+      throw new CliError(
+        `${opts.dir} holds node data but no ${MANIFEST_FILE} (${found.join(", ")}); run \`zk-cli cluster up --adopt${opts.dir === clusterDir(undefined) ? "" : ` --dir ${opts.dir}`}\` to start that cluster again from its stores, or pick another --dir`,
+        EXIT_CONFLICT,
+      );
+    }
   }
   mkdirSync(opts.dir, { recursive: true });
 
+  // Only a data dir made here, now, belongs to a new member: its node may create its store
+  // (--initial-cluster). Every other node must find its store, or refuse to start.
+  const created = new Set<string>();
+  if (!resumed) {
+    for (const node of manifest.nodes) {
+      mkdirSync(node.dataDir, { recursive: true });
+      created.add(node.dataDir);
+    }
+  }
   const spawned: Spawned[] = [];
   try {
     for (const node of manifest.nodes) {
-      const s = spawnNode(node, { detached: opts.detached, sink: opts.sink });
+      const s = spawnNode(node, { detached: opts.detached, sink: opts.sink, extraArgs: created.has(node.dataDir) ? ["--initial-cluster"] : [] });
       spawned.push(s);
       node.pid = s.child.pid ?? 0;
       node.state = "running";
@@ -275,9 +375,10 @@ export async function clusterUp(opts: {
     if (resumed) {
       writeManifest(opts.dir, manifest);
     } else {
-      // A cluster that never came up has nothing worth keeping but its logs; leaving its data
-      // dirs would make the next `cluster up` (with a new cluster id) trip over them.
-      for (const n of manifest.nodes) rmSync(n.dataDir, { recursive: true, force: true });
+      // A cluster that never came up has nothing worth keeping but its logs. Only what this
+      // invocation created goes: the data dirs it made (checked above to hold nothing before)
+      // and its manifest; never anything that was there before.
+      for (const d of created) rmSync(d, { recursive: true, force: true });
       rmSync(manifestPath(opts.dir), { force: true });
     }
     throw e;

@@ -22,6 +22,12 @@ export interface StoreIdentity {
   readonly nodeId: string;
 }
 
+/** A member as the store records it: the cluster's member list is part of its identity. */
+export interface StoredMember {
+  readonly id: string;
+  readonly address: string;
+}
+
 export interface SqliteStoreOptions {
   /**
    * Open an existing file without writing to it (for `zk-cli inspect` while the node runs).
@@ -34,6 +40,17 @@ export interface SqliteStoreOptions {
    * this node (the rebuild's wall-clock ms). See "Recovery" in paxos/core.ts.
    */
   readonly rebuild?: { readonly incarnation: number };
+  /**
+   * Whether a missing or empty file may be initialised as a new store (default true). zk-node
+   * passes false unless it was started with --initial-cluster: a node that lost its disk must
+   * not come back as a fresh member. Refused with StoreError code "MISSING".
+   */
+  readonly create?: boolean;
+  /**
+   * The cluster's members, recorded in a new store (and in an older one that lacks them), so
+   * `zk-cli cluster up --adopt` can rebuild a lost manifest from the stores themselves.
+   */
+  readonly members?: readonly StoredMember[];
 }
 
 export interface StoreInfo {
@@ -48,6 +65,8 @@ export interface StoreInfo {
   readonly firstSlot: number;
   /** Highest stored slot, 0 when there are no entries. */
   readonly lastSlot: number;
+  /** The member list recorded at creation; null for a store made before it was recorded. */
+  readonly members: readonly StoredMember[] | null;
 }
 
 /**
@@ -156,6 +175,7 @@ interface Meta {
   readonly recovering: boolean;
   readonly incarnation: number;
   readonly incarnations: Readonly<Record<string, number>>;
+  readonly members: readonly StoredMember[] | null;
 }
 
 const OPEN_ADVICE = "point --data-dir at this node's own directory or move the file aside";
@@ -184,9 +204,13 @@ export class SqliteAcceptorStore implements AcceptorStore {
     }
 
     let db: SqliteDatabase;
+    const mustExist = readonly || (opts.create === false && opts.rebuild === undefined);
     try {
-      db = readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
+      db = mustExist ? new Database(path, { readonly, fileMustExist: true }) : new Database(path);
     } catch (err) {
+      if (mustExist && !readonly && (err as { code?: string }).code === "SQLITE_CANTOPEN") {
+        throw new StoreError(`zk: ${path} does not exist`, "MISSING");
+      }
       throw new Error(
         `zk: cannot open ${path}${readonly ? " read-only" : ""}: ${oneLine(errorMessage(err))}; ` +
           (readonly ? "check that the file exists and is readable" : "check that its directory exists and is writable"),
@@ -199,7 +223,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
       db.pragma("foreign_keys = ON");
       if (!readonly) db.pragma("synchronous = FULL");
 
-      const meta = readonly ? openExisting(db, path, identity) : openWritable(db, path, identity as StoreIdentity, opts.rebuild);
+      const meta = readonly ? openExisting(db, path, identity) : openWritable(db, path, identity as StoreIdentity, opts);
       return new SqliteAcceptorStore(db, path, readonly, meta);
     } catch (err) {
       db.close();
@@ -365,6 +389,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
           entryCount: stats.n,
           firstSlot: stats.lo ?? 0,
           lastSlot: stats.hi ?? 0,
+          members: meta.members,
         };
       }),
     );
@@ -447,14 +472,15 @@ export class SqliteAcceptorStore implements AcceptorStore {
 // ---- Opening ------------------------------------------------------------------------------
 
 /** Classify the file by reading only; initialise it when new; migrate it when old. */
-function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity, rebuild?: { readonly incarnation: number }): Meta {
+function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity, opts: SqliteStoreOptions): Meta {
   const appId = readApplicationId(db);
   const objects = db.prepare<[], number>("SELECT count(*) FROM sqlite_master").pluck().get() ?? 0;
   if (appId === 0 && objects === 0) {
+    if (opts.create === false && opts.rebuild === undefined) throw new StoreError(`zk: ${path} is empty (no zk store in it)`, "MISSING");
     // New (or empty) file. WAL cannot be switched inside a transaction; a crash between the
     // two leaves an empty WAL-mode file, which the next open initialises again.
     setWal(db, path);
-    initialise(db, identity, rebuild);
+    initialise(db, identity, opts.rebuild, opts.members ?? null);
     return readMeta(db, path);
   }
   checkIsZk(db, path, appId);
@@ -465,6 +491,11 @@ function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity,
   setWal(db, path);
   if (meta.schemaVersion < SCHEMA_VERSION) {
     migrate(db, meta.schemaVersion);
+    meta = readMeta(db, path);
+  }
+  if (meta.members === null && opts.members !== undefined) {
+    // A store made before members were recorded: record them now (the first start since).
+    db.prepare("INSERT INTO meta (key, value) VALUES ('members', ?)").run(JSON.stringify(opts.members));
     meta = readMeta(db, path);
   }
   return meta;
@@ -493,7 +524,7 @@ function setWal(db: SqliteDatabase, path: string): void {
 }
 
 /** Everything a new file gets, in one transaction: a crash leaves either nothing or all of it. */
-function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild?: { readonly incarnation: number }): void {
+function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild: { readonly incarnation: number } | undefined, members: readonly StoredMember[] | null): void {
   if (rebuild !== undefined && (!Number.isSafeInteger(rebuild.incarnation) || rebuild.incarnation < 1)) {
     throw new RangeError(`zk: bug: rebuild incarnation ${rebuild.incarnation} must be a positive integer`);
   }
@@ -507,6 +538,7 @@ function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild?: { rea
       put.run("incarnation", rebuild.incarnation);
       put.run("recovering", 1);
     }
+    if (members !== null) put.run("members", JSON.stringify(members));
   }).immediate();
 }
 
@@ -549,8 +581,10 @@ function checkIntegrity(db: SqliteDatabase, path: string): void {
   throw new StoreError(`zk: ${path} failed SQLite's integrity check: ${first}${more}; ${CORRUPT_ADVICE}`, "CORRUPT");
 }
 
+// Rebuilding from the other members must not count this node toward a quorum until it has
+// re-learned what it promised (DESIGN.md): that is what --rejoin does; a fresh store would not.
 const CORRUPT_ADVICE =
-  "do not serve from it: move it aside and rebuild this node's state from the other members";
+  "do not serve from it: move it (and its -wal and -shm files) aside, then restart this node with --rejoin to rejoin as a non-voting recovering member (README \"Troubleshooting\")";
 
 function checkSchemaNotNewer(meta: Meta, path: string): void {
   if (meta.schemaVersion > SCHEMA_VERSION) {
@@ -600,7 +634,7 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
   // schema_version first: a newer schema may lay out the rest differently.
   const schemaVersion = int("schema_version");
   if (schemaVersion > SCHEMA_VERSION) {
-    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {} };
+    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {}, members: null };
   }
   const round = int("promised_round");
   const node = str("promised_node");
@@ -622,6 +656,7 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
     promised: round === 0 && node === "" ? ZERO_BALLOT : { round, nodeId: node },
     chosen: int("chosen"),
     applied: int("applied"),
+    members: parseMembers(m.get("members")),
   };
 }
 
@@ -633,6 +668,25 @@ function metaHardState(meta: Meta): HardState {
     ...(meta.recovering ? { recovering: true } : {}),
     ...(Object.keys(meta.incarnations).length > 0 ? { incarnations: meta.incarnations } : {}),
   };
+}
+
+/** The recorded member list, or null when absent or unreadable (it only serves --adopt). */
+function parseMembers(v: unknown): StoredMember[] | null {
+  if (typeof v !== "string") return null;
+  try {
+    const list = JSON.parse(v) as unknown;
+    if (!Array.isArray(list)) return null;
+    const out: StoredMember[] = [];
+    for (const x of list) {
+      if (typeof x !== "object" || x === null) return null;
+      const { id, address } = x as { id?: unknown; address?: unknown };
+      if (typeof id !== "string" || typeof address !== "string") return null;
+      out.push({ id, address });
+    }
+    return out;
+  } catch {
+    return null;
+  }
 }
 
 // ---- Helpers ------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ export interface TestNode {
   readonly dataDir: string;
   proc: ChildProcess | null;
   output: string;
+  /** Started before: later starts must not pass --initial-cluster (the store exists). */
+  started: boolean;
 }
 
 export class TestCluster {
@@ -34,6 +36,7 @@ export class TestCluster {
       dataDir: join(this.dir, `n${i + 1}`),
       proc: null,
       output: "",
+      started: false,
     }));
     this.peers = this.nodes.map((n) => `${n.id}=${n.address}`).join(",");
   }
@@ -41,7 +44,10 @@ export class TestCluster {
   start(id: string, extra: string[] = []): TestNode {
     const n = this.node(id);
     if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null) throw new Error(`${id} already running`);
-    const proc = spawn(process.execPath, [ZK_NODE, "--id", n.id, "--listen", n.address, "--peers", this.peers, "--data-dir", n.dataDir, "--cluster-id", this.clusterId, "--log-level", "warn", ...extra], {
+    // The first start of a node of a new cluster creates its store; later ones must find it.
+    const first = n.started ? [] : ["--initial-cluster"];
+    n.started = true;
+    const proc = spawn(process.execPath, [ZK_NODE, "--id", n.id, "--listen", n.address, "--peers", this.peers, "--data-dir", n.dataDir, "--cluster-id", this.clusterId, "--log-level", "warn", ...first, ...extra], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     n.output = "";

@@ -12,15 +12,20 @@ import { fetchRows } from "../../lib/status.js";
 export default class ClusterUp extends ZkCommand {
   static override summary = "Start a local cluster of zk-node processes on 127.0.0.1.";
   static override description =
-    "Spawns --nodes members (ids n1.., ports from --base-port, data in <dir>/n1..), writes <dir>/cluster.json, waits until a leader is elected and prints the members. In the foreground it streams every node's log (prefixed with its id) and stops the cluster on Ctrl-C; with --detach it leaves the nodes running (logs in <dir>/n1.log ...) and exits. A stopped cluster in <dir> is started again with its data. If any node fails to start, every node already started is stopped and its one-line error is reported.";
+    "Spawns --nodes members (ids n1.., ports from --base-port, data in <dir>/n1..), writes <dir>/cluster.json, waits until a leader is elected and prints the members. In the foreground it streams every node's log (prefixed with its id) and stops the cluster on Ctrl-C; with --detach it leaves the nodes running (logs in <dir>/n1.log ...) and exits. A stopped cluster in <dir> is started again with its data. A dir that holds node data but no cluster.json is refused (nothing in it is touched); --adopt rebuilds cluster.json from the stores' own cluster id and member list and starts that cluster. If any node fails to start, every node already started is stopped and its one-line error is reported; only what this invocation created is removed.";
 
-  static override examples = ["<%= config.bin %> cluster up --detach", "<%= config.bin %> cluster up --nodes 5 --base-port 7101 --dir /tmp/zk5"];
+  static override examples = [
+    "<%= config.bin %> cluster up --detach",
+    "<%= config.bin %> cluster up --nodes 5 --base-port 7101 --dir /tmp/zk5",
+    "<%= config.bin %> cluster up --adopt --detach --dir /tmp/zk5",
+  ];
 
   static override flags = {
     ...commonFlags,
     nodes: Flags.integer({ description: "Number of members (1, 3 or 5).", default: 3, options: NODE_COUNTS.map(String) }),
     "base-port": Flags.integer({ description: "Port of n1; n2 gets the next one, and so on.", default: DEFAULT_BASE_PORT, min: 1, max: 65535 }),
     detach: Flags.boolean({ description: "Leave the cluster running in the background and exit.", default: false }),
+    adopt: Flags.boolean({ description: "Start the cluster whose data is in <dir> but whose cluster.json is gone, rebuilding it from the stores.", default: false }),
     "wait-ms": Flags.integer({ description: "How long to wait for a leader.", default: READY_WAIT_MS, min: 1 }),
     "tick-ms": Flags.integer({ description: "zk-node --tick-ms for every member.", min: 1 }),
     "election-ticks": Flags.integer({ description: "zk-node --election-ticks for every member.", min: 2 }),
@@ -74,6 +79,7 @@ export default class ClusterUp extends ZkCommand {
       basePort: flags["base-port"],
       explicit: { count: given("nodes"), basePort: given("base-port"), tuning: Object.values(tuning).some((v) => v !== undefined) },
       tuning,
+      adopt: flags.adopt,
       detached: flags.detach,
       sink,
       waitMs: flags["wait-ms"],
