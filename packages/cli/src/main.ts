@@ -1,11 +1,12 @@
 // zk-cli's entry point: runs oclif, then turns whatever went wrong into one line on stderr,
 // `zk-cli: <message>`, and a stable exit code (DESIGN.md): 0 ok, 1 error, 2 usage,
-// 3 not found, 4 version conflict / exists, 5 unavailable; 141 when stdout's reader went away.
+// 3 not found, 4 version conflict / exists, 5 unavailable, 6 cannot persist; 141 when stdout's
+// reader went away.
 // It exits only once stdout and stderr have drained: a pipe takes 64 KiB at a time, and
 // process.exit() drops whatever the reader has not taken yet.
 import { Config } from "@oclif/core/config";
 import { run } from "@oclif/core/run";
-import { EXIT_ERROR, EXIT_OK, EXIT_PIPE_CLOSED, EXIT_USAGE, oneLine } from "./lib/errors.js";
+import { EXIT_ERROR, EXIT_OK, EXIT_PIPE_CLOSED, EXIT_USAGE, oneLine, zkExitCode } from "./lib/errors.js";
 
 /**
  * Run zk-cli and exit. `commands`, when given (the bundle), are handed to oclif up front;
@@ -53,8 +54,7 @@ async function report(e: unknown): Promise<number> {
   if (err?.name === "CliError" && typeof err.exitCode === "number") {
     code = err.exitCode;
   } else if (err?.name === "ZkError") {
-    const { exitCodeFor } = await import("@zk/node/client");
-    code = exitCodeFor(err as Parameters<typeof exitCodeFor>[0]);
+    code = zkExitCode(await import("@zk/node/client"), err as Parameters<typeof zkExitCode>[1]);
   } else if (typeof err?.oclif?.exit === "number") {
     code = err.oclif.exit;
   }

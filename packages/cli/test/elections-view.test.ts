@@ -18,7 +18,7 @@ const targets = ["n1", "n2", "n3"].map((id, i) => ({ id, address: `127.0.0.1:${1
 const key = (id: string) => targets.find((t) => t.id === id)!.address;
 const ROLE = { follower: 1, precandidate: 2, candidate: 3, leader: 4 } as const;
 
-function status(id: string, role: keyof typeof ROLE, ballot: [number, string], leader: string, chosen: number, atMs = T0, heartbeat = 20): FeedUpdate {
+function status(id: string, role: keyof typeof ROLE, ballot: [number, string], leader: string, chosen: number, atMs = T0, heartbeat = 20, alarms: string[] = []): FeedUpdate {
   return {
     kind: "status",
     key: key(id),
@@ -35,6 +35,7 @@ function status(id: string, role: keyof typeof ROLE, ballot: [number, string], l
       clusterId: "zk-test",
       members: [],
       lastHeartbeatMsAgo: heartbeat,
+      alarms,
     },
   };
 }
@@ -151,6 +152,24 @@ describe("elections view components", () => {
     assert.match(lines[2]!, /^>\s+n2\s+follower\s+1\.n1\s+n1\s+10\s+10\s+0\s+20 ms\s+up$/);
     // A node that is down keeps its last known indexes; the rest is unknown.
     assert.match(lines[3]!, /^\s+n3\s+-\s+-\s+-\s+7\s+7\s+-\s+-\s+down: connection refused$/);
+  });
+
+  it("a node's alarm shows in its row, in the timeline when raised and cleared, and in the JSON status", () => {
+    const alarm = "n2: disk full at /data/n2/zk.db, writes refused";
+    let s = reduce(steady(), status("n2", "follower", [1, "n1"], "", 10, T0 + 100, 20, [alarm]));
+    const { lastFrame, unmount } = render(h(NodeTable, { state: s }));
+    const frame = text(lastFrame());
+    unmount();
+    assert.match(frame, /n2\s+follower.*up, ALARM/);
+    assert.match(frame, /^ALARM n2: disk full at \/data\/n2\/zk\.db, writes refused$/m);
+    assert.deepEqual(s.timeline.map((e) => e.reason), [`ALARM ${alarm}`]);
+    const lines: string[] = [];
+    const p = jsonPrinter(steady(), (l) => lines.push(l));
+    p.feed(status("n2", "follower", [1, "n1"], "", 10, T0 + 100, 20, [alarm]));
+    assert.deepEqual(JSON.parse(lines.at(-1)!).alarms, [alarm]);
+    s = reduce(s, status("n2", "follower", [1, "n1"], "n1", 10, T0 + 200));
+    assert.deepEqual(s.timeline.map((e) => e.reason), [`ALARM ${alarm}`, `alarm cleared: ${alarm}`]);
+    assert.deepEqual(s.nodes[1]!.alarms, []);
   });
 
   it("NodeTable: a node not heard from yet is connecting; a paused one says so", () => {

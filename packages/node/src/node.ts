@@ -87,7 +87,8 @@ const LEADER_WAIT_TICKS_FACTOR = 4;
 export class ZkNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;
   readonly members: ReadonlyMap<NodeId, string>;
-  readonly core: PaxosCore;
+  /** The protocol core; replaced (rebuilt from the store) when a Ready could not be persisted. */
+  private coreNow: PaxosCore;
   readonly tree: ZnodeTree;
   readonly watchLog: WatchLog;
   /** Leader only: when each session was last seen alive (ms), and sessions being expired. */
@@ -110,6 +111,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private pendingCompaction = false;
   private stopped = false;
   private lastEvent: (RoleChangeEvent & { unixMs: number }) | null = null;
+  /** Set while the store cannot be written (disk full, I/O error): see enterDiskAlarm. */
+  private diskAlarm: { readonly message: string; readonly code: string } | null = null;
+  private diskProbeTimer: NodeJS.Timeout | null = null;
+  /** Other alarms (e.g. a peer with another member list), by key, with when they were last seen. */
+  private readonly alarmsSeen = new Map<string, { message: string; atMs: number }>();
 
   constructor(
     readonly opts: NodeOptions,
@@ -124,28 +130,41 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
+    const loaded = this.loadCore();
+    this.coreNow = loaded.core;
+    this.transport = new PeerTransport(opts.id, opts.clusterId, this.members, log, (key, message) => this.noteAlarm(key, message));
+    log.info({ promised: loaded.durable.hardState.promised, chosen: loaded.durable.hardState.chosen, applied: this.applied, entries: loaded.durable.entries.length }, "acceptor state loaded");
+  }
+
+  /** A protocol core with exactly what the store holds, as at a restart. */
+  private loadCore(): { core: PaxosCore; durable: ReturnType<SqliteAcceptorStore["load"]> } {
     // Only the recent log is kept in memory; older chosen entries are read from SQLite.
-    const durable = store.load({ entriesFrom: Math.max(1, this.applied - LOG_MEMORY_SLOTS + 1) });
-    this.core = new PaxosCore(
+    const durable = this.store.load({ entriesFrom: Math.max(1, this.applied - LOG_MEMORY_SLOTS + 1) });
+    const core = new PaxosCore(
       {
-        id: opts.id,
-        members: opts.members.map((m) => m.id),
+        id: this.opts.id,
+        members: this.opts.members.map((m) => m.id),
         rng: new SeededRng((Date.now() ^ (process.pid << 8)) >>> 0),
-        electionTimeoutTicks: opts.electionTimeoutTicks,
-        heartbeatTicks: opts.heartbeatTicks,
+        electionTimeoutTicks: this.opts.electionTimeoutTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
         uncommittedEntriesMax: UNCOMMITTED_ENTRIES_MAX,
         applied: this.applied,
-        logReader: store,
-        incarnation: store.incarnation,
+        logReader: this.store,
+        incarnation: this.store.incarnation,
       },
       durable,
     );
-    this.transport = new PeerTransport(opts.id, opts.clusterId, this.members, log);
-    log.info({ promised: durable.hardState.promised, chosen: durable.hardState.chosen, applied: this.applied, entries: durable.entries.length }, "acceptor state loaded");
+    return { core, durable };
+  }
+
+  get core(): PaxosCore {
+    return this.coreNow;
   }
 
   start(): void {
     this.ticker = setInterval(() => {
+      // In a disk alarm the core is frozen: no election timeout fires, so it never campaigns.
+      if (this.diskAlarm) return;
       this.core.tick();
       this.processReady();
     }, this.opts.tickMs);
@@ -159,6 +178,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.sessionTimer) clearInterval(this.sessionTimer);
+    if (this.diskProbeTimer) clearInterval(this.diskProbeTimer);
     this.transport.close();
     const gone = new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down; retry on another node`);
     for (const p of this.pendingWrites.values()) {
@@ -196,7 +216,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   /** A peer's protocol messages (already checked to be for us, from a member of our cluster). */
   receive(messages: Iterable<Parameters<PaxosCore["step"]>[0]>): void {
-    if (this.stopped) return;
+    // In a disk alarm peers' messages are dropped: the node can neither promise nor accept.
+    if (this.stopped || this.diskAlarm) return;
     for (const m of messages) this.core.step(m);
     this.schedule();
   }
@@ -210,6 +231,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (command.nonce === 0) command.nonce = this.nonceBase + this.nextRequestId++;
     for (;;) {
       if (this.stopped) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`);
+      this.refuseIfCannotPersist();
       if (this.core.role === "leader") return this.proposeLocal(command, deadline);
       const leader = this.core.leaderId;
       if (forwarded) {
@@ -292,6 +314,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   async readBarrier(deadline: number, forwarded = false): Promise<number> {
     for (;;) {
       if (this.stopped) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`);
+      // Frozen, it cannot learn what was chosen since; its local state is still served.
+      this.refuseIfCannotPersist();
       let index: number;
       if (this.core.role === "leader") {
         const ctx = this.nextReadCtx++;
@@ -422,7 +446,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   }
 
   private processReady(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.diskAlarm) return;
     while (this.core.hasReady()) {
       const rd = this.core.ready();
       // 0. A leader's proposals (Accept) may leave before its own write: they claim nothing
@@ -434,10 +458,18 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       //    fsync per Ready, durable before anything leaves this node.
       //    A Ready that only advances the chosen index and applies needs no fsync (mustSync).
       const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise);
-      const outcomes = this.store.transaction(() => {
-        if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
-        return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
-      }, { durable });
+      let outcomes: Applied[] | null;
+      try {
+        outcomes = this.store.transaction(() => {
+          if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+          return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
+        }, { durable });
+      } catch (e) {
+        if (!isWriteError(e)) throw e;
+        // Nothing of this Ready may leave or be answered: it is not durable (it rolled back).
+        this.enterDiskAlarm(e);
+        return;
+      }
       // 2. Send the rest: promises and acceptances only now that they are durable.
       this.transport.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
       // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
@@ -457,6 +489,77 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         this.core.compact(this.applied - LOG_MEMORY_SLOTS);
       }
     }
+  }
+
+  // ---- Disk alarm ---------------------------------------------------------------------------
+
+  /** The node's alarms, one line each: the disk's first, then recent peer refusals. */
+  get alarms(): string[] {
+    const now = Date.now();
+    const out = this.diskAlarm ? [this.diskAlarm.message] : [];
+    for (const [key, a] of this.alarmsSeen) {
+      if (now - a.atMs > ALARM_SHOWN_MS) this.alarmsSeen.delete(key);
+      else out.push(a.message);
+    }
+    return out;
+  }
+
+  /** Whether the node refuses writes because it cannot persist them. */
+  get cannotPersist(): boolean {
+    return this.diskAlarm !== null;
+  }
+
+  /** Record an alarm seen now (shown for ALARM_SHOWN_MS after it was last seen); true when new. */
+  noteAlarm(key: string, message: string): boolean {
+    const fresh = !this.alarmsSeen.has(key);
+    this.alarmsSeen.set(key, { message, atMs: Date.now() });
+    return fresh;
+  }
+
+  private refuseIfCannotPersist(): void {
+    if (this.diskAlarm) throw new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; use another node meanwhile`);
+  }
+
+  /**
+   * A Ready's transaction failed with a write error and rolled back. The core's memory may be
+   * ahead of the disk (a promise or acceptance it never persisted), so it is replaced by one
+   * loaded from the store, as at a restart, and frozen: no ticks, no peer messages, no writes,
+   * so it neither votes nor campaigns nor acks. Status and local reads still work. A small
+   * real write every DISK_PROBE_MS tells when the disk takes writes again; then it resumes.
+   */
+  private enterDiskAlarm(e: unknown): void {
+    const code = writeErrorCode(e);
+    const what = code === "SQLITE_FULL" || code === "ENOSPC" ? "disk full" : `write error (${code})`;
+    this.diskAlarm = { message: `${this.id}: ${what} at ${this.store.path}, writes refused`, code };
+    this.log.error({ code, err: oneLine(e) }, `${this.diskAlarm.message} until the disk takes writes again (probing every ${DISK_PROBE_MS} ms)`);
+    const refused = new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; the write was not acknowledged and may or may not take effect`);
+    for (const p of this.pendingWrites.values()) {
+      clearTimeout(p.timer);
+      p.reject(refused);
+    }
+    this.pendingWrites.clear();
+    for (const w of this.admission.splice(0)) w.reject(refused);
+    for (const r of this.pendingReads.values()) r.reject(new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; read not confirmed`));
+    this.pendingReads.clear();
+    this.pendingCompaction = false;
+    this.applied = this.store.applied();
+    this.coreNow = this.loadCore().core;
+    this.diskProbeTimer = setInterval(() => this.probeDisk(), DISK_PROBE_MS);
+  }
+
+  private probeDisk(): void {
+    if (this.stopped || !this.diskAlarm) return;
+    try {
+      this.store.probeWrite();
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      return;
+    }
+    this.log.warn({ code: this.diskAlarm.code }, `${this.id}: the disk takes writes again at ${this.store.path}; resuming`);
+    this.diskAlarm = null;
+    if (this.diskProbeTimer) clearInterval(this.diskProbeTimer);
+    this.diskProbeTimer = null;
+    this.schedule();
   }
 
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
@@ -525,6 +628,26 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       for (const w of waiters) w();
     }
   }
+}
+
+/** How often a node in a disk alarm tries a small real write. */
+const DISK_PROBE_MS = 1000;
+/** How long an alarm stays in status after it was last seen. */
+const ALARM_SHOWN_MS = 5000;
+
+/** SQLite's and the OS's codes for a write the disk did not take (full, failing, read-only). */
+function writeErrorCode(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "unknown";
+}
+
+function isWriteError(e: unknown): boolean {
+  const code = writeErrorCode(e);
+  return code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_READONLY") || code === "ENOSPC" || code === "EIO" || code === "EROFS" || code === "EDQUOT";
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
 }
 
 function sleep(ms: number): Promise<void> {

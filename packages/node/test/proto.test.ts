@@ -143,6 +143,7 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
       { id: "n2", address: "127.0.0.1:7002" },
     ],
     lastHeartbeatMsAgo: 4,
+    alarms: [],
   };
   const impl: ClusterServer = {
     status: (_call, callback) => callback(null, status),

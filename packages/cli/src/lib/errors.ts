@@ -1,3 +1,5 @@
+import type * as Client from "@zk/node/client";
+
 // The CLI's one table of exit codes (DESIGN.md "zk-cli") and the error every command throws
 // for a failure it can name. The entry point prints `zk-cli: <message>` (one line, no stack)
 // and exits with the code; errors from the cluster arrive as ZkError and map through
@@ -9,6 +11,14 @@ export const EXIT_USAGE = 2;
 export const EXIT_NOT_FOUND = 3;
 export const EXIT_CONFLICT = 4;
 export const EXIT_UNAVAILABLE = 5;
+/** The node cannot persist (disk full or a write error): it refuses writes until its disk recovers. */
+export const EXIT_CANNOT_PERSIST = 6;
+
+/** The exit code of an error from the cluster: the client library's table, plus the codes it predates. */
+export function zkExitCode(client: Pick<typeof Client, "exitCodeFor" | "ErrorCode">, e: Client.ZkError): number {
+  if (e.code === client.ErrorCode.CANNOT_PERSIST) return EXIT_CANNOT_PERSIST;
+  return client.exitCodeFor(e);
+}
 /**
  * stdout was closed by its reader (`zk-cli ls / | head -1`): what a shell reports for a
  * process killed by SIGPIPE (128 + 13), as for `cat`, `seq` or `yes` in the same place.

@@ -3,7 +3,7 @@
 // the window also bounds how many finished results wait for a slow one ahead of them.
 import { isUtf8 } from "node:buffer";
 import type { PutResponse, ZkError } from "@zk/node/client";
-import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine } from "./errors.js";
+import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine, zkExitCode } from "./errors.js";
 import { keyToPath, simpleKeyToPath } from "./keys.js";
 import { putResultJson, putResultLine } from "./put-result.js";
 import { checkValueSize, decodeBase64 } from "./values.js";
@@ -66,7 +66,8 @@ const QUEUE_COMPACT_AT = 8192;
 export type PutTarget = UpsertTarget;
 
 export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStream, opts: { json: boolean; window: number }): Promise<number> {
-  const { exitCodeFor, errorCodeName } = await import("@zk/node/client");
+  const clientModule = await import("@zk/node/client");
+  const { errorCodeName } = clientModule;
   const started = process.hrtime.bigint();
   const queue: Slot[] = [];
   const parentsMade = new Map<string, Promise<void>>();
@@ -122,7 +123,7 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   const failWith = (s: Slot, key: string, e: unknown) => {
     const err = e as Error;
     const zk = err.name === "ZkError" ? (err as ZkError) : null;
-    const code = err instanceof CliError ? err.exitCode : zk ? exitCodeFor(zk) : EXIT_ERROR;
+    const code = err instanceof CliError ? err.exitCode : zk ? zkExitCode(clientModule, zk) : EXIT_ERROR;
     fail(s, `${key}: ${oneLine(err.message)}`, code, key, zk ? errorCodeName(zk.code) : codeName(code));
   };
 

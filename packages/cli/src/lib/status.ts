@@ -13,6 +13,8 @@ export interface MemberRow {
   applied: number | null;
   reachable: boolean;
   lastHeartbeatMsAgo: number | null;
+  /** What the node reports wrong with itself (disk alarm, refused peers), one line each. */
+  alarms: string[];
   error: string | null;
 }
 
@@ -35,12 +37,13 @@ export function rowFromStatus(s: NodeStatus, address: string): MemberRow {
     applied: s.appliedIndex,
     reachable: true,
     lastHeartbeatMsAgo: s.lastHeartbeatMsAgo,
+    alarms: [...s.alarms],
     error: null,
   };
 }
 
 export function unreachableRow(t: Target, error: string): MemberRow {
-  return { id: t.id ?? "", address: t.address, role: "", ballot: null, leader: "", chosen: null, applied: null, reachable: false, lastHeartbeatMsAgo: null, error };
+  return { id: t.id ?? "", address: t.address, role: "", ballot: null, leader: "", chosen: null, applied: null, reachable: false, lastHeartbeatMsAgo: null, alarms: [], error };
 }
 
 /** Every target's status, in target order; a node that cannot be asked becomes an unreachable row. */
@@ -83,6 +86,25 @@ export function rowJson(r: MemberRow): Record<string, unknown> {
     chosen: r.chosen,
     applied: r.applied,
     lastHeartbeatMsAgo: r.lastHeartbeatMsAgo,
+    alarms: r.alarms,
     ...(r.error ? { error: r.error } : {}),
   };
+}
+
+/** Every alarm the rows report, one line each ("n2: disk full at ..., writes refused"). */
+export function alarmLines(rows: readonly MemberRow[]): string[] {
+  return rows.flatMap((r) => r.alarms.map((a) => (a.startsWith(`${r.id}:`) ? a : `${r.id}: ${a}`)));
+}
+
+/**
+ * Null when the contacted nodes have a leader (one leads, or a reachable one follows one);
+ * else why not, in one line: "no leader among n1..n3 (n1 follower, n2 candidate; n3 unreachable)".
+ */
+export function noLeaderReason(rows: readonly MemberRow[]): string | null {
+  const up = rows.filter((r) => r.reachable);
+  if (up.some((r) => r.role === "leader" || r.leader !== "")) return null;
+  const name = (r: MemberRow) => r.id || r.address;
+  const down = rows.filter((r) => !r.reachable);
+  const parts = [up.map((r) => `${name(r)} ${r.role}`).join(", "), down.length > 0 ? `${down.map(name).join(", ")} unreachable` : ""].filter(Boolean);
+  return `no leader among ${rows.map(name).join(", ")} (${parts.join("; ")}); is a majority of the cluster up, connected and able to write? (see alarms above)`;
 }

@@ -45,7 +45,7 @@ export function jsonPrinter(initial: ElectionState, write: (line: string) => voi
 }
 
 function signature(n: NodeView): string {
-  return n.up ? `up ${n.role} ${ballotText(n.ballot)} ${n.leader} ${n.chosen} ${n.applied}` : "down";
+  return n.up ? `up ${n.role} ${ballotText(n.ballot)} ${n.leader} ${n.chosen} ${n.applied} ${n.alarms.join("|")}` : "down";
 }
 
 export function statusJson(state: ElectionState, n: NodeView, atMs: number): Record<string, unknown> {
@@ -61,6 +61,7 @@ export function statusJson(state: ElectionState, n: NodeView, atMs: number): Rec
     applied: n.up ? n.applied : null,
     lag: n.up ? lagOf(state, n) : null,
     lastHeartbeatMsAgo: n.up ? n.heartbeatMsAgo : null,
+    alarms: n.up ? n.alarms : [],
     ...(n.up ? {} : { error: n.downReason }),
     unixMs: atMs,
   };

@@ -59,6 +59,8 @@ export interface NodeView {
   readonly leaderSinceMs: number | null;
   /** False when leaderSinceMs is only when the watcher first saw it lead (it led before). */
   readonly leaderSinceExact: boolean;
+  /** What the node reports wrong with itself (disk alarm, refused peers), one line each. */
+  readonly alarms: readonly string[];
 }
 
 export type TimelineKind = "event" | "watch" | "action";
@@ -111,6 +113,7 @@ export function initialState(targets: readonly WatchTarget[]): ElectionState {
       downReason: CONNECTING,
       leaderSinceMs: null,
       leaderSinceExact: false,
+      alarms: [],
     })),
     timeline: [],
   };
@@ -160,8 +163,11 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
         // came back): the event that made it leader, if it arrives, corrects the time.
         leaderSinceMs: role !== "leader" ? null : becameLeader ? u.atMs : prev.leaderSinceMs,
         leaderSinceExact: role !== "leader" ? false : becameLeader ? false : prev.leaderSinceExact,
+        alarms: sameLines(prev.alarms, s.alarms) ? prev.alarms : [...s.alarms],
       };
       if (!prev.up && prev.seen) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, "reachable again"));
+      for (const a of s.alarms) if (!prev.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `ALARM ${a}`));
+      for (const a of prev.alarms) if (!s.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `alarm cleared: ${a}`));
       break;
     }
     case "event": {
@@ -204,6 +210,10 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
   if (next === prev && timeline === state.timeline) return state;
   const nodes = next === prev ? state.nodes : state.nodes.map((n, j) => (j === i ? next : n));
   return { nodes, timeline };
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function watchEntry(unixMs: number, nodeId: string, text: string): TimelineEntry {

@@ -72,6 +72,15 @@ export function NodeTable(props: { state: ElectionState; selected?: number | nul
       {state.nodes.map((n, i) => (
         <NodeRow key={n.key} node={n} nodeWidth={nodeW} lag={lagOf(state, n)} selected={i === selected} paused={isPaused(n.id)} />
       ))}
+      {state.nodes.flatMap((n) =>
+        n.up
+          ? n.alarms.map((a) => (
+              <Text key={`${n.key} ${a}`} color="red" bold wrap="wrap">
+                ALARM {a}
+              </Text>
+            ))
+          : [],
+      )}
     </Box>
   );
 }
@@ -80,7 +89,8 @@ function NodeRow(props: { node: NodeView; nodeWidth: number; lag: number | null;
   const { node: n, nodeWidth: nodeW, lag, selected, paused } = props;
   const dash = "-";
   const role = n.up && n.role ? n.role : dash;
-  const state = paused ? "paused" : n.up ? "up" : !n.seen && n.downReason === CONNECTING ? CONNECTING : `down: ${n.downReason ?? "?"}`;
+  const alarmed = n.up && n.alarms.length > 0;
+  const state = paused ? "paused" : alarmed ? "up, ALARM (below)" : n.up ? "up" : !n.seen && n.downReason === CONNECTING ? CONNECTING : `down: ${n.downReason ?? "?"}`;
   return (
     <Text inverse={selected} wrap="truncate-end">
       {cell(selected ? ">" : "", W.sel)}
@@ -95,7 +105,9 @@ function NodeRow(props: { node: NodeView; nodeWidth: number; lag: number | null;
       <Text color={lag !== null && lag > 0 && n.up ? "yellow" : undefined}>{cell(n.up && lag !== null ? String(lag) : dash, W.lag, true)}</Text>
       {cell(n.up && n.heartbeatMsAgo !== null ? formatDuration(n.heartbeatMsAgo) : dash, W.heartbeat, true)}
       {STATE_SEP}
-      <Text color={paused ? "yellow" : n.up ? "green" : "red"}>{state}</Text>
+      <Text color={paused ? "yellow" : alarmed ? "red" : n.up ? "green" : "red"} bold={alarmed}>
+        {state}
+      </Text>
     </Text>
   );
 }

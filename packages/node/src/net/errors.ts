@@ -22,6 +22,7 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.TIMEOUT]: grpc.status.DEADLINE_EXCEEDED,
   [ErrorCode.OVERLOADED]: grpc.status.RESOURCE_EXHAUSTED,
   [ErrorCode.CLUSTER_MISMATCH]: grpc.status.FAILED_PRECONDITION,
+  [ErrorCode.CANNOT_PERSIST]: grpc.status.UNAVAILABLE,
   [ErrorCode.INTERNAL]: grpc.status.INTERNAL,
 };
 

@@ -2,6 +2,10 @@
 // per directed link; delivery is best-effort (Paxos tolerates loss, duplication and
 // reordering), so a broken stream is reopened with backoff and nothing is resent. Client
 // writes a follower takes travel to the leader on a long-lived Forward stream.
+// Every stream opens with the sender's cluster id and a hash of its member list in its
+// metadata: the member list is part of the cluster's identity, and two nodes that disagree
+// on it would count quorums of different clusters (split brain), so the receiver refuses.
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { ForwardRequest, PeerClient, type ForwardResponse, type PeerEnvelope } from "../gen/zk/v1/peer.js";
 import type { Message, NodeId } from "../paxos/types.js";
@@ -17,6 +21,64 @@ const HEALTHY_STREAM_MS = 2000;
 /** Forwarded requests waiting on one leader before new ones are refused. */
 const FORWARD_PENDING_MAX = 16384;
 export const PEER_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Stream metadata: the sender's cluster id, node id, member-list hash and member list. */
+export const PEER_CLUSTER_METADATA = "zk-cluster-id";
+export const PEER_FROM_METADATA = "zk-from";
+export const PEER_MEMBERS_HASH_METADATA = "zk-members-hash";
+export const PEER_MEMBERS_METADATA = "zk-members";
+
+/** The member list in one canonical form: "id=address" sorted by id, comma-separated. */
+export function membersSpec(members: ReadonlyMap<NodeId, string>): string {
+  return [...members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, address]) => `${id}=${address}`).join(",");
+}
+
+export function membersHash(members: ReadonlyMap<NodeId, string>): string {
+  return createHash("sha256").update(membersSpec(members)).digest("hex").slice(0, 32);
+}
+
+/**
+ * "n4 has members [n1..n5], we have [n1..n3]": ids when they differ (n1..nK for a run),
+ * else the entries whose addresses differ.
+ */
+export function describeMemberMismatch(peer: NodeId, theirSpec: string, ours: ReadonlyMap<NodeId, string>): string {
+  const theirs = new Map(theirSpec.split(",").filter(Boolean).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] as const));
+  const ids = (m: ReadonlyMap<string, string>) => [...m.keys()].sort();
+  const sameIds = ids(theirs).join(",") === ids(ours).join(",");
+  const show = (m: ReadonlyMap<string, string>, other: ReadonlyMap<string, string>) =>
+    sameIds ? [...m].filter(([id, a]) => other.get(id) !== a).map(([id, a]) => `${id}=${a}`).join(",") : compactIds(ids(m));
+  return `${peer} has members [${show(theirs, ours)}], we have [${show(ours, theirs)}]`;
+}
+
+function compactIds(ids: readonly string[]): string {
+  const m = ids.map((id) => /^([A-Za-z_.-]*)(\d+)$/.exec(id));
+  const prefix = m[0]?.[1];
+  const nums = m.map((x) => (x && x[1] === prefix ? Number(x[2]) : NaN)).sort((a, b) => a - b);
+  const run = ids.length > 2 && nums.every((n, i) => Number.isInteger(n) && n === nums[0]! + i);
+  return run ? `${prefix}${nums[0]}..${prefix}${nums[nums.length - 1]}` : ids.join(",");
+}
+
+/**
+ * Check a peer stream's opening metadata against ours; null when it may proceed, else the
+ * refusal to send back and the alarm line (from our side). A peer that sends no member hash
+ * (an older zk-node) is let in; its envelopes' cluster id is still checked.
+ */
+export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members: ReadonlyMap<NodeId, string>): { refusal: ZkError; alarm: string; from: string } | null {
+  const str = (k: string) => {
+    const v = md.get(k)[0];
+    return typeof v === "string" ? v : v instanceof Buffer ? v.toString() : "";
+  };
+  const from = str(PEER_FROM_METADATA) || "a peer";
+  const theirCluster = str(PEER_CLUSTER_METADATA);
+  if (theirCluster !== "" && theirCluster !== clusterId) {
+    const alarm = `${from} belongs to cluster ${theirCluster}, we are ${clusterId}`;
+    return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${clusterId}, not ${theirCluster}`), alarm, from };
+  }
+  const hash = str(PEER_MEMBERS_HASH_METADATA);
+  if (hash === "" || hash === membersHash(members)) return null;
+  const alarm = describeMemberMismatch(from, str(PEER_MEMBERS_METADATA), members);
+  return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `member lists differ: ${alarm}; restart every node with the same --peers`), alarm, from };
+}
 
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": PEER_MESSAGE_BYTES_MAX,
@@ -49,13 +111,24 @@ export class PeerTransport {
   private closed = false;
   /** Messages dropped because a link was down or its buffer full (the protocol resends). */
   dropped = 0;
+  /** Every stream's opening metadata: who we are (checkPeerIdentity on the other side). */
+  private readonly metadata: grpc.Metadata;
+  private readonly ourMembers: ReadonlyMap<NodeId, string>;
 
   constructor(
     private readonly self: NodeId,
     private readonly clusterId: string,
     peers: ReadonlyMap<NodeId, string>,
     private readonly log: Logger,
+    /** A peer refused us (another cluster or member list): raise the alarm, by key; true when new. */
+    private readonly onRefused: (key: string, alarm: string) => boolean = () => true,
   ) {
+    this.ourMembers = peers;
+    this.metadata = new grpc.Metadata();
+    this.metadata.set(PEER_CLUSTER_METADATA, clusterId);
+    this.metadata.set(PEER_FROM_METADATA, self);
+    this.metadata.set(PEER_MEMBERS_HASH_METADATA, membersHash(peers));
+    this.metadata.set(PEER_MEMBERS_METADATA, membersSpec(peers));
     for (const [peer, address] of peers) {
       if (peer === self) continue;
       const client = new PeerClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
@@ -88,12 +161,22 @@ export class PeerTransport {
     }
   }
 
+  /** A peer's refusal of our identity, seen as a stream's error: log it (once) and raise the alarm. */
+  private noteRefusal(peer: NodeId, err: grpc.ServiceError): boolean {
+    const z = ZkError.fromServiceError(err);
+    if (z.code !== ErrorCode.CLUSTER_MISMATCH) return false;
+    const theirs = err.metadata?.get(PEER_MEMBERS_METADATA)[0];
+    const alarm = typeof theirs === "string" && theirs !== membersSpec(this.ourMembers) ? describeMemberMismatch(peer, theirs, this.ourMembers) : `${peer} refuses us: ${z.message}`;
+    if (this.onRefused(`peer-refused-${peer}`, alarm)) this.log.error({ peer }, `peer ${peer} refuses this node: ${alarm}; restart every node with the same --peers and --cluster-id`);
+    return true;
+  }
+
   private openStream(link: Link): grpc.ClientWritableStream<PeerEnvelope> | null {
     if (link.stream) return link.stream;
     const now = Date.now();
     if (now < link.retryAt) return null;
     link.openedAt = now;
-    const stream = link.client.send((err) => {
+    const stream = link.client.send(this.metadata, (err) => {
       if (link.stream !== stream) return;
       link.stream = null;
       link.writable = false;
@@ -101,6 +184,7 @@ export class PeerTransport {
       const lived = Date.now() - link.openedAt;
       link.backoffMs = lived > HEALTHY_STREAM_MS ? BACKOFF_MIN_MS : Math.min(link.backoffMs * 2, BACKOFF_MAX_MS);
       link.retryAt = Date.now() + link.backoffMs;
+      if (err && this.noteRefusal(link.peer, err)) return;
       if (err && err.code !== grpc.status.UNAVAILABLE) this.log.warn({ peer: link.peer, code: err.code, err: err.details }, "peer stream failed");
     });
     stream.on("drain", () => {
@@ -117,7 +201,7 @@ export class PeerTransport {
     if (!link || this.closed) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `no link to leader ${leader}`));
     let fwd = link.forward;
     if (!fwd) {
-      const call = link.client.forward();
+      const call = link.client.forward(this.metadata);
       const pending: ForwardStream["pending"] = new Map();
       fwd = { call, pending };
       link.forward = fwd;
@@ -133,7 +217,10 @@ export class PeerTransport {
         pending.delete(r.id);
         p.resolve(r);
       });
-      call.on("error", (e: grpc.ServiceError) => fail(e.details || e.message));
+      call.on("error", (e: grpc.ServiceError) => {
+        this.noteRefusal(leader, e);
+        fail(e.details || e.message);
+      });
       call.on("end", () => fail("stream ended"));
     }
     if (fwd.pending.size >= FORWARD_PENDING_MAX) {

@@ -36,7 +36,7 @@ import type { ZkNode } from "../node.js";
 import { REQUEST_ID_LENGTH_MAX, validatePath } from "../tree/index.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
-import { PEER_MESSAGE_BYTES_MAX } from "./peer-transport.js";
+import { PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
 
 /** A request without a deadline gets this one. */
@@ -107,6 +107,7 @@ export class NodeServer {
   private peerService(): PeerServer {
     return {
       send: (call, callback) => {
+        if (this.refusePeer(call)) return;
         call.on("data", (env: PeerEnvelope) => {
           if (env.clusterId !== this.clusterId) {
             this.log.warn({ from: env.from, theirCluster: env.clusterId }, "dropping messages from another cluster");
@@ -125,6 +126,7 @@ export class NodeServer {
         call.on("error", () => undefined);
       },
       forward: (call) => {
+        if (this.refusePeer(call)) return;
         call.on("data", (req: ForwardRequest) => {
           void this.handleForward(req).then(
             (res) => call.write(res),
@@ -135,6 +137,20 @@ export class NodeServer {
         call.on("error", () => undefined);
       },
     };
+  }
+
+  /**
+   * Refuse a peer stream from another cluster or with another member list (peer-transport.ts):
+   * the error goes back to the peer with our member list, and into our log and alarms.
+   */
+  private refusePeer(call: { readonly metadata: grpc.Metadata; destroy(e?: Error): void }): boolean {
+    const bad = checkPeerIdentity(call.metadata, this.clusterId, this.node.members);
+    if (!bad) return false;
+    if (this.node.noteAlarm(`peer-mismatch-${bad.from}`, bad.alarm)) this.log.error({ peer: bad.from }, `refusing peer ${bad.from}: ${bad.alarm}; restart every node with the same --peers and --cluster-id`);
+    const err = bad.refusal.toServiceError();
+    err.metadata!.set(PEER_MEMBERS_METADATA, membersSpec(this.node.members));
+    call.destroy(err as grpc.ServiceError);
+    return true;
   }
 
   private async handleForward(req: ForwardRequest): Promise<ForwardResponse> {
@@ -412,6 +428,7 @@ export class NodeServer {
       clusterId: this.clusterId,
       members: [...n.members].map(([id, address]) => ({ id, address })),
       lastHeartbeatMsAgo: n.msSinceLeaderHeard,
+      alarms: n.alarms,
     };
   }
 

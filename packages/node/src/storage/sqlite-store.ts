@@ -178,6 +178,9 @@ interface Meta {
   readonly members: readonly StoredMember[] | null;
 }
 
+/** The size of probeWrite's row: a few pages, like a small Ready. */
+const PROBE_BYTES = 64 * 1024;
+
 const OPEN_ADVICE = "point --data-dir at this node's own directory or move the file aside";
 
 export class SqliteAcceptorStore implements AcceptorStore {
@@ -371,6 +374,16 @@ export class SqliteAcceptorStore implements AcceptorStore {
     }
   }
 
+  /**
+   * A small real write, committed durably and then removed: whether the disk takes writes
+   * again (a node in a disk alarm calls it every second). Throws what a real write would.
+   */
+  probeWrite(bytes = PROBE_BYTES): void {
+    this.assertWritable();
+    this.transaction(() => this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('disk_probe', zeroblob(?))").run(bytes));
+    this.transaction(() => this.database.prepare("DELETE FROM meta WHERE key = 'disk_probe'").run());
+  }
+
   /** A summary of the file, read fresh (it sees the writer's commits in readonly mode). */
   info(): StoreInfo {
     this.assertOpen();
@@ -488,6 +501,7 @@ function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity,
   let meta = readMeta(db, path);
   checkSchemaNotNewer(meta, path);
   checkIdentity(meta, identity, path);
+  if (opts.members !== undefined && meta.members !== null) checkMembers(meta.members, opts.members, path);
   setWal(db, path);
   if (meta.schemaVersion < SCHEMA_VERSION) {
     migrate(db, meta.schemaVersion);
@@ -608,6 +622,22 @@ function checkIdentity(meta: Meta, identity: StoreIdentity, path: string): void 
       "NODE_MISMATCH",
     );
   }
+}
+
+/**
+ * The member list is part of a cluster's identity: a node restarted with a longer or other
+ * --peers would count quorums of another cluster than its peers (split brain). Changing
+ * membership is a command through the log, never a restart with other flags.
+ */
+function checkMembers(stored: readonly StoredMember[], given: readonly StoredMember[], path: string): void {
+  const spec = (l: readonly StoredMember[]) => [...l].map((m) => `${m.id}=${m.address}`).sort();
+  const a = spec(stored);
+  const b = spec(given);
+  if (a.join(",") === b.join(",")) return;
+  throw new StoreError(
+    `zk: ${path} is a member of a cluster with members [${a.join(",")}], but --peers lists [${b.join(",")}]; start this node with the --peers its cluster was created with (membership is not changed by restarting with other flags)`,
+    "MEMBERS_MISMATCH",
+  );
 }
 
 function readMeta(db: SqliteDatabase, path: string): Meta {

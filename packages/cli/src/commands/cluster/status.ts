@@ -1,8 +1,8 @@
 import { ZkCommand, commonFlags } from "../../base.js";
 import { clusterRowJson, CLUSTER_COLUMNS, joinManifest } from "../../lib/cluster-view.js";
 import { clusterDir, requireManifest } from "../../lib/manifest.js";
-import { printJsonLines, printTable } from "../../lib/output.js";
-import { fetchRows } from "../../lib/status.js";
+import { printJsonLines, printLine, printTable } from "../../lib/output.js";
+import { alarmLines, fetchRows } from "../../lib/status.js";
 
 export default class ClusterStatus extends ZkCommand {
   static override summary = "Show the local cluster's members: role, ballot, indexes, PID, alive, reachable.";
@@ -18,6 +18,9 @@ export default class ClusterStatus extends ZkCommand {
     const client = await this.clientFor(m.nodes.map((n) => n.address), flags.timeout);
     const rows = joinManifest(m, await fetchRows(client, m.nodes));
     if (flags.json) printJsonLines(rows.map((r) => ({ clusterId: m.clusterId, ...clusterRowJson(r) })));
-    else printTable(rows, CLUSTER_COLUMNS);
+    else {
+      printTable(rows, CLUSTER_COLUMNS);
+      for (const a of alarmLines(rows)) printLine(`ALARM ${a}`);
+    }
   }
 }

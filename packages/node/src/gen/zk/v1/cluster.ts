@@ -139,6 +139,12 @@ export interface NodeStatus {
    * milliseconds since a majority last acknowledged it (check-quorum).
    */
   lastHeartbeatMsAgo: number;
+  /**
+   * What is wrong with this node right now, one line each, e.g. "n2: disk full at
+   * /data/n2/zk.db, writes refused" or "n4 has members [n1..n5], we have [n1..n3]"; empty
+   * when healthy.
+   */
+  alarms: string[];
 }
 
 /** Ask for the membership. */
@@ -354,6 +360,7 @@ function createBaseNodeStatus(): NodeStatus {
     clusterId: "",
     members: [],
     lastHeartbeatMsAgo: 0,
+    alarms: [],
   };
 }
 
@@ -391,6 +398,9 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     }
     if (message.lastHeartbeatMsAgo !== 0) {
       writer.uint32(88).uint64(message.lastHeartbeatMsAgo);
+    }
+    for (const v of message.alarms) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -496,6 +506,14 @@ export const NodeStatus: MessageFns<NodeStatus> = {
             message.lastHeartbeatMsAgo = longToNumber(reader.uint64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.alarms.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -551,6 +569,9 @@ export const NodeStatus: MessageFns<NodeStatus> = {
         : isSet(object.last_heartbeat_ms_ago)
         ? globalThis.Number(object.last_heartbeat_ms_ago)
         : 0,
+      alarms: globalThis.Array.isArray(object?.alarms)
+        ? object.alarms.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -589,6 +610,9 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     if (message.lastHeartbeatMsAgo !== 0) {
       obj.lastHeartbeatMsAgo = Math.round(message.lastHeartbeatMsAgo);
     }
+    if (message.alarms?.length) {
+      obj.alarms = message.alarms;
+    }
     return obj;
   },
 
@@ -610,6 +634,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     message.clusterId = object.clusterId ?? "";
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.lastHeartbeatMsAgo = object.lastHeartbeatMsAgo ?? 0;
+    message.alarms = object.alarms?.map((e) => e) || [];
     return message;
   },
 };

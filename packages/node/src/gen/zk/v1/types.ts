@@ -76,6 +76,11 @@ export enum ErrorCode {
   CLUSTER_MISMATCH = 14,
   /** INTERNAL - A bug or an unexpected failure on the server (INTERNAL). */
   INTERNAL = 15,
+  /**
+   * CANNOT_PERSIST - The node cannot persist (disk full or a write error): it refuses writes until its disk
+   * can take them again, and resumes by itself; other nodes may still serve (UNAVAILABLE).
+   */
+  CANNOT_PERSIST = 16,
   UNRECOGNIZED = -1,
 }
 
@@ -129,6 +134,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 15:
     case "ERROR_CODE_INTERNAL":
       return ErrorCode.INTERNAL;
+    case 16:
+    case "ERROR_CODE_CANNOT_PERSIST":
+      return ErrorCode.CANNOT_PERSIST;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -170,6 +178,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_CLUSTER_MISMATCH";
     case ErrorCode.INTERNAL:
       return "ERROR_CODE_INTERNAL";
+    case ErrorCode.CANNOT_PERSIST:
+      return "ERROR_CODE_CANNOT_PERSIST";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
