@@ -13,6 +13,8 @@ import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
 
 export const DB_FILE = "zk.db";
+/** How long a SIGTERM waits for gRPC to close its connections before the process exits anyway. */
+const SHUTDOWN_WAIT_MS = 3000;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`zk-node: ${message}\n`);
@@ -115,12 +117,19 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     node.stop();
-    void server.shutdown().then(() => {
+    let done = false;
+    const finish = (how: string) => {
+      if (done) return;
+      done = true;
       store.close();
       lock.release();
-      log.info("stopped");
+      log.info(how);
       process.exit(0);
-    });
+    };
+    // gRPC's own shutdown can hang on a connection to a peer that is stuck (SIGSTOP, a dead
+    // host): the node has stopped and nothing is left to persist, so it exits anyway.
+    setTimeout(() => finish(`stopped (gRPC shutdown unfinished after ${SHUTDOWN_WAIT_MS} ms)`), SHUTDOWN_WAIT_MS).unref();
+    void server.shutdown().then(() => finish("stopped"));
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

@@ -516,6 +516,18 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     return fresh;
   }
 
+  /**
+   * The one check of the local-read path (`--consistency local`): refuse when this node's
+   * applied state is not one a client may rely on even as stale. A recovering node (rebuilt
+   * after losing its disk) has a partial tree: its "no such node" would be a lie. A node in a
+   * disk alarm still serves: its state is a prefix of the chosen log, as any local read.
+   */
+  assertLocalReadable(): void {
+    if (this.core.role === "recovering") {
+      throw new ZkError(ErrorCode.UNAVAILABLE, `${this.id} is recovering its state after losing its disk and cannot serve local reads yet; read from another node, or without --consistency local`);
+    }
+  }
+
   private refuseIfCannotPersist(): void {
     if (this.diskAlarm) throw new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; use another node meanwhile`);
   }

@@ -384,7 +384,10 @@ export class NodeServer {
   }
 
   private async readPoint(consistency: Consistency, deadline: number): Promise<number> {
-    if (consistency === Consistency.LOCAL) return this.node.appliedIndex;
+    if (consistency === Consistency.LOCAL) {
+      this.node.assertLocalReadable();
+      return this.node.appliedIndex;
+    }
     return this.node.readBarrier(deadline);
   }
 

@@ -1,0 +1,90 @@
+// `zk-cli cluster ...` never loses data an operator left in a dir: a dir with node data and no
+// manifest is refused with every file byte-for-byte unchanged, `cluster up --adopt` starts
+// that cluster again from its stores, and `cluster down` returns only once every process it
+// stopped has exited. Real zk-node processes on 127.0.0.1:22100-22112.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { readManifest } from "../src/lib/manifest.js";
+import { clusterCli, destroyCluster, isRunning, oneErrorLine, tempClusterDir } from "./helpers.js";
+
+/** sha256 of every file under `dir`, by relative path. */
+function checksums(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(p.slice(dir.length + 1), createHash("sha256").update(readFileSync(p)).digest("hex"));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe("a dir with node data but no cluster.json", () => {
+  const dir = tempClusterDir("adopt");
+  after(() => destroyCluster(dir));
+  const { zk, ok } = clusterCli(dir);
+
+  test("is refused by `cluster up` with every file unchanged, and `cluster up --adopt` starts that cluster with its data", async () => {
+    await ok(["cluster", "up", "--detach", "--base-port", "22100"]);
+    const clusterId = readManifest(dir)!.clusterId;
+    await ok(["propose", "/kept", "precious"]);
+    await ok(["cluster", "down"]);
+    // The manifest is lost (deleted, or the dir copied without it).
+    renameSync(join(dir, "cluster.json"), join(dir, "..", `${dir.split("/").pop()}-cluster.json.bak`));
+    const before = checksums(dir);
+    assert.ok([...before.keys()].includes("n1/zk.db"), `the stores are there: ${[...before.keys()].join(", ")}`);
+
+    for (const args of [["cluster", "up", "--detach", "--base-port", "22100"], ["cluster", "up", "--detach", "--nodes", "5", "--base-port", "22105"]]) {
+      const r = await zk(args);
+      assert.equal(r.code, 4, r.stderr);
+      const line = oneErrorLine(r.stderr);
+      assert.match(line, /holds node data but no cluster\.json \(n1\/zk\.db, n2\/zk\.db, n3\/zk\.db\); run `zk-cli cluster up --adopt/);
+      assert.deepEqual(checksums(dir), before, "no file was deleted, moved or rewritten");
+    }
+
+    const adopted = await ok(["cluster", "up", "--adopt", "--detach", "--json"]);
+    const rows = adopted.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: string; clusterId: string; address: string });
+    assert.deepEqual(rows.map((r) => [r.id, r.address]), [["n1", "127.0.0.1:22100"], ["n2", "127.0.0.1:22101"], ["n3", "127.0.0.1:22102"]]);
+    assert.equal(rows[0]!.clusterId, clusterId, "the cluster id comes from the stores");
+    assert.equal((await ok(["get", "/kept"])).trim(), "precious");
+  });
+
+  test("`cluster down` returns only when every process it stopped has exited", async () => {
+    const pids = readManifest(dir)!.nodes.map((n) => n.pid);
+    assert.ok(pids.every(isRunning), "the adopted cluster runs");
+    const out = await ok(["cluster", "down"]);
+    const alive = pids.filter(isRunning);
+    assert.deepEqual(alive, [], `still running when \`cluster down\` returned: ${alive.join(", ")}`);
+    assert.match(out, /^stopped n1, n2, n3; data kept in /);
+  });
+});
+
+describe("`cluster stop` of one member", () => {
+  const dir = tempClusterDir("stop-wait");
+  after(() => destroyCluster(dir));
+  const { ok } = clusterCli(dir);
+
+  test("returns only when the member has exited", async () => {
+    await ok(["cluster", "up", "--detach", "--base-port", "22110"]);
+    const pid = readManifest(dir)!.nodes.find((n) => n.id === "n2")!.pid;
+    assert.match(await ok(["cluster", "stop", "n2"]), /^stopped n2 \(pid \d+\)$/m);
+    assert.equal(isRunning(pid), false, "n2 is gone when `cluster stop` returns");
+  });
+
+  test("`cluster down` SIGKILLs a member that does not exit in time, says so, and returns when it is gone", async () => {
+    const { ok: ok2 } = clusterCli(dir);
+    await ok2(["cluster", "start", "n2"]);
+    const m = readManifest(dir)!;
+    const pids = m.nodes.map((n) => n.pid);
+    const n1 = m.nodes.find((n) => n.id === "n1")!.pid;
+    process.kill(n1, "SIGSTOP"); // a stuck process: SIGTERM is not acted on
+    const out = await ok2(["cluster", "down", "--wait-ms", "5000"]);
+    assert.match(out, /^stopped n1, n2, n3 \(SIGKILL: n1\); data kept in /);
+    assert.deepEqual(pids.filter(isRunning), [], "every member is gone when `cluster down` returns");
+  });
+});
