@@ -90,7 +90,7 @@ async function main(): Promise<void> {
       { create: cfg.initialCluster, members: cfg.members },
     );
   } catch (e) {
-    lock.release();
+    lock.release({ undo: true });
     if (e instanceof StoreError) fail(e.message);
     fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
   }

@@ -107,11 +107,11 @@ export class NodeServer {
   private peerService(): PeerServer {
     return {
       send: (call, callback) => {
-        if (this.refusePeer(call)) return;
+        if (this.refusePeer(call, (e) => callback(e))) return;
         call.on("data", (env: PeerEnvelope) => {
           if (env.clusterId !== this.clusterId) {
             this.log.warn({ from: env.from, theirCluster: env.clusterId }, "dropping messages from another cluster");
-            call.destroy(new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${this.clusterId}, not ${env.clusterId}`).toServiceError() as grpc.ServiceError);
+            callback(new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${this.clusterId}, not ${env.clusterId}`).toServiceError());
             return;
           }
           if (env.to !== this.node.id || !this.node.members.has(env.from) || env.from === this.node.id) return;
@@ -126,7 +126,7 @@ export class NodeServer {
         call.on("error", () => undefined);
       },
       forward: (call) => {
-        if (this.refusePeer(call)) return;
+        if (this.refusePeer(call, (e) => call.emit("error", e))) return;
         call.on("data", (req: ForwardRequest) => {
           void this.handleForward(req).then(
             (res) => call.write(res),
@@ -143,13 +143,13 @@ export class NodeServer {
    * Refuse a peer stream from another cluster or with another member list (peer-transport.ts):
    * the error goes back to the peer with our member list, and into our log and alarms.
    */
-  private refusePeer(call: { readonly metadata: grpc.Metadata; destroy(e?: Error): void }): boolean {
+  private refusePeer(call: { readonly metadata: grpc.Metadata }, fail: (e: grpc.ServiceError) => void): boolean {
     const bad = checkPeerIdentity(call.metadata, this.clusterId, this.node.members);
     if (!bad) return false;
     if (this.node.noteAlarm(`peer-mismatch-${bad.from}`, bad.alarm)) this.log.error({ peer: bad.from }, `refusing peer ${bad.from}: ${bad.alarm}; restart every node with the same --peers and --cluster-id`);
     const err = bad.refusal.toServiceError();
     err.metadata!.set(PEER_MEMBERS_METADATA, membersSpec(this.node.members));
-    call.destroy(err as grpc.ServiceError);
+    fail(err as grpc.ServiceError);
     return true;
   }
 

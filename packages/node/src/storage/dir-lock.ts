@@ -6,7 +6,7 @@
 // only there to name the holder in the error message. The store itself stays unlocked for
 // readers, so `zk-cli inspect` works beside a live node.
 import Database from "better-sqlite3";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const LOCK_FILE = "LOCK";
@@ -26,6 +26,8 @@ export class DirLock {
   private constructor(
     private readonly db: Database.Database,
     readonly dir: string,
+    /** The lock's files that this acquire() created (a refused start removes them again). */
+    private readonly created: readonly string[],
   ) {}
 
   /**
@@ -34,6 +36,8 @@ export class DirLock {
    */
   static acquire(dir: string): DirLock {
     const path = join(dir, LOCK_FILE);
+    const pidPath = join(dir, LOCK_PID_FILE);
+    const created = [path, pidPath].filter((p) => !existsSync(p));
     const db = new Database(path, { timeout: 0 });
     try {
       // EXCLUSIVE locking mode keeps the lock after the statement; BEGIN EXCLUSIVE takes it now
@@ -49,16 +53,21 @@ export class DirLock {
     }
     // Informational only; a full disk must not stop a node that holds the real lock.
     try {
-      writeFileSync(join(dir, LOCK_PID_FILE), `${process.pid}\n`);
+      writeFileSync(pidPath, `${process.pid}\n`);
     } catch {
       // the error message will say "another process"
     }
-    return new DirLock(db, dir);
+    return new DirLock(db, dir, created);
   }
 
-  /** Release the lock (the kernel also does when the process exits). */
-  release(): void {
+  /**
+   * Release the lock (the kernel also does when the process exits). `undo`: this process is
+   * refusing to start, so the lock's files it created go too, leaving the dir as it found it.
+   */
+  release(opts: { undo?: boolean } = {}): void {
     if (!this.db.open) return;
+    // Removed while still held: no other process can be between locking and using them.
+    if (opts.undo) for (const p of this.created) rmSync(p, { force: true });
     try {
       this.db.exec("ROLLBACK");
     } catch {
