@@ -376,10 +376,19 @@ export class SqliteAcceptorStore implements AcceptorStore {
 
   /**
    * A small real write, committed durably and then removed: whether the disk takes writes
-   * again (a node in a disk alarm calls it every second). Throws what a real write would.
+   * again (a node in a disk alarm calls it every second, after a WAL checkpoint that returns
+   * the log's space). Throws what a real write would.
    */
   probeWrite(bytes = PROBE_BYTES): void {
     this.assertWritable();
+    // First give back what the write-ahead log holds: on a small disk the WAL (which only
+    // shrinks at a checkpoint) may be what filled it. Copying it into the file needs little
+    // room, as most WAL frames are older versions of the same pages.
+    try {
+      this.database.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // no room even for that: the probe below fails and says so
+    }
     this.transaction(() => this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('disk_probe', zeroblob(?))").run(bytes));
     this.transaction(() => this.database.prepare("DELETE FROM meta WHERE key = 'disk_probe'").run());
   }

@@ -1,7 +1,7 @@
 // Real zk-node processes on 127.0.0.1 for end-to-end tests. Every process started here is
 // remembered by PID and stopped by PID; nothing is ever killed by name.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,18 +41,26 @@ export class TestCluster {
     this.peers = this.nodes.map((n) => `${n.id}=${n.address}`).join(",");
   }
 
-  start(id: string, extra: string[] = []): TestNode {
+  /** Start a node; with `logFile` its stdout and stderr go to that file (read into output on exit). */
+  start(id: string, extra: string[] = [], opts: { logFile?: string } = {}): TestNode {
     const n = this.node(id);
     if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null) throw new Error(`${id} already running`);
     // The first start of a node of a new cluster creates its store; later ones must find it.
     const first = n.started ? [] : ["--initial-cluster"];
     n.started = true;
+    const fd = opts.logFile ? openSync(opts.logFile, "a") : null;
     const proc = spawn(process.execPath, [ZK_NODE, "--id", n.id, "--listen", n.address, "--peers", this.peers, "--data-dir", n.dataDir, "--cluster-id", this.clusterId, "--log-level", "warn", ...first, ...extra], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: fd === null ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
     });
     n.output = "";
-    proc.stdout!.on("data", (d: Buffer) => (n.output += d.toString()));
-    proc.stderr!.on("data", (d: Buffer) => (n.output += d.toString()));
+    if (fd !== null) {
+      closeSync(fd);
+      const file = opts.logFile!;
+      proc.once("exit", () => (n.output = readFileSync(file, "utf8")));
+    } else {
+      proc.stdout!.on("data", (d: Buffer) => (n.output += d.toString()));
+      proc.stderr!.on("data", (d: Buffer) => (n.output += d.toString()));
+    }
     n.proc = proc;
     return n;
   }
