@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { readManifest } from "../src/lib/manifest.js";
-import { clusterCli, destroyCluster, isRunning, oneErrorLine, tempClusterDir } from "./helpers.js";
+import { clusterCli, destroyCluster, isRunning, oneErrorLine, tempClusterDir, waitUntil } from "./helpers.js";
 
 /** sha256 of every file under `dir`, by relative path. */
 function checksums(dir: string): Map<string, string> {
@@ -76,9 +76,21 @@ describe("`cluster stop` of one member", () => {
     assert.equal(isRunning(pid), false, "n2 is gone when `cluster stop` returns");
   });
 
+  test("`status` exits 5 when the contacted nodes have no leader, and says who answered", async () => {
+    await ok(["cluster", "stop", "n3"]);
+    const { zk } = clusterCli(dir);
+    const r = await waitUntil(async () => {
+      const x = await zk(["status"]);
+      return x.code === 5 ? x : null;
+    }, 15_000, "n1 alone to lose its leader");
+    assert.match(oneErrorLine(r.stderr), /^zk-cli: no leader among n1, n2, n3 \(n1 (follower|precandidate|candidate); n2, n3 unreachable\)/);
+    assert.match(r.stdout, /^ID\s+ADDRESS/, "the table is still printed");
+  });
+
   test("`cluster down` SIGKILLs a member that does not exit in time, says so, and returns when it is gone", async () => {
     const { ok: ok2 } = clusterCli(dir);
     await ok2(["cluster", "start", "n2"]);
+    await ok2(["cluster", "start", "n3"]);
     const m = readManifest(dir)!;
     const pids = m.nodes.map((n) => n.pid);
     const n1 = m.nodes.find((n) => n.id === "n1")!.pid;

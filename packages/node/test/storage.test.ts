@@ -95,9 +95,9 @@ function overwrite(file: string, offset: number, data: Uint8Array): void {
 }
 
 describe("SqliteAcceptorStore", () => {
-  test("a new file is initialised as a zk db of this node, in WAL mode", () => {
+  test("a new file is initialised as a zk db of this node, in WAL mode, with its cluster's members", () => {
     const file = dbPath();
-    const s = SqliteAcceptorStore.open(file, ID);
+    const s = SqliteAcceptorStore.open(file, ID, { members: [{ id: "n1", address: "127.0.0.1:7001" }] });
     try {
       assert.deepEqual(s.info(), {
         clusterId: "cluster-a",
@@ -109,6 +109,7 @@ describe("SqliteAcceptorStore", () => {
         entryCount: 0,
         firstSlot: 0,
         lastSlot: 0,
+        members: [{ id: "n1", address: "127.0.0.1:7001" }],
       });
       assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1 });
       assert.equal(s.applied(), 0);
@@ -388,6 +389,7 @@ describe("SqliteAcceptorStore", () => {
           entryCount: 3,
           firstSlot: 1,
           lastSlot: 3,
+          members: null,
         });
         // The writer goes on; the reader sees each commit.
         w.save(hs(3, "n1", 3), [entry(4, 3, "n1", bytes(4))]);
