@@ -43,7 +43,7 @@ const SETUP: Record<string, string[]> = {
   // README: each block starts from what its first line needs.
   "zk-cli cluster up --detach": ["zk-cli cluster down --purge"],
   "zk-cli create /app/config '{\"debug\":false}' --parents": ["zk-cli cluster down --purge", "zk-cli cluster up --detach"],
-  "node packages/node/bin/zk-node.js --id n1 --listen 127.0.0.1:7001 \\\n  --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --data-dir /var/lib/zk/n1 --cluster-id prod": [
+  "node packages/node/bin/zk-node.js --id n1 --listen 127.0.0.1:7001 \\\n  --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --data-dir /var/lib/zk/n1 --cluster-id prod \\\n  --initial-cluster": [
     "zk-cli cluster down",
   ],
   // --help: in the manifest's order of commands, from a fresh cluster.
