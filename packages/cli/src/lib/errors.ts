@@ -9,6 +9,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_NOT_FOUND = 3;
 export const EXIT_CONFLICT = 4;
 export const EXIT_UNAVAILABLE = 5;
+/** lock/elect: the lock or the leadership was lost, or became uncertain (session suspended or lost). */
+export const EXIT_LOCK_LOST = 7;
 
 export class CliError extends Error {
   override readonly name = "CliError";

@@ -256,6 +256,6 @@ export function errorCodeName(code: ErrorCode): string {
   return (ErrorCode[code] ?? "UNKNOWN").toLowerCase();
 }
 
-export { ZkSession, type SessionOptions } from "./session.js";
+export { ZkSession, SUSPEND_TTL_FRACTION, type SessionOptions, type SessionState } from "./session.js";
 export type { WatchEvent } from "../gen/zk/v1/kv.js";
 export { EventType } from "../gen/zk/v1/kv.js";

@@ -43,6 +43,35 @@ const REQUEST_EVICT_EVERY_SLOTS = 1000;
 /** The longest Command.request_id, in UTF-16 code units. */
 export const REQUEST_ID_LENGTH_MAX = 256;
 
+/**
+ * Request ids the node itself puts on commands it proposes (a session's expiry) start with
+ * this; a client's deduplication key never may. Without the separate namespace a client
+ * that wrote with the key "expire-<id>" would make the session's expiry a "retry" of its
+ * write, and the session would never expire.
+ */
+const INTERNAL_REQUEST_PREFIX = "\u0000zk:";
+
+/** The request id of a command the node proposes on its own behalf. */
+export function internalRequestKey(name: string): string {
+  return INTERNAL_REQUEST_PREFIX + name;
+}
+
+/** Commands only the node proposes; everything else carries a client's key (or none). */
+function isInternalOp(command: Command): boolean {
+  return command.op?.$case === "expireSession";
+}
+
+/**
+ * The key a command is deduplicated by: an internal command's always lies in the internal
+ * namespace (also one logged by an older zk-node as plain "expire-<id>", so that replaying
+ * it gives the same outcome on every replica).
+ */
+function dedupKeyOf(command: Command): string {
+  const rid = command.requestId;
+  if (rid === "" || !isInternalOp(command) || rid.startsWith(INTERNAL_REQUEST_PREFIX)) return rid;
+  return INTERNAL_REQUEST_PREFIX + rid;
+}
+
 export interface ZnodeTreeOptions {
   /**
    * Largest data of one znode, in bytes. Part of the replicated state machine: every member
@@ -297,9 +326,13 @@ export class ZnodeTree {
     // would leave a half-applied command that replay applies again.
     invariant(this.db.inTransaction, "ZnodeTree.apply must run inside the transaction that records the applied index");
 
-    const rid = command.requestId;
-    if (rid.length > REQUEST_ID_LENGTH_MAX) {
-      const msg = `request id is ${rid.length} characters long, above the limit of ${REQUEST_ID_LENGTH_MAX}`;
+    const rid = dedupKeyOf(command);
+    if (command.requestId.length > REQUEST_ID_LENGTH_MAX) {
+      const msg = `request id is ${command.requestId.length} characters long, above the limit of ${REQUEST_ID_LENGTH_MAX}`;
+      return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
+    }
+    if (!isInternalOp(command) && rid.startsWith(INTERNAL_REQUEST_PREFIX)) {
+      const msg = "a request id may not start with a NUL character (reserved for zk-node's own commands)";
       return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
     }
     if (rid !== "") {
