@@ -12,6 +12,7 @@ import { MIGRATIONS, SCHEMA_VERSION, SqliteAcceptorStore, ZK_APPLICATION_ID } fr
 import {
   PATH_BYTES_MAX,
   REQUEST_IDS_KEPT_SLOTS,
+  internalRequestKey,
   ZnodeTree,
   basename,
   decodeCommand,
@@ -756,6 +757,31 @@ describe("ZnodeTree", () => {
 
       fails(n.apply(noop, { requestId: "x".repeat(257) }), ErrorCode.INVALID_ARGUMENT, /request id is 257 characters/);
       ok(n.apply(noop, { requestId: "x".repeat(256) }));
+    } finally {
+      n.close();
+    }
+  });
+
+  test("a client's request id cannot shadow a session's expiry: internal keys have their own namespace", () => {
+    const n = new Node();
+    try {
+      ok(n.apply(openSession(5)));
+      // A client writes with the key the leader uses for this session's expiry.
+      ok(n.apply(put("/x", "1"), { requestId: "expire-5" }));
+      // The expiry, as this zk-node proposes it and as an older one logged it, is applied.
+      ok(n.apply(expireSession(5), { requestId: internalRequestKey("expire-5") }));
+      assert.equal(n.tree.session(5), null, "expired");
+      ok(n.apply(openSession(6)));
+      ok(n.apply(put("/y", "1"), { requestId: "expire-6" }));
+      ok(n.apply(expireSession(6), { requestId: "expire-6" }));
+      assert.equal(n.tree.session(6), null, "an old-format expiry key is internal too");
+      // An expiry sent twice is deduplicated like any request.
+      ok(n.apply(openSession(7)));
+      ok(n.apply(expireSession(7), { requestId: internalRequestKey("expire-7") }));
+      assert.ok("result" in n.apply(expireSession(7), { requestId: internalRequestKey("expire-7") }));
+      // A client cannot put its key in the internal namespace.
+      fails(n.apply(put("/z", "1"), { requestId: internalRequestKey("expire-8") }), ErrorCode.INVALID_ARGUMENT, /reserved/);
+      assert.equal(n.tree.exists("/z"), null);
     } finally {
       n.close();
     }
