@@ -1,0 +1,146 @@
+// The client against hung members: real zk-node processes, one of them SIGSTOPped (it keeps
+// its sockets open, so nothing is refused: it just never answers). Reads and writes with the
+// paused member first in the endpoint list succeed through another member; a write whose
+// first attempt's outcome is unknown (sent to the paused member, which forwards it once it
+// runs again) is applied once. Every paused process is SIGCONTed in cleanup. Ports 23000-23002.
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, test } from "node:test";
+import { join } from "node:path";
+import { ZkClient, type ZkError } from "../src/client/index.js";
+import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
+import { decodeCommand } from "../src/tree/index.js";
+import { TestCluster, sleep, type TestNode } from "./support/nodes.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe("client failover past a paused member", { timeout: 120_000 }, () => {
+  const c = new TestCluster(3, 23000);
+  const paused = new Set<TestNode>();
+  const pause = (n: TestNode) => {
+    n.proc!.kill("SIGSTOP");
+    paused.add(n);
+  };
+  const resume = (n: TestNode) => {
+    if (!paused.delete(n)) return;
+    n.proc!.kill("SIGCONT");
+  };
+  const clients: ZkClient[] = [];
+  const client = (first: TestNode, timeoutMs = 5000) => {
+    const others = c.nodes.filter((n) => n !== first);
+    const z = new ZkClient({ endpoints: [first.address, ...others.map((n) => n.address)], timeoutMs });
+    clients.push(z);
+    return z;
+  };
+
+  before(async () => {
+    c.startAll();
+    await c.waitForLeader();
+  });
+  afterEach(() => {
+    for (const n of [...paused]) resume(n);
+    for (const z of clients.splice(0)) z.close();
+  });
+  after(async () => {
+    for (const n of [...paused]) resume(n);
+    await c.cleanup();
+  });
+
+  const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> => {
+    const t0 = performance.now();
+    const value = await f();
+    return { value, ms: Math.round(performance.now() - t0) };
+  };
+
+  test("get and put with a paused follower first: answered by another member", async (t) => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    await c.client().put("/pf", enc("before"));
+    pause(follower);
+    const z = client(follower);
+    const get = await timed(() => z.get("/pf"));
+    assert.equal(new TextDecoder().decode(get.value.data), "before");
+    assert.notEqual(z.lastEndpoint, follower.address, "answered by a running member");
+    const z2 = client(follower);
+    const put = await timed(() => z2.put("/pf", enc("during")));
+    assert.ok(put.value.zxid > 0);
+    assert.notEqual(z2.lastEndpoint, follower.address);
+    t.diagnostic(`paused follower first: get ${get.ms} ms, put ${put.ms} ms (per-attempt deadline ${z.attemptMs} ms)`);
+    resume(follower);
+    assert.equal(new TextDecoder().decode((await c.client().get("/pf")).data), "during");
+  });
+
+  test("get and put with the paused leader first: answered through the new leader", async (t) => {
+    const leader = c.node(await c.waitForLeader());
+    pause(leader);
+    const z = client(leader);
+    const put = await timed(() => z.put("/pl", enc("x")));
+    assert.ok(put.value.zxid > 0);
+    assert.notEqual(z.lastEndpoint, leader.address);
+    const z2 = client(leader);
+    const get = await timed(() => z2.get("/pl"));
+    assert.equal(new TextDecoder().decode(get.value.data), "x");
+    assert.notEqual(z2.lastEndpoint, leader.address);
+    t.diagnostic(`paused leader first: put ${put.ms} ms (includes the election), get ${get.ms} ms`);
+    resume(leader);
+    await c.waitForLeader();
+  });
+
+  test("a write whose first attempt's outcome is unknown is resent with the same key and applied once", async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    await c.client().put("/once", enc(""));
+    pause(follower);
+    // The create sits in the paused member's socket: its outcome is unknown to the client,
+    // which resends it to the next member once the attempt's deadline passes.
+    const z = client(follower);
+    const created = await z.create("/once/item-", enc("x"), { sequential: true });
+    assert.notEqual(z.lastEndpoint, follower.address);
+    // Running again, the paused member reads the first attempt and forwards it: the same
+    // request, proposed a second time.
+    resume(follower);
+    const check = c.client();
+    const leaderNode = c.node(leader);
+    const proposals = async () => {
+      const store = SqliteAcceptorStore.open(join(leaderNode.dataDir, "zk.db"), null, { readonly: true });
+      try {
+        const keys: string[] = [];
+        for (const e of store.readEntries(1, Number.MAX_SAFE_INTEGER, 100_000)) {
+          if (e.command.length === 0) continue;
+          const cmd = decodeCommand(e.command);
+          if (cmd.op?.$case === "create" && cmd.op.value.path === "/once/item-") keys.push(cmd.requestId);
+        }
+        return keys;
+      } finally {
+        store.close();
+      }
+    };
+    // Bounded wait for the late first attempt to reach the log.
+    let keys: string[] = [];
+    for (let i = 0; i < 60 && keys.length < 2; i++) {
+      await check.sync();
+      keys = await proposals();
+      if (keys.length < 2) await sleep(100);
+    }
+    assert.equal(keys.length, 2, `the create was proposed twice (first attempt late, retry): ${JSON.stringify(keys)}`);
+    assert.equal(keys[0], keys[1], "both with the same deduplication key");
+    const children = (await check.list("/once")).children.map((ch) => ch.name);
+    assert.deepEqual(children, [created.path.slice("/once/".length)], "applied once");
+  });
+
+  test("no quorum: the error names who answers and who is unreachable, before the timeout", async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader);
+    for (const n of others) pause(n);
+    const z = new ZkClient({ endpoints: c.nodes.map((n) => n.address), timeoutMs: 20_000 });
+    clients.push(z);
+    // The leader steps down (check-quorum); then nobody leads.
+    const err = await z.get("/pf").then(
+      () => null,
+      (e: ZkError) => e,
+    );
+    assert.ok(err, "no quorum, no linearizable read");
+    const l = c.node(leader).address;
+    assert.match(err.message, new RegExp(`^no leader among .*\\(${l.replace(/\./g, "\\.")} answers; .*unreachable\\)`), err.message);
+    for (const n of others) assert.ok(err.message.includes(n.address));
+  });
+});
