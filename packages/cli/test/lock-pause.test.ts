@@ -111,4 +111,33 @@ describe("zk-cli lock with the holder's node paused", { timeout: 120_000 }, () =
     const r = await scenario("pause-leader", leader, followers, leader.id);
     t.diagnostic(`holder 1's last write to holder 2's first: ${r.gapMs.toFixed(0)} ms; holder 1: ${r.h1.join(" | ")}`);
   });
+
+  it("--on-suspend stop: the command is stopped while the session is suspended and continued once it is reconnected", async () => {
+    const { leader, followers } = await settled();
+    const log = join(dir, "stop.log");
+    const eps = [followers[0]!, leader, followers[1]!].map((r) => r.address).join(",");
+    const h = startCli(["lock", "stopper", "--ttl", String(TTL_MS), "--json", "--on-suspend", "stop", "--endpoints", eps, "--", "sh", "-c", `i=0; while [ $i -lt 40 ]; do echo "s $(date +%s%N)" >> ${log}; sleep 0.05; i=$((i+1)); done`], { env });
+    await waitUntil(() => h.out.length >= 1, 15_000, "the lock");
+    pause(pidOf(followers[0]!.id));
+    const e = await h.exited;
+    resumeAll();
+    assert.deepEqual(e, { code: 0, signal: null }, h.err.join("\n"));
+    const events = h.err.filter((l) => l.startsWith("{")).map((l) => (JSON.parse(l) as { event: string }).event);
+    assert.deepEqual(events, ["acquired", "suspended", "reconnected", "released"]);
+    assert.equal(readFileSync(log, "utf8").trim().split("\n").length, 40, "the command ran to its end");
+  });
+
+  it("elect: a leader whose node is paused prints that its leadership is uncertain, then lost, and exits 7", async () => {
+    const { followers } = await settled();
+    const e = startCli(["elect", "paused-sched", "alice", "--ttl", String(TTL_MS), "--endpoints", followers[0]!.address], { env });
+    assert.deepEqual(await e.lines(1), ["leader: alice (this process)"]);
+    pause(pidOf(followers[0]!.id));
+    const lines = await e.lines(3, 15_000);
+    assert.match(lines[1]!, /^leadership uncertain: no keepalive acknowledged for \d+ ms through 127\.0\.0\.1:\d+; the session may expire within \d+ ms$/);
+    assert.match(lines[2]!, /^leadership lost: session \d+ lost: no keepalive acknowledged/);
+    const exit = await e.exited;
+    resumeAll();
+    assert.equal(exit.code, 7, e.err.join("\n"));
+    assert.match(e.err.at(-1)!, /^zk-cli: leadership paused-sched lost: /);
+  });
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { join } from "node:path";
-import { ZkClient, type ZkError } from "../src/client/index.js";
+import { ZkClient, ZkSession, type SessionState, type ZkError } from "../src/client/index.js";
 import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import { decodeCommand } from "../src/tree/index.js";
 import { TestCluster, sleep, type TestNode } from "./support/nodes.js";
@@ -125,6 +125,41 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
     assert.equal(keys[0], keys[1], "both with the same deduplication key");
     const children = (await check.list("/once")).children.map((ch) => ch.name);
     assert.deepEqual(children, [created.path.slice("/once/".length)], "applied once");
+  });
+
+  test("session states: a paused follower suspends the session, which moves on and is reconnected; alone, it is lost", async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const others = c.nodes.filter((n) => n !== follower).map((n) => n.address);
+    const s = await ZkSession.open({ endpoints: [follower.address, ...others], ttlMs: 2000 });
+    const alone = await ZkSession.open({ endpoints: [follower.address], ttlMs: 2000 });
+    try {
+      assert.equal(s.endpoint, follower.address);
+      const { path } = await s.create("/held", enc("x"), { ephemeral: true });
+      const states: SessionState[] = [];
+      s.on("state", (st) => states.push(st));
+      const aloneStates: SessionState[] = [];
+      alone.on("state", (st) => aloneStates.push(st));
+      const suspended = new Promise<{ sinceAckMs: number; remainingMs: number }>((r) => s.once("suspended", r));
+      const reconnected = new Promise<string>((r) => s.once("reconnected", r));
+      const lost = new Promise<ZkError>((r) => alone.once("lost", r));
+      pause(follower);
+      const info = await suspended;
+      assert.ok(info.sinceAckMs > 2000 / 3 && info.remainingMs < 2000 * (2 / 3), JSON.stringify(info));
+      assert.notEqual(await reconnected, follower.address);
+      assert.equal(s.state, "connected");
+      assert.deepEqual(states, ["suspended", "connected"]);
+      // The session survived: same id, its ephemeral node is still there.
+      assert.equal((await c.client(c.nodes.filter((n) => n !== follower).map((n) => n.id)).get(path)).stat?.ephemeralOwner, s.sessionId);
+      const e = await lost;
+      assert.match(e.message, /lost: no keepalive acknowledged for \d+ ms, its TTL is 2000 ms/);
+      assert.equal(alone.state, "lost");
+      assert.deepEqual(aloneStates, ["suspended", "lost"]);
+    } finally {
+      resume(follower);
+      alone.abandon();
+      await s.close();
+    }
   });
 
   test("no quorum: the error names who answers and who is unreachable, before the timeout", async () => {
