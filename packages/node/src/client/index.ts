@@ -34,6 +34,12 @@ export const ATTEMPT_MS_MAX = 1000;
 const ATTEMPT_MS_MIN = 100;
 /** A read not answered within this (at most attemptMs) is also sent to the next member. */
 const READ_HEDGE_MS = 250;
+/**
+ * A write is resent (with its key) for at most this long: well inside the cluster's
+ * deduplication window (REQUEST_IDS_KEPT_MS, 10 minutes, in src/tree/tree.ts), so that a
+ * resend is never applied as a new write.
+ */
+const WRITE_RESEND_MS_MAX = 5 * 60_000;
 /** Full rounds in which no member knew a leader before a call fails as "no leader". */
 const NO_LEADER_ROUNDS_MAX = 2;
 
@@ -232,7 +238,8 @@ export class ZkClient {
     kind: "read" | "write",
     f: (kv: KvClient, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: T) => void) => void,
   ): Promise<T> {
-    const deadline = Date.now() + this.timeoutMs;
+    const start = Date.now();
+    const deadline = start + this.timeoutMs;
     const md = new grpc.Metadata();
     if (kind === "write") md.set(REQUEST_KEY_METADATA, this.writeKeys.next());
     const n = this.conns.length;
@@ -268,7 +275,7 @@ export class ZkClient {
         pauseTimer = null;
         if (done) return;
         const now = Date.now();
-        if (now >= deadline) {
+        if (now >= deadline || (kind === "write" && launched > 0 && now - start >= WRITE_RESEND_MS_MAX)) {
           if (inflight === 0) giveUp();
           return;
         }
