@@ -1,15 +1,17 @@
 // The client against hung members: real zk-node processes, one of them SIGSTOPped (it keeps
 // its sockets open, so nothing is refused: it just never answers). Reads and writes with the
 // paused member first in the endpoint list succeed through another member; a write whose
-// first attempt's outcome is unknown (sent to the paused member, which forwards it once it
-// runs again) is applied once. Every paused process is SIGCONTed in cleanup. Ports 23000-23002.
+// first attempt's outcome is unknown (applied, but the answer lost on the way back: a proxy
+// on 23010 swallows it) is resent and applied once. Every paused process is SIGCONTed in
+// cleanup. Ports 23000-23002, 23010.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { join } from "node:path";
+import { connect, createServer, type Socket } from "node:net";
 import { ZkClient, ZkSession, type SessionState, type ZkError } from "../src/client/index.js";
 import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import { decodeCommand } from "../src/tree/index.js";
-import { TestCluster, sleep, type TestNode } from "./support/nodes.js";
+import { TestCluster, type TestNode } from "./support/nodes.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -89,19 +91,40 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
     const leader = await c.waitForLeader();
     const follower = c.nodes.find((n) => n.id !== leader)!;
     await c.client().put("/once", enc(""));
-    pause(follower);
-    // The create sits in the paused member's socket: its outcome is unknown to the client,
-    // which resends it to the next member once the attempt's deadline passes.
-    const z = client(follower);
-    const created = await z.create("/once/item-", enc("x"), { sequential: true });
-    assert.notEqual(z.lastEndpoint, follower.address);
-    // Running again, the paused member reads the first attempt and forwards it: the same
-    // request, proposed a second time.
-    resume(follower);
-    const check = c.client();
-    const leaderNode = c.node(leader);
-    const proposals = async () => {
-      const store = SqliteAcceptorStore.open(join(leaderNode.dataDir, "zk.db"), null, { readonly: true });
+    // The client reaches the follower through a proxy that, once told to, swallows every
+    // answer: the follower runs, forwards the create, the leader applies it, and the reply is
+    // lost. The client's attempt times out (outcome unknown) and it resends to the next member.
+    let dropReplies = false;
+    const sockets = new Set<Socket>();
+    const proxy = createServer((down) => {
+      const up = connect({ host: "127.0.0.1", port: Number(follower.address.split(":")[1]) });
+      sockets.add(down).add(up);
+      down.on("data", (b) => up.write(b));
+      up.on("data", (b) => {
+        if (!dropReplies) down.write(b);
+      });
+      const end = () => {
+        up.destroy();
+        down.destroy();
+      };
+      down.on("error", end).on("close", end);
+      up.on("error", end).on("close", end);
+    });
+    await new Promise<void>((r) => proxy.listen(23010, "127.0.0.1", () => r()));
+    try {
+      const z = new ZkClient({ endpoints: ["127.0.0.1:23010", ...c.nodes.filter((n) => n !== follower).map((n) => n.address)], timeoutMs: 5000 });
+      clients.push(z);
+      await z.get("/once"); // the connection through the proxy is up
+      assert.equal(z.lastEndpoint, "127.0.0.1:23010");
+      dropReplies = true;
+      const created = await z.create("/once/item-", enc("x"), { sequential: true });
+      assert.notEqual(z.lastEndpoint, "127.0.0.1:23010", "answered by the next member");
+      const check = c.client();
+      await check.sync();
+      const children = (await check.list("/once")).children.map((ch) => ch.name);
+      assert.deepEqual(children, [created.path.slice("/once/".length)], "applied once");
+      // Both attempts reached the log with the same key; the second was answered with the first's outcome.
+      const store = SqliteAcceptorStore.open(join(c.node(leader).dataDir, "zk.db"), null, { readonly: true });
       try {
         const keys: string[] = [];
         for (const e of store.readEntries(1, Number.MAX_SAFE_INTEGER, 100_000)) {
@@ -109,22 +132,16 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
           const cmd = decodeCommand(e.command);
           if (cmd.op?.$case === "create" && cmd.op.value.path === "/once/item-") keys.push(cmd.requestId);
         }
-        return keys;
+        assert.equal(keys.length, 2, `proposed twice (the lost attempt and the resend): ${JSON.stringify(keys)}`);
+        assert.equal(keys[0], keys[1], "with the same deduplication key");
       } finally {
         store.close();
       }
-    };
-    // Bounded wait for the late first attempt to reach the log.
-    let keys: string[] = [];
-    for (let i = 0; i < 60 && keys.length < 2; i++) {
-      await check.sync();
-      keys = await proposals();
-      if (keys.length < 2) await sleep(100);
+      assert.equal(created.zxid, (await check.get(created.path)).stat?.czxid, "the resend reports the first application's zxid");
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((r) => proxy.close(() => r()));
     }
-    assert.equal(keys.length, 2, `the create was proposed twice (first attempt late, retry): ${JSON.stringify(keys)}`);
-    assert.equal(keys[0], keys[1], "both with the same deduplication key");
-    const children = (await check.list("/once")).children.map((ch) => ch.name);
-    assert.deepEqual(children, [created.path.slice("/once/".length)], "applied once");
   });
 
   test("session states: a paused follower suspends the session, which moves on and is reconnected; alone, it is lost", async () => {
@@ -177,5 +194,24 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
     const l = c.node(leader).address;
     assert.match(err.message, new RegExp(`^no leader among .*\\(${l.replace(/\./g, "\\.")} answers; .*unreachable\\)`), err.message);
     for (const n of others) assert.ok(err.message.includes(n.address));
+    // A write sent to the paused members may still take effect (they forward it when they run again).
+    const werr = await z.put("/nq", enc("x")).then(
+      () => null,
+      (e: ZkError) => e,
+    );
+    assert.ok(werr);
+    assert.match(werr.message, /^no leader among .*; the write may still take effect$/, werr.message);
+  });
+
+  test("nothing listening: the write was not applied, and the error says so", async () => {
+    const z = new ZkClient({ endpoints: ["127.0.0.1:23998", "127.0.0.1:23999"], timeoutMs: 2000 });
+    clients.push(z);
+    const err = await z.put("/never", enc("x")).then(
+      () => null,
+      (e: ZkError) => e,
+    );
+    assert.ok(err);
+    assert.match(err.message, /^no zk node reachable at 127\.0\.0\.1:23998, 127\.0\.0\.1:23999; is the cluster up\?/);
+    assert.doesNotMatch(err.message, /may still take effect/);
   });
 });

@@ -44,7 +44,7 @@ const WRITE_RESEND_MS_MAX = 5 * 60_000;
 const NO_LEADER_ROUNDS_MAX = 2;
 
 /** How one attempt on one member ended, for the no-quorum message. */
-type AttemptOutcome = "unreachable" | "no-leader" | "answered";
+type AttemptOutcome = "refused" | "unreachable" | "no-leader" | "answered";
 
 /** The outcome per member of the latest complete round of attempts. */
 class RoundTally {
@@ -88,11 +88,11 @@ function writeMayHaveApplied(z: ZkError): boolean {
 }
 
 /** "no leader among a, b, c (b answers; a, c unreachable)". */
-function noLeaderError(endpoints: readonly string[], outcomes: readonly AttemptOutcome[]): ZkError {
+function noLeaderError(endpoints: readonly string[], outcomes: readonly AttemptOutcome[], tail: string): ZkError {
   const answer = endpoints.filter((_, i) => outcomes[i] === "no-leader");
-  const silent = endpoints.filter((_, i) => outcomes[i] === "unreachable");
+  const silent = endpoints.filter((_, i) => outcomes[i] === "unreachable" || outcomes[i] === "refused");
   const parts = [answer.length > 0 ? `${answer.join(", ")} answer${answer.length === 1 ? "s" : ""}` : "", silent.length > 0 ? `${silent.join(", ")} unreachable` : ""].filter(Boolean);
-  return new ZkError(ErrorCode.UNAVAILABLE, `no leader among ${endpoints.join(", ")} (${parts.join("; ")}); is a majority of the cluster up? (zk-cli cluster status)`);
+  return new ZkError(ErrorCode.UNAVAILABLE, `no leader among ${endpoints.join(", ")} (${parts.join("; ")}); is a majority of the cluster up? (zk-cli cluster status)${tail}`);
 }
 const CLIENT_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -261,8 +261,8 @@ export class ZkClient {
       };
       const giveUp = () =>
         finish(() => {
-          if (roundsWithoutLeader > 0 && round.lastComplete !== null) return reject(noLeaderError(this.endpoints, round.lastComplete));
           const tail = kind !== "write" ? "" : maybeApplied ? "; the write may still take effect" : "; the write was not applied";
+          if (roundsWithoutLeader > 0 && round.lastComplete !== null) return reject(noLeaderError(this.endpoints, round.lastComplete, tail));
           if (lastError === null) {
             const all = this.endpoints.join(", ");
             if (!maybeApplied) return reject(new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${all}; is the cluster up? (zk-cli cluster status)`));
@@ -302,7 +302,7 @@ export class ZkClient {
           if (!fromServer && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.CANCELLED)) {
             const neverSent = err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established|Name resolution failed/i.test(err.details ?? "");
             if (!neverSent) maybeApplied = true;
-            outcome = "unreachable";
+            outcome = neverSent ? "refused" : "unreachable";
           } else {
             const z = this.toError(err, conn.endpoint);
             if (!isRetryable(z)) {
@@ -318,6 +318,8 @@ export class ZkClient {
             // No member knows a leader, twice in a row: the cluster has no quorum; say so now
             // rather than at the overall deadline.
             if (roundsWithoutLeader >= NO_LEADER_ROUNDS_MAX) return giveUp();
+            // Nothing listens anywhere (every connection refused): no point in waiting.
+            if (round.lastComplete!.every((o) => o === "refused")) return giveUp();
           }
           if (inflight > 0 && kind === "read") return; // an attempt still running will launch the next
           // Once around every endpoint, pause briefly: an election takes a few hundred ms.

@@ -382,12 +382,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     }
   }
 
-  private onKeepaliveAcked(sent: number, via: SessionStream): void {
+  /** A keepalive was acknowledged (a suspension always moves the stream, so reconnect() ends it). */
+  private onKeepaliveAcked(sent: number): void {
     this.lastAckSentMs = Math.max(this.lastAckSentMs, sent);
-    if (this.stateNow === "suspended" && this.stream === via && this.sinceAckMs <= this.ttlMs * SUSPEND_TTL_FRACTION) {
-      this.setState("connected");
-      this.emit("reconnected", this.endpoint);
-    }
   }
 
   private expire(e: ZkError): void {
@@ -417,7 +414,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       // An answer later than the suspension threshold is of no use: the watchdog has moved on.
       const deadline = Date.now() + Math.max(50, Math.floor(this.ttlMs * SUSPEND_TTL_FRACTION));
       this.send({ $case: "keepalive", value: {} }, this.nextId++, via, "", deadline).then(
-        () => this.onKeepaliveAcked(sent, via),
+        () => this.onKeepaliveAcked(sent),
         (e: ZkError) => {
           if (e.code === ErrorCode.SESSION_EXPIRED) this.expire(e);
         },
