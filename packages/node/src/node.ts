@@ -422,7 +422,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         () => undefined,
       );
       this.sessionsExpiring.set(s.id, done);
-      void done.then(() => this.sessionsExpiring.delete(s.id));
+      void done.then(() => {
+        if (this.sessionsExpiring.get(s.id) === done) this.sessionsExpiring.delete(s.id);
+      });
     }
     for (const id of this.sessionSeen.keys()) if (!live.has(id)) this.sessionSeen.delete(id);
   }
