@@ -36,7 +36,7 @@ describe("zk-cli lock with the holder's node paused", { timeout: 120_000 }, () =
       paused.delete(pid);
     }
   };
-  const pidOf = (id: string) => readManifest(dir).nodes.find((n) => n.id === id)!.pid;
+  const pidOf = (id: string) => readManifest(dir)!.nodes.find((n) => n.id === id)!.pid;
   const members = async () => jsonLines<Row>((await zk(["status", "--json"])).stdout);
   const settled = () =>
     waitUntil(

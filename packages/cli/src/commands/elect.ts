@@ -78,8 +78,10 @@ export default class Elect extends ZkCommand {
     } catch (e) {
       if (!hasCode(e, ErrorCode.SESSION_EXPIRED)) throw e;
       const why = (e as Error).message;
-      show(last ?? { leader: null, path: null, zxid: 0, self: false }, "lost", why);
-      throw new CliError(`${last?.self ? "leadership" : "election"} ${name} lost: ${why}`, EXIT_LOCK_LOST);
+      // Assigned in the callbacks above (TypeScript does not follow that).
+      const seen = last as LeaderView | null;
+      show(seen ?? { leader: null, path: null, zxid: 0, self: false }, "lost", why);
+      throw new CliError(`${seen?.self ? "leadership" : "election"} ${name} lost: ${why}`, EXIT_LOCK_LOST);
     } finally {
       cs.session.off("suspended", onSuspended);
       cs.session.off("reconnected", onReconnected);

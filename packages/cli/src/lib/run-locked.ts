@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { constants, hostname } from "node:os";
 import { CliError, EXIT_ERROR, EXIT_LOCK_LOST, EXIT_UNAVAILABLE } from "./errors.js";
-import { acquireLock, lockHolder, whenLost, type LockHolder } from "./recipes.js";
+import { acquireLock, lockHolder, whenLost, type Acquired, type LockHolder } from "./recipes.js";
 import { CliSession, stopSignal } from "./session.js";
 
 export interface RunLockedOptions {
@@ -52,7 +52,7 @@ export async function runLocked(o: RunLockedOptions): Promise<number> {
   stop.signal.addEventListener("abort", () => waiting.abort(stop.signal.reason), { once: true });
   const timer = o.lockTimeoutMs === undefined ? null : setTimeout(() => waiting.abort("timeout"), o.lockTimeoutMs);
   const cs = await CliSession.open(o.endpoints, o.ttlMs, o.timeoutMs);
-  let acquired: { path: string; zxid: number };
+  let acquired: Acquired;
   try {
     let lastHolder: LockHolder | null = null;
     acquired = await acquireLock(cs, o.name, Buffer.from(`${hostname()} pid ${process.pid}`), waiting.signal, (holder, queued) => {
