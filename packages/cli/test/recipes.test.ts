@@ -125,14 +125,24 @@ describe("zk-cli lock and elect", { timeout: 90_000 }, () => {
   it("lock node data names the holder; a waiter reports it on stderr with --json", async () => {
     const holder = startCli(["lock", "named", "--", "sh", "-c", "echo in; exec sleep 30"], { env });
     await holder.lines(1);
-    const waiter = startCli(["lock", "named", "--json", "--", "echo", "second"], { env });
+    const waiter = startCli(["lock", "named", "--json", "--", "sh", "-c", "echo second $ZK_LOCK_ZXID"], { env });
     const waiting = JSON.parse(await waiter.stderrMatching(/"event":"waiting"/)) as Record<string, unknown>;
     assert.equal(waiting.lock, "named");
     assert.match(waiting.holder as string, /pid \d+$/);
     await holder.stop("SIGTERM");
     assert.deepEqual(await waiter.exited, { code: 0, signal: null });
-    assert.deepEqual(waiter.out, ["second"]);
+    // stdout: the fencing token first, then the command's output (which got it as ZK_LOCK_ZXID).
+    assert.equal(waiter.out.length, 2, waiter.out.join("\n"));
+    const acquired = JSON.parse(waiter.out[0]!) as { event: string; lock: string; path: string; lockZxid: number };
+    assert.equal(acquired.event, "acquired");
+    assert.match(acquired.path, /^\/locks\/named\/lock-\d{10}$/);
+    assert.ok(acquired.lockZxid > 0);
+    assert.equal(waiter.out[1], `second ${acquired.lockZxid}`);
     const events = waiter.err.map((l) => (JSON.parse(l) as { event: string }).event);
     assert.deepEqual(events, ["waiting", "acquired", "released"]);
+    // A later holder's token is larger.
+    const later = await zk(["lock", "named", "--", "sh", "-c", "echo $ZK_LOCK_ZXID"]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.ok(Number(later.stdout.trim()) > acquired.lockZxid, later.stdout);
   });
 });

@@ -14,7 +14,7 @@ import type { WatchEvent } from "./gen/zk/v1/kv.js";
 import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { mustSync } from "./storage/store.js";
-import { WatchLog, ZnodeTree, decodeCommand, encodeCommand } from "./tree/index.js";
+import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey } from "./tree/index.js";
 import { randomInt } from "node:crypto";
 import { PeerTransport } from "./net/peer-transport.js";
 import { ZkError } from "./net/errors.js";
@@ -80,6 +80,16 @@ export const SESSION_TTL_MIN_MS = 1000;
 export const SESSION_TTL_MAX_MS = 300_000;
 /** How often the leader looks for sessions past their deadline. */
 const SESSION_CHECK_MS = 100;
+/**
+ * A gap between two session checks above this means the process could not run (stall,
+ * pause): sessions get a full TTL before any is expired.
+ */
+const SESSION_STALL_GAP_MS = 10 * SESSION_CHECK_MS;
+
+/** A monotonic clock in ms: session deadlines must not jump with the wall clock. */
+function monotonicMs(): number {
+  return performance.now();
+}
 
 /** How long a request waits for an election before it fails as unavailable. */
 const LEADER_WAIT_TICKS_FACTOR = 4;
@@ -91,9 +101,14 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private coreNow: PaxosCore;
   readonly tree: ZnodeTree;
   readonly watchLog: WatchLog;
-  /** Leader only: when each session was last seen alive (ms), and sessions being expired. */
+  /**
+   * Leader only: when each session was last seen alive (monotonic ms), and the expiries
+   * proposed and not yet settled.
+   */
   private readonly sessionSeen = new Map<number, number>();
-  private readonly sessionsExpiring = new Set<number>();
+  private readonly sessionsExpiring = new Map<number, Promise<void>>();
+  /** When expireSessions last ran (monotonic ms), to notice a stall. */
+  private lastSessionCheckMs: number | null = null;
   private sessionTimer: NodeJS.Timeout | null = null;
   private readonly transport: PeerTransport;
   private readonly pendingWrites = new Map<number, PendingWrite>();
@@ -365,17 +380,28 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   /**
    * The sessions' clients are alive. The leader decides expiry, so a follower passes this on.
-   * Rejects with SESSION_EXPIRED for a session the tree does not know (expired or never opened).
+   * The leader acknowledges only after a read barrier: a quorum has confirmed, after the
+   * keepalive arrived, that this node still leads (a deposed leader must not extend a
+   * session the new leader is about to expire), and the tree has applied everything chosen
+   * before, the election tail included (a new leader that has not yet applied the
+   * open_session of a live session must not call it expired). Rejects with SESSION_EXPIRED
+   * only for a session the applied tree does not hold: expired or closed through the log,
+   * or never opened.
    */
   async keepalive(sessionIds: readonly number[], deadline: number, forwarded = false): Promise<void> {
     if (this.core.role === "leader") {
-      const now = Date.now();
+      await this.readBarrier(deadline, true);
       for (const id of sessionIds) {
-        if (!this.tree.session(id) || this.sessionsExpiring.has(id)) {
+        // An expiry proposed but not applied yet may still fail (leadership moves): wait for it.
+        const expiring = this.sessionsExpiring.get(id);
+        if (expiring !== undefined) await withDeadline(expiring, deadline, `session ${id} is being expired; retry`, ErrorCode.UNAVAILABLE);
+        if (!this.tree.session(id)) {
           throw new ZkError(ErrorCode.SESSION_EXPIRED, `session ${id} has expired or was never opened; open a new one`);
         }
-        this.sessionSeen.set(id, now);
       }
+      if (this.core.role !== "leader") throw new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading; retry`, { leaderId: this.core.leaderId ?? undefined });
+      const now = monotonicMs();
+      for (const id of sessionIds) this.sessionSeen.set(id, Math.max(now, this.sessionSeen.get(id) ?? 0));
       return;
     }
     const leader = this.core.leaderId;
@@ -386,10 +412,23 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (r.outcome?.$case === "error") throw ZkError.fromDetail(r.outcome.value);
   }
 
-  /** Leader: propose the expiry of every session not seen within its TTL. */
+  /**
+   * Leader: propose the expiry of every session not seen within its TTL. Deadlines run on
+   * the monotonic clock (a wall-clock step must not expire every session at once). If this
+   * check ran much later than scheduled, the process could not run for a while (an
+   * event-loop stall, SIGSTOP, a VM pause): the keepalives that arrived meanwhile are still
+   * queued behind this timer, so every session gets a full TTL from now before any expires.
+   */
   private expireSessions(): void {
     if (this.core.role !== "leader" || this.stopped) return;
-    const now = Date.now();
+    const now = monotonicMs();
+    const gap = this.lastSessionCheckMs === null ? 0 : now - this.lastSessionCheckMs;
+    this.lastSessionCheckMs = now;
+    if (gap > SESSION_STALL_GAP_MS) {
+      this.log.warn({ gapMs: Math.round(gap), checkMs: SESSION_CHECK_MS }, "session checks stalled; every session gets a full TTL from now");
+      for (const id of this.sessionSeen.keys()) this.sessionSeen.set(id, now);
+      return;
+    }
     const live = new Set<number>();
     for (const s of this.tree.sessions()) {
       live.add(s.id);
@@ -401,12 +440,15 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         continue;
       }
       if (now - seen <= s.ttlMs || this.sessionsExpiring.has(s.id)) continue;
-      this.sessionsExpiring.add(s.id);
-      this.log.info({ session: s.id, ttlMs: s.ttlMs, silentMs: now - seen }, "expiring session");
-      this.write({ requestId: `expire-${s.id}`, timeMs: 0, nonce: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, now + 10_000).then(
-        () => this.sessionsExpiring.delete(s.id),
-        () => this.sessionsExpiring.delete(s.id),
+      this.log.info({ session: s.id, ttlMs: s.ttlMs, silentMs: Math.round(now - seen) }, "expiring session");
+      const done = this.write({ requestId: internalRequestKey(`expire-${s.id}`), timeMs: 0, nonce: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, Date.now() + 10_000).then(
+        () => undefined,
+        () => undefined,
       );
+      this.sessionsExpiring.set(s.id, done);
+      void done.then(() => {
+        if (this.sessionsExpiring.get(s.id) === done) this.sessionsExpiring.delete(s.id);
+      });
     }
     for (const id of this.sessionSeen.keys()) if (!live.has(id)) this.sessionSeen.delete(id);
   }
@@ -625,6 +667,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       // A new leader gives every session a full TTL from now: clients had no one to renew with.
       this.sessionSeen.clear();
       this.sessionsExpiring.clear();
+      this.lastSessionCheckMs = null;
     } else {
       // Reads waiting on our leadership cannot be confirmed any more.
       for (const r of this.pendingReads.values()) r.reject(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading`, { leaderId: ev.leader ?? undefined }));

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { SeededRng } from "../src/paxos/index.js";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "../src/storage/index.js";
-import { REQUEST_IDS_KEPT_SLOTS, ZnodeTree } from "../src/tree/index.js";
+import { REQUEST_IDS_KEPT_MS, REQUEST_IDS_KEPT_SLOTS, ZnodeTree } from "../src/tree/index.js";
 import { TREE_HASH_EXCLUDED_TABLES, TREE_HASH_TABLES, treeHash } from "../src/tree/hash.js";
 import type { Command } from "../src/gen/zk/v1/types.js";
 
@@ -150,13 +150,14 @@ describe("treeHash", () => {
 
   test("a replica that restarted (and so evicts old dedup keys on other slots) still hashes equal", () => {
     // r1 at zxid 1 falls out of the deduplication window once the applied index passes
-    // REQUEST_IDS_KEPT_SLOTS + 1. Eviction runs every 1000 slots from when the process
-    // started: the replica that did not restart still has the row, the restarted one not.
+    // REQUEST_IDS_KEPT_SLOTS + 1 and REQUEST_IDS_KEPT_MS of leader time have passed. Eviction
+    // runs every 1000 slots from when the process started: the replica that did not restart
+    // still has the row, the restarted one not.
     const early: Step[] = [
       { zxid: 1, cmd: cmd(create("/a", "1"), 1000, "r1") },
       { zxid: REQUEST_IDS_KEPT_SLOTS, cmd: cmd(create("/b", "2"), 2000, "r2") },
     ];
-    const late: Step[] = [{ zxid: REQUEST_IDS_KEPT_SLOTS + 500, cmd: cmd(create("/c", "3"), 3000, "r3") }];
+    const late: Step[] = [{ zxid: REQUEST_IDS_KEPT_SLOTS + 500, cmd: cmd(create("/c", "3"), 1000 + REQUEST_IDS_KEPT_MS + 500, "r3") }];
     const steady = new Replica().applyAll(early).applyAll(late);
     const restarted = new Replica().applyAll(early).restart().applyAll(late);
     const rows = (r: Replica): unknown => r.db.prepare("SELECT request_id FROM requests ORDER BY zxid").pluck().all();

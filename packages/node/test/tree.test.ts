@@ -11,7 +11,9 @@ import { InvariantError, SeededRng } from "../src/paxos/index.js";
 import { MIGRATIONS, SCHEMA_VERSION, SqliteAcceptorStore, ZK_APPLICATION_ID } from "../src/storage/index.js";
 import {
   PATH_BYTES_MAX,
+  REQUEST_IDS_KEPT_MS,
   REQUEST_IDS_KEPT_SLOTS,
+  internalRequestKey,
   ZnodeTree,
   basename,
   decodeCommand,
@@ -761,20 +763,62 @@ describe("ZnodeTree", () => {
     }
   });
 
-  test("request ids are remembered for REQUEST_IDS_KEPT_SLOTS slots", () => {
+  test("a client's request id cannot shadow a session's expiry: internal keys have their own namespace", () => {
     const n = new Node();
     try {
+      ok(n.apply(openSession(5)));
+      // A client writes with the key the leader uses for this session's expiry.
+      ok(n.apply(put("/x", "1"), { requestId: "expire-5" }));
+      // The expiry, as this zk-node proposes it and as an older one logged it, is applied.
+      ok(n.apply(expireSession(5), { requestId: internalRequestKey("expire-5") }));
+      assert.equal(n.tree.session(5), null, "expired");
+      ok(n.apply(openSession(6)));
+      ok(n.apply(put("/y", "1"), { requestId: "expire-6" }));
+      ok(n.apply(expireSession(6), { requestId: "expire-6" }));
+      assert.equal(n.tree.session(6), null, "an old-format expiry key is internal too");
+      // An expiry sent twice is deduplicated like any request.
+      ok(n.apply(openSession(7)));
+      ok(n.apply(expireSession(7), { requestId: internalRequestKey("expire-7") }));
+      assert.ok("result" in n.apply(expireSession(7), { requestId: internalRequestKey("expire-7") }));
+      // A client cannot put its key in the internal namespace.
+      fails(n.apply(put("/z", "1"), { requestId: internalRequestKey("expire-8") }), ErrorCode.INVALID_ARGUMENT, /reserved/);
+      assert.equal(n.tree.exists("/z"), null);
+    } finally {
+      n.close();
+    }
+  });
+
+  test("request ids are remembered for REQUEST_IDS_KEPT_MS of leader time and REQUEST_IDS_KEPT_SLOTS slots", () => {
+    const n = new Node();
+    try {
+      n.time = 1_000_000;
       ok(n.apply(put("/c", "x"), { requestId: "a", zxid: 10 }));
-      ok(n.apply(noop, { requestId: "b", zxid: 10 + REQUEST_IDS_KEPT_SLOTS - 1 }));
+      const first = n.time;
+      // Far more slots later, but within the time: a client still retrying is deduplicated.
+      n.time = first + REQUEST_IDS_KEPT_MS - 1000;
+      ok(n.apply(noop, { requestId: "b", zxid: 10 + 3 * REQUEST_IDS_KEPT_SLOTS }));
       ok(n.apply(put("/c", "x"), { requestId: "a" }));
-      assert.equal(n.tree.exists("/c")?.version, 0, "still remembered");
-      ok(n.apply(noop, { requestId: "c", zxid: 10 + REQUEST_IDS_KEPT_SLOTS }));
+      assert.equal(n.tree.exists("/c")?.version, 0, "still remembered: inside the time window");
+      // A new leader whose clock is behind does not bring forgotten keys back, nor shorten the window.
+      n.time = first;
+      ok(n.apply(put("/c", "x"), { requestId: "a" }));
+      assert.equal(n.tree.exists("/c")?.version, 0, "the dedup clock never goes back");
+      // Past both bounds: forgotten, so applied again.
+      n.time = first + REQUEST_IDS_KEPT_MS + 1000;
+      ok(n.apply(noop, { requestId: "c" }));
       ok(n.apply(put("/c", "x"), { requestId: "a" }));
       assert.equal(n.tree.exists("/c")?.version, 1, "forgotten, so applied again");
-      // Old keys are deleted in batches; none older than the window survives a batch.
-      ok(n.apply(noop, { requestId: "d", zxid: 20 + 2 * REQUEST_IDS_KEPT_SLOTS }));
-      const oldest = n.store.db.prepare<[], number>("SELECT min(zxid) FROM requests").pluck().get()!;
-      assert.ok(oldest > 20 + REQUEST_IDS_KEPT_SLOTS, `key from zxid ${oldest} outlived the window`);
+      // Within the slots but long after in time: still remembered (the slot bound holds too).
+      ok(n.apply(put("/d", "x"), { requestId: "d" }));
+      n.time += 10 * REQUEST_IDS_KEPT_MS;
+      ok(n.apply(put("/d", "x"), { requestId: "d" }));
+      assert.equal(n.tree.exists("/d")?.version, 0, "still remembered: inside the slot window");
+      // Old keys are deleted in batches; none inside the window is, none outside both survives a batch.
+      const at = n.zxid + 2 * REQUEST_IDS_KEPT_SLOTS;
+      n.time += 10 * REQUEST_IDS_KEPT_MS;
+      ok(n.apply(noop, { requestId: "e", zxid: at }));
+      const ids = n.store.db.prepare<[], string>("SELECT request_id FROM requests ORDER BY zxid").pluck().all();
+      assert.deepEqual(ids, ["e"], "every key outside both bounds was evicted");
     } finally {
       n.close();
     }

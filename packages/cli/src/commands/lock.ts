@@ -4,21 +4,24 @@ import { ZkCommand, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { usageError } from "../lib/errors.js";
 import { componentArg } from "../lib/znode.js";
+import type { OnSuspend } from "../lib/run-locked.js";
 
 export default class Lock extends ZkCommand {
   static override summary = "Run a command while holding a cluster-wide lock.";
   static override description = [
     "ZooKeeper's lock recipe: creates the ephemeral sequential node /locks/<name>/lock-<seq> (creating /locks/<name> if needed); the lowest sequence holds the lock; every other waiter watches only the node just before its own, so a release wakes one process, not all of them.",
-    "While holding the lock it runs the command (stdin, stdout and stderr inherited; SIGINT and SIGTERM forwarded to it). When the command exits the lock is released and zk-cli exits with the command's exit code (128 + signal number if a signal ended it). If zk-cli itself dies (kill -9), the lock goes when its session's TTL (--ttl) runs out. If the lock is lost while the command runs (the session expired, e.g. cut off from the cluster for longer than the TTL), the command gets SIGTERM and zk-cli exits 1.",
-    "--lock-timeout gives up waiting after that many milliseconds: exit 5, naming who holds the lock. Interrupted while waiting (SIGINT/SIGTERM), it leaves the queue and exits 128 + the signal number. On a terminal, waiting and acquiring are reported on stderr (with --json always, as JSON lines on stderr: stdout is the command's).",
+    "While holding the lock it runs the command (stdin, stdout and stderr inherited; SIGINT and SIGTERM forwarded to it) with ZK_LOCK_ZXID set to the zxid that created the lock node: a fencing token that only grows from holder to holder, for resources that can refuse a stale holder (docs/sessions.md). When the command exits the lock is released and zk-cli exits with the command's exit code (128 + signal number if a signal ended it). If zk-cli itself dies (kill -9), the lock goes when its session's TTL (--ttl) runs out.",
+    "While the command runs, the session is watched: when no keepalive has been acknowledged for a third of the TTL (suspended: the node we talk to is hung or cut off, and the cluster may expire the session soon) --on-suspend decides: term (default) sends the command SIGTERM, then SIGKILL halfway to the earliest moment the session could expire, and zk-cli exits 7; stop sends SIGSTOP and SIGCONT once the session is acknowledged again; ignore lets it run. If the session is lost (the TTL passed without an acknowledged keepalive, or the cluster expired it) or the lock node is deleted, the command is killed at once (SIGKILL) and zk-cli exits 7.",
+    "--lock-timeout gives up waiting after that many milliseconds: exit 5, naming who holds the lock. Interrupted while waiting (SIGINT/SIGTERM), it leaves the queue and exits 128 + the signal number. On a terminal, waiting, acquiring, suspension and release are reported on stderr (with --json always, as JSON lines on stderr); with --json, stdout starts with one line {\"event\":\"acquired\",\"lock\",\"path\",\"lockZxid\"} before the command's output.",
   ].join("\n\n");
 
   static override examples = [
     "<%= config.bin %> lock deploy -- ./deploy.sh production",
     "<%= config.bin %> lock nightly --lock-timeout 1000 -- sh -c 'make backup'",
+    "<%= config.bin %> lock deploy --on-suspend stop -- sh -c 'echo token $ZK_LOCK_ZXID'",
   ];
 
-  static override usage = "<%= command.id %> NAME [--ttl MS] [--lock-timeout MS] [--endpoints host:port,...] -- COMMAND [ARGS...]";
+  static override usage = "<%= command.id %> NAME [--ttl MS] [--lock-timeout MS] [--on-suspend term|stop|ignore] [--endpoints host:port,...] -- COMMAND [ARGS...]";
 
   static override args = {
     name: Args.string({ ignoreStdin: true, description: "Lock name (one path component: /locks/<name>)", required: true }),
@@ -27,6 +30,11 @@ export default class Lock extends ZkCommand {
   static override flags = {
     ...clientFlags,
     ttl: Flags.integer({ description: "Session TTL in milliseconds: how long a dead holder keeps the lock.", default: 5000, min: 1000 }),
+    "on-suspend": Flags.string({
+      description: "When the session is suspended (no keepalive acknowledged for a third of --ttl): term = SIGTERM then SIGKILL before the TTL could pass, exit 7; stop = SIGSTOP until acknowledged again; ignore.",
+      options: ["term", "stop", "ignore"],
+      default: "term",
+    }),
     "lock-timeout": Flags.integer({ aliases: ["timeout-lock"], description: "Give up waiting for the lock after this many milliseconds (exit 5). Default: wait forever.", min: 0 }),
   };
 
@@ -51,6 +59,7 @@ export default class Lock extends ZkCommand {
       timeoutMs: flags.timeout,
       lockTimeoutMs: flags["lock-timeout"],
       json: flags.json,
+      onSuspend: flags["on-suspend"] as OnSuspend,
     });
   }
 }

@@ -25,6 +25,8 @@ export function zkExitCode(client: Pick<typeof Client, "exitCodeFor" | "ErrorCod
  * Node ignores SIGPIPE, so zk-cli exits with this code itself, quietly.
  */
 export const EXIT_PIPE_CLOSED = 141;
+/** lock/elect: the lock or the leadership was lost, or became uncertain (session suspended or lost). */
+export const EXIT_LOCK_LOST = 7;
 
 export class CliError extends Error {
   override readonly name = "CliError";

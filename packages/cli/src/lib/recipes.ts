@@ -69,6 +69,12 @@ export interface Acquired {
   readonly path: string;
   /** The zxid of the listing that showed our node first. */
   readonly zxid: number;
+  /**
+   * The zxid that created our lock node (its czxid): the fencing token. Every later holder's
+   * is larger, so a resource that remembers the largest token it has seen can refuse a
+   * holder that lost the lock without knowing it (docs/sessions.md).
+   */
+  readonly lockZxid: number;
 }
 
 /**
@@ -92,7 +98,7 @@ export async function acquireLock(
     const all = members(list, dir, LOCK_PREFIX);
     const me = await ours(cs, all, "lock");
     const i = all.indexOf(me);
-    if (i === 0) return { path: me.path, zxid: list.zxid };
+    if (i === 0) return { path: me.path, zxid: list.zxid, lockZxid: me.stat?.czxid ?? 0 };
     const ahead = all[i - 1]!;
     const holder = await dataOf(cs, all[0]!.path);
     onWaiting({ path: all[0]!.path, data: holder ?? "" }, i);

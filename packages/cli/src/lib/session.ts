@@ -5,6 +5,7 @@
 // the gRPC client).
 import { fstatSync } from "node:fs";
 import { ErrorCode, ZkError, ZkSession, type WatchEvent } from "@zk/node/client";
+export type { SessionState } from "@zk/node/client";
 
 /** The server clamps TTLs to at least this. */
 export const SESSION_TTL_MIN_MS = 1000;

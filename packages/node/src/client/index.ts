@@ -28,12 +28,80 @@ export { Role } from "../gen/zk/v1/cluster.js";
 export const DEFAULT_TIMEOUT_MS = 5000;
 /** Pause after every endpoint failed once, before going round again. */
 const RETRY_PAUSE_MS = 50;
+/** The longest one attempt (one member) gets before the next member is tried. */
+export const ATTEMPT_MS_MAX = 1000;
+/** The shortest one attempt gets (unless the whole timeout is shorter). */
+const ATTEMPT_MS_MIN = 100;
+/** A read not answered within this (at most attemptMs) is also sent to the next member. */
+const READ_HEDGE_MS = 250;
+/**
+ * A write is resent (with its key) for at most this long: well inside the cluster's
+ * deduplication window (REQUEST_IDS_KEPT_MS, 10 minutes, in src/tree/tree.ts), so that a
+ * resend is never applied as a new write.
+ */
+const WRITE_RESEND_MS_MAX = 5 * 60_000;
+/** Full rounds in which no member knew a leader before a call fails as "no leader". */
+const NO_LEADER_ROUNDS_MAX = 2;
+
+/** How one attempt on one member ended, for the no-quorum message. */
+type AttemptOutcome = "refused" | "unreachable" | "no-leader" | "answered";
+
+/** The outcome per member of the latest complete round of attempts. */
+class RoundTally {
+  private current: (AttemptOutcome | undefined)[];
+  private seen = 0;
+  lastComplete: AttemptOutcome[] | null = null;
+
+  constructor(private readonly n: number) {
+    this.current = new Array<AttemptOutcome | undefined>(n);
+  }
+
+  /** Record an outcome; true when this completes a round (every member tried once). */
+  record(idx: number, o: AttemptOutcome): boolean {
+    if (this.current[idx] === undefined) this.seen++;
+    this.current[idx] = o;
+    if (this.seen < this.n) return false;
+    this.lastComplete = this.current as AttemptOutcome[];
+    this.current = new Array<AttemptOutcome | undefined>(this.n);
+    this.seen = 0;
+    return true;
+  }
+}
+
+/** Errors after which another member (or the same one, later) may succeed. */
+function isRetryable(z: ZkError): boolean {
+  return z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER || z.code === ErrorCode.TIMEOUT;
+}
+
+/** The server's "I know no leader" (a follower that waited for an election in vain). */
+function isNoLeader(z: ZkError): boolean {
+  return z.code === ErrorCode.UNAVAILABLE && /^no leader/.test(z.message);
+}
+
+/**
+ * Whether a write that failed with this retryable error may have been applied (or may still
+ * be): true unless the server says it never proposed it.
+ */
+function writeMayHaveApplied(z: ZkError): boolean {
+  if (z.code === ErrorCode.NOT_LEADER || isNoLeader(z)) return false;
+  return !/\b(was not applied|was not proposed|not sent)\b/.test(z.message);
+}
+
+/** "no leader among a, b, c (b answers; a, c unreachable)". */
+function noLeaderError(endpoints: readonly string[], outcomes: readonly AttemptOutcome[], tail: string): ZkError {
+  const answer = endpoints.filter((_, i) => outcomes[i] === "no-leader");
+  const silent = endpoints.filter((_, i) => outcomes[i] === "unreachable" || outcomes[i] === "refused");
+  const parts = [answer.length > 0 ? `${answer.join(", ")} answer${answer.length === 1 ? "s" : ""}` : "", silent.length > 0 ? `${silent.join(", ")} unreachable` : ""].filter(Boolean);
+  return new ZkError(ErrorCode.UNAVAILABLE, `no leader among ${endpoints.join(", ")} (${parts.join("; ")}); is a majority of the cluster up? (zk-cli cluster status)${tail}`);
+}
 const CLIENT_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface ClientOptions {
   readonly endpoints: readonly string[];
-  /** Per-request deadline. */
+  /** Per-request deadline: the whole call, every attempt and retry included. */
   readonly timeoutMs?: number;
+  /** Deadline of one attempt on one member [default: a third of timeoutMs, 100..1000 ms]. */
+  readonly attemptMs?: number;
 }
 
 export type ReadConsistency = "linearizable" | "local";
@@ -47,6 +115,8 @@ interface Conn {
 export class ZkClient {
   readonly endpoints: readonly string[];
   readonly timeoutMs: number;
+  readonly attemptMs: number;
+  private readonly hedgeMs: number;
   private readonly conns: Conn[];
   /** The endpoint that answered last; requests start there. */
   private current = 0;
@@ -56,7 +126,14 @@ export class ZkClient {
     if (opts.endpoints.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no endpoints given");
     this.endpoints = opts.endpoints;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.attemptMs = Math.min(this.timeoutMs, opts.attemptMs ?? Math.max(ATTEMPT_MS_MIN, Math.min(ATTEMPT_MS_MAX, Math.floor(this.timeoutMs / 3))));
+    this.hedgeMs = Math.min(READ_HEDGE_MS, this.attemptMs);
     this.conns = opts.endpoints.map((endpoint) => ({ endpoint, kv: null, cluster: null }));
+  }
+
+  /** The endpoint that answered the latest call (where the next one starts). */
+  get lastEndpoint(): string {
+    return this.conns[this.current]!.endpoint;
   }
 
   put(path: string, data: Uint8Array, opts: { expectedVersion?: number } = {}): Promise<PutResponse> {
@@ -147,45 +224,111 @@ export class ZkClient {
   // ---- Plumbing --------------------------------------------------------------------------------
 
   /**
-   * Run a call against the current endpoint, moving on to the next when a node cannot be
-   * reached or cannot serve right now (no leader, leadership changing). Writes carry a
-   * deduplication key, so sending one again — even one whose first attempt was applied
-   * before the answer was lost — applies it at most once.
+   * Run a call, failing over between endpoints. Each attempt has its own deadline (attemptMs,
+   * well under the overall timeout): a member that does not answer in time — hung,
+   * SIGSTOPped, partitioned — is left behind and the next one tried. A read not answered
+   * within the hedge delay is also sent to the next member (a read is safe to send twice);
+   * the first answer wins. A write goes to one member at a time; one whose outcome is unknown
+   * (the attempt timed out, the connection broke, the leader changed under it) is sent again
+   * to the next member with the SAME deduplication key, so the cluster applies it at most
+   * once, until the overall deadline. Only when some attempt may have reached the cluster
+   * does the final error say the write "may still take effect".
    */
-  private async call<T>(
+  private call<T>(
     kind: "read" | "write",
     f: (kv: KvClient, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: T) => void) => void,
   ): Promise<T> {
-    const deadline = Date.now() + this.timeoutMs;
+    const start = Date.now();
+    const deadline = start + this.timeoutMs;
     const md = new grpc.Metadata();
     if (kind === "write") md.set(REQUEST_KEY_METADATA, this.writeKeys.next());
-    const unreachable = new Set<string>();
+    const n = this.conns.length;
+    const first = this.current;
+    const round = new RoundTally(n);
+    let roundsWithoutLeader = 0;
+    let maybeApplied = false;
     let lastError: ZkError | null = null;
-    for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const idx = (this.current + attempt) % this.conns.length;
-      const conn = this.conns[idx]!;
-      try {
-        const res = await new Promise<T>((resolve, reject) => f(this.kvOf(conn), md, { deadline }, (err, r) => (err ? reject(err) : resolve(r))));
-        this.current = idx;
-        return res;
-      } catch (e) {
-        const err = e as grpc.ServiceError;
-        const fromServer = err.metadata?.get(ERROR_METADATA_KEY).length > 0;
-        if (!fromServer && err.code === grpc.status.UNAVAILABLE) {
-          unreachable.add(conn.endpoint);
-          if (unreachable.size >= this.conns.length) break;
-        } else {
-          const z = this.toError(err, conn.endpoint);
-          if (!(z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER)) throw z;
-          lastError = z;
+    let launched = 0;
+    let inflight = 0;
+    let done = false;
+    let pauseTimer: NodeJS.Timeout | null = null;
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        if (pauseTimer) clearTimeout(pauseTimer);
+        settle();
+      };
+      const giveUp = () =>
+        finish(() => {
+          const tail = kind !== "write" ? "" : maybeApplied ? "; the write may still take effect" : "; the write was not applied";
+          if (roundsWithoutLeader > 0 && round.lastComplete !== null) return reject(noLeaderError(this.endpoints, round.lastComplete, tail));
+          if (lastError === null) {
+            const all = this.endpoints.join(", ");
+            if (!maybeApplied) return reject(new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${all}; is the cluster up? (zk-cli cluster status)`));
+            return reject(new ZkError(ErrorCode.TIMEOUT, `no zk node answered within ${this.timeoutMs} ms (--timeout) at ${all}${tail}`));
+          }
+          if (kind !== "write") return reject(lastError);
+          reject(new ZkError(lastError.code, `${lastError.message.replace(/;\s*(it|a write|the write) may still take effect$/, "")}${tail}`));
+        });
+      const launch = () => {
+        pauseTimer = null;
+        if (done) return;
+        const now = Date.now();
+        if (now >= deadline || (kind === "write" && launched > 0 && now - start >= WRITE_RESEND_MS_MAX)) {
+          if (inflight === 0) giveUp();
+          return;
         }
-        // Once around every endpoint, pause briefly: an election takes a few hundred ms.
-        if ((attempt + 1) % this.conns.length === 0) await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
-      }
-    }
-    if (lastError) throw lastError;
-    if (unreachable.size > 0) throw new ZkError(ErrorCode.UNAVAILABLE, `no zk node reachable at ${[...unreachable].join(", ")}; is the cluster up? (zk-cli cluster status)`);
-    throw new ZkError(ErrorCode.TIMEOUT, `no answer within ${this.timeoutMs} ms (--timeout); a write may still take effect`);
+        const idx = (first + launched++) % n;
+        const conn = this.conns[idx]!;
+        inflight++;
+        const attemptDeadline = Math.min(deadline, now + this.attemptMs);
+        // Reads: a member slow to answer gets company (never more at once than there are members).
+        const hedge = kind === "read" && inflight < n ? setTimeout(launch, Math.min(this.hedgeMs, attemptDeadline - now)) : null;
+        let settled = false;
+        f(this.kvOf(conn), md, { deadline: attemptDeadline }, (err, res) => {
+          if (settled) return;
+          settled = true;
+          inflight--;
+          if (hedge) clearTimeout(hedge);
+          if (done) return;
+          if (!err) {
+            this.current = idx;
+            finish(() => resolve(res));
+            return;
+          }
+          const fromServer = err.metadata?.get(ERROR_METADATA_KEY).length > 0;
+          let outcome: AttemptOutcome;
+          if (!fromServer && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.CANCELLED)) {
+            const neverSent = err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established|Name resolution failed/i.test(err.details ?? "");
+            if (!neverSent) maybeApplied = true;
+            outcome = neverSent ? "refused" : "unreachable";
+          } else {
+            const z = this.toError(err, conn.endpoint);
+            if (!isRetryable(z)) {
+              finish(() => reject(z));
+              return;
+            }
+            if (kind === "write" && writeMayHaveApplied(z)) maybeApplied = true;
+            lastError = z;
+            outcome = isNoLeader(z) ? "no-leader" : "answered";
+          }
+          if (round.record(idx, outcome)) {
+            roundsWithoutLeader = round.lastComplete!.every((o) => o !== "answered") && round.lastComplete!.some((o) => o === "no-leader") ? roundsWithoutLeader + 1 : 0;
+            // No member knows a leader, twice in a row: the cluster has no quorum; say so now
+            // rather than at the overall deadline.
+            if (roundsWithoutLeader >= NO_LEADER_ROUNDS_MAX) return giveUp();
+            // Nothing listens anywhere (every connection refused): no point in waiting.
+            if (round.lastComplete!.every((o) => o === "refused")) return giveUp();
+          }
+          if (inflight > 0 && kind === "read") return; // an attempt still running will launch the next
+          // Once around every endpoint, pause briefly: an election takes a few hundred ms.
+          if (launched % n === 0) pauseTimer = setTimeout(launch, Math.max(0, Math.min(RETRY_PAUSE_MS, deadline - Date.now())));
+          else launch();
+        });
+      };
+      launch();
+    });
   }
 
   private conn(endpoint: string): Conn {
@@ -256,6 +399,6 @@ export function errorCodeName(code: ErrorCode): string {
   return (ErrorCode[code] ?? "UNKNOWN").toLowerCase();
 }
 
-export { ZkSession, type SessionOptions } from "./session.js";
+export { ZkSession, SUSPEND_TTL_FRACTION, type SessionOptions, type SessionState } from "./session.js";
 export type { WatchEvent } from "../gen/zk/v1/kv.js";
 export { EventType } from "../gen/zk/v1/kv.js";

@@ -1,8 +1,20 @@
 // A ZooKeeper-style session over one Session stream: requests are pipelined with ids and
-// answered as they complete, keepalives renew the session every third of its TTL, and watch
-// events arrive on the same stream. When the node behind the stream goes away the session
-// reconnects to the next endpoint, resumes the same session (its ephemeral nodes live on)
-// and re-registers its watches from the zxid after the last event it delivered.
+// answered as they complete, keepalives renew the session every sixth of its TTL, and watch
+// events arrive on the same stream. When the node behind the stream goes away (or stops
+// answering) the session reconnects to the next endpoint, resumes the same session (its
+// ephemeral nodes live on) and re-registers its watches from the zxid after the last event
+// it delivered.
+//
+// The session's state is what a lock holder acts on (docs/sessions.md), as Curator names it:
+//   connected  a keepalive sent less than a third of the TTL ago was acknowledged by the leader;
+//   suspended  none was: the session may still live, or may be about to expire (the node we
+//              talk to is hung, partitioned, or has no leader). The session moves to another
+//              endpoint at once;
+//   lost       the TTL has passed since the last acknowledged keepalive was sent: the cluster
+//              may have expired the session (or told us it did). Final.
+// Every time is taken on the monotonic clock (performance.now()) and from the moment the
+// acknowledged keepalive was SENT: the leader received it later, so the leader's deadline for
+// the session (when it saw the keepalive + TTL) is never earlier than ours.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
 import { WriteKeys } from "./write-keys.js";
@@ -31,6 +43,20 @@ type ValueOf<K extends Res["$case"]> = Extract<Res, { $case: K }>["value"];
 
 /** Requests waiting for an answer on one stream before new ones wait their turn. */
 const IN_FLIGHT_MAX = 4096;
+/** Keepalives are sent every this fraction of the TTL. */
+const KEEPALIVE_TTL_FRACTION = 1 / 6;
+/** With no keepalive acknowledged for this fraction of the TTL the session is suspended. */
+export const SUSPEND_TTL_FRACTION = 1 / 3;
+/** The longest one endpoint gets to answer (open or resume a session) before the next is tried. */
+export const SESSION_ATTEMPT_MS_MAX = 1000;
+
+/** connected -> suspended -> (connected again | lost); closed after close() or abandon(). */
+export type SessionState = "connected" | "suspended" | "lost" | "closed";
+
+/** The client's monotonic clock, in ms: immune to wall-clock steps. */
+export function monotonicNowMs(): number {
+  return performance.now();
+}
 
 export interface SessionOptions {
   readonly endpoints: readonly string[];
@@ -80,10 +106,19 @@ interface WatchReg {
 export interface SessionEvents {
   /** The stream broke; requests made from now on wait for the reconnect. */
   disconnected: [endpoint: string];
-  /** The stream moved to another endpoint and the session was resumed. */
+  /**
+   * No keepalive was acknowledged for a third of the TTL: the session may be expired by the
+   * cluster within `remainingMs` (at the earliest). A lock holder must stop acting as one.
+   */
+  suspended: [info: { sinceAckMs: number; remainingMs: number; endpoint: string }];
+  /** The session is acknowledged again (after a suspension, or after the stream moved to another endpoint). */
   reconnected: [endpoint: string];
-  /** The session is gone (expired, or closed); nothing more will work. */
+  /** The TTL passed without an acknowledged keepalive, or the cluster said the session expired. Final. */
+  lost: [ZkError];
+  /** The session is gone (lost, or expired); nothing more will work. Fired right after `lost`. */
   expired: [ZkError];
+  /** Every change of `state`. */
+  state: [state: SessionState, previous: SessionState];
 }
 
 export class ZkSession extends EventEmitter<SessionEvents> {
@@ -103,6 +138,10 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private closed = false;
   private reconnecting: Promise<void> | null = null;
   private readonly writeKeys = new WriteKeys();
+  private stateNow: SessionState = "connected";
+  /** Monotonic time at which the latest acknowledged keepalive (or open/resume) was sent. */
+  private lastAckSentMs = 0;
+  private watchdogTimer: NodeJS.Timeout | null = null;
 
   private constructor(opts: SessionOptions) {
     super();
@@ -121,19 +160,57 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     return this.endpoints[this.endpointIdx]!;
   }
 
+  /** connected, suspended, lost or closed (see the top of this file). */
+  get state(): SessionState {
+    return this.stateNow;
+  }
+
+  /** Milliseconds since the latest acknowledged keepalive was sent (monotonic). */
+  get sinceAckMs(): number {
+    return monotonicNowMs() - this.lastAckSentMs;
+  }
+
+  /**
+   * Milliseconds until the cluster could, at the earliest, expire the session if no further
+   * keepalive gets through: TTL minus sinceAckMs (0 or less: it may be gone already).
+   */
+  get remainingMs(): number {
+    return this.ttlMs - this.sinceAckMs;
+  }
+
+  private setState(next: SessionState): void {
+    const prev = this.stateNow;
+    if (prev === next || prev === "lost" || prev === "closed") return;
+    this.stateNow = next;
+    this.emit("state", next, prev);
+  }
+
+  /** How long one endpoint gets to open or resume the session. */
+  private attemptMs(resuming: boolean): number {
+    const cap = resuming ? Math.max(100, Math.floor(this.ttlMs * SUSPEND_TTL_FRACTION)) : this.timeoutMs;
+    return Math.max(1, Math.min(SESSION_ATTEMPT_MS_MAX, this.timeoutMs, cap));
+  }
+
   private async connect(ttlMs: number, resumeId: number): Promise<void> {
     const tried: string[] = [];
     let last: ZkError | null = null;
     for (let i = 0; i < this.endpoints.length; i++) {
+      if (this.closed) throw new ZkError(ErrorCode.SESSION_EXPIRED, `session ${resumeId} is closed`);
       const idx = (this.endpointIdx + i) % this.endpoints.length;
       // Requests other than open_session use the stream only once the session is open on it.
       const stream = this.openStream(idx);
       try {
-        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } }, this.nextId++, stream, "");
+        const sent = monotonicNowMs();
+        const r = await this.send({ $case: "openSession", value: { ttlMs, sessionId: resumeId } }, this.nextId++, stream, "", Date.now() + this.attemptMs(resumeId !== 0));
         if (r.$case !== "openSession") throw new ZkError(ErrorCode.INTERNAL, `unexpected answer ${r.$case}`);
+        if (this.closed) {
+          stream.cancel();
+          throw new ZkError(ErrorCode.SESSION_EXPIRED, `session ${resumeId} is closed`);
+        }
         this.sessionId = r.value.sessionId;
         this.ttlMs = r.value.ttlMs;
         this.stream = stream;
+        this.lastAckSentMs = Math.max(this.lastAckSentMs, sent);
         this.startKeepalive();
         return;
       } catch (e) {
@@ -259,9 +336,9 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   }
 
   private async reconnect(): Promise<void> {
-    const deadline = Date.now() + Math.max(this.ttlMs, 1000);
     this.stopKeepalive();
-    while (!this.closed && Date.now() < deadline) {
+    // The watchdog ends this loop (closed) once the TTL has passed since the last acknowledgement.
+    while (!this.closed) {
       this.endpointIdx = (this.endpointIdx + 1) % this.endpoints.length;
       try {
         await this.connect(this.ttlMs, this.sessionId);
@@ -271,19 +348,49 @@ export class ZkSession extends EventEmitter<SessionEvents> {
           clearTimeout(q.timer);
           this.send(q.req, this.nextId++, undefined, q.key, q.deadline).then(q.resolve, q.reject);
         }
+        this.setState("connected");
         this.emit("reconnected", this.endpoint);
         return;
       } catch (e) {
         const z = e as ZkError;
+        if (this.closed) return;
         if (z.code === ErrorCode.SESSION_EXPIRED) return this.expire(z);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    if (!this.closed) this.expire(new ZkError(ErrorCode.SESSION_EXPIRED, `session ${this.sessionId} could not reconnect within its TTL`));
+  }
+
+  /** Suspend or lose the session when keepalives stop being acknowledged. */
+  private watchdog(): void {
+    if (this.closed || this.sessionId === 0) return;
+    const since = this.sinceAckMs;
+    if (since >= this.ttlMs) {
+      this.expire(new ZkError(ErrorCode.SESSION_EXPIRED, `session ${this.sessionId} lost: no keepalive acknowledged for ${Math.round(since)} ms, its TTL is ${this.ttlMs} ms; the cluster may have expired it`));
+      return;
+    }
+    if (since <= this.ttlMs * SUSPEND_TTL_FRACTION || this.stateNow !== "connected") return;
+    this.setState("suspended");
+    this.emit("suspended", { sinceAckMs: since, remainingMs: this.ttlMs - since, endpoint: this.endpoint });
+    // The node we talk to may be hung (a paused process keeps its sockets open, so the stream
+    // never breaks): move to the next endpoint now.
+    const s = this.stream;
+    if (s !== null) {
+      this.stream = null;
+      this.failRequestsOn(s, `no keepalive acknowledged for ${Math.round(since)} ms`);
+      s.cancel();
+      this.onBroken();
+    }
+  }
+
+  /** A keepalive was acknowledged (a suspension always moves the stream, so reconnect() ends it). */
+  private onKeepaliveAcked(sent: number): void {
+    this.lastAckSentMs = Math.max(this.lastAckSentMs, sent);
   }
 
   private expire(e: ZkError): void {
+    if (this.closed && this.stateNow !== "connected" && this.stateNow !== "suspended") return;
     this.closed = true;
+    this.stopWatchdog();
     for (const q of this.queued.splice(0)) {
       clearTimeout(q.timer);
       q.reject(e);
@@ -292,18 +399,37 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.detach();
     for (const w of this.watches.values()) w.onError(e);
     this.watches.clear();
+    this.setState("lost");
+    this.emit("lost", e);
     this.emit("expired", e);
   }
 
   private startKeepalive(): void {
     this.stopKeepalive();
-    const every = Math.max(100, Math.floor(this.ttlMs / 3));
+    const every = Math.max(50, Math.floor(this.ttlMs * KEEPALIVE_TTL_FRACTION));
     this.keepaliveTimer = setInterval(() => {
-      this.send({ $case: "keepalive", value: {} }).catch((e: ZkError) => {
-        if (e.code === ErrorCode.SESSION_EXPIRED) this.expire(e);
-      });
+      const via = this.stream;
+      if (via === null) return; // reconnecting: the resume renews the session
+      const sent = monotonicNowMs();
+      // An answer later than the suspension threshold is of no use: the watchdog has moved on.
+      const deadline = Date.now() + Math.max(50, Math.floor(this.ttlMs * SUSPEND_TTL_FRACTION));
+      this.send({ $case: "keepalive", value: {} }, this.nextId++, via, "", deadline).then(
+        () => this.onKeepaliveAcked(sent),
+        (e: ZkError) => {
+          if (e.code === ErrorCode.SESSION_EXPIRED) this.expire(e);
+        },
+      );
     }, every);
     this.keepaliveTimer.unref();
+    if (this.watchdogTimer === null) {
+      this.watchdogTimer = setInterval(() => this.watchdog(), Math.max(10, Math.min(100, Math.floor(this.ttlMs / 20))));
+      this.watchdogTimer.unref();
+    }
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = null;
   }
 
   private stopKeepalive(): void {
@@ -414,6 +540,8 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       if (this.sessionId !== 0 && this.stream) await this.call({ $case: "closeSession", value: {} }, "closeSession");
     } finally {
       this.closed = true;
+      this.stopWatchdog();
+      this.setState("closed");
       this.stream?.end();
       this.detach();
     }
@@ -423,6 +551,8 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   abandon(): void {
     this.closed = true;
     this.stopKeepalive();
+    this.stopWatchdog();
+    this.setState("closed");
     this.detach();
   }
 }

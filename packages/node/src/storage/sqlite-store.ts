@@ -10,7 +10,7 @@ import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
 export const ZK_APPLICATION_ID = 0x7a6b0001;
@@ -144,6 +144,15 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
         event BLOB NOT NULL,
         PRIMARY KEY (zxid, seq)
       ) STRICT, WITHOUT ROWID;
+    `);
+  },
+  // 3 -> 4: the leader time of each remembered request, so that the deduplication window is
+  // a time (at least the longest client retry) and not only a number of slots (src/tree/tree.ts).
+  // Rows from before have time 0: they are kept by the slot rule alone, as before.
+  (db) => {
+    db.exec(`
+      ALTER TABLE requests ADD COLUMN time_ms INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX requests_by_time ON requests (time_ms, zxid);
     `);
   },
 ];

@@ -9,9 +9,10 @@
 //   numbers sequential children: the sequence counters), the zxids, the leader times, the
 //   ephemeral owner and the child count.
 // - sessions: every column (TTL, creation and renewal zxids and times).
-// - requests: the deduplication state (request id, first zxid, the encoded first outcome), for
-//   the keys still inside the window. A key more than REQUEST_IDS_KEPT_SLOTS behind the applied
-//   index is forgotten by apply() whether or not its row is still there, and whether it is
+// - requests: the deduplication state (request id, first zxid, the encoded first outcome, the
+//   dedup clock), for the keys still inside the window. A key more than REQUEST_IDS_KEPT_SLOTS
+//   behind the applied index and older than REQUEST_IDS_KEPT_MS on the dedup clock is
+//   forgotten by apply() whether or not its row is still there, and whether it is
 //   depends on when this process last ran the batched eviction (it restarts from zero with the
 //   process), so those rows are left out: a replica that restarted must not look diverged.
 // - the applied index itself, so hashes taken at different indexes never compare equal.
@@ -26,7 +27,7 @@
 import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
 import type { SqliteDatabase } from "../storage/sqlite-store.js";
-import { REQUEST_IDS_KEPT_SLOTS } from "./tree.js";
+import { requestsStillKept } from "./tree.js";
 
 /** Tables whose rows are hashed, in this order, each in primary-key order. */
 export const TREE_HASH_TABLES = ["znodes", "sessions", "requests"] as const;
@@ -54,11 +55,12 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
   writeString(h, TREE_HASH_FORMAT);
   writeValue(h, BigInt(applied));
   // Rows of keys apply() would still find; older ones are forgotten (tree.ts, apply()): the
-  // next apply is at applied + 1 or later, and forgets zxids below that minus the window.
-  const requestsFrom = applied + 1 - REQUEST_IDS_KEPT_SLOTS;
+  // next apply is at applied + 1 or later with a dedup clock no earlier than today's, and
+  // forgets keys outside both the slot and the time bound of the window.
+  const kept = requestsStillKept(db, applied);
   hashRows(h, db, "znodes", "SELECT * FROM znodes ORDER BY path", []);
   hashRows(h, db, "sessions", "SELECT * FROM sessions ORDER BY id", []);
-  hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? ORDER BY zxid", [requestsFrom]);
+  hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? OR time_ms >= ? ORDER BY zxid", [kept.fromZxid, kept.fromTimeMs]);
   return h.digest("hex");
 }
 

@@ -32,16 +32,78 @@ import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.
 export const DATA_BYTES_MAX_DEFAULT = 1024 * 1024;
 
 /**
- * How many log slots a request id is remembered for deduplication: a retry whose first
- * application is more than this many slots back is applied again. Bounds the requests table
- * to this many rows (one command per slot).
+ * The deduplication window. A request id is remembered for at least REQUEST_IDS_KEPT_MS of
+ * leader time AND at least REQUEST_IDS_KEPT_SLOTS log slots after its first application; a
+ * retry outside both is applied again. The time bound is what clients rely on: it is longer
+ * than the longest window in which any client of this repository resends a write with the
+ * same key (ZkClient: its --timeout, capped at REQUEST_IDS_KEPT_MS / 2; ZkSession and the CLI's
+ * recipes: the session TTL, at most 300 s, plus 2 s), with room for leader clocks that
+ * disagree by minutes. It is enforced deterministically: "now" is the largest leader time
+ * (Command.time_ms, in the log) of any command with a request id applied so far — never a
+ * local clock, and never going back when a leader with a slower clock takes over.
  */
+export const REQUEST_IDS_KEPT_MS = 10 * 60_000;
+/** The slot bound of the window (see REQUEST_IDS_KEPT_MS). */
 export const REQUEST_IDS_KEPT_SLOTS = 100_000;
 /** Keys older than the window are deleted once per this many slots (so a few linger a little longer). */
 const REQUEST_EVICT_EVERY_SLOTS = 1000;
 
 /** The longest Command.request_id, in UTF-16 code units. */
 export const REQUEST_ID_LENGTH_MAX = 256;
+
+/**
+ * Request ids the node itself puts on commands it proposes (a session's expiry) start with
+ * this; a client's deduplication key never may. Without the separate namespace a client
+ * that wrote with the key "expire-<id>" would make the session's expiry a "retry" of its
+ * write, and the session would never expire.
+ */
+const INTERNAL_REQUEST_PREFIX = "\u0000zk:";
+
+/**
+ * Whether a request first applied at `firstZxid` (dedup clock then: `firstMs`) is forgotten
+ * when seen again at `zxid` with the dedup clock at `nowMs`: outside both bounds of the window.
+ */
+function forgotten(firstZxid: number, firstMs: number, zxid: number, nowMs: number): boolean {
+  return firstZxid < zxid - REQUEST_IDS_KEPT_SLOTS && firstMs < nowMs - REQUEST_IDS_KEPT_MS;
+}
+
+/**
+ * The deduplication clock of a store: the time of its newest remembered request (times are
+ * stored non-decreasing, and the newest row is never evicted). Also for the tree's hash.
+ */
+export function dedupClockMs(db: SqliteDatabase): number {
+  return db.prepare<[], number>("SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1").pluck().get() ?? 0;
+}
+
+/**
+ * Which remembered requests the next apply after `applied` may still honour: those at or after
+ * `fromZxid`, or with a time at or after `fromTimeMs`. Every other row is forgotten whether or
+ * not eviction has deleted it yet (for the tree's hash).
+ */
+export function requestsStillKept(db: SqliteDatabase, applied: number): { fromZxid: number; fromTimeMs: number } {
+  return { fromZxid: applied + 1 - REQUEST_IDS_KEPT_SLOTS, fromTimeMs: dedupClockMs(db) - REQUEST_IDS_KEPT_MS };
+}
+
+/** The request id of a command the node proposes on its own behalf. */
+export function internalRequestKey(name: string): string {
+  return INTERNAL_REQUEST_PREFIX + name;
+}
+
+/** Commands only the node proposes; everything else carries a client's key (or none). */
+function isInternalOp(command: Command): boolean {
+  return command.op?.$case === "expireSession";
+}
+
+/**
+ * The key a command is deduplicated by: an internal command's always lies in the internal
+ * namespace (also one logged by an older zk-node as plain "expire-<id>", so that replaying
+ * it gives the same outcome on every replica).
+ */
+function dedupKeyOf(command: Command): string {
+  const rid = command.requestId;
+  if (rid === "" || !isInternalOp(command) || rid.startsWith(INTERNAL_REQUEST_PREFIX)) return rid;
+  return INTERNAL_REQUEST_PREFIX + rid;
+}
 
 export interface ZnodeTreeOptions {
   /**
@@ -161,6 +223,7 @@ interface RequestRow {
   readonly zxid: number;
   readonly result: Uint8Array | null;
   readonly error: Uint8Array | null;
+  readonly time_ms: number;
 }
 
 // length(data) does not read the blob (SQLite takes the size from the record header), so
@@ -202,11 +265,14 @@ function prepareStatements(db: SqliteDatabase) {
          ttl_ms = excluded.ttl_ms, renewed_zxid = excluded.renewed_zxid, renewed_ms = excluded.renewed_ms`,
     ),
     sessionDelete: db.prepare<[number]>("DELETE FROM sessions WHERE id = ?"),
-    requestGet: db.prepare<[string], RequestRow>("SELECT zxid, result, error FROM requests WHERE request_id = ?"),
-    requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null]>(
-      "INSERT INTO requests (zxid, request_id, result, error) VALUES (?, ?, ?, ?)",
+    requestGet: db.prepare<[string], RequestRow>("SELECT zxid, result, error, time_ms FROM requests WHERE request_id = ?"),
+    requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null, number]>(
+      "INSERT INTO requests (zxid, request_id, result, error, time_ms) VALUES (?, ?, ?, ?, ?)",
     ),
     requestEvict: db.prepare<[number]>("DELETE FROM requests WHERE zxid <= ?"),
+    // Times only grow with zxid (the dedup clock never goes back), so this is a boundary.
+    requestClock: db.prepare<[], number>("SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1").pluck(),
+    requestNewestBefore: db.prepare<[number], number>("SELECT zxid FROM requests WHERE time_ms < ? ORDER BY time_ms DESC, zxid DESC LIMIT 1").pluck(),
     requestDelete: db.prepare<[string]>("DELETE FROM requests WHERE request_id = ?"),
   };
 }
@@ -297,14 +363,22 @@ export class ZnodeTree {
     // would leave a half-applied command that replay applies again.
     invariant(this.db.inTransaction, "ZnodeTree.apply must run inside the transaction that records the applied index");
 
-    const rid = command.requestId;
-    if (rid.length > REQUEST_ID_LENGTH_MAX) {
-      const msg = `request id is ${rid.length} characters long, above the limit of ${REQUEST_ID_LENGTH_MAX}`;
+    const rid = dedupKeyOf(command);
+    let dedupNowMs = 0;
+    if (command.requestId.length > REQUEST_ID_LENGTH_MAX) {
+      const msg = `request id is ${command.requestId.length} characters long, above the limit of ${REQUEST_ID_LENGTH_MAX}`;
+      return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
+    }
+    if (!isInternalOp(command) && rid.startsWith(INTERNAL_REQUEST_PREFIX)) {
+      const msg = "a request id may not start with a NUL character (reserved for zk-node's own commands)";
       return { error: new OpFailure(ErrorCode.INVALID_ARGUMENT, msg, "").toDetail(), events: [] };
     }
     if (rid !== "") {
+      // Read from the table, not cached: the clock is exactly what the store holds (a rolled
+      // back transaction cannot leave it ahead), on every replica alike.
+      dedupNowMs = Math.max(this.s.requestClock.get() ?? 0, command.timeMs);
       let prior = this.s.requestGet.get(rid);
-      if (prior !== undefined && prior.zxid < zxid - REQUEST_IDS_KEPT_SLOTS) {
+      if (prior !== undefined && forgotten(prior.zxid, prior.time_ms, zxid, dedupNowMs)) {
         // Outside the window (eviction runs in batches): forgotten, exactly as if evicted.
         this.s.requestDelete.run(rid);
         prior = undefined;
@@ -323,14 +397,16 @@ export class ZnodeTree {
 
     if (rid !== "") {
       if ("result" in outcome) {
-        this.s.requestPut.run(zxid, rid, CommandResult.encode(outcome.result).finish(), null);
+        this.s.requestPut.run(zxid, rid, CommandResult.encode(outcome.result).finish(), null, dedupNowMs);
       } else {
-        this.s.requestPut.run(zxid, rid, null, ErrorDetail.encode(outcome.error).finish());
+        this.s.requestPut.run(zxid, rid, null, ErrorDetail.encode(outcome.error).finish(), dedupNowMs);
       }
       // Forget old keys in batches: a range delete per write would cost a page per write.
+      // Only keys outside both bounds go, so a row is deleted only once apply() ignores it.
       if (zxid - this.lastEvictAt >= REQUEST_EVICT_EVERY_SLOTS) {
         this.lastEvictAt = zxid;
-        this.s.requestEvict.run(zxid - REQUEST_IDS_KEPT_SLOTS);
+        const oldByTime = this.s.requestNewestBefore.get(dedupNowMs - REQUEST_IDS_KEPT_MS);
+        if (oldByTime !== undefined) this.s.requestEvict.run(Math.min(oldByTime, zxid - REQUEST_IDS_KEPT_SLOTS));
       }
     }
     return outcome;
