@@ -20,6 +20,11 @@ export interface NodeConfig {
   readonly logLevel: string;
   /** This is the first start of a new cluster: a missing store may be created. */
   readonly initialCluster: boolean;
+  /**
+   * This node lost its store: create a rebuilt one, which stays non-voting (recovering) until
+   * a leader has caught it up in a ballot begun after the rebuild.
+   */
+  readonly rejoin: boolean;
 }
 
 export class ConfigError extends Error {
@@ -40,25 +45,29 @@ const SETTINGS = {
   "watch-history-slots": { env: "ZK_WATCH_HISTORY_SLOTS", key: "watchHistorySlots" },
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
   "initial-cluster": { env: "ZK_INITIAL_CLUSTER", key: "initialCluster" },
+  rejoin: { env: "ZK_REJOIN", key: "rejoin" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin"]);
 
 type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--log-level info|debug|warn]
-       [--initial-cluster] [--config FILE.json]
+       [--initial-cluster | --rejoin] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
 has none. Without it a missing store is refused (a node that lost its disk must not come back as
 a fresh member). It changes nothing when the store exists.
+--rejoin: this node lost its store (disk replaced, file corrupt and moved aside): create a rebuilt
+one. The node catches up from the others and votes in no quorum until a leader elected after the
+rebuild has caught it up (role "recovering" in status). Refused when the data dir has a store.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
-ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_CONFIG.
+ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
-electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel, initialCluster. Flags win over the environment,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel, initialCluster, rejoin. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -117,6 +126,9 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const tickMs = int(get("tick-ms") ?? "10", "--tick-ms", 1, 1000);
   const electionTimeoutTicks = int(get("election-ticks") ?? "15", "--election-ticks", 2, 10_000);
   const heartbeatTicks = int(get("heartbeat-ticks") ?? "3", "--heartbeat-ticks", 1, 10_000);
+  const initialCluster = bool(get("initial-cluster"), "--initial-cluster");
+  const rejoin = bool(get("rejoin"), "--rejoin");
+  if (initialCluster && rejoin) throw new ConfigError("--initial-cluster and --rejoin exclude each other: --initial-cluster starts a new cluster, --rejoin rebuilds a lost member of an existing one");
   if (heartbeatTicks >= electionTimeoutTicks) throw new ConfigError(`--heartbeat-ticks (${heartbeatTicks}) must be below --election-ticks (${electionTimeoutTicks})`);
   return {
     id,
@@ -130,7 +142,8 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     dataBytesMax: int(get("data-bytes-max") ?? String(DEFAULT_DATA_BYTES_MAX), "--data-bytes-max", 1, 16 * 1024 * 1024),
     watchHistorySlots: int(get("watch-history-slots") ?? String(WATCH_HISTORY_SLOTS_DEFAULT), "--watch-history-slots", 10, 100_000_000),
     logLevel: get("log-level") ?? "info",
-    initialCluster: bool(get("initial-cluster"), "--initial-cluster"),
+    initialCluster,
+    rejoin,
   };
 }
 

@@ -43,11 +43,14 @@ function checkPortFree(listen: string): Promise<void> {
 function checkStorePresent(cfg: NodeConfig): void {
   const db = join(cfg.dataDir, DB_FILE);
   const size = existsSync(db) ? statSync(db).size : -1;
-  if (size > 0) return;
+  if (size > 0) {
+    if (cfg.rejoin) fail(`--rejoin rebuilds a node whose store is gone, but ${db} is there: start without --rejoin (or, if that store is damaged, move ${DB_FILE}* aside first)`);
+    return;
+  }
   if (existsSync(`${db}-wal`)) {
     fail(`${db} is ${size < 0 ? "missing" : "empty"} but its write-ahead log ${db}-wal is there: the store is damaged; move ${DB_FILE}* aside and restart this node with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`);
   }
-  if (cfg.initialCluster) return;
+  if (cfg.initialCluster || cfg.rejoin) return;
   fail(
     `no store in ${cfg.dataDir}: if this is the first start of a new cluster, pass --initial-cluster; ` +
       `if this node lost its disk, restart it with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`,
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
   let store: SqliteAcceptorStore;
   let lock: DirLock;
   try {
-    if (cfg.initialCluster) mkdirSync(cfg.dataDir, { recursive: true });
+    if (cfg.initialCluster || cfg.rejoin) mkdirSync(cfg.dataDir, { recursive: true });
     lock = DirLock.acquire(cfg.dataDir);
   } catch (e) {
     if (e instanceof DirLockedError) fail(e.message);
@@ -87,7 +90,8 @@ async function main(): Promise<void> {
     store = SqliteAcceptorStore.open(
       join(cfg.dataDir, DB_FILE),
       { clusterId: cfg.clusterId, nodeId: cfg.id },
-      { create: cfg.initialCluster, members: cfg.members },
+      // A rebuilt store's incarnation must exceed every earlier one of this node: the clock.
+      { create: cfg.initialCluster, members: cfg.members, ...(cfg.rejoin ? { rebuild: { incarnation: Date.now() } } : {}) },
     );
   } catch (e) {
     lock.release({ undo: true });
