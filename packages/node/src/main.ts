@@ -50,6 +50,9 @@ function checkStorePresent(cfg: NodeConfig): void {
   if (existsSync(`${db}-wal`)) {
     fail(`${db} is ${size < 0 ? "missing" : "empty"} but its write-ahead log ${db}-wal is there: the store is damaged; move ${DB_FILE}* aside and restart this node with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`);
   }
+  if (cfg.rejoin && cfg.members.length === 1) {
+    fail(`--rejoin catches a node up from the other members, but ${cfg.id} is the only member: its data is gone; start a new cluster in an empty data dir with --initial-cluster`);
+  }
   if (cfg.initialCluster || cfg.rejoin) return;
   fail(
     `no store in ${cfg.dataDir}: if this is the first start of a new cluster, pass --initial-cluster; ` +

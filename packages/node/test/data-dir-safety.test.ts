@@ -98,6 +98,24 @@ describe("zk-node refuses a data dir it cannot trust, with one line and nothing 
     assert.deepEqual(checksums(d), sums);
   });
 
+  test("--rejoin: refused beside a store, with --initial-cluster, or with no other member to rejoin from", () => {
+    const d = copyOfStore("rejoin");
+    const sums = checksums(d);
+    const refused = runZkNode(args(d, 22200, ["--rejoin"]));
+    assert.equal(refused.status, 1);
+    assert.match(oneLine(refused.stderr), /--rejoin rebuilds a node whose store is gone, but .*zk\.db is there: start without --rejoin/);
+    assert.deepEqual(checksums(d), sums, "nothing written");
+    const both = runZkNode(args(join(scratch, "none"), 22200, ["--rejoin", "--initial-cluster"]));
+    assert.equal(both.status, 2);
+    assert.match(oneLine(both.stderr), /--initial-cluster and --rejoin exclude each other/);
+    // Followed literally in a one-member cluster, the advice has nothing to rejoin from: said so.
+    for (const f of readdirSync(d)) if (f.startsWith("zk.db")) rmSync(join(d, f));
+    const alone = runZkNode(args(d, 22200, ["--rejoin"]));
+    assert.equal(alone.status, 1);
+    assert.match(oneLine(alone.stderr), /n1 is the only member: its data is gone; start a new cluster in an empty data dir with --initial-cluster/);
+    assert.deepEqual(readdirSync(d).filter((f) => f.startsWith("zk.db")), [], "nothing written");
+  });
+
   test("a zk.db of another node is refused, naming both ids", () => {
     const d = copyOfStore("other-node");
     const sums = checksums(d);
