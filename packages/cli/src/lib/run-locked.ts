@@ -51,7 +51,16 @@ export async function runLocked(o: RunLockedOptions): Promise<number> {
   const waiting = new AbortController();
   stop.signal.addEventListener("abort", () => waiting.abort(stop.signal.reason), { once: true });
   const timer = o.lockTimeoutMs === undefined ? null : setTimeout(() => waiting.abort("timeout"), o.lockTimeoutMs);
-  const cs = await CliSession.open(o.endpoints, o.ttlMs, o.timeoutMs);
+  // Opening the session is part of waiting for the lock: --lock-timeout bounds it too.
+  const openMs = o.lockTimeoutMs === undefined ? o.timeoutMs : Math.min(o.timeoutMs, o.lockTimeoutMs);
+  let cs: CliSession;
+  try {
+    cs = await CliSession.open(o.endpoints, o.ttlMs, openMs);
+  } catch (e) {
+    if (timer) clearTimeout(timer);
+    stop.dispose();
+    throw e;
+  }
   let acquired: Acquired;
   try {
     let lastHolder: LockHolder | null = null;
