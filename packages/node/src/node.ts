@@ -260,7 +260,10 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       if (r.outcome?.$case === "result") return { zxid: r.zxid, result: r.outcome.value };
       const err = r.outcome?.$case === "error" ? ZkError.fromDetail(r.outcome.value) : new ZkError(ErrorCode.INTERNAL, "leader sent an empty answer");
       // NOT_LEADER means the command was never proposed there: safe to try the new leader.
-      if (err.code === ErrorCode.NOT_LEADER && Date.now() < deadline) {
+      // A leader whose disk filled stops leading; what it had proposed may still be chosen,
+      // so only a command with a deduplication key is safe to send to its successor.
+      const retry = err.code === ErrorCode.NOT_LEADER || (err.code === ErrorCode.CANNOT_PERSIST && command.requestId !== "");
+      if (retry && Date.now() < deadline) {
         await this.waitForLeaderOtherThan(leader, deadline);
         continue;
       }
