@@ -132,6 +132,7 @@ function nodeDataIn(dir: string, planned: readonly string[]): string[] {
  */
 async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest> {
   const { SqliteAcceptorStore } = await loadStorage();
+  if (!existsSync(dir)) throw new CliError(`--adopt: ${dir} does not exist; pass the --dir that holds the cluster's node data`, EXIT_NOT_FOUND);
   const stores = readdirSync(dir)
     .sort()
     .filter((e) => existsSync(join(dir, e, DB_FILE)));
