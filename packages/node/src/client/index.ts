@@ -44,7 +44,7 @@ const WRITE_RESEND_MS_MAX = 5 * 60_000;
 const NO_LEADER_ROUNDS_MAX = 2;
 
 /** How one attempt on one member ended, for the no-quorum message. */
-type AttemptOutcome = "refused" | "unreachable" | "no-leader" | "answered";
+type AttemptOutcome = "refused" | "unreachable" | "cannot-persist" | "no-leader" | "answered";
 
 /** The outcome per member of the latest complete round of attempts. */
 class RoundTally {
@@ -248,6 +248,8 @@ export class ZkClient {
     let roundsWithoutLeader = 0;
     let maybeApplied = false;
     let lastError: ZkError | null = null;
+    /** A member's "cannot persist" refusal: the answer if no other member takes the request. */
+    let cannotPersist: ZkError | null = null;
     let launched = 0;
     let inflight = 0;
     let done = false;
@@ -262,6 +264,7 @@ export class ZkClient {
       const giveUp = () =>
         finish(() => {
           const tail = kind !== "write" ? "" : maybeApplied ? "; the write may still take effect" : "; the write was not applied";
+          if (cannotPersist !== null) return reject(cannotPersist);
           if (roundsWithoutLeader > 0 && round.lastComplete !== null) return reject(noLeaderError(this.endpoints, round.lastComplete, tail));
           if (lastError === null) {
             const all = this.endpoints.join(", ");
@@ -305,6 +308,18 @@ export class ZkClient {
             outcome = neverSent ? "refused" : "unreachable";
           } else {
             const z = this.toError(err, conn.endpoint);
+            if (z.code === ErrorCode.CANNOT_PERSIST) {
+              // This member cannot write to its disk: another one may take the request.
+              cannotPersist = z;
+              if (round.record(idx, "cannot-persist") && round.lastComplete!.every((o) => o !== "answered" && o !== "no-leader")) {
+                // Nobody else could take it this round either: the member's own answer, now.
+                finish(() => reject(z));
+                return;
+              }
+              if (inflight > 0 && kind === "read") return;
+              launch();
+              return;
+            }
             if (!isRetryable(z)) {
               finish(() => reject(z));
               return;
