@@ -699,6 +699,7 @@ export class PaxosCore {
    * ballot, and a no-op where nobody accepted anything.
    */
   private becomeLeader(): void {
+    invariant(!this.recovering, "a recovering acceptor never leads");
     const ballot = this.promised;
     const recovered = new Map<number, Entry>();
     let maxSlot = this.chosenIndex;
@@ -954,6 +955,8 @@ export class PaxosCore {
   }
 
   private send(m: Message): void {
+    // What makes recovery safe: a rebuilt acceptor says nothing a quorum could count.
+    invariant(!this.recovering || !((m.type === "promise" && m.ok) || (m.type === "preVoteReply" && m.granted) || (m.type === "acceptReply" && !m.recovering)), `recovering ${this.id} would send a vote (${m.type})`);
     this.outbox.push(m);
   }
 

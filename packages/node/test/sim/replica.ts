@@ -57,9 +57,9 @@ export class SimReplica {
     let outcome: ApplyOutcome | null = null;
     if (command.length > 0) {
       const cmd = decodeCommand(command);
+      const rid = cmd.requestId;
       // The planted bug strips the request id, as a tree that ignored deduplication would.
       if (this.opts.ignoreRequestIds) cmd.requestId = "";
-      const rid = decodeCommand(command).requestId;
       outcome = this.applyTxn(slot, cmd);
       if (rid !== "" && outcome.firstZxid === undefined) {
         const first = this.executed.get(rid);
@@ -93,7 +93,7 @@ export class SimReplica {
     this.tree = this.newTree();
     this.applyTxn = this.db.transaction((s: number, cmd: ZkCommand) => this.tree.apply(s, cmd));
     this.appliedIndex = cp?.slot ?? 0;
-    // What was executed is read back from the restored tree's own dedup rows on replay.
+    // Executions after the checkpoint are forgotten with it; the replay below records them again.
     this.executed = new Map([...this.executed].filter(([, s]) => s <= this.appliedIndex));
     for (let s = this.appliedIndex + 1; s <= slot; s++) this.apply(s, log[s - 1]!, () => undefined);
   }
