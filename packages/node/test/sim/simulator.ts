@@ -16,9 +16,14 @@ import { NodeMachine, type Applied, type ElectionEvent, type MachineOptions } fr
 import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
 import { PowerCut, SimDisk } from "./replica.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
 
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election"];
+/**
+ * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
+ * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
+ * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
+ */
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "lock-ignores-suspension"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -925,7 +930,7 @@ class Simulation {
     }
     c.lock = "holding";
     c.holdingSince = this.ms;
-    c.holdUntil = this.ms + (5 + this.rng.int(25)) * TICK_MS;
+    c.holdUntil = this.ms + (5 + this.rng.int(this.opts.bug === "lock-ignores-suspension" ? 200 : 25)) * TICK_MS;
     this.locksHeld++;
     this.log(`${c.name} holds the lock (${c.lockPath}, session ${c.session!.id})`);
   }
@@ -938,12 +943,14 @@ class Simulation {
 
   /** No keepalive acknowledged for SUSPEND_AFTER_MS: a holder stops at once, and gives the lock back. */
   private suspend(c: SessionClient): void {
+    if (this.opts.bug === "lock-ignores-suspension") return;
     if (c.lock !== "holding" && c.lock !== "waiting") return;
     if (c.lock === "holding") this.stopHolding(c, "is suspended: stops holding the lock");
     c.lock = "releasing";
   }
 
   private dropSession(c: SessionClient, why: string): void {
+    if (this.opts.bug === "lock-ignores-suspension" && c.lock === "holding" && this.ms < c.holdUntil) return;
     this.stopHolding(c, `lost its session (${why})`);
     if (c.state === "live") this.log(`${c.name}: ${why}`);
     c.state = "none";
