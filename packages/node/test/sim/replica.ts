@@ -37,6 +37,9 @@ export class SimDisk implements NodeStore {
   tablesApplied = 0;
   readonly path: string;
 
+  /** One SQLite transaction around `fn` (made once per database: better-sqlite3 prepares BEGIN/COMMIT). */
+  private txn: <T>(fn: () => T) => T;
+
   constructor(
     readonly mem: MemAcceptorStore,
     readonly incarnation: number,
@@ -44,6 +47,7 @@ export class SimDisk implements NodeStore {
     private readonly faults: DiskFaults,
   ) {
     this.database = emptyDatabase();
+    this.txn = wrapTransactions(this.database);
     this.path = `sim:${id}`;
   }
 
@@ -79,7 +83,7 @@ export class SimDisk implements NodeStore {
   transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
     if (this.faults.cutBeforeWrite()) throw new PowerCut("power cut before the write");
     if (this.faults.full()) throw diskFull();
-    const r = this.mem.transaction(() => this.database.transaction(fn)(), opts);
+    const r = this.mem.transaction(() => this.txn(fn), opts);
     const applied = this.mem.applied();
     if (applied - this.lastCheckpointSlot >= CHECKPOINT_EVERY_SLOTS) {
       this.checkpoints.push({ slot: applied, image: this.database.serialize() });
@@ -110,6 +114,7 @@ export class SimDisk implements NodeStore {
     const cp = this.checkpoints[this.checkpoints.length - 1];
     this.database.close();
     this.database = cp === undefined ? emptyDatabase() : new Database(cp.image);
+    this.txn = wrapTransactions(this.database);
     this.lastCheckpointSlot = cp?.slot ?? 0;
     const tree = new ZnodeTree(this.database, { dataBytesMax: DATA_BYTES_HARD_MAX });
     const watchLog = new WatchLog(this.database);
@@ -124,6 +129,11 @@ export class SimDisk implements NodeStore {
   discard(): void {
     this.database.close();
   }
+}
+
+function wrapTransactions(db: SqliteDatabase): <T>(fn: () => T) => T {
+  const t = db.transaction((fn: () => unknown) => fn());
+  return <T>(fn: () => T) => t(fn) as T;
 }
 
 function diskFull(): Error {

@@ -859,7 +859,6 @@ class Simulation {
     // (deduplication returns the same node); a waiter that is not connected gives up its place.
     if (!connected && c.lock === "creating") return;
     if (!connected && c.lock === "waiting") c.lock = "releasing";
-    if (c.lock === "none") return;
     const attempt = ++c.attempt;
     c.opInFlight = true;
     c.opDeadline = this.ms + ATTEMPT_MS * DRIFT_MAX + 100;
