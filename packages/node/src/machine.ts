@@ -671,6 +671,9 @@ export class NodeMachine {
    * deadline, or after a few election timeouts with no leader at all.
    */
   private waitForLeader(not: NodeId | null, deadline: number, done: Done<never>, retry: () => void): void {
+    // The leader may have changed already (while the refused request was on the wire).
+    const leader = this.core.leaderId;
+    if (not !== null && leader !== null && (leader !== not || this.core.role === "leader")) return retry();
     const limit = not === null ? Math.min(deadline, this.clock.now() + LEADER_WAIT_TICKS_FACTOR * this.opts.electionTimeoutTicks * this.opts.tickMs) : deadline;
     let settled = false;
     const timer = this.after(limit, () => {
