@@ -441,7 +441,7 @@ describe("an acceptor that lost its disk", () => {
     const ballot = core.promisedBallot;
     h.queue = [];
     const promise = (from: string, incarnation: number, incarnations: Record<string, number>): Message => ({
-      type: "promise", from, to: "n1", ballot, ok: true, promised: ballot, entries: [], chosen: 0, incarnation, incarnations, recovering: false,
+      type: "promise", from, to: "n1", ballot, ok: true, promised: ballot, entries: [], chosen: 0, incarnation, incarnations, recovering: false, logStart: 1,
     });
     // n3's promise from before its rebuild arrives late; n2 has since learned n3's new
     // incarnation 500 (from n3's own replies or another Prepare) and says so.

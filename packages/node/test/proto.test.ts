@@ -97,6 +97,7 @@ test("PeerEnvelope with an accept message round-trips", () => {
             incarnation: 0,
             incarnations: { n3: 1764633600000 },
             recovering: false,
+            logStart: 3,
           },
         },
       },

@@ -31,6 +31,7 @@ export function messageToWire(m: Message): PaxosMessage {
             incarnation: m.incarnation,
             incarnations: { ...m.incarnations },
             recovering: m.recovering,
+            logStart: m.logStart,
           },
         },
       };
@@ -92,6 +93,7 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
         incarnation: k.value.incarnation,
         incarnations: { ...k.value.incarnations },
         recovering: k.value.recovering,
+        logStart: k.value.logStart || 1,
       };
     case "accept":
       return {

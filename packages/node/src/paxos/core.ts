@@ -95,6 +95,8 @@ interface Progress {
   incarnation: number;
   /** False while the follower reports itself recovering: it counts toward nothing. */
   voter: boolean;
+  /** A snapshot was asked for this follower (its next slot is below our log start) and is not done. */
+  snapshotPending?: boolean;
 }
 
 type StepHandler = (m: Message) => void;
@@ -115,6 +117,10 @@ export class PaxosCore {
   /** Entries above `compactedTo`; older (chosen) ones are read through `logReader`. */
   private readonly log = new Map<number, Entry>();
   private compactedTo = 0;
+  /** Entries up to this slot are gone from the store too (discarded after a snapshot). */
+  private discardedTo = 0;
+  /** Followers to send a snapshot to, for the next Ready. */
+  private snapshotRequests: NodeId[] = [];
   private readonly logReader: LogReader | null;
   private lastSlot = 0;
   /** This store's incarnation, and whether it is still recovering (see "Recovery"). */
@@ -195,7 +201,8 @@ export class PaxosCore {
     this.recovering = durable.hardState.recovering === true;
     for (const [id, inc] of Object.entries(durable.hardState.incarnations ?? {})) if (id !== this.id && this.members.includes(id)) this.known.set(id, inc);
     this.logReader = config.logReader ?? null;
-    this.compactedTo = (durable.entriesFrom ?? 1) - 1;
+    this.discardedTo = durable.discardedTo ?? 0;
+    this.compactedTo = Math.max((durable.entriesFrom ?? 1) - 1, this.discardedTo);
     invariant(this.compactedTo === 0 || this.logReader !== null, "a partial log needs a logReader");
     invariant(this.compactedTo <= this.chosenIndex, `entries loaded from ${this.compactedTo + 1}, past the chosen index ${this.chosenIndex}`);
     this.lastSlot = this.compactedTo;
@@ -209,6 +216,7 @@ export class PaxosCore {
     }
     const applied = config.applied ?? 0;
     invariant(applied <= this.chosenIndex, `applied index ${applied} is past the chosen index ${this.chosenIndex}`);
+    invariant(this.discardedTo <= applied, `entries discarded to ${this.discardedTo}, past the applied index ${applied}`);
     this.committedCursor = applied;
     this.maxRoundSeen = this.promised.round;
     this.stepRole = this.stepFollower;
@@ -267,6 +275,35 @@ export class PaxosCore {
     invariant(upTo <= this.committedCursor, `cannot compact to ${upTo}: only ${this.committedCursor} applied`);
     for (let s = this.compactedTo + 1; s <= upTo; s++) this.log.delete(s);
     if (upTo > this.compactedTo) this.compactedTo = upTo;
+  }
+
+  /**
+   * The store discarded entries up to `upTo` (a snapshot point minus the retained tail): the
+   * core never reads them again, refuses Prepares that would need them, and catches up a
+   * follower that needs them with a snapshot (Ready.snapshotsNeeded).
+   */
+  discardLog(upTo: number): void {
+    invariant(upTo <= this.committedCursor, `cannot discard to ${upTo}: only ${this.committedCursor} applied`);
+    if (upTo <= this.discardedTo) return;
+    if (upTo > this.compactedTo) this.compact(upTo);
+    this.discardedTo = upTo;
+  }
+
+  /** The first slot this node's log holds (1 unless entries were discarded). */
+  get logStart(): number {
+    return this.discardedTo + 1;
+  }
+
+  /**
+   * The driver finished (ok) or gave up on (not ok) a snapshot for `peer`. Either way the
+   * follower's replies decide what comes next: a follower still below the log start is asked
+   * for again.
+   */
+  snapshotSent(peer: NodeId, ok: boolean): void {
+    const pr = this.progress.get(peer);
+    if (!pr) return;
+    pr.snapshotPending = false;
+    void ok;
   }
 
   /** Entries up to this slot live only in the store. */
@@ -382,6 +419,7 @@ export class PaxosCore {
       this.replicationPending ||
       this.confirmPending ||
       this.readStates.length > 0 ||
+      this.snapshotRequests.length > 0 ||
       this.followersBehindChosen() ||
       this.committedCursor < this.chosenIndex
     );
@@ -431,6 +469,7 @@ export class PaxosCore {
       committed,
       events: this.events,
       readStates: this.readStates,
+      snapshotsNeeded: this.snapshotRequests,
     };
     const lastUnstable = this.unstable.length > 0 ? this.unstable[this.unstable.length - 1]!.slot : 0;
     this.readyOut = { lastUnstableSlot: lastUnstable, committedTo: this.chosenIndex };
@@ -440,6 +479,7 @@ export class PaxosCore {
     this.outbox = [];
     this.events = [];
     this.readStates = [];
+    this.snapshotRequests = [];
     return rd;
   }
 
@@ -462,7 +502,9 @@ export class PaxosCore {
     const cmp = compareBallots(m.ballot, this.promised);
     // A repeated Prepare of the ballot we promised gets the same answer: promising again is idempotent.
     // A recovering acceptor promises nothing: it forgot what it promised before.
-    if (this.recovering || cmp < 0 || (cmp === 0 && m.ballot.nodeId !== m.from)) {
+    // Nor does one whose log starts above the candidate's chosen index: it discarded entries
+    // it may have accepted there, and a promise that hides them could lose a chosen value.
+    if (this.recovering || cmp < 0 || (cmp === 0 && m.ballot.nodeId !== m.from) || m.fromSlot <= this.discardedTo) {
       this.send(this.promiseReply(m, false));
       return;
     }
@@ -489,6 +531,7 @@ export class PaxosCore {
       incarnation: this.incarnation,
       incarnations: this.view(),
       recovering: this.recovering,
+      logStart: this.discardedTo + 1,
     };
   }
 
@@ -671,7 +714,7 @@ export class PaxosCore {
     this.phase1Known = new Map(this.known);
     this.promises.clear();
     // We are an acceptor too: our own promise carries our own accepted entries.
-    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex, incarnation: this.incarnation, incarnations: this.view(), recovering: false });
+    this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex, incarnation: this.incarnation, incarnations: this.view(), recovering: false, logStart: this.discardedTo + 1 });
     if (this.promises.size >= this.quorum) return this.becomeLeader();
     const incarnations = this.view();
     for (const p of this.peers) {
@@ -821,6 +864,14 @@ export class PaxosCore {
   private replicate(peer: NodeId): boolean {
     const pr = this.progress.get(peer)!;
     let sent = false;
+    if (pr.next <= this.discardedTo) {
+      // What it needs next is gone from our log: it catches up from a snapshot.
+      if (!pr.snapshotPending) {
+        pr.snapshotPending = true;
+        this.snapshotRequests.push(peer);
+      }
+      return false;
+    }
     while (pr.inflight < this.cfg.inflightBatchesMax && pr.next <= this.lastSlot) {
       const commands = this.batchFrom(pr.next);
       this.sendAccept(peer, pr.next, commands);

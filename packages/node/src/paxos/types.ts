@@ -79,6 +79,11 @@ export interface DurableState {
    * core reads them through its LogReader when it needs them (a follower far behind).
    */
   readonly entriesFrom?: number;
+  /**
+   * Entries up to this slot were discarded after a snapshot (log compaction): they exist
+   * nowhere in this store, and the state machine is past them (default 0).
+   */
+  readonly discardedTo?: number;
 }
 
 /**
@@ -141,6 +146,12 @@ export interface PromiseMsg extends Envelope {
   readonly incarnations: IncarnationView;
   /** The acceptor is recovering and refuses to promise (ok is false). */
   readonly recovering: boolean;
+  /**
+   * The acceptor's log begins here (1 unless it discarded entries after a snapshot). It
+   * refuses (ok false) a Prepare whose fromSlot is below: it cannot report what it accepted
+   * there, and a promise that hides accepted values would be unsafe.
+   */
+  readonly logStart: number;
 }
 
 /**
@@ -256,6 +267,11 @@ export interface Ready {
    * each may be served once the state machine has applied up to `index`.
    */
   readonly readStates: readonly ReadState[];
+  /**
+   * Followers whose next slot lies below this leader's log start: the driver sends each a
+   * snapshot of the state machine, then calls snapshotSent(peer, ok).
+   */
+  readonly snapshotsNeeded: readonly NodeId[];
 }
 
 export interface ReadState {

@@ -146,6 +146,11 @@ export interface PromiseMsg {
   incarnations: { [key: string]: number };
   /** The acceptor is recovering from a lost disk and promises nothing (ok is false). */
   recovering: boolean;
+  /**
+   * The acceptor's log begins here (1 unless it discarded entries after a snapshot; 0 from
+   * a node that predates compaction means 1). It refuses a Prepare whose from_slot is below.
+   */
+  logStart: number;
 }
 
 export interface PromiseMsg_IncarnationsEntry {
@@ -1054,6 +1059,7 @@ function createBasePromiseMsg(): PromiseMsg {
     incarnation: 0,
     incarnations: {},
     recovering: false,
+    logStart: 0,
   };
 }
 
@@ -1082,6 +1088,9 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
     });
     if (message.recovering !== false) {
       writer.uint32(64).bool(message.recovering);
+    }
+    if (message.logStart !== 0) {
+      writer.uint32(72).uint64(message.logStart);
     }
     return writer;
   },
@@ -1166,6 +1175,14 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
             message.recovering = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.logStart = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1201,6 +1218,11 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
         )
         : {},
       recovering: isSet(object.recovering) ? globalThis.Boolean(object.recovering) : false,
+      logStart: isSet(object.logStart)
+        ? globalThis.Number(object.logStart)
+        : isSet(object.log_start)
+        ? globalThis.Number(object.log_start)
+        : 0,
     };
   },
 
@@ -1236,6 +1258,9 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
     if (message.recovering !== false) {
       obj.recovering = message.recovering;
     }
+    if (message.logStart !== 0) {
+      obj.logStart = Math.round(message.logStart);
+    }
     return obj;
   },
 
@@ -1264,6 +1289,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
       {},
     );
     message.recovering = object.recovering ?? false;
+    message.logStart = object.logStart ?? 0;
     return message;
   },
 };
