@@ -6,8 +6,11 @@
 import Database from "better-sqlite3";
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
+import { SnapshotError, fsyncDir, loadSnapshotInto, readSnapshotFile, type SnapshotInfo } from "./snapshot.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
 export const SCHEMA_VERSION = 4;
@@ -67,6 +70,43 @@ export interface StoreInfo {
   readonly lastSlot: number;
   /** The member list recorded at creation; null for a store made before it was recorded. */
   readonly members: readonly StoredMember[] | null;
+  /** The slot of the last snapshot point (markSnapshot or an installed snapshot); 0: none. */
+  readonly snapshotIndex: number;
+  /** The log begins here: no entry below it is stored, or will be (1 until compacted). */
+  readonly firstEntrySlot: number;
+  /** The database file's pages (page_count x page_size), free pages included. */
+  readonly dbBytes: number;
+  /** Free pages waiting for reuse or for an incremental vacuum. */
+  readonly freeBytes: number;
+  /** PRAGMA auto_vacuum: "incremental" for stores created since compaction exists, else "none". */
+  readonly autoVacuum: "none" | "full" | "incremental";
+}
+
+/** Where a store's log begins (logStart()). */
+export interface LogStart {
+  /** The slot of the last snapshot point (markSnapshot or an installed snapshot); 0: none. */
+  readonly snapshotIndex: number;
+  /** No entry below this slot is stored, or will be asked for; every slot from it to chosen is. */
+  readonly firstEntrySlot: number;
+}
+
+/** Meta keys of log compaction (optional: absent until the first snapshot point). */
+const META_SNAPSHOT_INDEX = "snapshot_index";
+const META_FIRST_ENTRY_SLOT = "first_entry_slot";
+
+/** Entries deleted per compactStep(), by default: one step is a short transaction. */
+export const COMPACT_STEP_ROWS_DEFAULT = 5000;
+/** Pages freed per compactStep()'s incremental vacuum, by default (4 MiB of 4 KiB pages). */
+export const VACUUM_STEP_PAGES_DEFAULT = 1024;
+
+export interface CompactStep {
+  /** Entries deleted by this step. */
+  readonly deleted: number;
+  /** Pages returned to the filesystem by this step's incremental vacuum. */
+  readonly vacuumedPages: number;
+  readonly firstEntrySlot: number;
+  /** True when nothing is left to delete below the target and no free page is left to vacuum. */
+  readonly done: boolean;
 }
 
 /**
@@ -185,6 +225,8 @@ interface Meta {
   readonly incarnation: number;
   readonly incarnations: Readonly<Record<string, number>>;
   readonly members: readonly StoredMember[] | null;
+  readonly snapshotIndex: number;
+  readonly firstEntrySlot: number;
 }
 
 /** The size of probeWrite's row: a few pages, like a small Ready. */
@@ -250,6 +292,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
   /** The connection's current synchronous mode (FULL unless a transaction asked otherwise). */
   private syncFull = true;
   private appliedIndex: number;
+  /** Compaction's target (markSnapshot): entries below it may go. In memory: a restart waits for the next snapshot point. */
+  private compactBelow = 1;
   private closed = false;
 
   private constructor(
@@ -282,17 +326,28 @@ export class SqliteAcceptorStore implements AcceptorStore {
     return this.database;
   }
 
-  /** The hard state and the accepted entries from `entriesFrom` on (older ones: entry()/entries()). */
-  load(opts: { entriesFrom?: number } = {}): DurableState {
+  /**
+   * The hard state and the accepted entries from `entriesFrom` on (older ones: entry()/entries()).
+   * A compacted log starts later: `entriesFrom` is then raised to `firstEntrySlot`, so the core
+   * treats everything below as compacted (every such slot is chosen and applied here).
+   */
+  load(opts: { entriesFrom?: number } = {}): DurableState & { readonly entriesFrom: number } {
     this.assertOpen();
-    const entriesFrom = opts.entriesFrom ?? 1;
     return this.guard(() =>
       this.readTxn(() => {
         const meta = parseMeta(this.statements.metaAll.all(), this.path);
+        const entriesFrom = Math.max(opts.entriesFrom ?? 1, meta.firstEntrySlot);
         const entries = this.statements.entriesFrom.all(entriesFrom).map(rowToEntry);
         return { hardState: metaHardState(meta), entries, entriesFrom };
       }),
     );
+  }
+
+  /** Where the log begins: the last snapshot point and the first stored entry's slot. */
+  logStart(): LogStart {
+    this.assertOpen();
+    const meta = this.guard(() => parseMeta(this.statements.metaAll.all(), this.path));
+    return { snapshotIndex: meta.snapshotIndex, firstEntrySlot: meta.firstEntrySlot };
   }
 
   /** LogReader: one stored entry. */
@@ -421,6 +476,9 @@ export class SqliteAcceptorStore implements AcceptorStore {
           firstSlot: stats.lo ?? 0,
           lastSlot: stats.hi ?? 0,
           members: meta.members,
+          snapshotIndex: meta.snapshotIndex,
+          firstEntrySlot: meta.firstEntrySlot,
+          ...this.pageStats(),
         };
       }),
     );
@@ -432,6 +490,137 @@ export class SqliteAcceptorStore implements AcceptorStore {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`zk: limit ${limit} must be an integer >= 0`);
     if (limit === 0 || to < from) return [];
     return this.guard(() => this.statements.entriesRange.all(from, to, limit).map(rowToEntry));
+  }
+
+  // ---- Snapshots and compaction ------------------------------------------------------------
+
+  /**
+   * Replace this store's state machine with the snapshot in `file` (storage/snapshot.ts), in
+   * ONE durable transaction: the tree, sessions and dedup rows become the snapshot's, the
+   * applied index its slot, the chosen index at least its slot, entries up to its slot go and
+   * the log begins after it. A crash or a damaged file leaves the old state whole. `clusterId`,
+   * when given, must be the snapshot's (an install from a peer; a restore makes a new cluster).
+   * A snapshot behind the applied index is refused (it would take the state back).
+   */
+  installSnapshot(file: string, opts: { readonly clusterId?: string } = {}): SnapshotInfo {
+    this.assertWritable();
+    if (this.database.inTransaction) throw new Error("zk: bug: installSnapshot runs its own transaction");
+    // Truncation and damage are found before the transaction starts writing (the footer) or
+    // roll it back (the checksum, read at the end).
+    return this.transaction(() => {
+      const info = loadSnapshotInto(this.database, file, opts);
+      const slot = info.header.slot;
+      if (slot < this.appliedIndex) {
+        throw new SnapshotError(`${file} is at slot ${slot}, behind this store's applied index ${this.appliedIndex}; installing it would take the state back`);
+      }
+      this.database.prepare("DELETE FROM entries WHERE slot <= ?").run(slot);
+      if (slot > this.hardState.chosen) this.save({ ...this.hardState, chosen: slot }, []);
+      this.setApplied(slot);
+      this.statements.metaUpsert.run(META_SNAPSHOT_INDEX, slot);
+      this.statements.metaUpsert.run(META_FIRST_ENTRY_SLOT, slot + 1);
+      return info;
+    });
+  }
+
+  /**
+   * A new store at `dbPath` holding the snapshot in `file`, for a member of a new cluster
+   * (`zk-cli snapshot restore`): built in a temp file beside it and renamed into place, so a
+   * crash leaves no store or a whole one. Refused if `dbPath` exists. The store's promise is
+   * empty, its chosen and applied index the snapshot's slot, its log empty from slot + 1.
+   */
+  static createFromSnapshot(file: string, dbPath: string, identity: StoreIdentity, members: readonly StoredMember[]): SnapshotInfo {
+    if (existsSync(dbPath)) throw new StoreError(`zk: ${dbPath} already exists; restore into an empty data dir`, "EXISTS");
+    const tmp = `${dbPath}.restoring`;
+    const removeTmp = () => {
+      for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+    };
+    removeTmp();
+    let ok = false;
+    try {
+      const store = SqliteAcceptorStore.open(tmp, identity, { members });
+      let info: SnapshotInfo;
+      try {
+        info = store.installSnapshot(file);
+        // Everything into the main file, so the rename moves all of it (the -wal is not renamed).
+        store.db.pragma("wal_checkpoint(TRUNCATE)");
+      } finally {
+        store.close();
+      }
+      if (existsSync(`${tmp}-wal`) && !isEmptyFile(`${tmp}-wal`)) throw new Error(`zk: ${tmp}-wal was left behind after closing; not renaming a store whose log is not in it`);
+      renameSync(tmp, dbPath);
+      fsyncDir(dirname(dbPath));
+      removeTmp();
+      ok = true;
+      return info;
+    } finally {
+      if (!ok) removeTmp();
+    }
+  }
+
+  /**
+   * Record a snapshot point: the state at `snapshotIndex` (at most the applied index; the store
+   * holds it, so no file is written) is the log's new base, and compactStep() may delete the
+   * entries below `snapshotIndex - retainEntries + 1`. Cheap: one meta row.
+   */
+  markSnapshot(snapshotIndex: number, retainEntries: number): void {
+    this.assertWritable();
+    if (!Number.isSafeInteger(snapshotIndex) || snapshotIndex < 0) throw new RangeError(`zk: bug: snapshot index ${snapshotIndex} is not a slot`);
+    if (!Number.isSafeInteger(retainEntries) || retainEntries < 0) throw new RangeError(`zk: retainEntries ${retainEntries} must be an integer >= 0`);
+    // Only applied slots are known chosen here: entries above may still be replaced.
+    if (snapshotIndex > this.appliedIndex) throw new Error(`zk: bug: snapshot at ${snapshotIndex} is past the applied index ${this.appliedIndex}`);
+    const meta = parseMeta(this.statements.metaAll.all(), this.path);
+    if (snapshotIndex < meta.snapshotIndex) return;
+    this.transaction(() => this.statements.metaUpsert.run(META_SNAPSHOT_INDEX, snapshotIndex), { durable: false });
+    this.compactBelow = Math.max(this.compactBelow, snapshotIndex - retainEntries + 1, meta.firstEntrySlot);
+  }
+
+  /**
+   * One bounded step of compaction: delete at most `rowsMax` entries below the target of the
+   * last markSnapshot() and move firstEntrySlot up (one short transaction), then return at most
+   * `vacuumPagesMax` free pages to the filesystem (PRAGMA incremental_vacuum; only in stores
+   * with auto_vacuum=INCREMENTAL). Call it again until `done`, between other work: no step
+   * holds the database for long. Not inside another transaction.
+   */
+  compactStep(opts: { readonly rowsMax?: number; readonly vacuumPagesMax?: number } = {}): CompactStep {
+    this.assertWritable();
+    if (this.database.inTransaction) throw new Error("zk: bug: compactStep runs its own transactions");
+    const rowsMax = opts.rowsMax ?? COMPACT_STEP_ROWS_DEFAULT;
+    const pagesMax = opts.vacuumPagesMax ?? VACUUM_STEP_PAGES_DEFAULT;
+    const { deleted, firstEntrySlot } = this.transaction(
+      () => {
+        const first = parseMeta(this.statements.metaAll.all(), this.path).firstEntrySlot;
+        const target = this.compactBelow;
+        if (target <= first) return { deleted: 0, firstEntrySlot: first };
+        // The slots left in [first, target) are at most rowsMax rows: a bounded delete.
+        const lowest = this.statements.entryStats.get()?.lo ?? target;
+        const to = Math.min(target, Math.max(first, lowest) + rowsMax);
+        const r = this.database.prepare("DELETE FROM entries WHERE slot < ?").run(to);
+        this.statements.metaUpsert.run(META_FIRST_ENTRY_SLOT, to);
+        return { deleted: r.changes, firstEntrySlot: to };
+      },
+      // Losing this to a power cut brings back entries and the old firstEntrySlot together.
+      { durable: false },
+    );
+    let vacuumedPages = 0;
+    let freeLeft = 0;
+    if (this.pageStats().autoVacuum === "incremental") {
+      const before = this.freePages();
+      this.guard(() => this.database.pragma(`incremental_vacuum(${pagesMax})`));
+      freeLeft = this.freePages();
+      vacuumedPages = Math.max(0, before - freeLeft);
+    }
+    return { deleted, vacuumedPages, firstEntrySlot, done: firstEntrySlot >= this.compactBelow && freeLeft === 0 };
+  }
+
+  private pageStats(): { dbBytes: number; freeBytes: number; autoVacuum: "none" | "full" | "incremental" } {
+    const pageSize = this.database.pragma("page_size", { simple: true }) as number;
+    const pages = this.database.pragma("page_count", { simple: true }) as number;
+    const mode = this.database.pragma("auto_vacuum", { simple: true }) as number;
+    return { dbBytes: pages * pageSize, freeBytes: this.freePages() * pageSize, autoVacuum: mode === 2 ? "incremental" : mode === 1 ? "full" : "none" };
+  }
+
+  private freePages(): number {
+    return this.database.pragma("freelist_count", { simple: true }) as number;
   }
 
   close(): void {
@@ -510,6 +699,10 @@ function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity,
     if (opts.create === false && opts.rebuild === undefined) throw new StoreError(`zk: ${path} is empty (no zk store in it)`, "MISSING");
     // New (or empty) file. WAL cannot be switched inside a transaction; a crash between the
     // two leaves an empty WAL-mode file, which the next open initialises again.
+    // auto_vacuum can only be chosen before the first table: INCREMENTAL lets compaction
+    // return the log's pages to the filesystem in bounded steps (compactStep). Older files
+    // keep NONE (switching needs a full VACUUM): their freed pages are reused instead.
+    db.pragma("auto_vacuum = INCREMENTAL");
     setWal(db, path);
     initialise(db, identity, opts.rebuild, opts.members ?? null);
     return readMeta(db, path);
@@ -682,7 +875,7 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
   // schema_version first: a newer schema may lay out the rest differently.
   const schemaVersion = int("schema_version");
   if (schemaVersion > SCHEMA_VERSION) {
-    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {}, members: null };
+    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {}, members: null, snapshotIndex: 0, firstEntrySlot: 1 };
   }
   const round = int("promised_round");
   const node = str("promised_node");
@@ -705,6 +898,8 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
     chosen: int("chosen"),
     applied: int("applied"),
     members: parseMembers(m.get("members")),
+    snapshotIndex: m.has(META_SNAPSHOT_INDEX) ? int(META_SNAPSHOT_INDEX) : 0,
+    firstEntrySlot: m.has(META_FIRST_ENTRY_SLOT) ? Math.max(1, int(META_FIRST_ENTRY_SLOT)) : 1,
   };
 }
 
@@ -809,4 +1004,12 @@ function oneLine(s: string): string {
 
 function describe(v: unknown): string {
   return v === undefined ? "missing" : JSON.stringify(v) ?? String(v);
+}
+
+function isEmptyFile(path: string): boolean {
+  try {
+    return statSync(path).size === 0;
+  } catch {
+    return true;
+  }
 }

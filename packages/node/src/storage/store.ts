@@ -21,7 +21,7 @@ export class StoreError extends Error {
   override readonly name = "StoreError";
   constructor(
     message: string,
-    readonly code: "CLUSTER_MISMATCH" | "NODE_MISMATCH" | "SCHEMA_TOO_NEW" | "CORRUPT" | "NOT_ZK" | "MISSING" | "MEMBERS_MISMATCH",
+    readonly code: "CLUSTER_MISMATCH" | "NODE_MISMATCH" | "SCHEMA_TOO_NEW" | "CORRUPT" | "NOT_ZK" | "MISSING" | "MEMBERS_MISMATCH" | "EXISTS",
   ) {
     super(message);
   }

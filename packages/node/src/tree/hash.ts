@@ -50,10 +50,7 @@ export interface TreeHashOptions {
 export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string {
   checkTables(db);
   const applied = opts.appliedIndex ?? appliedFromMeta(db);
-  if (!Number.isSafeInteger(applied) || applied < 0) throw new RangeError(`zk: applied index ${applied} is not a slot`);
-  const h = createHash("sha256");
-  writeString(h, TREE_HASH_FORMAT);
-  writeValue(h, BigInt(applied));
+  const h = new TreeHasher(applied);
   // Rows of keys apply() would still find; older ones are forgotten (tree.ts, apply()): the
   // next apply is at applied + 1 or later with a dedup clock no earlier than today's, and
   // forgets keys outside both the slot and the time bound of the window.
@@ -61,10 +58,47 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
   hashRows(h, db, "znodes", "SELECT * FROM znodes ORDER BY path", []);
   hashRows(h, db, "sessions", "SELECT * FROM sessions ORDER BY id", []);
   hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? OR time_ms >= ? ORDER BY zxid", [kept.fromZxid, kept.fromTimeMs]);
-  return h.digest("hex");
+  return h.digest();
 }
 
-function checkTables(db: SqliteDatabase): void {
+/**
+ * The digest built a row at a time, for a reader that already walks the tables (a snapshot
+ * being written hashes what it writes). Feed TREE_HASH_TABLES in order, each table's rows in
+ * primary-key order as `SELECT *` returns them with safeIntegers, and only the requests rows
+ * treeHash keeps (requestsStillKept): the digest then equals treeHash's.
+ */
+export class TreeHasher {
+  private readonly h: Hash = createHash("sha256");
+
+  constructor(applied: number) {
+    if (!Number.isSafeInteger(applied) || applied < 0) throw new RangeError(`zk: applied index ${applied} is not a slot`);
+    writeString(this.h, TREE_HASH_FORMAT);
+    writeValue(this.h, BigInt(applied));
+  }
+
+  /** A table begins: its name and column names (so a schema change changes the hash). */
+  table(name: string, columns: readonly string[]): void {
+    writeString(this.h, name);
+    writeValue(this.h, BigInt(columns.length));
+    for (const c of columns) writeString(this.h, c);
+  }
+
+  row(values: readonly unknown[]): void {
+    this.h.update("r");
+    for (const v of values) writeValue(this.h, v);
+  }
+
+  endTable(): void {
+    this.h.update("e");
+  }
+
+  digest(): string {
+    return this.h.digest("hex");
+  }
+}
+
+/** Throws unless the store has exactly the tables this file sorts (hashed or excluded). */
+export function checkTables(db: SqliteDatabase): void {
   const known = new Set<string>([...TREE_HASH_TABLES, ...TREE_HASH_EXCLUDED_TABLES]);
   const tables = db
     .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
@@ -88,21 +122,15 @@ function appliedFromMeta(db: SqliteDatabase): number {
 }
 
 /**
- * One table: its name, its column names (so a schema change changes the hash), then every row.
- * Integers are read as bigints (exact to 64 bits) and every value is typed and length-prefixed,
- * so that no two different tables of rows encode to the same bytes.
+ * One table: its name, its column names, then every row. Integers are read as bigints (exact
+ * to 64 bits) and every value is typed and length-prefixed, so that no two different tables
+ * of rows encode to the same bytes.
  */
-function hashRows(h: Hash, db: SqliteDatabase, table: string, sql: string, params: unknown[]): void {
+function hashRows(h: TreeHasher, db: SqliteDatabase, table: string, sql: string, params: unknown[]): void {
   const stmt = db.prepare(sql).raw(true).safeIntegers(true);
-  writeString(h, table);
-  const columns = stmt.columns().map((c) => c.name);
-  writeValue(h, BigInt(columns.length));
-  for (const c of columns) writeString(h, c);
-  for (const row of stmt.iterate(...params) as Iterable<unknown[]>) {
-    h.update("r");
-    for (const v of row) writeValue(h, v);
-  }
-  h.update("e");
+  h.table(table, stmt.columns().map((c) => c.name));
+  for (const row of stmt.iterate(...params) as Iterable<unknown[]>) h.row(row);
+  h.endTable();
 }
 
 function writeString(h: Hash, s: string): void {
