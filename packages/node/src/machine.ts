@@ -54,6 +54,12 @@ export interface NodeStore extends AcceptorStore {
   transaction<T>(fn: () => T, opts?: { durable?: boolean }): T;
   /** A small real write: throws the write error while the disk does not take writes. */
   probeWrite(): void;
+  /**
+   * A snapshot point at `snapshotIndex` (applied): entries below snapshotIndex - retainEntries
+   * + 1 may be deleted; compactStep() deletes them in bounded steps and reclaims the space.
+   */
+  markSnapshot(snapshotIndex: number, retainEntries: number): void;
+  compactStep(): { readonly done: boolean };
 }
 
 /** Time, as the machine sees it. */
@@ -92,6 +98,13 @@ export interface MachinePorts {
   applied(outcomes: readonly Applied[]): void;
   /** Inside the apply transaction, right after `slot` was applied (the simulator's tree hash). */
   appliedEntry?(slot: number): void;
+  /**
+   * Send follower `to` a snapshot of this node's state machine as it is now (its applied
+   * index); `done(ok)` when the follower installed it or the transfer failed.
+   */
+  sendSnapshot(to: NodeId, done: (ok: boolean) => void): void;
+  /** A snapshot replaced this node's state (snapshotInstalled): watchers of older events must start over. */
+  installed?(slot: number): void;
 }
 
 export interface WriteOutcome {
@@ -129,6 +142,10 @@ export interface MachineOptions extends NodeOptions {
   readonly logMemorySlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
+  /** Applied entries between snapshot points (log compaction); default SNAPSHOT_ENTRIES_DEFAULT. */
+  readonly snapshotEntries?: number;
+  /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
+  readonly retainEntries?: number;
   readonly plantedBugs?: MachinePlantedBugs;
 }
 
@@ -152,6 +169,18 @@ interface Timer {
 
 /** The largest znode data any replica accepts; --data-bytes-max may only lower it. */
 export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
+
+/**
+ * Log compaction: every SNAPSHOT_ENTRIES_DEFAULT applied entries (plus a per-node random
+ * stagger of up to a tenth, so that members do not compact at the same moment) a node marks a
+ * snapshot point and deletes the entries more than RETAIN_ENTRIES_DEFAULT below it, a bounded
+ * step per tick. Its SQLite store *is* the state machine at the applied index, so the point
+ * needs no copy; a follower that needs a deleted entry gets a snapshot instead.
+ */
+export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+export const RETAIN_ENTRIES_DEFAULT = 5_000;
+/** After a failed snapshot transfer, the next one to that follower waits this long. */
+const SNAPSHOT_RETRY_MS = 500;
 
 /** Applied entries kept in the core's memory; older ones are dropped from memory (not disk). */
 export const LOG_MEMORY_SLOTS = 10_000;
@@ -222,6 +251,14 @@ export class NodeMachine {
   private lastDiskProbeMs = 0;
   /** Other alarms (e.g. a peer with another member list), by key, with when they were last seen. */
   private readonly alarmsSeen = new Map<string, { message: string; atMs: number }>();
+  private readonly snapshotEntries: number;
+  private readonly retainEntries: number;
+  /** The applied index at which the next snapshot point is marked. */
+  private nextSnapshotAt: number;
+  /** Compaction steps are left to run (one per tick). */
+  private compacting = false;
+  /** Snapshot transfers in flight, by follower: the applied index when each began. */
+  private readonly transfers = new Map<NodeId, number>();
 
   constructor(
     readonly opts: MachineOptions,
@@ -239,8 +276,11 @@ export class NodeMachine {
     this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
+    this.snapshotEntries = opts.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
+    this.retainEntries = opts.retainEntries ?? RETAIN_ENTRIES_DEFAULT;
     const loaded = this.loadCore();
     this.coreNow = loaded.core;
+    this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
     this.log.info({ promised: loaded.durable.hardState.promised, chosen: loaded.durable.hardState.chosen, applied: this.applied, entries: loaded.durable.entries.length }, "acceptor state loaded");
   }
 
@@ -286,6 +326,7 @@ export class NodeMachine {
       this.core.tick();
     }
     this.fireTimers(now);
+    if (this.compacting && !this.diskAlarm) this.compactStep();
     if (this.core.role === "leader" && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
     this.process();
   }
@@ -744,7 +785,9 @@ export class NodeMachine {
         r.done(rs.index);
       }
       for (const ev of rd.events) this.onRoleChange(ev);
+      for (const peer of rd.snapshotsNeeded) this.startTransfer(peer);
       this.core.advance();
+      if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
       if (this.pendingCompaction) {
         this.pendingCompaction = false;
         this.core.compact(this.applied - this.logMemorySlots);
@@ -817,6 +860,89 @@ export class NodeMachine {
       this.ports.cancelForwards(previousLeader, why);
     }
     if (ev.leader !== null) this.wakeLeaderWaiters();
+  }
+
+  // ---- Snapshots and log compaction -----------------------------------------------------------
+
+  private snapshotPointAfter(index: number): number {
+    return index + this.snapshotEntries + this.rng.int(Math.max(1, Math.floor(this.snapshotEntries / 10)));
+  }
+
+  /**
+   * Mark a snapshot point at the applied index: the core stops reading entries below the
+   * retained tail, then the store deletes them step by step. A snapshot transfer in flight
+   * holds the tail after its slot, so the follower can go on from there once it installed.
+   */
+  private markSnapshotPoint(): void {
+    const point = this.applied;
+    this.nextSnapshotAt = this.snapshotPointAfter(point);
+    let firstKept = point - this.retainEntries + 1;
+    for (const slot of this.transfers.values()) firstKept = Math.min(firstKept, slot + 1);
+    if (firstKept - 1 <= this.core.logStart - 1) return;
+    this.core.discardLog(firstKept - 1);
+    try {
+      this.store.markSnapshot(point, point - firstKept + 1);
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      this.log.warn({ err: oneLine(e) }, "cannot record a snapshot point; compaction waits for the next one");
+      return;
+    }
+    this.log.info({ snapshotIndex: point, firstEntrySlot: firstKept }, "snapshot point: compacting the log");
+    this.compacting = true;
+  }
+
+  private compactStep(): void {
+    try {
+      if (this.store.compactStep().done) this.compacting = false;
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      // The entries stay; they are only read no more. The next snapshot point tries again.
+      this.compacting = false;
+      this.log.warn({ err: oneLine(e) }, "log compaction paused: the disk does not take writes");
+    }
+  }
+
+  private startTransfer(peer: NodeId): void {
+    if (this.transfers.has(peer)) return;
+    this.transfers.set(peer, this.applied);
+    this.log.info({ to: peer, slot: this.applied }, "follower is behind the log start: sending it a snapshot");
+    let settled = false;
+    this.ports.sendSnapshot(peer, (ok) => {
+      if (settled || this.stopped) return;
+      settled = true;
+      this.transfers.delete(peer);
+      if (ok) {
+        this.core.snapshotSent(peer, true);
+      } else {
+        this.log.warn({ to: peer }, `snapshot transfer failed; retrying in ${SNAPSHOT_RETRY_MS} ms`);
+        this.after(this.clock.now() + SNAPSHOT_RETRY_MS, () => this.core.snapshotSent(peer, false));
+      }
+      this.ports.schedule();
+    });
+  }
+
+  /** Transfers in flight (for status). */
+  get snapshotTransfers(): ReadonlyMap<NodeId, number> {
+    return this.transfers;
+  }
+
+  /**
+   * The shell (or the simulator) installed a snapshot into the store, in one transaction: the
+   * state machine, the applied and chosen index and the log's start moved together. The core
+   * is rebuilt from the store, as at a restart, so it never acted on a half-installed state.
+   */
+  snapshotInstalled(): void {
+    if (this.stopped) return;
+    this.applied = this.store.applied();
+    this.coreNow = this.loadCore().core;
+    this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
+    this.compacting = false;
+    this.log.info({ applied: this.applied }, "installed a snapshot");
+    this.ports.installed?.(this.applied);
+    const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+    for (const w of ready) w.wake();
+    this.ports.schedule();
   }
 
   // ---- Alarms and the disk ------------------------------------------------------------------

@@ -62,6 +62,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         forward: (to, req, timeoutMs, done) => this.forward(to, req, timeoutMs, done),
         cancelForwards: (leader, why) => this.transport.abandonForwards(leader, why),
         schedule: () => this.schedule(),
+        sendSnapshot: (_to, done) => done(false),
         election: (ev) => this.emit("election", ev),
         applied: (outcomes) => {
           for (const { slot, outcome } of outcomes) if (outcome !== null && outcome.events.length > 0) this.emit("applied", slot, outcome.events);

@@ -559,6 +559,8 @@ export class PaxosCore {
       // refuse to hold entries so far ahead that the log's bookkeeping could blow up.
       if (slot > this.chosenIndex + ACCEPT_AHEAD_SLOTS_MAX) break;
       const command = m.commands[i]!;
+      // Discarded after a snapshot: chosen and applied long ago, nothing left to compare.
+      if (slot <= this.discardedTo) continue;
       const have = this.entryAt(slot);
       if (slot <= this.chosenIndex) {
         // Already chosen here: Paxos guarantees every later ballot proposes the same value.

@@ -20,6 +20,8 @@ export class MemAcceptorStore implements AcceptorStore {
   private hardState: HardState = { promised: ZERO_BALLOT, chosen: 0 };
   private readonly stored = new Map<number, Entry>();
   private appliedIndex = 0;
+  /** Entries up to here were deleted by compaction or replaced by an installed snapshot. */
+  private discarded = 0;
   /** The chosen and applied indexes as of the last durable commit: what crash() goes back to. */
   private lastDurable = { chosen: 0, applied: 0 };
   /** Inside transaction(): the values to restore if it throws (slots first written in it). */
@@ -72,7 +74,40 @@ export class MemAcceptorStore implements AcceptorStore {
       const e = this.stored.get(slot);
       if (e !== undefined) entries.push(copyEntry(e));
     }
-    return { hardState: copyHardState(this.hardState), entries, entriesFrom };
+    const from = Math.max(entriesFrom, this.discarded + 1);
+    return { hardState: copyHardState(this.hardState), entries: entries.filter((e) => e.slot >= from), entriesFrom: from, discardedTo: this.discarded };
+  }
+
+  /**
+   * Compaction: delete the entries below `firstKept` (at most the applied index + 1). In this
+   * twin it is immediate and durable.
+   */
+  discardBelow(firstKept: number): void {
+    this.assertWritable();
+    if (firstKept - 1 > this.appliedIndex) throw new Error(`zk: bug: discarding entries up to ${firstKept - 1}, past the applied index ${this.appliedIndex}`);
+    for (const slot of [...this.stored.keys()]) if (slot < firstKept) this.stored.delete(slot);
+    this.discarded = Math.max(this.discarded, firstKept - 1);
+    // SQLite's WAL commits in order: a compaction that survives a power cut brings every
+    // commit before it (the applies it rests on) along. Here it is simply durable.
+    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
+  }
+
+  /**
+   * A snapshot at `slot` replaces the state machine (the caller writes its tables in the same
+   * transaction): entries up to it go, and the chosen and applied indexes move to it.
+   */
+  installSnapshot(slot: number): void {
+    this.assertWritable();
+    if (slot < this.appliedIndex) throw new Error(`zk: bug: a snapshot at ${slot} would take the applied index back from ${this.appliedIndex}`);
+    for (const s of [...this.stored.keys()]) if (s <= slot) this.stored.delete(s);
+    this.discarded = Math.max(this.discarded, slot);
+    if (slot > this.hardState.chosen) this.hardState = { ...this.hardState, chosen: slot };
+    this.appliedIndex = slot;
+  }
+
+  /** The last slot discarded (0: none). */
+  get discardedTo(): number {
+    return this.discarded;
   }
 
   save(hardState: HardState | null, entries: readonly Entry[]): void {

@@ -338,7 +338,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
         const meta = parseMeta(this.statements.metaAll.all(), this.path);
         const entriesFrom = Math.max(opts.entriesFrom ?? 1, meta.firstEntrySlot);
         const entries = this.statements.entriesFrom.all(entriesFrom).map(rowToEntry);
-        return { hardState: metaHardState(meta), entries, entriesFrom };
+        // Entries below firstEntrySlot were deleted by compaction (what the core calls discarded).
+        return { hardState: metaHardState(meta), entries, entriesFrom, discardedTo: meta.firstEntrySlot - 1 };
       }),
     );
   }

@@ -18,6 +18,16 @@ const CHECKPOINT_EVERY_SLOTS = 32;
 /** Checkpoints kept per disk: enough to roll back past un-fsynced applies. */
 const CHECKPOINTS_KEPT = 4;
 
+/** The state machine's tables a snapshot carries (the watch history starts over after it). */
+const SNAPSHOT_TABLES = ["znodes", "sessions", "requests"] as const;
+
+export interface SimSnapshot {
+  readonly slot: number;
+  readonly image: Buffer;
+  /** treeHash at `slot`: the installed copy must hash the same. */
+  readonly hash: string;
+}
+
 /** Thrown by a transaction to cut the power at that point (the node crashes mid-Ready). */
 export class PowerCut extends Error {}
 
@@ -95,6 +105,53 @@ export class SimDisk implements NodeStore {
 
   probeWrite(): void {
     if (this.faults.full()) throw diskFull();
+  }
+
+  /** Compaction is immediate here: the entries below the retained tail go at once. */
+  markSnapshot(snapshotIndex: number, retainEntries: number): void {
+    if (this.faults.full()) throw diskFull();
+    this.mem.discardBelow(snapshotIndex - retainEntries + 1);
+  }
+
+  compactStep(): { readonly done: boolean } {
+    return { done: true };
+  }
+
+  /** A snapshot of the state machine as it is now (its tables at `tablesApplied`). */
+  snapshot(): SimSnapshot {
+    return { slot: this.tablesApplied, image: this.database.serialize(), hash: this.hash(this.tablesApplied) };
+  }
+
+  /**
+   * Install a snapshot in one transaction: the tables, then the acceptor state (entries up to
+   * its slot go; chosen and applied move to it). False when it is behind what is applied.
+   */
+  installSnapshot(snap: SimSnapshot, powerCutMidway = false): boolean {
+    if (snap.slot <= this.mem.applied()) return false;
+    const src = new Database(snap.image, { readonly: true });
+    try {
+      this.transaction(() => {
+        for (const table of SNAPSHOT_TABLES) {
+          this.database.prepare(`DELETE FROM ${table}`).run();
+          const rows = src.prepare(`SELECT * FROM ${table}`).raw(true).all() as unknown[][];
+          if (rows.length === 0) continue;
+          const insert = this.database.prepare(`INSERT INTO ${table} VALUES (${rows[0]!.map(() => "?").join(", ")})`);
+          for (const r of rows) insert.run(...r);
+        }
+        this.database.prepare("DELETE FROM watch_events").run();
+        this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(snap.slot + 1));
+        // The power goes with the tables half replaced: the transaction never commits.
+        if (powerCutMidway) throw new PowerCut("power cut in the middle of installing a snapshot");
+        this.mem.installSnapshot(snap.slot);
+      });
+    } finally {
+      src.close();
+    }
+    this.tablesApplied = snap.slot;
+    // Nothing below the snapshot can be replayed here any more: it is the new base.
+    this.checkpoints = [{ slot: snap.slot, image: this.database.serialize() }];
+    this.lastCheckpointSlot = snap.slot;
+    return true;
   }
 
   /** The tree's hash at `appliedIndex` (call it when the tables are at that index). */

@@ -14,7 +14,7 @@ import { decodeCommand } from "../../src/tree/index.js";
 import { ZkError } from "../../src/net/errors.js";
 import { NodeMachine, type Applied, type ElectionEvent, type MachineOptions } from "../../src/machine.js";
 import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
-import { PowerCut, SimDisk } from "./replica.js";
+import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 
 export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
 
@@ -60,6 +60,7 @@ export interface SimResult {
   readonly sessionsOpened: number;
   readonly sessionsExpired: number;
   readonly locksHeld: number;
+  readonly snapshotsInstalled: number;
   readonly faults: Readonly<Record<FaultKind, number>>;
   /** How many times each checked property was checked (and held, unless `violation`). */
   readonly checks: Readonly<Record<CheckKind, number>>;
@@ -88,7 +89,9 @@ export type CheckKind =
   /** A client starting to hold the lock: no other client believed it held it. */
   | "lock-held-by-one"
   /** A recovering node refused a local read (its tree is partial). */
-  | "recovering-refuses-local-read";
+  | "recovering-refuses-local-read"
+  /** An installed snapshot: the follower's tree hashes as the sender's did at that slot. */
+  | "snapshot-installed-intact";
 
 export type FaultKind =
   | "loss"
@@ -110,7 +113,11 @@ export type FaultKind =
   /** A node whose clock runs fast or slow (its ticks are not in lock-step). */
   | "clock-drift"
   /** A node whose wall clock is off by up to seconds (command times, ctime/mtime). */
-  | "clock-skew";
+  | "clock-skew"
+  /** A snapshot transfer that breaks (its sender or receiver gone, or cut off) before it completes. */
+  | "snapshot-transfer-broken"
+  /** The power goes while a follower installs a snapshot (half the tables replaced). */
+  | "crash-mid-install";
 
 /** Simulated milliseconds per tick of the global clock. */
 const TICK_MS = 10;
@@ -130,6 +137,11 @@ const LONG_STALL_TICKS_MAX = 150;
 const LONG_DELAY_TICKS_MIN = 25;
 /** Applied entries a simulated core keeps in memory (small, so the store-read path is exercised). */
 const LOG_MEMORY_SLOTS = 16;
+/** Log compaction, small so that snapshots are taken, and installed, in every seed. */
+const SNAPSHOT_ENTRIES = 40;
+const RETAIN_ENTRIES = 8;
+/** A snapshot transfer takes this many ticks at least, and up to twice as many. */
+const TRANSFER_TICKS_MIN = 5;
 /** A client's deadline per attempt, in ms; then it retries elsewhere (with the same request id). */
 const ATTEMPT_MS = 600;
 /** Clocks run at 0.7x to 1.3x the global clock. */
@@ -202,6 +214,18 @@ interface InFlight {
   readonly at: number;
 }
 
+/** A snapshot on its way from a leader to a follower (the shell streams it in chunks). */
+interface Transfer {
+  readonly from: NodeId;
+  readonly fromIncarnation: number;
+  readonly to: NodeId;
+  readonly snap: SimSnapshot;
+  /** The sender's executions up to the snapshot's slot (for the exactly-once check). */
+  readonly executed: ReadonlyMap<string, number>;
+  readonly at: number;
+  readonly done: (ok: boolean) => void;
+}
+
 /** A session a simulated client opened. */
 interface SimSession {
   readonly id: number;
@@ -261,6 +285,8 @@ class Simulation {
   private blocked = new Set<string>(); // "from>to"
 
   private network: InFlight[] = [];
+  private transfers: Transfer[] = [];
+  private snapshotsInstalled = 0;
   private now = 0;
   private steps = 0;
   private delivered = 0;
@@ -281,6 +307,8 @@ class Simulation {
     "long-delay": 0,
     "clock-drift": 0,
     "clock-skew": 0,
+    "snapshot-transfer-broken": 0,
+    "crash-mid-install": 0,
   };
   private readonly checks: Record<CheckKind, number> = {
     "one-value-per-slot": 0,
@@ -297,6 +325,7 @@ class Simulation {
     "expired-only-through-log": 0,
     "lock-held-by-one": 0,
     "recovering-refuses-local-read": 0,
+    "snapshot-installed-intact": 0,
   };
 
   // What the checker knows.
@@ -394,6 +423,7 @@ class Simulation {
           for (; n.tickDebt >= 1 && n.machine; n.tickDebt--) this.call(n, (m) => m.tick());
         }
         this.deliver();
+        this.completeTransfers();
         this.drainReadies();
         if (!faulty && this.converged()) break;
       }
@@ -418,6 +448,7 @@ class Simulation {
       sessionsOpened: this.sessionsOpened,
       sessionsExpired: this.sessionsExpired,
       locksHeld: this.locksHeld,
+      snapshotsInstalled: this.snapshotsInstalled,
       faults: { ...this.faults },
       checks: { ...this.checks },
       violation,
@@ -445,6 +476,8 @@ class Simulation {
       seed: this.rng.int(2 ** 31),
       nonceBase: n.incarnation * 2 ** 32,
       logMemorySlots: LOG_MEMORY_SLOTS,
+      snapshotEntries: SNAPSHOT_ENTRIES,
+      retainEntries: RETAIN_ENTRIES,
       core: {
         batchEntriesMax: 8,
         inflightBatchesMax: 3,
@@ -469,6 +502,12 @@ class Simulation {
         election: (ev) => live() && this.onElection(n, ev),
         applied: (outcomes) => live() && this.onApplied(n, outcomes),
         appliedEntry: (slot) => live() && this.onAppliedEntry(n, slot),
+        sendSnapshot: (to, done) => {
+          if (!live()) return;
+          const snap = n.disk.snapshot();
+          this.transfers.push({ from: n.id, fromIncarnation: incarnation, to, snap, executed: new Map([...n.executed].filter(([, s]) => s <= snap.slot)), at: this.now + TRANSFER_TICKS_MIN + this.rng.int(TRANSFER_TICKS_MIN + 1), done });
+          this.log(`${n.id} sends ${to} a snapshot at slot ${snap.slot}`);
+        },
       }),
     );
   }
@@ -1024,6 +1063,56 @@ class Simulation {
         // The reply reaches the process that forwarded (a restarted one has forgotten it).
         this.call(n, () => p.done(p.res));
       }
+    }
+  }
+
+  /** Snapshot transfers that are due: installed on their follower, or broken. */
+  private completeTransfers(): void {
+    const due = this.transfers.filter((t) => t.at <= this.now);
+    if (due.length === 0) return;
+    this.transfers = this.transfers.filter((t) => t.at > this.now);
+    for (const t of due) {
+      const sender = this.nodes.find((x) => x.id === t.from)!;
+      const senderLive = sender.machine !== null && sender.incarnation === t.fromIncarnation;
+      const n = this.nodes.find((x) => x.id === t.to)!;
+      if (!n.machine || this.stalled(n) || this.blocked.has(`${t.from}>${t.to}`) || !senderLive) {
+        // A stalled receiver holds the stream open: the transfer waits for it.
+        if (n.machine && this.stalled(n) && senderLive) {
+          this.transfers.push({ ...t, at: n.stalledUntil });
+          continue;
+        }
+        this.faults["snapshot-transfer-broken"]++;
+        this.log(`snapshot ${t.from} -> ${t.to} at slot ${t.snap.slot} broke`);
+        if (senderLive) this.call(sender, () => t.done(false));
+        continue;
+      }
+      const cut = this.now <= this.faultTicks && this.rng.chance(0.1);
+      let installed = false;
+      this.call(n, (m) => {
+        try {
+          installed = n.disk.installSnapshot(t.snap, cut);
+        } catch (e) {
+          // A full disk refuses the install as it refuses any write; nothing of it stays.
+          if ((e as { code?: string }).code !== "SQLITE_FULL") throw e;
+        }
+        if (!installed) return;
+        // The checker's view of this node: every slot up to the snapshot is applied.
+        this.checks["snapshot-installed-intact"]++;
+        const h = n.disk.hash(t.snap.slot);
+        if (h !== t.snap.hash) throw new Violated("safety", `${n.id}'s tree after installing ${t.from}'s snapshot at ${t.snap.slot} differs from it`);
+        n.applied = [];
+        for (let s = 1; s <= t.snap.slot; s++) {
+          const c = this.chosenLog.get(s);
+          if (c === undefined) throw new Violated("safety", `${t.from} sent a snapshot at slot ${t.snap.slot}, but slot ${s} was never chosen`);
+          n.applied.push(c);
+        }
+        n.executed = new Map(t.executed);
+        this.snapshotsInstalled++;
+        this.log(`${n.id} installed ${t.from}'s snapshot at slot ${t.snap.slot}`);
+        m.snapshotInstalled();
+      });
+      if (cut && !n.machine) this.faults["crash-mid-install"]++;
+      if (senderLive && sender.machine) this.call(sender, () => t.done(installed));
     }
   }
 
