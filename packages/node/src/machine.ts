@@ -37,6 +37,10 @@ export interface NodeOptions {
   readonly heartbeatTicks: number;
   readonly dataBytesMax: number;
   readonly watchHistorySlots?: number;
+  /** Applied entries between snapshot points (log compaction); default SNAPSHOT_ENTRIES_DEFAULT. */
+  readonly snapshotEntries?: number;
+  /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
+  readonly retainEntries?: number;
 }
 
 /** What the machine needs from its store: the acceptor state and the state machine's tables, in one file. */
@@ -142,10 +146,6 @@ export interface MachineOptions extends NodeOptions {
   readonly logMemorySlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
-  /** Applied entries between snapshot points (log compaction); default SNAPSHOT_ENTRIES_DEFAULT. */
-  readonly snapshotEntries?: number;
-  /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
-  readonly retainEntries?: number;
   readonly plantedBugs?: MachinePlantedBugs;
 }
 

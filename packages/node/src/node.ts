@@ -5,13 +5,16 @@
 // node decides lives in the machine, which the simulator runs unchanged.
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
+import { dirname, join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
 import { ErrorCode, type Command } from "./gen/zk/v1/types.js";
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
-import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
+import type { ForwardRequest, ForwardResponse, SnapshotChunk, SnapshotProgress } from "./gen/zk/v1/peer.js";
 import type { Ballot, NodeId, PaxosCore, Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import type { WatchLog, ZnodeTree } from "./tree/index.js";
 import { PeerTransport } from "./net/peer-transport.js";
+import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs } from "./net/snapshot-transfer.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
 import { NodeMachine, type Clock, type Done, type ElectionEvent, type NodeOptions, type WriteOutcome } from "./machine.js";
@@ -21,6 +24,8 @@ export { DATA_BYTES_HARD_MAX, LOG_MEMORY_SLOTS, SESSION_TTL_MAX_MS, SESSION_TTL_
 export interface NodeEvents {
   election: [ElectionEvent];
   applied: [zxid: number, events: WatchEvent[]];
+  /** A snapshot replaced the state up to this slot: watch history before it is gone. */
+  installed: [slot: number];
 }
 
 /**
@@ -40,13 +45,18 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private scheduled = false;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly outgoing: OutgoingSnapshots;
+  /** Where snapshot files are made and received: beside the store. */
+  private readonly snapshotDir: string;
 
   constructor(
     readonly opts: NodeOptions,
-    store: SqliteAcceptorStore,
-    log: Logger,
+    private readonly store: SqliteAcceptorStore,
+    private readonly log: Logger,
   ) {
     super();
+    this.snapshotDir = join(dirname(store.path), "snapshots");
+    this.outgoing = new OutgoingSnapshots(this.snapshotDir, store.path);
     this.id = opts.id;
     this.members = new Map(opts.members.map((m) => [m.id, m.address]));
     this.transport = new PeerTransport(opts.id, opts.clusterId, this.members, log, (key, message) => this.noteAlarm(key, message));
@@ -62,7 +72,13 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         forward: (to, req, timeoutMs, done) => this.forward(to, req, timeoutMs, done),
         cancelForwards: (leader, why) => this.transport.abandonForwards(leader, why),
         schedule: () => this.schedule(),
-        sendSnapshot: (_to, done) => done(false),
+        sendSnapshot: (to, done) => {
+          this.sendSnapshot(to).then(done, (e: unknown) => {
+            log.warn({ to, err: (e as Error).message.split("\n")[0] }, "cannot send a snapshot");
+            done(false);
+          });
+        },
+        installed: (slot) => this.emit("installed", slot),
         election: (ev) => this.emit("election", ev),
         applied: (outcomes) => {
           for (const { slot, outcome } of outcomes) if (outcome !== null && outcome.events.length > 0) this.emit("applied", slot, outcome.events);
@@ -73,6 +89,31 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   private forward(to: NodeId, req: Omit<ForwardRequest, "id">, timeoutMs: number, done: (r: ForwardResponse | ZkError) => void): void {
     this.transport.forward(to, req, timeoutMs).then(done, (e: unknown) => done(e instanceof ZkError ? e : new ZkError(ErrorCode.UNAVAILABLE, `forward to ${to} failed: ${String(e)}`)));
+  }
+
+  /** Make (or reuse) a snapshot file and stream it to `to`; true once it installed it. */
+  private async sendSnapshot(to: NodeId): Promise<boolean> {
+    if (this.stopped) return false;
+    const snap = await this.outgoing.get();
+    const call = this.transport.snapshotStream(to, Date.now() + transferDeadlineMs(snap.info.bytes));
+    if (call === null) return false;
+    this.log.info({ to, slot: snap.info.header.slot, bytes: snap.info.bytes }, "streaming a snapshot");
+    return streamSnapshot(call, snap);
+  }
+
+  /** A leader streams us a snapshot (Peer.InstallSnapshot). */
+  receiveSnapshot(call: grpc.ServerDuplexStream<SnapshotChunk, SnapshotProgress>): void {
+    receiveSnapshot(
+      call,
+      this.snapshotDir,
+      (file, info) => {
+        if (this.stopped) throw new Error(`node ${this.id} is shutting down`);
+        this.store.installSnapshot(file, { clusterId: this.opts.clusterId });
+        this.log.info({ slot: info.header.slot, bytes: info.bytes }, "snapshot installed");
+        this.machine.snapshotInstalled();
+      },
+      this.log,
+    );
   }
 
   get core(): PaxosCore {
@@ -97,6 +138,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (this.ticker) clearInterval(this.ticker);
     this.transport.close();
     this.machine.stop();
+    this.outgoing.close();
   }
 
   private schedule(): void {

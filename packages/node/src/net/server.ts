@@ -136,6 +136,10 @@ export class NodeServer {
         call.on("end", () => call.end());
         call.on("error", () => undefined);
       },
+      installSnapshot: (call) => {
+        if (this.refusePeer(call, (e) => call.emit("error", e))) return;
+        this.node.receiveSnapshot(call);
+      },
     };
   }
 

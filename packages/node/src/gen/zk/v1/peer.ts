@@ -39,6 +39,23 @@ export const protobufFileName = "zk/v1/peer.proto";
  * transaction) before it sends the message.
  */
 
+/** A piece of a snapshot file (storage/snapshot.ts format) from a leader. */
+export interface SnapshotChunk {
+  /** The snapshot: its sha256 (hex) names it; slot and size describe it. Set in every chunk. */
+  sha256: string;
+  slot: number;
+  totalBytes: number;
+  /** Where `data` goes in the file. */
+  offset: number;
+  data: Uint8Array;
+}
+
+/** The follower's answer: the bytes it holds, and once complete, whether it installed it. */
+export interface SnapshotProgress {
+  offset: number;
+  installed: boolean;
+}
+
 /** A batch of protocol messages from one node to another. */
 export interface PeerEnvelope {
   /** The sender's cluster id. */
@@ -270,6 +287,228 @@ export interface ForwardResponse {
     { $case: "error"; value: ErrorDetail }
     | undefined;
 }
+
+function createBaseSnapshotChunk(): SnapshotChunk {
+  return { sha256: "", slot: 0, totalBytes: 0, offset: 0, data: new Uint8Array(0) };
+}
+
+export const SnapshotChunk: MessageFns<SnapshotChunk> = {
+  encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    if (message.slot !== 0) {
+      writer.uint32(16).uint64(message.slot);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(24).uint64(message.totalBytes);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(32).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(42).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.slot = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotChunk {
+    return {
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: SnapshotChunk): unknown {
+    const obj: any = {};
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.slot !== 0) {
+      obj.slot = Math.round(message.slot);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    return SnapshotChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    const message = createBaseSnapshotChunk();
+    message.sha256 = object.sha256 ?? "";
+    message.slot = object.slot ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseSnapshotProgress(): SnapshotProgress {
+  return { offset: 0, installed: false };
+}
+
+export const SnapshotProgress: MessageFns<SnapshotProgress> = {
+  encode(message: SnapshotProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offset !== 0) {
+      writer.uint32(8).uint64(message.offset);
+    }
+    if (message.installed !== false) {
+      writer.uint32(16).bool(message.installed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.installed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotProgress {
+    return {
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      installed: isSet(object.installed) ? globalThis.Boolean(object.installed) : false,
+    };
+  },
+
+  toJSON(message: SnapshotProgress): unknown {
+    const obj: any = {};
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.installed !== false) {
+      obj.installed = message.installed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotProgress>): SnapshotProgress {
+    return SnapshotProgress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotProgress>): SnapshotProgress {
+    const message = createBaseSnapshotProgress();
+    message.offset = object.offset ?? 0;
+    message.installed = object.installed ?? false;
+    return message;
+  },
+};
 
 function createBasePeerEnvelope(): PeerEnvelope {
   return { clusterId: "", from: "", to: "", messages: [] };
@@ -2217,6 +2456,22 @@ export const PeerService = {
     responseSerialize: (value: ForwardResponse): Buffer => Buffer.from(ForwardResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ForwardResponse => ForwardResponse.decode(value),
   },
+  /**
+   * A leader streams a snapshot of its state machine to a follower whose next slot lies
+   * below the leader's log start. The first request carries the snapshot's identity and no
+   * data; the follower answers with how many bytes of it it already holds (a transfer broken
+   * earlier resumes there), then the leader sends the rest in bounded chunks. The follower
+   * verifies the whole file, installs it in one transaction and answers `installed`.
+   */
+  installSnapshot: {
+    path: "/zk.v1.Peer/InstallSnapshot" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SnapshotChunk): Buffer => Buffer.from(SnapshotChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotChunk => SnapshotChunk.decode(value),
+    responseSerialize: (value: SnapshotProgress): Buffer => Buffer.from(SnapshotProgress.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotProgress => SnapshotProgress.decode(value),
+  },
 } as const;
 
 export interface PeerServer extends UntypedServiceImplementation {
@@ -2233,6 +2488,14 @@ export interface PeerServer extends UntypedServiceImplementation {
    * node that does not lead answers each request with NOT_LEADER.
    */
   forward: handleBidiStreamingCall<ForwardRequest, ForwardResponse>;
+  /**
+   * A leader streams a snapshot of its state machine to a follower whose next slot lies
+   * below the leader's log start. The first request carries the snapshot's identity and no
+   * data; the follower answers with how many bytes of it it already holds (a transfer broken
+   * earlier resumes there), then the leader sends the rest in bounded chunks. The follower
+   * verifies the whole file, installs it in one transaction and answers `installed`.
+   */
+  installSnapshot: handleBidiStreamingCall<SnapshotChunk, SnapshotProgress>;
 }
 
 export interface PeerClient extends Client {
@@ -2264,6 +2527,19 @@ export interface PeerClient extends Client {
   forward(): ClientDuplexStream<ForwardRequest, ForwardResponse>;
   forward(options: Partial<CallOptions>): ClientDuplexStream<ForwardRequest, ForwardResponse>;
   forward(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ForwardRequest, ForwardResponse>;
+  /**
+   * A leader streams a snapshot of its state machine to a follower whose next slot lies
+   * below the leader's log start. The first request carries the snapshot's identity and no
+   * data; the follower answers with how many bytes of it it already holds (a transfer broken
+   * earlier resumes there), then the leader sends the rest in bounded chunks. The follower
+   * verifies the whole file, installs it in one transaction and answers `installed`.
+   */
+  installSnapshot(): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
+  installSnapshot(options: Partial<CallOptions>): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
+  installSnapshot(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
 }
 
 export const PeerClient = makeGenericClientConstructor(PeerService, "zk.v1.Peer") as unknown as {
