@@ -21,6 +21,9 @@ import Lock from "./commands/lock.js";
 import Ls from "./commands/ls.js";
 import Propose from "./commands/propose.js";
 import SetCommand from "./commands/set.js";
+import SnapshotRestore from "./commands/snapshot/restore.js";
+import SnapshotSave from "./commands/snapshot/save.js";
+import SnapshotStatus from "./commands/snapshot/status.js";
 import Stat from "./commands/stat.js";
 import Status from "./commands/status.js";
 import Txn from "./commands/txn.js";
@@ -48,6 +51,9 @@ export const COMMANDS = {
   "cluster:restart": ClusterRestart,
   "elections:watch": ElectionsWatch,
   inspect: Inspect,
+  "snapshot:save": SnapshotSave,
+  "snapshot:status": SnapshotStatus,
+  "snapshot:restore": SnapshotRestore,
   "bench:put": BenchPut,
   "bench:get": BenchGet,
   "bench:mixed": BenchMixed,

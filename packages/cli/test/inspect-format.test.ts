@@ -56,7 +56,7 @@ describe("inspect: commands in one line", () => {
 });
 
 describe("inspect --diff on made-up logs", () => {
-  function report(id: string, chosen: number, slots: number[]): DbReport {
+  function report(id: string, chosen: number, slots: number[], firstEntrySlot = 1): DbReport {
     return {
       file: `/x/${id}/zk.db`,
       dbBytes: 4096,
@@ -70,7 +70,9 @@ describe("inspect --diff on made-up logs", () => {
       entryCount: slots.length,
       firstSlot: slots.length ? Math.min(...slots) : 0,
       lastSlot: slots.length ? Math.max(...slots) : 0,
-      compactedThrough: null,
+      compactedThrough: firstEntrySlot > 1 ? firstEntrySlot - 1 : null,
+      snapshotIndex: firstEntrySlot > 1 ? firstEntrySlot - 1 : 0,
+      firstEntrySlot,
       watchHistoryFrom: 1,
     };
   }
@@ -107,6 +109,32 @@ describe("inspect --diff on made-up logs", () => {
     assert.match(text, /^\s+4\s+1\.n1\*\s+3\.n2\s+3\.n2\*\s+no-op\s+ballots differ; values differ/m);
     assert.match(text, /^\s+3\s+1\.n1\s+3\.n2\s+-\s+put/m);
     assert.match(text, /4 of 6 differ/);
+  });
+
+  it("slots below a node's log start are compacted (in its snapshot), not missing or a difference", () => {
+    // n1 kept its whole log; n2 compacted below 3; n3 installed a snapshot at slot 4 and holds nothing yet.
+    const n1 = [entry(1, 1, "n1", "a", 4), entry(2, 1, "n1", "b", 4), entry(3, 1, "n1", "c", 4), entry(4, 1, "n1", "d", 4)];
+    const n2 = [entry(3, 1, "n1", "c", 4), entry(4, 1, "n1", "d", 4)];
+    const nodes: DiffNode[] = [
+      { id: "n1", file: "/x/n1/zk.db", running: true, report: report("n1", 4, [1, 2, 3, 4]), error: null },
+      { id: "n2", file: "/x/n2/zk.db", running: true, report: report("n2", 4, [3, 4], 3), error: null },
+      { id: "n3", file: "/x/n3/zk.db", running: true, report: report("n3", 4, [], 5), error: null },
+    ];
+    const d = diffLogs(nodes, [n1, n2, []], slotWindow({}, 4));
+    assert.deepEqual(
+      d.rows.map((r) => [r.slot, r.notes, r.compacted]),
+      [
+        [1, [], ["n2", "n3"]],
+        [2, [], ["n2", "n3"]],
+        [3, [], ["n3"]],
+        [4, [], ["n3"]],
+      ],
+    );
+    const text = formatDiff(d);
+    assert.match(text, /^\s+1\s+1\.n1\s+compacted\s+compacted\s+put .*compacted on n2, n3 \(in its snapshot\)$/m);
+    assert.match(text, /n3\s+running.*empty \(compacted below 5\)/);
+    assert.match(text, /every node holds the same chosen entries/);
+    assert.doesNotMatch(text, /missing on/);
   });
 
   it("--limit caps the slots shown; an unreadable node is shown with its error", () => {

@@ -17,6 +17,10 @@ export interface NodeConfig {
   readonly heartbeatTicks: number;
   readonly dataBytesMax: number;
   readonly watchHistorySlots: number;
+  /** Applied entries between two snapshot points (log compactions): --snapshot-entries. */
+  readonly snapshotEntries: number;
+  /** Entries kept below a snapshot point, for followers a little behind: --retain-entries. */
+  readonly retainEntries: number;
   readonly logLevel: string;
   /** This is the first start of a new cluster: a missing store may be created. */
   readonly initialCluster: boolean;
@@ -43,6 +47,8 @@ const SETTINGS = {
   "heartbeat-ticks": { env: "ZK_HEARTBEAT_TICKS", key: "heartbeatTicks" },
   "data-bytes-max": { env: "ZK_DATA_BYTES_MAX", key: "dataBytesMax" },
   "watch-history-slots": { env: "ZK_WATCH_HISTORY_SLOTS", key: "watchHistorySlots" },
+  "snapshot-entries": { env: "ZK_SNAPSHOT_ENTRIES", key: "snapshotEntries" },
+  "retain-entries": { env: "ZK_RETAIN_ENTRIES", key: "retainEntries" },
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
   "initial-cluster": { env: "ZK_INITIAL_CLUSTER", key: "initialCluster" },
   rejoin: { env: "ZK_REJOIN", key: "rejoin" },
@@ -55,22 +61,30 @@ type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
-       [--data-bytes-max N] [--watch-history-slots N] [--log-level info|debug|warn]
+       [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
+       [--log-level info|debug|warn]
        [--initial-cluster | --rejoin] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
 has none. Without it a missing store is refused (a node that lost its disk must not come back as
 a fresh member). It changes nothing when the store exists.
+--snapshot-entries N (default 10000): every N applied entries the node takes a snapshot point
+and compacts its log, keeping the last --retain-entries N (default 5000) entries below it for
+followers a little behind; a follower further behind is sent a snapshot.
 --rejoin: this node lost its store (disk replaced, file corrupt and moved aside): create a rebuilt
 one. The node catches up from the others and votes in no quorum until a leader elected after the
 rebuild has caught it up (role "recovering" in status). Refused when the data dir has a store.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
-ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_CONFIG.
+ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
-electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, logLevel, initialCluster, rejoin. Flags win over the environment,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries, logLevel, initialCluster, rejoin. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
+/** Applied entries between snapshot points, by default (etcd's --snapshot-count is also 10,000). */
+export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+/** Entries kept below a snapshot point, by default: a follower up to this far behind catches up from the log. */
+export const RETAIN_ENTRIES_DEFAULT = 5_000;
 
 export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig | "help" {
   let values: Record<string, string | boolean | undefined>;
@@ -141,6 +155,8 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     heartbeatTicks,
     dataBytesMax: int(get("data-bytes-max") ?? String(DEFAULT_DATA_BYTES_MAX), "--data-bytes-max", 1, 16 * 1024 * 1024),
     watchHistorySlots: int(get("watch-history-slots") ?? String(WATCH_HISTORY_SLOTS_DEFAULT), "--watch-history-slots", 10, 100_000_000),
+    snapshotEntries: int(get("snapshot-entries") ?? String(SNAPSHOT_ENTRIES_DEFAULT), "--snapshot-entries", 100, 100_000_000),
+    retainEntries: int(get("retain-entries") ?? String(RETAIN_ENTRIES_DEFAULT), "--retain-entries", 0, 100_000_000),
     logLevel: get("log-level") ?? "info",
     initialCluster,
     rejoin,

@@ -150,6 +150,7 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     status: (_call, callback) => callback(null, status),
     members: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
     watchElections: (call) => call.end(),
+    saveSnapshot: (call) => call.end(),
     stepDown: (_call, callback) => {
       const metadata = new grpc.Metadata();
       metadata.set(

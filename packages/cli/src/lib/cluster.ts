@@ -107,7 +107,7 @@ const DB_FILE = "zk.db";
  * exists at all). A dir holding any of it and no manifest is not a place for a new cluster:
  * the nodes would refuse the data, and nothing may delete it.
  */
-function nodeDataIn(dir: string, planned: readonly string[]): string[] {
+export function nodeDataIn(dir: string, planned: readonly string[]): string[] {
   const found = new Set<string>();
   let entries: string[] = [];
   try {

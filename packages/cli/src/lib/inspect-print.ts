@@ -17,7 +17,8 @@ export function reportLines(r: DbReport): string[] {
     ["chosen", String(r.chosen)],
     ["applied", String(r.applied)],
     ["entries", r.entryCount === 0 ? "0" : `${r.entryCount} (slots ${r.firstSlot}..${r.lastSlot})`],
-    ["compaction point", r.compactedThrough === null ? "none (full log on disk)" : `slot ${r.compactedThrough}`],
+    ["compaction point", r.compactedThrough === null ? "none (full log on disk)" : `slot ${r.compactedThrough} (the log starts at ${r.firstEntrySlot})`],
+    ["snapshot", r.snapshotIndex === 0 ? "none" : `at slot ${r.snapshotIndex}`],
     ["watch history", `from zxid ${r.watchHistoryFrom}`],
   ];
   const w = Math.max(...pairs.map(([k]) => k.length));
@@ -45,6 +46,12 @@ export function formatInspect(r: DbReport, entries: readonly EntryReport[], w: S
   return out.join("\n") + "\n";
 }
 
+/** A node's log for the --diff table: its stored slots, and where compaction cut it. */
+function logRange(r: DbReport): string {
+  const stored = r.entryCount === 0 ? "empty" : `${r.firstSlot}..${r.lastSlot}`;
+  return r.firstEntrySlot > 1 ? `${stored} (compacted below ${r.firstEntrySlot})` : stored;
+}
+
 export function reportJson(r: DbReport): Record<string, unknown> {
   return {
     type: "node",
@@ -61,6 +68,8 @@ export function reportJson(r: DbReport): Record<string, unknown> {
     firstSlot: r.firstSlot,
     lastSlot: r.lastSlot,
     compactedThrough: r.compactedThrough,
+    snapshotIndex: r.snapshotIndex,
+    firstEntrySlot: r.firstEntrySlot,
     watchHistoryFrom: r.watchHistoryFrom,
   };
 }
@@ -91,7 +100,7 @@ export function formatDiff(d: DiffResult): string {
       { header: "PROMISED", get: (n) => (n.report ? ballotText(n.report.promised) : "") },
       { header: "CHOSEN", get: (n) => n.report?.chosen, right: true },
       { header: "APPLIED", get: (n) => n.report?.applied, right: true },
-      { header: "LOG", get: (n) => (n.report ? (n.report.entryCount === 0 ? "empty" : `${n.report.firstSlot}..${n.report.lastSlot}`) : n.error) },
+      { header: "LOG", get: (n) => (n.report ? logRange(n.report) : n.error) },
       { header: "FILE", get: (n) => n.file },
     ]).trimEnd(),
   );
@@ -103,6 +112,7 @@ export function formatDiff(d: DiffResult): string {
   const cellText = (i: number) => (r: DiffResult["rows"][number]) => {
     const c = r.cells[i];
     if (!d.nodes[i]!.report) return "?";
+    if (!c && r.compacted.includes(d.nodes[i]!.id)) return "compacted";
     return c ? `${ballotText(c.ballot)}${c.chosen ? "" : "*"}` : "-";
   };
   out.push(
@@ -110,14 +120,14 @@ export function formatDiff(d: DiffResult): string {
       { header: "SLOT", get: (r) => r.slot, right: true },
       ...d.nodes.map((n, i) => ({ header: n.id, get: cellText(i) })),
       { header: "COMMAND", get: (r) => r.command },
-      { header: "DIFFERENCES", get: (r) => r.notes.join("; ") },
+      { header: "DIFFERENCES", get: (r) => [...r.notes, ...(r.compacted.length > 0 ? [`compacted on ${r.compacted.join(", ")} (in its snapshot)`] : [])].join("; ") },
     ]).trimEnd(),
   );
   const differing = d.rows.filter((r) => r.notes.length > 0).length;
   out.push("");
   out.push(
     `slots ${d.rows[0]!.slot}..${d.rows[d.rows.length - 1]!.slot}: ${differing === 0 ? "every node holds the same chosen entries" : `${differing} of ${d.rows.length} differ`}. ` +
-      "Cells: the ballot a node accepted the slot's value at; * accepted but not known chosen on that node (above its chosen index); - no entry.",
+      "Cells: the ballot a node accepted the slot's value at; * accepted but not known chosen on that node (above its chosen index); - no entry; compacted: below the node's log start, in its snapshot.",
   );
   return out.join("\n") + "\n";
 }
@@ -130,7 +140,7 @@ export function diffJson(d: DiffResult): Record<string, unknown>[] {
       file: n.file,
       running: n.running,
       ...(n.report
-        ? { promised: n.report.promised, chosen: n.report.chosen, applied: n.report.applied, entryCount: n.report.entryCount, firstSlot: n.report.firstSlot, lastSlot: n.report.lastSlot }
+        ? { promised: n.report.promised, chosen: n.report.chosen, applied: n.report.applied, entryCount: n.report.entryCount, firstSlot: n.report.firstSlot, lastSlot: n.report.lastSlot, snapshotIndex: n.report.snapshotIndex, firstEntrySlot: n.report.firstEntrySlot, dbBytes: n.report.dbBytes }
         : { error: n.error }),
     })),
     ...d.rows.map((r) => ({
@@ -140,6 +150,7 @@ export function diffJson(d: DiffResult): Record<string, unknown>[] {
       entries: Object.fromEntries(d.nodes.map((n, i) => [n.id, r.cells[i] ? { ballot: r.cells[i].ballot, chosen: r.cells[i].chosen, command: r.cells[i].command } : null])),
       differs: r.notes.length > 0,
       notes: r.notes,
+      compacted: r.compacted,
     })),
   ];
 }

@@ -36,6 +36,10 @@ export interface DbReport {
   readonly lastSlot: number;
   /** The last slot folded into a snapshot and dropped from the log; null: none, the full log is on disk. */
   readonly compactedThrough: number | null;
+  /** The slot of the last snapshot point (log compaction or an installed snapshot); 0: none. */
+  readonly snapshotIndex: number;
+  /** The log begins here: slots below it are compacted (in the snapshot), not missing. 1: never compacted. */
+  readonly firstEntrySlot: number;
   /** The oldest zxid a watch can still resume from (the watch history's window). */
   readonly watchHistoryFrom: number;
 }
@@ -126,8 +130,9 @@ export async function openDb(file: string): Promise<OpenedDb> {
       entryCount: info.entryCount,
       firstSlot: info.firstSlot,
       lastSlot: info.lastSlot,
-      // zk-node keeps the whole log (no snapshots yet); a later schema will say where it was cut.
-      compactedThrough: null,
+      compactedThrough: info.firstEntrySlot > 1 ? info.firstEntrySlot - 1 : null,
+      snapshotIndex: info.snapshotIndex,
+      firstEntrySlot: info.firstEntrySlot,
       watchHistoryFrom: historyRow ? Number(historyRow.value) : 1,
     };
     return {
@@ -206,6 +211,8 @@ export interface DiffRow {
   readonly command: string;
   /** What differs, for a learner: ballots, values, uncommitted entries, holes, nodes behind. */
   readonly notes: readonly string[];
+  /** Nodes whose log starts above this slot: it is in their snapshot (not a difference). */
+  readonly compacted: readonly string[];
 }
 
 export interface DiffResult {
@@ -228,7 +235,7 @@ export function diffLogs(nodes: readonly DiffNode[], entries: readonly (readonly
   return { nodes, window, rows };
 }
 
-function describeSlot(nodes: readonly DiffNode[], cells: readonly (DiffCell | null)[], slot: number): { command: string; notes: string[] } {
+function describeSlot(nodes: readonly DiffNode[], cells: readonly (DiffCell | null)[], slot: number): { command: string; notes: string[]; compacted: string[] } {
   let top: DiffCell | null = null;
   for (const c of cells) if (c && (top === null || cmpBallot(c.ballot, top.ballot) > 0)) top = c;
   const notes: string[] = [];
@@ -244,14 +251,15 @@ function describeSlot(nodes: readonly DiffNode[], cells: readonly (DiffCell | nu
   nodes.forEach((n, i) => {
     if (cells[i] || !n.report) return;
     const r = n.report;
-    if (r.entryCount === 0 || slot > r.lastSlot) behind.push(`${n.id} (log ends at ${r.lastSlot})`);
+    // Below the log's start the slot is in the node's snapshot: compacted, not missing.
+    if (slot < r.firstEntrySlot) compacted.push(n.id);
+    else if (r.entryCount === 0 || slot > r.lastSlot) behind.push(`${n.id} (log ends at ${Math.max(r.lastSlot, r.firstEntrySlot - 1)})`);
     else if (slot < r.firstSlot) compacted.push(n.id);
     else holes.push(n.id);
   });
   if (holes.length > 0) notes.push(`hole on ${holes.join(", ")}`);
   if (behind.length > 0) notes.push(`missing on ${behind.join(", ")}`);
-  if (compacted.length > 0) notes.push(`compacted on ${compacted.join(", ")}`);
-  return { command: top?.command ?? "", notes };
+  return { command: top?.command ?? "", notes, compacted };
 }
 
 function cmpBallot(a: BallotView, b: BallotView): number {

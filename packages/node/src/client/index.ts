@@ -2,7 +2,7 @@
 // every request: followers forward writes to the leader), fails over to the next endpoint
 // when one cannot be reached, and turns every failure into a ZkError with a stable code.
 import * as grpc from "@grpc/grpc-js";
-import { ClusterClient, type ElectionUpdate, type NodeStatus } from "../gen/zk/v1/cluster.js";
+import { ClusterClient, type ElectionUpdate, type NodeStatus, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
 import {
   Consistency,
   KvClient,
@@ -24,6 +24,7 @@ export { ZkError, REQUEST_KEY_METADATA } from "../net/errors.js";
 export { ErrorCode, Consistency };
 export type { NodeStatus, ElectionUpdate, GetResponse, PutResponse, DeleteResponse, ListResponse, CreateResponse, SetResponse, ExistsResponse, MultiResponse, SyncResponse, Op };
 export { Role } from "../gen/zk/v1/cluster.js";
+export type { SnapshotChunk, SnapshotDone } from "../gen/zk/v1/cluster.js";
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 /** Pause after every endpoint failed once, before going round again. */
@@ -210,6 +211,62 @@ export class ZkClient {
         err ? reject(this.toError(err, endpoint)) : resolve(),
       );
     });
+  }
+
+  /**
+   * A snapshot of the state machine through `endpoint` (Cluster.SaveSnapshot), its chunks in
+   * order; the last one has `done`. The node first passes a linearizable read barrier. A
+   * transfer that goes `idleMs` (default: the client's timeout) without a chunk is cancelled
+   * and fails as TIMEOUT: the deadline grows with the snapshot instead of being fixed.
+   */
+  async *saveSnapshot(endpoint: string, opts: { readonly chunkBytes?: number; readonly idleMs?: number } = {}): AsyncGenerator<SnapshotChunk, void, void> {
+    const idleMs = opts.idleMs ?? this.timeoutMs;
+    const stream = this.clusterOf(this.conn(endpoint)).saveSnapshot({ chunkBytes: opts.chunkBytes ?? 0 });
+    const queue: SnapshotChunk[] = [];
+    let failed: ZkError | null = null;
+    let ended = false;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    stream.on("data", (c: SnapshotChunk) => {
+      queue.push(c);
+      // Bounded: at most a few chunks wait here while the consumer writes (gRPC's window
+      // holds the rest at the sender).
+      if (queue.length >= 4) stream.pause();
+      poke();
+    });
+    stream.on("error", (e: grpc.ServiceError) => {
+      failed ??= this.toError(e, endpoint);
+      poke();
+    });
+    stream.on("end", () => {
+      ended = true;
+      poke();
+    });
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          const c = queue.shift()!;
+          if (queue.length < 4 && stream.isPaused()) stream.resume();
+          yield c;
+          continue;
+        }
+        if (failed) throw failed;
+        if (ended) return;
+        let timer: NodeJS.Timeout | undefined;
+        const idle = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          timer = setTimeout(() => resolve(true), idleMs);
+        });
+        clearTimeout(timer);
+        if (idle) throw new ZkError(ErrorCode.TIMEOUT, `${endpoint} sent no snapshot data for ${idleMs} ms (--timeout); try again, or another member`);
+      }
+    } finally {
+      if (!ended) stream.cancel();
+    }
   }
 
   close(): void {

@@ -28,7 +28,7 @@ import {
   type SyncResponse,
 } from "../gen/zk/v1/kv.js";
 import { WatchHub } from "../watch-hub.js";
-import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus } from "../gen/zk/v1/cluster.js";
+import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus, type SaveSnapshotRequest, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
 import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
 import { ErrorCode, type Command, type Op } from "../gen/zk/v1/types.js";
 import type { Message, Role } from "../paxos/types.js";
@@ -38,12 +38,20 @@ import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
 import { PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
+import { SNAPSHOT_CHUNK_BYTES_DEFAULT, openSnapshotSource, snapshotChunks } from "../storage/snapshot.js";
 
 /** A request without a deadline gets this one. */
 export const DEFAULT_DEADLINE_MS = 10_000;
 const MULTI_OPS_MAX = 1000;
 /** A watch stream this far behind its consumer is ended (the client resumes from a zxid). */
 const WATCH_STREAM_BYTES_MAX = 16 * 1024 * 1024;
+/** The largest snapshot chunk a client may ask for (SaveSnapshotRequest.chunk_bytes). */
+const SNAPSHOT_CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+
+export interface NodeServerOptions {
+  /** The node's store file, read through a connection of its own for SaveSnapshot. */
+  readonly snapshotSource?: string;
+}
 
 export function roleToWire(r: Role): WireRole {
   switch (r) {
@@ -69,6 +77,7 @@ export class NodeServer {
     private readonly clusterId: string,
     private readonly listen: string,
     private readonly log: Logger,
+    private readonly opts: NodeServerOptions = {},
   ) {
     this.watches = new WatchHub(node);
     this.server = new grpc.Server({
@@ -436,6 +445,7 @@ export class NodeServer {
         n.receive([]);
         callback(null, { ballot: { round: n.promised.round, nodeId: n.promised.nodeId } });
       },
+      saveSnapshot: (call) => void this.saveSnapshot(call),
       watchElections: (call) => {
         const write = (u: ElectionUpdate) => {
           if (!call.writableEnded) call.write(u);
@@ -462,6 +472,65 @@ export class NodeServer {
         call.on("error", done);
       },
     };
+  }
+
+  /**
+   * SaveSnapshot: a read barrier, then the store's state at the applied index, streamed. The
+   * read transaction it holds is on a connection of its own (the node's writes go on beside
+   * it) and ends with the stream, whether it completes, fails or is cancelled; a slow reader
+   * is waited for (drain), never buffered without bound.
+   */
+  private async saveSnapshot(call: grpc.ServerWritableStream<SaveSnapshotRequest, SnapshotChunk>): Promise<void> {
+    let gone = false;
+    const ended = new Promise<void>((resolve) => {
+      const end = () => {
+        gone = true;
+        resolve();
+      };
+      call.on("cancelled", end);
+      call.on("close", end);
+      call.on("error", end);
+    });
+    try {
+      const source = this.opts.snapshotSource;
+      if (source === undefined) throw new ZkError(ErrorCode.UNAVAILABLE, `node ${this.node.id} does not serve snapshots; ask another member`);
+      const asked = call.request.chunkBytes;
+      if (asked > SNAPSHOT_CHUNK_BYTES_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `chunk_bytes ${asked} is above the limit of ${SNAPSHOT_CHUNK_BYTES_MAX}`);
+      const d = call.getDeadline();
+      const ms = d instanceof Date ? d.getTime() : d;
+      // The barrier gets the usual request deadline; the transfer may take longer (the client's
+      // deadline on the stream, if any, still applies to the whole call).
+      const barrierDeadline = Math.min(Number.isFinite(ms) ? ms : Infinity, Date.now() + DEFAULT_DEADLINE_MS);
+      await this.node.readBarrier(barrierDeadline);
+      const db = openSnapshotSource(source);
+      try {
+        const chunks = snapshotChunks(db, { chunkBytes: asked === 0 ? SNAPSHOT_CHUNK_BYTES_DEFAULT : asked });
+        let offset = 0;
+        let r = await chunks.next();
+        while (!r.done) {
+          if (gone) {
+            await chunks.return(undefined as never);
+            return;
+          }
+          const more = call.write({ offset, data: r.value, done: undefined });
+          offset += r.value.length;
+          if (!more) await Promise.race([new Promise((resolve) => call.once("drain", resolve)), ended]);
+          r = await chunks.next();
+        }
+        const info = r.value;
+        this.log.info({ slot: info.header.slot, bytes: info.bytes }, "snapshot streamed");
+        call.write({
+          offset,
+          data: new Uint8Array(0),
+          done: { slot: info.header.slot, bytes: info.bytes, sha256: info.sha256, clusterId: info.header.clusterId, nodeId: info.header.nodeId, treeHash: info.summary.treeHash, znodes: info.summary.rows.znodes ?? 0 },
+        });
+        call.end();
+      } finally {
+        db.close();
+      }
+    } catch (e) {
+      if (!gone) call.destroy(asZkError(e).toServiceError() as grpc.ServiceError);
+    }
   }
 }
 

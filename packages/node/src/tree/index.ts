@@ -2,3 +2,4 @@
 export * from "./paths.js";
 export * from "./tree.js";
 export * from "./watch-log.js";
+export * from "./hash.js";

@@ -210,6 +210,40 @@ export interface StepDownResponse {
   ballot?: Ballot | undefined;
 }
 
+/** Ask for a snapshot of the state machine. */
+export interface SaveSnapshotRequest {
+  /** The largest chunk to send, in bytes; 0 means the node's default (1 MiB). At most 4 MiB. */
+  chunkBytes: number;
+}
+
+/** One piece of a snapshot file. */
+export interface SnapshotChunk {
+  /** Where data begins in the file (the sum of the earlier chunks' sizes). */
+  offset: number;
+  /** The file's bytes from offset on; empty in the last chunk. */
+  data: Uint8Array;
+  /** Set in the last chunk only: what the file holds. */
+  done?: SnapshotDone | undefined;
+}
+
+/** What a finished snapshot file holds. */
+export interface SnapshotDone {
+  /** The applied index (the zxid of the last applied command) the state is at. */
+  slot: number;
+  /** The file's size in bytes. */
+  bytes: number;
+  /** sha256 (hex) of the file before its 48-byte footer, as the footer carries it. */
+  sha256: string;
+  /** The cluster it was taken from. */
+  clusterId: string;
+  /** The node that streamed it. */
+  nodeId: string;
+  /** The tree hash of the state (equal on every replica at the same applied index). */
+  treeHash: string;
+  /** Number of znodes, the root included. */
+  znodes: number;
+}
+
 function createBaseMember(): Member {
   return { id: "", address: "" };
 }
@@ -1237,6 +1271,359 @@ export const StepDownResponse: MessageFns<StepDownResponse> = {
   },
 };
 
+function createBaseSaveSnapshotRequest(): SaveSnapshotRequest {
+  return { chunkBytes: 0 };
+}
+
+export const SaveSnapshotRequest: MessageFns<SaveSnapshotRequest> = {
+  encode(message: SaveSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunkBytes !== 0) {
+      writer.uint32(8).uint32(message.chunkBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chunkBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SaveSnapshotRequest {
+    return {
+      chunkBytes: isSet(object.chunkBytes)
+        ? globalThis.Number(object.chunkBytes)
+        : isSet(object.chunk_bytes)
+        ? globalThis.Number(object.chunk_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: SaveSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.chunkBytes !== 0) {
+      obj.chunkBytes = Math.round(message.chunkBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SaveSnapshotRequest>): SaveSnapshotRequest {
+    return SaveSnapshotRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SaveSnapshotRequest>): SaveSnapshotRequest {
+    const message = createBaseSaveSnapshotRequest();
+    message.chunkBytes = object.chunkBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotChunk(): SnapshotChunk {
+  return { offset: 0, data: new Uint8Array(0), done: undefined };
+}
+
+export const SnapshotChunk: MessageFns<SnapshotChunk> = {
+  encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offset !== 0) {
+      writer.uint32(8).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.done !== undefined) {
+      SnapshotDone.encode(message.done, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.done = SnapshotDone.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotChunk {
+    return {
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+      done: isSet(object.done) ? SnapshotDone.fromJSON(object.done) : undefined,
+    };
+  },
+
+  toJSON(message: SnapshotChunk): unknown {
+    const obj: any = {};
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.done !== undefined) {
+      obj.done = SnapshotDone.toJSON(message.done);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    return SnapshotChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    const message = createBaseSnapshotChunk();
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? new Uint8Array(0);
+    message.done = (object.done !== undefined && object.done !== null)
+      ? SnapshotDone.fromPartial(object.done)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSnapshotDone(): SnapshotDone {
+  return { slot: 0, bytes: 0, sha256: "", clusterId: "", nodeId: "", treeHash: "", znodes: 0 };
+}
+
+export const SnapshotDone: MessageFns<SnapshotDone> = {
+  encode(message: SnapshotDone, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.slot !== 0) {
+      writer.uint32(8).uint64(message.slot);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).uint64(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.clusterId !== "") {
+      writer.uint32(34).string(message.clusterId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(42).string(message.nodeId);
+    }
+    if (message.treeHash !== "") {
+      writer.uint32(50).string(message.treeHash);
+    }
+    if (message.znodes !== 0) {
+      writer.uint32(56).uint64(message.znodes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDone {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDone();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.slot = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.treeHash = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.znodes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotDone {
+    return {
+      slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      treeHash: isSet(object.treeHash)
+        ? globalThis.String(object.treeHash)
+        : isSet(object.tree_hash)
+        ? globalThis.String(object.tree_hash)
+        : "",
+      znodes: isSet(object.znodes) ? globalThis.Number(object.znodes) : 0,
+    };
+  },
+
+  toJSON(message: SnapshotDone): unknown {
+    const obj: any = {};
+    if (message.slot !== 0) {
+      obj.slot = Math.round(message.slot);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.treeHash !== "") {
+      obj.treeHash = message.treeHash;
+    }
+    if (message.znodes !== 0) {
+      obj.znodes = Math.round(message.znodes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotDone>): SnapshotDone {
+    return SnapshotDone.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotDone>): SnapshotDone {
+    const message = createBaseSnapshotDone();
+    message.slot = object.slot ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.clusterId = object.clusterId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.treeHash = object.treeHash ?? "";
+    message.znodes = object.znodes ?? 0;
+    return message;
+  },
+};
+
 /** Operator view of one node. */
 export type ClusterService = typeof ClusterService;
 export const ClusterService = {
@@ -1287,6 +1674,22 @@ export const ClusterService = {
     responseSerialize: (value: StepDownResponse): Buffer => Buffer.from(StepDownResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StepDownResponse => StepDownResponse.decode(value),
   },
+  /**
+   * A consistent snapshot of the cluster's state machine (a backup): the node passes a
+   * linearizable read barrier, so every write acknowledged before the call is in it, then
+   * streams its state at its applied index as a zk snapshot file (docs/design.md
+   * "Snapshots") in chunks of bounded size. The chunks, concatenated in order, are the file;
+   * the last one says what it holds. Fails like a linearizable read when there is no quorum.
+   */
+  saveSnapshot: {
+    path: "/zk.v1.Cluster/SaveSnapshot" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SaveSnapshotRequest): Buffer => Buffer.from(SaveSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SaveSnapshotRequest => SaveSnapshotRequest.decode(value),
+    responseSerialize: (value: SnapshotChunk): Buffer => Buffer.from(SnapshotChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotChunk => SnapshotChunk.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
@@ -1304,6 +1707,14 @@ export interface ClusterServer extends UntypedServiceImplementation {
    * follows). Fails with NOT_LEADER if it does not lead.
    */
   stepDown: handleUnaryCall<StepDownRequest, StepDownResponse>;
+  /**
+   * A consistent snapshot of the cluster's state machine (a backup): the node passes a
+   * linearizable read barrier, so every write acknowledged before the call is in it, then
+   * streams its state at its applied index as a zk snapshot file (docs/design.md
+   * "Snapshots") in chunks of bounded size. The chunks, concatenated in order, are the file;
+   * the last one says what it holds. Fails like a linearizable read when there is no quorum.
+   */
+  saveSnapshot: handleServerStreamingCall<SaveSnapshotRequest, SnapshotChunk>;
 }
 
 export interface ClusterClient extends Client {
@@ -1365,6 +1776,19 @@ export interface ClusterClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StepDownResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * A consistent snapshot of the cluster's state machine (a backup): the node passes a
+   * linearizable read barrier, so every write acknowledged before the call is in it, then
+   * streams its state at its applied index as a zk snapshot file (docs/design.md
+   * "Snapshots") in chunks of bounded size. The chunks, concatenated in order, are the file;
+   * the last one says what it holds. Fails like a linearizable read when there is no quorum.
+   */
+  saveSnapshot(request: SaveSnapshotRequest, options?: Partial<CallOptions>): ClientReadableStream<SnapshotChunk>;
+  saveSnapshot(
+    request: SaveSnapshotRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SnapshotChunk>;
 }
 
 export const ClusterClient = makeGenericClientConstructor(ClusterService, "zk.v1.Cluster") as unknown as {
@@ -1372,6 +1796,31 @@ export const ClusterClient = makeGenericClientConstructor(ClusterService, "zk.v1
   service: typeof ClusterService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
