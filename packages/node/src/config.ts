@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Member } from "./node.js";
 import { WATCH_HISTORY_SLOTS_DEFAULT } from "./tree/watch-log.js";
+import { RETAIN_ENTRIES_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT } from "./machine.js";
 
 export interface NodeConfig {
   readonly id: string;
@@ -81,10 +82,8 @@ electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotE
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
-/** Applied entries between snapshot points, by default (etcd's --snapshot-count is also 10,000). */
-export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
-/** Entries kept below a snapshot point, by default: a follower up to this far behind catches up from the log. */
-export const RETAIN_ENTRIES_DEFAULT = 5_000;
+// Log compaction's defaults live with the machine that uses them (etcd's --snapshot-count is also 10,000).
+export { RETAIN_ENTRIES_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT } from "./machine.js";
 
 export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig | "help" {
   let values: Record<string, string | boolean | undefined>;
