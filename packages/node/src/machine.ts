@@ -103,10 +103,11 @@ export interface MachinePorts {
   /** Inside the apply transaction, right after `slot` was applied (the simulator's tree hash). */
   appliedEntry?(slot: number): void;
   /**
-   * Send follower `to` a snapshot of this node's state machine as it is now (its applied
-   * index); `done(ok)` when the follower installed it or the transfer failed.
+   * Send follower `to` a snapshot of this node's state machine at a slot of at least
+   * `minSlot` (the last discarded entry: the follower goes on from the log after it);
+   * `done(ok)` when the follower installed it or the transfer failed.
    */
-  sendSnapshot(to: NodeId, done: (ok: boolean) => void): void;
+  sendSnapshot(to: NodeId, minSlot: number, done: (ok: boolean) => void): void;
   /** A snapshot replaced this node's state (snapshotInstalled): watchers of older events must start over. */
   installed?(slot: number): void;
 }
@@ -180,7 +181,7 @@ export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
 export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
 export const RETAIN_ENTRIES_DEFAULT = 5_000;
 /** After a failed snapshot transfer, the next one to that follower waits this long. */
-const SNAPSHOT_RETRY_MS = 500;
+const SNAPSHOT_RETRY_MS = 1000;
 
 /** Applied entries kept in the core's memory; older ones are dropped from memory (not disk). */
 export const LOG_MEMORY_SLOTS = 10_000;
@@ -257,7 +258,7 @@ export class NodeMachine {
   private nextSnapshotAt: number;
   /** Compaction steps are left to run (one per tick). */
   private compacting = false;
-  /** Snapshot transfers in flight, by follower: the applied index when each began. */
+  /** Snapshot transfers in flight, by follower: the last discarded slot when each began. */
   private readonly transfers = new Map<NodeId, number>();
 
   constructor(
@@ -871,7 +872,8 @@ export class NodeMachine {
   /**
    * Mark a snapshot point at the applied index: the core stops reading entries below the
    * retained tail, then the store deletes them step by step. A snapshot transfer in flight
-   * holds the tail after its slot, so the follower can go on from there once it installed.
+   * holds the log where it was when the transfer began: its snapshot is at least there, so
+   * the follower can go on from the log once it installed it.
    */
   private markSnapshotPoint(): void {
     const point = this.applied;
@@ -904,10 +906,11 @@ export class NodeMachine {
 
   private startTransfer(peer: NodeId): void {
     if (this.transfers.has(peer)) return;
-    this.transfers.set(peer, this.applied);
-    this.log.info({ to: peer, slot: this.applied }, "follower is behind the log start: sending it a snapshot");
+    const minSlot = this.core.logStart - 1;
+    this.transfers.set(peer, minSlot);
+    this.log.info({ to: peer, minSlot }, "follower is behind the log start: sending it a snapshot");
     let settled = false;
-    this.ports.sendSnapshot(peer, (ok) => {
+    this.ports.sendSnapshot(peer, minSlot, (ok) => {
       if (settled || this.stopped) return;
       settled = true;
       this.transfers.delete(peer);

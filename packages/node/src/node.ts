@@ -72,8 +72,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         forward: (to, req, timeoutMs, done) => this.forward(to, req, timeoutMs, done),
         cancelForwards: (leader, why) => this.transport.abandonForwards(leader, why),
         schedule: () => this.schedule(),
-        sendSnapshot: (to, done) => {
-          this.sendSnapshot(to).then(done, (e: unknown) => {
+        sendSnapshot: (to, minSlot, done) => {
+          this.sendSnapshot(to, minSlot).then(done, (e: unknown) => {
             log.warn({ to, err: (e as Error).message.split("\n")[0] }, "cannot send a snapshot");
             done(false);
           });
@@ -92,9 +92,10 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   }
 
   /** Make (or reuse) a snapshot file and stream it to `to`; true once it installed it. */
-  private async sendSnapshot(to: NodeId): Promise<boolean> {
-    if (this.stopped) return false;
-    const snap = await this.outgoing.get();
+  private async sendSnapshot(to: NodeId, minSlot: number): Promise<boolean> {
+    // A snapshot of a large state costs; make none for a follower that is down.
+    if (this.stopped || !this.transport.connected(to)) return false;
+    const snap = await this.outgoing.get(minSlot);
     const call = this.transport.snapshotStream(to, Date.now() + transferDeadlineMs(snap.info.bytes));
     if (call === null) return false;
     this.log.info({ to, slot: snap.info.header.slot, bytes: snap.info.bytes }, "streaming a snapshot");

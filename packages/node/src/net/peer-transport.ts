@@ -246,6 +246,12 @@ export class PeerTransport {
     });
   }
 
+  /** Whether the channel to `peer` is connected now (a snapshot is made only for a peer that can take it). */
+  connected(peer: NodeId): boolean {
+    const link = this.links.get(peer);
+    return link !== undefined && !this.closed && link.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+  }
+
   /** A snapshot stream to `peer` (Peer.InstallSnapshot), or null without a link. */
   snapshotStream(peer: NodeId, deadline: number): grpc.ClientDuplexStream<SnapshotChunk, SnapshotProgress> | null {
     const link = this.links.get(peer);

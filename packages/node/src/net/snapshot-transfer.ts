@@ -31,10 +31,14 @@ export class OutgoingSnapshots {
     private readonly dbPath: string,
   ) {}
 
-  /** A snapshot file of the store as it is now (or a fresh enough one made before). */
-  async get(): Promise<{ info: SnapshotInfo; file: string }> {
-    if (this.current && Date.now() - this.current.madeAt < OUTGOING_REUSE_MS) return this.current;
-    if (this.making) return this.making;
+  /** A snapshot file at `minSlot` or later: the one made before if it is fresh and late enough, else a new one. */
+  async get(minSlot: number): Promise<{ info: SnapshotInfo; file: string }> {
+    const c = this.current;
+    if (c && c.info.header.slot >= minSlot && Date.now() - c.madeAt < OUTGOING_REUSE_MS) return c;
+    if (this.making) {
+      const made = await this.making;
+      if (made.info.header.slot >= minSlot) return made;
+    }
     this.making = (async () => {
       mkdirSync(this.dir, { recursive: true });
       const file = join(this.dir, `outgoing-${Date.now()}.zksnap`);
@@ -76,11 +80,16 @@ export function streamSnapshot(call: grpc.ClientDuplexStream<SnapshotChunk, Snap
       if (!ok) call.cancel();
       resolve(ok);
     };
+    // Opened now: a newer snapshot may replace (unlink) the file while this one streams.
+    try {
+      fd = openSync(file, "r");
+    } catch {
+      return finish(false);
+    }
     let sending = false;
     const sendFrom = (offset: number) => {
-      if (sending) return;
+      if (sending || fd === null) return;
       sending = true;
-      fd = openSync(file, "r");
       let at = offset;
       const pump = () => {
         while (!settled && at < info.bytes) {

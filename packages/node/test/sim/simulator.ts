@@ -504,9 +504,10 @@ class Simulation {
         election: (ev) => live() && this.onElection(n, ev),
         applied: (outcomes) => live() && this.onApplied(n, outcomes),
         appliedEntry: (slot) => live() && this.onAppliedEntry(n, slot),
-        sendSnapshot: (to, done) => {
+        sendSnapshot: (to, minSlot, done) => {
           if (!live()) return;
           const snap = n.disk.snapshot();
+          if (snap.slot < minSlot) throw new Violated("safety", `${n.id} has applied ${snap.slot}, below its own discarded log (${minSlot})`);
           this.transfers.push({ from: n.id, fromIncarnation: incarnation, to, snap, executed: new Map([...n.executed].filter(([, s]) => s <= snap.slot)), at: this.now + TRANSFER_TICKS_MIN + this.rng.int(TRANSFER_TICKS_MIN + 1), done });
           this.log(`${n.id} sends ${to} a snapshot at slot ${snap.slot}`);
         },
