@@ -36,6 +36,8 @@ function status(id: string, role: keyof typeof ROLE, ballot: [number, string], l
       members: [],
       lastHeartbeatMsAgo: heartbeat,
       alarms,
+      logStart: 1,
+      snapshotTransfers: [],
     },
   };
 }

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { ErrorCode, type Command } from "./gen/zk/v1/types.js";
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
-import type { ForwardRequest, ForwardResponse, SnapshotChunk, SnapshotProgress } from "./gen/zk/v1/peer.js";
+import type { ForwardRequest, ForwardResponse, InstallSnapshotChunk, InstallSnapshotProgress } from "./gen/zk/v1/peer.js";
 import type { Ballot, NodeId, PaxosCore, Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import type { WatchLog, ZnodeTree } from "./tree/index.js";
@@ -20,6 +20,14 @@ import type { Logger } from "./log.js";
 import { NodeMachine, type Clock, type Done, type ElectionEvent, type NodeOptions, type WriteOutcome } from "./machine.js";
 
 export { DATA_BYTES_HARD_MAX, LOG_MEMORY_SLOTS, SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, type Member, type NodeOptions, type WriteOutcome } from "./machine.js";
+
+export interface SnapshotTransferStatus {
+  readonly peer: NodeId;
+  readonly direction: "sending" | "receiving";
+  readonly slot: number;
+  bytesDone: number;
+  readonly totalBytes: number;
+}
 
 export interface NodeEvents {
   election: [ElectionEvent];
@@ -46,6 +54,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly outgoing: OutgoingSnapshots;
+  /** Snapshot transfers in progress, by peer (status). */
+  private readonly transfersNow = new Map<NodeId, SnapshotTransferStatus>();
   /** Where snapshot files are made and received: beside the store. */
   private readonly snapshotDir: string;
 
@@ -99,11 +109,27 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     const call = this.transport.snapshotStream(to, Date.now() + transferDeadlineMs(snap.info.bytes));
     if (call === null) return false;
     this.log.info({ to, slot: snap.info.header.slot, bytes: snap.info.bytes }, "streaming a snapshot");
-    return streamSnapshot(call, snap);
+    const t: SnapshotTransferStatus = { peer: to, direction: "sending", slot: snap.info.header.slot, bytesDone: 0, totalBytes: snap.info.bytes };
+    this.transfersNow.set(to, t);
+    try {
+      return await streamSnapshot(call, snap, (done) => (t.bytesDone = done));
+    } finally {
+      if (this.transfersNow.get(to) === t) this.transfersNow.delete(to);
+    }
+  }
+
+  /** Snapshot transfers in progress (sending, as a leader; receiving, as a follower). */
+  get snapshotTransfers(): SnapshotTransferStatus[] {
+    return [...this.transfersNow.values()];
+  }
+
+  /** The first slot this node's log holds (entries below were discarded after a snapshot point). */
+  get logStart(): number {
+    return this.machine.core.logStart;
   }
 
   /** A leader streams us a snapshot (Peer.InstallSnapshot). */
-  receiveSnapshot(call: grpc.ServerDuplexStream<SnapshotChunk, SnapshotProgress>): void {
+  receiveSnapshot(call: grpc.ServerDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>, from: NodeId): void {
     receiveSnapshot(
       call,
       this.snapshotDir,
@@ -114,6 +140,10 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         this.machine.snapshotInstalled();
       },
       this.log,
+      (p) => {
+        if (p === null) this.transfersNow.delete(from);
+        else this.transfersNow.set(from, { peer: from, direction: "receiving", ...p });
+      },
     );
   }
 

@@ -145,6 +145,8 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     ],
     lastHeartbeatMsAgo: 4,
     alarms: [],
+    logStart: 1,
+    snapshotTransfers: [{ peer: "n3", direction: "sending", slot: 1200, bytesDone: 1048576, totalBytes: 5000000 }],
   };
   const impl: ClusterServer = {
     status: (_call, callback) => callback(null, status),

@@ -16,7 +16,7 @@ function sweep(nodes: number, first: number, count: number, bug?: PlantedBug): S
 describe("simulated clusters stay safe and live", () => {
   // Each seed runs the real znode tree on every replica (in-memory SQLite): ~10x the cost of
   // a core-only seed, so the suite sweeps fewer; run 10,000 per size before landing a change.
-  for (const [nodes, count] of [[3, 200], [5, 80]] as const) {
+  for (const [nodes, count] of [[3, 150], [5, 60]] as const) {
     test(`${count} seeds on ${nodes} nodes: no violation, and the faults really happen`, () => {
       const results = sweep(nodes, 1, count);
       const bad = results.filter((r) => r.violation);
@@ -37,28 +37,31 @@ describe("simulated clusters stay safe and live", () => {
 });
 
 describe("planted bugs are caught", () => {
-  const cases: { bug: PlantedBug; nodes: number }[] = [
-    { bug: "forget-promise", nodes: 3 },
-    { bug: "skip-recovery", nodes: 3 },
-    { bug: "skip-recovery", nodes: 5 },
-    { bug: "local-read", nodes: 3 },
-    { bug: "wiped-votes", nodes: 3 },
-    { bug: "wiped-votes", nodes: 5 },
-    { bug: "stale-read-round", nodes: 3 },
-    { bug: "double-apply", nodes: 3 },
-    { bug: "expire-on-election", nodes: 3 },
-    { bug: "expire-on-election", nodes: 5 },
-    { bug: "lock-ignores-suspension", nodes: 3 },
+  // `from`: where the search for a violating seed starts, the first one known to violate when
+  // the case was written (so the suite stays fast); a change to the simulator that moves it
+  // is still caught by the search of the 300 seeds from there.
+  const cases: { bug: PlantedBug; nodes: number; from: number }[] = [
+    { bug: "forget-promise", nodes: 3, from: 9 },
+    { bug: "skip-recovery", nodes: 3, from: 1 },
+    { bug: "skip-recovery", nodes: 5, from: 7 },
+    { bug: "local-read", nodes: 3, from: 6 },
+    { bug: "wiped-votes", nodes: 3, from: 10 },
+    { bug: "wiped-votes", nodes: 5, from: 209 },
+    { bug: "stale-read-round", nodes: 3, from: 112 },
+    { bug: "double-apply", nodes: 3, from: 1 },
+    { bug: "expire-on-election", nodes: 3, from: 2 },
+    { bug: "expire-on-election", nodes: 5, from: 9 },
+    { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
   ];
-  for (const { bug, nodes } of cases) {
+  for (const { bug, nodes, from } of cases) {
     test(`${bug} on ${nodes} nodes: a seed violates safety, and replaying it shows the same violation`, () => {
       let found: SimResult | undefined;
       // A broken protocol may also livelock; the seed we want shows the safety failure.
-      for (let seed = 1; seed <= 300 && !found; seed++) {
+      for (let seed = from; seed < from + 300 && !found; seed++) {
         const r = runSeed({ seed, nodes, bug });
         if (r.violation && r.violation.kind !== "liveness") found = r;
       }
-      assert.ok(found?.violation, `no seed in 1..300 exposed ${bug} as a safety or assertion failure`);
+      assert.ok(found?.violation, `no seed in ${from}..${from + 299} exposed ${bug} as a safety or assertion failure`);
       const again = runSeed({ seed: found.seed, nodes, bug });
       assert.deepEqual(again.violation, found.violation, "the seed reproduces the failure exactly");
       // The same seed without the bug is clean.

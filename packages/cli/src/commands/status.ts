@@ -2,7 +2,7 @@ import { ZkCommand, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { CliError, EXIT_UNAVAILABLE } from "../lib/errors.js";
 import { printJsonLines, printLine, printTable } from "../lib/output.js";
-import { alarmLines, fetchRows, MEMBER_COLUMNS, noLeaderReason, REACHABLE_COLUMN, rowJson } from "../lib/status.js";
+import { alarmLines, transferLines, fetchRows, MEMBER_COLUMNS, noLeaderReason, REACHABLE_COLUMN, rowJson } from "../lib/status.js";
 
 export default class Status extends ZkCommand {
   static override summary = "Show every node's role, ballot, leader and indexes.";
@@ -25,6 +25,7 @@ export default class Status extends ZkCommand {
     else {
       printTable(rows, [...MEMBER_COLUMNS, REACHABLE_COLUMN]);
       for (const a of alarmLines(rows)) printLine(`ALARM ${a}`);
+      for (const t of transferLines(rows)) printLine(`SNAPSHOT ${t}`);
     }
     if (rows.every((r) => !r.reachable)) {
       throw new CliError(`no zk node reachable at ${resolved.endpoints.join(", ")}; is the cluster up? (zk-cli cluster status)`, EXIT_UNAVAILABLE);

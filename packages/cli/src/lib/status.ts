@@ -15,6 +15,10 @@ export interface MemberRow {
   lastHeartbeatMsAgo: number | null;
   /** What the node reports wrong with itself (disk alarm, refused peers), one line each. */
   alarms: string[];
+  /** The first slot its log holds (entries below were discarded after a snapshot point). */
+  logStart: number | null;
+  /** Snapshots it is sending (a leader) or receiving (a follower behind the leader's log start). */
+  snapshotTransfers: { peer: string; direction: string; slot: number; bytesDone: number; totalBytes: number }[];
   error: string | null;
 }
 
@@ -38,12 +42,14 @@ export function rowFromStatus(s: NodeStatus, address: string): MemberRow {
     reachable: true,
     lastHeartbeatMsAgo: s.lastHeartbeatMsAgo,
     alarms: [...s.alarms],
+    logStart: s.logStart || 1,
+    snapshotTransfers: s.snapshotTransfers.map((t) => ({ peer: t.peer, direction: t.direction, slot: t.slot, bytesDone: t.bytesDone, totalBytes: t.totalBytes })),
     error: null,
   };
 }
 
 export function unreachableRow(t: Target, error: string): MemberRow {
-  return { id: t.id ?? "", address: t.address, role: "", ballot: null, leader: "", chosen: null, applied: null, reachable: false, lastHeartbeatMsAgo: null, alarms: [], error };
+  return { id: t.id ?? "", address: t.address, role: "", ballot: null, leader: "", chosen: null, applied: null, reachable: false, lastHeartbeatMsAgo: null, alarms: [], logStart: null, snapshotTransfers: [], error };
 }
 
 /** Every target's status, in target order; a node that cannot be asked becomes an unreachable row. */
@@ -87,8 +93,18 @@ export function rowJson(r: MemberRow): Record<string, unknown> {
     applied: r.applied,
     lastHeartbeatMsAgo: r.lastHeartbeatMsAgo,
     alarms: r.alarms,
+    logStart: r.logStart,
+    snapshotTransfers: r.snapshotTransfers,
     ...(r.error ? { error: r.error } : {}),
   };
+}
+
+/** Snapshot transfers in progress, one line each ("n1: sending a snapshot at slot 4000 to n3: 2.0 of 5.1 MB"). */
+export function transferLines(rows: readonly MemberRow[]): string[] {
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  return rows.flatMap((r) =>
+    r.snapshotTransfers.map((t) => `${r.id}: ${t.direction} a snapshot at slot ${t.slot} ${t.direction === "sending" ? "to" : "from"} ${t.peer}: ${mb(t.bytesDone)} of ${mb(t.totalBytes)} MB`),
+  );
 }
 
 /** Every alarm the rows report, one line each ("n2: disk full at ..., writes refused"). */

@@ -62,6 +62,7 @@ export function statusJson(state: ElectionState, n: NodeView, atMs: number): Rec
     lag: n.up ? lagOf(state, n) : null,
     lastHeartbeatMsAgo: n.up ? n.heartbeatMsAgo : null,
     alarms: n.up ? n.alarms : [],
+    snapshotTransfers: n.up ? n.transfers : [],
     ...(n.up ? {} : { error: n.downReason }),
     unixMs: atMs,
   };

@@ -61,6 +61,8 @@ export interface NodeView {
   readonly leaderSinceExact: boolean;
   /** What the node reports wrong with itself (disk alarm, refused peers), one line each. */
   readonly alarms: readonly string[];
+  /** Snapshot transfers in progress ("sending slot 4000 to n3 (5.1 MB)"), one line each. */
+  readonly transfers: readonly string[];
 }
 
 export type TimelineKind = "event" | "watch" | "action";
@@ -114,6 +116,7 @@ export function initialState(targets: readonly WatchTarget[]): ElectionState {
       leaderSinceMs: null,
       leaderSinceExact: false,
       alarms: [],
+      transfers: [],
     })),
     timeline: [],
   };
@@ -146,6 +149,7 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
       const s = u.status;
       const role = roleName(s.role);
       const becameLeader = role === "leader" && (prev.role !== "leader" || !prev.up);
+      const transfers = (s.snapshotTransfers ?? []).map((t) => `${t.direction} slot ${t.slot} ${t.direction === "sending" ? "to" : "from"} ${t.peer} (${(t.totalBytes / 1e6).toFixed(1)} MB)`);
       next = {
         ...prev,
         id: s.nodeId || prev.id,
@@ -164,7 +168,11 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
         leaderSinceMs: role !== "leader" ? null : becameLeader ? u.atMs : prev.leaderSinceMs,
         leaderSinceExact: role !== "leader" ? false : becameLeader ? false : prev.leaderSinceExact,
         alarms: sameLines(prev.alarms, s.alarms) ? prev.alarms : [...s.alarms],
+        transfers: sameLines(prev.transfers, transfers) ? prev.transfers : transfers,
       };
+      // A transfer is one line in the timeline when it starts and one when it ends.
+      for (const t of transfers) if (!prev.transfers.includes(t)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `snapshot: ${t}`));
+      for (const t of prev.transfers) if (!transfers.includes(t)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `snapshot done or stopped: ${t}`));
       if (!prev.up && prev.seen) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, "reachable again"));
       for (const a of s.alarms) if (!prev.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `ALARM ${a}`));
       for (const a of prev.alarms) if (!s.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `alarm cleared: ${a}`));

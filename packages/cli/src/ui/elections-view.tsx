@@ -81,6 +81,15 @@ export function NodeTable(props: { state: ElectionState; selected?: number | nul
             ))
           : [],
       )}
+      {state.nodes.flatMap((n) =>
+        n.up
+          ? n.transfers.map((t) => (
+              <Text key={`${n.key} snapshot ${t}`} color="cyan" wrap="wrap">
+                SNAPSHOT {n.id}: {t}
+              </Text>
+            ))
+          : [],
+      )}
     </Box>
   );
 }

@@ -7,7 +7,7 @@
 // on it would count quorums of different clusters (split brain), so the receiver refuses.
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { ForwardRequest, PeerClient, type ForwardResponse, type PeerEnvelope, type SnapshotChunk, type SnapshotProgress } from "../gen/zk/v1/peer.js";
+import { ForwardRequest, PeerClient, type ForwardResponse, type PeerEnvelope, type InstallSnapshotChunk, type InstallSnapshotProgress } from "../gen/zk/v1/peer.js";
 import type { Message, NodeId } from "../paxos/types.js";
 import { messageToWire } from "./convert.js";
 import { ZkError } from "./errors.js";
@@ -253,7 +253,7 @@ export class PeerTransport {
   }
 
   /** A snapshot stream to `peer` (Peer.InstallSnapshot), or null without a link. */
-  snapshotStream(peer: NodeId, deadline: number): grpc.ClientDuplexStream<SnapshotChunk, SnapshotProgress> | null {
+  snapshotStream(peer: NodeId, deadline: number): grpc.ClientDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress> | null {
     const link = this.links.get(peer);
     if (!link || this.closed) return null;
     return link.client.installSnapshot(this.metadata, { deadline });

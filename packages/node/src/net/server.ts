@@ -36,7 +36,7 @@ import type { ZkNode } from "../node.js";
 import { REQUEST_ID_LENGTH_MAX, validatePath } from "../tree/index.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
-import { PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
+import { PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
 import { SNAPSHOT_CHUNK_BYTES_DEFAULT, openSnapshotSource, snapshotChunks } from "../storage/snapshot.js";
 
@@ -147,7 +147,7 @@ export class NodeServer {
       },
       installSnapshot: (call) => {
         if (this.refusePeer(call, (e) => call.emit("error", e))) return;
-        this.node.receiveSnapshot(call);
+        this.node.receiveSnapshot(call, String(call.metadata.get(PEER_FROM_METADATA)[0] ?? "?"));
       },
     };
   }
@@ -427,6 +427,8 @@ export class NodeServer {
       members: [...n.members].map(([id, address]) => ({ id, address })),
       lastHeartbeatMsAgo: n.msSinceLeaderHeard,
       alarms: n.alarms,
+      logStart: n.logStart,
+      snapshotTransfers: n.snapshotTransfers.map((t) => ({ ...t })),
     };
   }
 

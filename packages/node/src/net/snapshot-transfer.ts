@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
-import type { SnapshotChunk, SnapshotProgress } from "../gen/zk/v1/peer.js";
+import type { InstallSnapshotChunk, InstallSnapshotProgress } from "../gen/zk/v1/peer.js";
 import { verifySnapshotFile, writeSnapshotFile, type SnapshotInfo } from "../storage/snapshot.js";
 import type { Logger } from "../log.js";
 
@@ -66,7 +66,7 @@ export class OutgoingSnapshots {
  * the identity first, then the bytes from where the follower's answer says it has them.
  * Resolves true once the follower installed it.
  */
-export function streamSnapshot(call: grpc.ClientDuplexStream<SnapshotChunk, SnapshotProgress>, snap: { info: SnapshotInfo; file: string }): Promise<boolean> {
+export function streamSnapshot(call: grpc.ClientDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>, snap: { info: SnapshotInfo; file: string }, progress: (bytesDone: number) => void = () => undefined): Promise<boolean> {
   const { info, file } = snap;
   const head = { sha256: info.sha256, slot: info.header.slot, totalBytes: info.bytes };
   return new Promise<boolean>((resolve) => {
@@ -98,6 +98,7 @@ export function streamSnapshot(call: grpc.ClientDuplexStream<SnapshotChunk, Snap
           let got = 0;
           while (got < n) got += readSync(fd!, data, got, n - got, at + got);
           at += n;
+          progress(at);
           // Flow control: wait for the stream to drain before reading more of the file.
           if (!call.write({ ...head, offset: at - n, data })) {
             call.once("drain", pump);
@@ -108,7 +109,7 @@ export function streamSnapshot(call: grpc.ClientDuplexStream<SnapshotChunk, Snap
       };
       pump();
     };
-    call.on("data", (p: SnapshotProgress) => {
+    call.on("data", (p: InstallSnapshotProgress) => {
       if (p.installed) return finish(true);
       sendFrom(Math.min(p.offset, info.bytes));
     });
@@ -123,22 +124,25 @@ export function streamSnapshot(call: grpc.ClientDuplexStream<SnapshotChunk, Snap
  * (so a broken transfer resumes), and once it is whole, verify it and `install` it.
  */
 export function receiveSnapshot(
-  call: grpc.ServerDuplexStream<SnapshotChunk, SnapshotProgress>,
+  call: grpc.ServerDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>,
   dir: string,
   install: (file: string, info: SnapshotInfo) => void,
   log: Logger,
+  progress: (p: { slot: number; bytesDone: number; totalBytes: number } | null) => void = () => undefined,
 ): void {
   let file: string | null = null;
   let fd: number | null = null;
   let have = 0;
   let total = 0;
+  let slot = 0;
   const fail = (why: string) => {
     if (fd !== null) closeSync(fd);
     fd = null;
+    progress(null);
     log.warn({ why }, "snapshot transfer failed");
     call.destroy(new Error(why));
   };
-  call.on("data", (c: SnapshotChunk) => {
+  call.on("data", (c: InstallSnapshotChunk) => {
     try {
       if (file === null) {
         if (!/^[0-9a-f]{64}$/.test(c.sha256)) return fail("a snapshot chunk without a valid sha256");
@@ -149,6 +153,8 @@ export function receiveSnapshot(
         total = c.totalBytes;
         fd = openSync(file, existsSync(file) ? "r+" : "w");
         have = Math.min(fstatSync(fd).size, total);
+        slot = c.slot;
+        progress({ slot, bytesDone: have, totalBytes: total });
         call.write({ offset: have, installed: false });
         return;
       }
@@ -157,6 +163,7 @@ export function receiveSnapshot(
       let done = 0;
       while (done < c.data.length) done += writeSync(fd!, c.data, done, c.data.length - done, have + done);
       have += c.data.length;
+      progress({ slot, bytesDone: have, totalBytes: total });
       if (have < total) return;
       closeSync(fd!);
       fd = null;
@@ -167,6 +174,7 @@ export function receiveSnapshot(
         // Installed, or damaged / refused: either way this file is done with.
         rmSync(whole, { force: true });
       }
+      progress(null);
       call.write({ offset: have, installed: true });
       call.end();
     } catch (e) {
@@ -176,5 +184,7 @@ export function receiveSnapshot(
   call.on("error", () => {
     if (fd !== null) closeSync(fd);
     fd = null;
+    progress(null);
   });
+  call.on("cancelled", () => progress(null));
 }

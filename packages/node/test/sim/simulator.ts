@@ -970,7 +970,7 @@ class Simulation {
     }
     c.lock = "holding";
     c.holdingSince = this.ms;
-    c.holdUntil = this.ms + (5 + this.rng.int(this.opts.bug === "lock-ignores-suspension" ? 200 : 25)) * TICK_MS;
+    c.holdUntil = this.ms + (5 + this.rng.int(this.opts.bug === "lock-ignores-suspension" ? 400 : 25)) * TICK_MS;
     this.locksHeld++;
     this.log(`${c.name} holds the lock (${c.lockPath}, session ${c.session!.id})`);
   }

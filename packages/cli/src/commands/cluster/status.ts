@@ -2,7 +2,7 @@ import { ZkCommand, commonFlags } from "../../base.js";
 import { clusterRowJson, CLUSTER_COLUMNS, joinManifest } from "../../lib/cluster-view.js";
 import { clusterDir, requireManifest } from "../../lib/manifest.js";
 import { printJsonLines, printLine, printTable } from "../../lib/output.js";
-import { alarmLines, fetchRows } from "../../lib/status.js";
+import { alarmLines, transferLines, fetchRows } from "../../lib/status.js";
 
 export default class ClusterStatus extends ZkCommand {
   static override summary = "Show the local cluster's members: role, ballot, indexes, PID, alive, reachable.";
@@ -21,6 +21,7 @@ export default class ClusterStatus extends ZkCommand {
     else {
       printTable(rows, CLUSTER_COLUMNS);
       for (const a of alarmLines(rows)) printLine(`ALARM ${a}`);
+      for (const t of transferLines(rows)) printLine(`SNAPSHOT ${t}`);
     }
   }
 }

@@ -145,6 +145,29 @@ export interface NodeStatus {
    * when healthy.
    */
   alarms: string[];
+  /**
+   * The first slot this node's log holds: entries below it were discarded after a snapshot
+   * point (log compaction); 1 when none were.
+   */
+  logStart: number;
+  /**
+   * Snapshot transfers in progress: on a leader, those it sends to followers behind its log
+   * start; on a follower, the one it receives.
+   */
+  snapshotTransfers: SnapshotTransfer[];
+}
+
+/** One snapshot on its way between two members. */
+export interface SnapshotTransfer {
+  /** The other member: the follower a leader sends to, or the leader a follower receives from. */
+  peer: string;
+  /** "sending" or "receiving". */
+  direction: string;
+  /** The slot the snapshot's state is at (0 while the sender is still making it). */
+  slot: number;
+  /** Bytes sent or received so far, of total_bytes (0 while unknown). */
+  bytesDone: number;
+  totalBytes: number;
 }
 
 /** Ask for the membership. */
@@ -395,6 +418,8 @@ function createBaseNodeStatus(): NodeStatus {
     members: [],
     lastHeartbeatMsAgo: 0,
     alarms: [],
+    logStart: 0,
+    snapshotTransfers: [],
   };
 }
 
@@ -435,6 +460,12 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     }
     for (const v of message.alarms) {
       writer.uint32(98).string(v!);
+    }
+    if (message.logStart !== 0) {
+      writer.uint32(104).uint64(message.logStart);
+    }
+    for (const v of message.snapshotTransfers) {
+      SnapshotTransfer.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -548,6 +579,22 @@ export const NodeStatus: MessageFns<NodeStatus> = {
             message.alarms.push(reader.string());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.logStart = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.snapshotTransfers.push(SnapshotTransfer.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -606,6 +653,16 @@ export const NodeStatus: MessageFns<NodeStatus> = {
       alarms: globalThis.Array.isArray(object?.alarms)
         ? object.alarms.map((e: any) => globalThis.String(e))
         : [],
+      logStart: isSet(object.logStart)
+        ? globalThis.Number(object.logStart)
+        : isSet(object.log_start)
+        ? globalThis.Number(object.log_start)
+        : 0,
+      snapshotTransfers: globalThis.Array.isArray(object?.snapshotTransfers)
+        ? object.snapshotTransfers.map((e: any) => SnapshotTransfer.fromJSON(e))
+        : globalThis.Array.isArray(object?.snapshot_transfers)
+        ? object.snapshot_transfers.map((e: any) => SnapshotTransfer.fromJSON(e))
+        : [],
     };
   },
 
@@ -647,6 +704,12 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     if (message.alarms?.length) {
       obj.alarms = message.alarms;
     }
+    if (message.logStart !== 0) {
+      obj.logStart = Math.round(message.logStart);
+    }
+    if (message.snapshotTransfers?.length) {
+      obj.snapshotTransfers = message.snapshotTransfers.map((e) => SnapshotTransfer.toJSON(e));
+    }
     return obj;
   },
 
@@ -669,6 +732,149 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.lastHeartbeatMsAgo = object.lastHeartbeatMsAgo ?? 0;
     message.alarms = object.alarms?.map((e) => e) || [];
+    message.logStart = object.logStart ?? 0;
+    message.snapshotTransfers = object.snapshotTransfers?.map((e) => SnapshotTransfer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSnapshotTransfer(): SnapshotTransfer {
+  return { peer: "", direction: "", slot: 0, bytesDone: 0, totalBytes: 0 };
+}
+
+export const SnapshotTransfer: MessageFns<SnapshotTransfer> = {
+  encode(message: SnapshotTransfer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== "") {
+      writer.uint32(10).string(message.peer);
+    }
+    if (message.direction !== "") {
+      writer.uint32(18).string(message.direction);
+    }
+    if (message.slot !== 0) {
+      writer.uint32(24).uint64(message.slot);
+    }
+    if (message.bytesDone !== 0) {
+      writer.uint32(32).uint64(message.bytesDone);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotTransfer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotTransfer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.direction = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.slot = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesDone = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotTransfer {
+    return {
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      direction: isSet(object.direction) ? globalThis.String(object.direction) : "",
+      slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
+      bytesDone: isSet(object.bytesDone)
+        ? globalThis.Number(object.bytesDone)
+        : isSet(object.bytes_done)
+        ? globalThis.Number(object.bytes_done)
+        : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: SnapshotTransfer): unknown {
+    const obj: any = {};
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.direction !== "") {
+      obj.direction = message.direction;
+    }
+    if (message.slot !== 0) {
+      obj.slot = Math.round(message.slot);
+    }
+    if (message.bytesDone !== 0) {
+      obj.bytesDone = Math.round(message.bytesDone);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotTransfer>): SnapshotTransfer {
+    return SnapshotTransfer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotTransfer>): SnapshotTransfer {
+    const message = createBaseSnapshotTransfer();
+    message.peer = object.peer ?? "";
+    message.direction = object.direction ?? "";
+    message.slot = object.slot ?? 0;
+    message.bytesDone = object.bytesDone ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
     return message;
   },
 };

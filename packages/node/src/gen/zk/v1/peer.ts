@@ -40,7 +40,7 @@ export const protobufFileName = "zk/v1/peer.proto";
  */
 
 /** A piece of a snapshot file (storage/snapshot.ts format) from a leader. */
-export interface SnapshotChunk {
+export interface InstallSnapshotChunk {
   /** The snapshot: its sha256 (hex) names it; slot and size describe it. Set in every chunk. */
   sha256: string;
   slot: number;
@@ -51,7 +51,7 @@ export interface SnapshotChunk {
 }
 
 /** The follower's answer: the bytes it holds, and once complete, whether it installed it. */
-export interface SnapshotProgress {
+export interface InstallSnapshotProgress {
   offset: number;
   installed: boolean;
 }
@@ -288,12 +288,12 @@ export interface ForwardResponse {
     | undefined;
 }
 
-function createBaseSnapshotChunk(): SnapshotChunk {
+function createBaseInstallSnapshotChunk(): InstallSnapshotChunk {
   return { sha256: "", slot: 0, totalBytes: 0, offset: 0, data: new Uint8Array(0) };
 }
 
-export const SnapshotChunk: MessageFns<SnapshotChunk> = {
-  encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const InstallSnapshotChunk: MessageFns<InstallSnapshotChunk> = {
+  encode(message: InstallSnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sha256 !== "") {
       writer.uint32(10).string(message.sha256);
     }
@@ -312,7 +312,7 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotChunk {
+  decode(input: BinaryReader | Uint8Array, length?: number): InstallSnapshotChunk {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -321,7 +321,7 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotChunk();
+      const message = createBaseInstallSnapshotChunk();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -377,7 +377,7 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     }
   },
 
-  fromJSON(object: any): SnapshotChunk {
+  fromJSON(object: any): InstallSnapshotChunk {
     return {
       sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
       slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
@@ -391,7 +391,7 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     };
   },
 
-  toJSON(message: SnapshotChunk): unknown {
+  toJSON(message: InstallSnapshotChunk): unknown {
     const obj: any = {};
     if (message.sha256 !== "") {
       obj.sha256 = message.sha256;
@@ -411,11 +411,11 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     return obj;
   },
 
-  create(base?: DeepPartial<SnapshotChunk>): SnapshotChunk {
-    return SnapshotChunk.fromPartial(base ?? {});
+  create(base?: DeepPartial<InstallSnapshotChunk>): InstallSnapshotChunk {
+    return InstallSnapshotChunk.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<SnapshotChunk>): SnapshotChunk {
-    const message = createBaseSnapshotChunk();
+  fromPartial(object: DeepPartial<InstallSnapshotChunk>): InstallSnapshotChunk {
+    const message = createBaseInstallSnapshotChunk();
     message.sha256 = object.sha256 ?? "";
     message.slot = object.slot ?? 0;
     message.totalBytes = object.totalBytes ?? 0;
@@ -425,12 +425,12 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
   },
 };
 
-function createBaseSnapshotProgress(): SnapshotProgress {
+function createBaseInstallSnapshotProgress(): InstallSnapshotProgress {
   return { offset: 0, installed: false };
 }
 
-export const SnapshotProgress: MessageFns<SnapshotProgress> = {
-  encode(message: SnapshotProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const InstallSnapshotProgress: MessageFns<InstallSnapshotProgress> = {
+  encode(message: InstallSnapshotProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.offset !== 0) {
       writer.uint32(8).uint64(message.offset);
     }
@@ -440,7 +440,7 @@ export const SnapshotProgress: MessageFns<SnapshotProgress> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotProgress {
+  decode(input: BinaryReader | Uint8Array, length?: number): InstallSnapshotProgress {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -449,7 +449,7 @@ export const SnapshotProgress: MessageFns<SnapshotProgress> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotProgress();
+      const message = createBaseInstallSnapshotProgress();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -481,14 +481,14 @@ export const SnapshotProgress: MessageFns<SnapshotProgress> = {
     }
   },
 
-  fromJSON(object: any): SnapshotProgress {
+  fromJSON(object: any): InstallSnapshotProgress {
     return {
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       installed: isSet(object.installed) ? globalThis.Boolean(object.installed) : false,
     };
   },
 
-  toJSON(message: SnapshotProgress): unknown {
+  toJSON(message: InstallSnapshotProgress): unknown {
     const obj: any = {};
     if (message.offset !== 0) {
       obj.offset = Math.round(message.offset);
@@ -499,11 +499,11 @@ export const SnapshotProgress: MessageFns<SnapshotProgress> = {
     return obj;
   },
 
-  create(base?: DeepPartial<SnapshotProgress>): SnapshotProgress {
-    return SnapshotProgress.fromPartial(base ?? {});
+  create(base?: DeepPartial<InstallSnapshotProgress>): InstallSnapshotProgress {
+    return InstallSnapshotProgress.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<SnapshotProgress>): SnapshotProgress {
-    const message = createBaseSnapshotProgress();
+  fromPartial(object: DeepPartial<InstallSnapshotProgress>): InstallSnapshotProgress {
+    const message = createBaseInstallSnapshotProgress();
     message.offset = object.offset ?? 0;
     message.installed = object.installed ?? false;
     return message;
@@ -2467,10 +2467,11 @@ export const PeerService = {
     path: "/zk.v1.Peer/InstallSnapshot" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: SnapshotChunk): Buffer => Buffer.from(SnapshotChunk.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SnapshotChunk => SnapshotChunk.decode(value),
-    responseSerialize: (value: SnapshotProgress): Buffer => Buffer.from(SnapshotProgress.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SnapshotProgress => SnapshotProgress.decode(value),
+    requestSerialize: (value: InstallSnapshotChunk): Buffer => Buffer.from(InstallSnapshotChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InstallSnapshotChunk => InstallSnapshotChunk.decode(value),
+    responseSerialize: (value: InstallSnapshotProgress): Buffer =>
+      Buffer.from(InstallSnapshotProgress.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InstallSnapshotProgress => InstallSnapshotProgress.decode(value),
   },
 } as const;
 
@@ -2495,7 +2496,7 @@ export interface PeerServer extends UntypedServiceImplementation {
    * earlier resumes there), then the leader sends the rest in bounded chunks. The follower
    * verifies the whole file, installs it in one transaction and answers `installed`.
    */
-  installSnapshot: handleBidiStreamingCall<SnapshotChunk, SnapshotProgress>;
+  installSnapshot: handleBidiStreamingCall<InstallSnapshotChunk, InstallSnapshotProgress>;
 }
 
 export interface PeerClient extends Client {
@@ -2534,12 +2535,12 @@ export interface PeerClient extends Client {
    * earlier resumes there), then the leader sends the rest in bounded chunks. The follower
    * verifies the whole file, installs it in one transaction and answers `installed`.
    */
-  installSnapshot(): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
-  installSnapshot(options: Partial<CallOptions>): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
+  installSnapshot(): ClientDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>;
+  installSnapshot(options: Partial<CallOptions>): ClientDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>;
   installSnapshot(
     metadata: Metadata,
     options?: Partial<CallOptions>,
-  ): ClientDuplexStream<SnapshotChunk, SnapshotProgress>;
+  ): ClientDuplexStream<InstallSnapshotChunk, InstallSnapshotProgress>;
 }
 
 export const PeerClient = makeGenericClientConstructor(PeerService, "zk.v1.Peer") as unknown as {
