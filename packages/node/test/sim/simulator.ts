@@ -386,6 +386,8 @@ class Simulation {
         const clientsActive = faulty || this.now < this.faultTicks + this.healTicks / 2;
         this.sessionClients(clientsActive);
         if (clientsActive) this.clientWork();
+        // A write keeps being retried until it has an answer, also once new work has stopped.
+        for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
         this.retryStuck();
         for (const n of this.nodes) {
           n.clockMs += n.rate * TICK_MS;
@@ -660,7 +662,6 @@ class Simulation {
       const historyId = this.history.invoke(key, zop, this.now, `p${id}`);
       this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0 });
     }
-    for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
     if (this.rng.chance(0.2)) this.tryRead(null);
     // Reads at every node that believes it leads: a deposed leader that still thinks it
     // leads is where a stale read would come from.
