@@ -28,11 +28,17 @@ export function matches(spec: Pick<WatchSpec, "path" | "recursive">, ev: WatchEv
 }
 
 export class WatchHub {
-  private readonly subs = new Set<{ spec: WatchSpec; deliver: (zxid: number, evs: readonly WatchEvent[]) => void }>();
+  private readonly subs = new Set<{ spec: WatchSpec; deliver: (zxid: number, evs: readonly WatchEvent[]) => void; end: (e: ZkError) => void }>();
 
   constructor(private readonly node: ZkNode) {
     node.on("applied", (zxid, events) => {
       for (const s of this.subs) s.deliver(zxid, events);
+    });
+    // A snapshot replaced this node's state: the events between what a watch saw and the
+    // snapshot's slot were never applied here, so every watch ends; it resumes elsewhere (or
+    // is told COMPACTED here) rather than silently missing them.
+    node.on("installed", (slot) => {
+      for (const s of [...this.subs]) s.end(new ZkError(ErrorCode.COMPACTED, `this node installed a snapshot at zxid ${slot}; the events before it are not in its history: watch again (from another node, or from zxid ${slot + 1} after reading the current state)`));
     });
   }
 
@@ -66,6 +72,7 @@ export class WatchHub {
     };
     const sub = {
       spec,
+      end: (e: ZkError) => end(e),
       deliver: (zxid: number, evs: readonly WatchEvent[]) => {
         if (zxid < spec.fromZxid) return;
         for (const ev of evs) {
