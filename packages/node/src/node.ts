@@ -135,6 +135,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       this.snapshotDir,
       (file, info) => {
         if (this.stopped) throw new Error(`node ${this.id} is shutting down`);
+        // A leader is never behind another member's log start; a deposed one that thinks so
+        // must not unseat it (installing rebuilds the core, which ends its term).
+        if (this.machine.role === "leader") throw new Error(`node ${this.id} leads; it takes no snapshot from ${from}`);
         this.store.installSnapshot(file, { clusterId: this.opts.clusterId });
         this.log.info({ slot: info.header.slot, bytes: info.bytes }, "snapshot installed");
         this.machine.snapshotInstalled();
