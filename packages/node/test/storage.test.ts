@@ -116,7 +116,7 @@ describe("SqliteAcceptorStore", () => {
         firstEntrySlot: 1,
         autoVacuum: "incremental",
       });
-      assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1 });
+      assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1, discardedTo: 0 });
       assert.equal(s.applied(), 0);
       assert.equal(s.db.pragma("application_id", { simple: true }), ZK_APPLICATION_ID);
       assert.equal(s.db.pragma("journal_mode", { simple: true }), "wal");
@@ -201,7 +201,7 @@ describe("SqliteAcceptorStore", () => {
         () => s.save(hs(2, "n1", 1), [entry(2, 2, "n1", bytes(2)), entry(3, 2, "n1", bytes(3)), entry(4, 2, "n1", bytes(4))]),
         /boom/,
       );
-      assert.deepEqual(s.load(), { hardState: hs(1, "n1", 0), entries: [entry(1, 1, "n1", bytes(1))], entriesFrom: 1 });
+      assert.deepEqual(s.load(), { hardState: hs(1, "n1", 0), entries: [entry(1, 1, "n1", bytes(1))], entriesFrom: 1, discardedTo: 0 });
       s.db.exec("DROP TRIGGER fail_slot_4");
       // The failed save did not advance the store's idea of the promise either.
       s.save(hs(1, "n2", 0), []);
@@ -218,7 +218,7 @@ describe("SqliteAcceptorStore", () => {
       s.save(hs(5, "n2", 3), []);
       assert.throws(() => s.save(hs(5, "n1", 3), [entry(1, 5, "n1", bytes(1))]), /promised ballot would go back/);
       assert.throws(() => s.save(hs(6, "n1", 2), []), /chosen index would go back/);
-      assert.deepEqual(s.load(), { hardState: hs(5, "n2", 3), entries: [], entriesFrom: 1 });
+      assert.deepEqual(s.load(), { hardState: hs(5, "n2", 3), entries: [], entriesFrom: 1, discardedTo: 0 });
       assert.throws(() => s.save(null, [entry(0, 1, "n1", bytes(1))]), RangeError);
     } finally {
       s.close();
@@ -479,7 +479,7 @@ describe("durability of a transaction", () => {
 describe("MemAcceptorStore", () => {
   test("round trip: ascending entries, replaced slots, no-ops, hard state, applied", () => {
     const s = new MemAcceptorStore();
-    assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1 });
+    assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1, discardedTo: 0 });
     s.save(hs(2, "n1", 0), [entry(3, 2, "n1", bytes(3)), entry(1, 2, "n1", bytes(1)), entry(2, 2, "n1", NOOP)]);
     s.save(hs(3, "n2", 2), [entry(3, 3, "n2", bytes(33))]);
     s.save(null, [entry(7, 3, "n2", bytes(7))]);
@@ -491,6 +491,7 @@ describe("MemAcceptorStore", () => {
       hardState: hs(3, "n2", 2),
       entries: [entry(1, 2, "n1", bytes(1)), entry(2, 2, "n1", NOOP), entry(3, 3, "n2", bytes(33)), entry(7, 3, "n2", bytes(7))],
       entriesFrom: 1,
+      discardedTo: 0,
     });
     // The log can be loaded from a later slot, and older entries read on demand.
     assert.deepEqual(s.load({ entriesFrom: 3 }).entries.map((e) => e.slot), [3, 7]);
@@ -520,7 +521,7 @@ describe("MemAcceptorStore", () => {
     s.save(hs(2, "n2", 1), [entry(1, 2, "n2", bytes(1))]);
     assert.throws(() => s.save(hs(3, "n1", 1), [entry(2, 3, "n1", bytes(2)), entry(-1, 3, "n1", bytes(9))]), RangeError);
     assert.throws(() => s.save(hs(1, "n9", 1), [entry(2, 3, "n1", bytes(2))]), /promised ballot would go back/);
-    assert.deepEqual(s.load(), { hardState: hs(2, "n2", 1), entries: [entry(1, 2, "n2", bytes(1))], entriesFrom: 1 });
+    assert.deepEqual(s.load(), { hardState: hs(2, "n2", 1), entries: [entry(1, 2, "n2", bytes(1))], entriesFrom: 1, discardedTo: 0 });
   });
 
   test("transaction() rolls back saves and setApplied when fn throws", () => {
@@ -533,7 +534,7 @@ describe("MemAcceptorStore", () => {
         throw new Error("apply failed");
       }),
     /apply failed/);
-    assert.deepEqual(s.load(), { hardState: hs(1, "n1", 1), entries: [entry(1, 1, "n1", bytes(1))], entriesFrom: 1 });
+    assert.deepEqual(s.load(), { hardState: hs(1, "n1", 1), entries: [entry(1, 1, "n1", bytes(1))], entriesFrom: 1, discardedTo: 0 });
     assert.equal(s.applied(), 0);
   });
 
