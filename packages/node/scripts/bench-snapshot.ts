@@ -93,12 +93,29 @@ function sizeOverWrites(compact: boolean): { sizes: string[]; longestStepMs: num
         if (s.done) break;
       }
     }
-    if (w.slot % report === 0 || w.slot === WRITES) sizes.push(`${w.slot}: ${mib(fileBytes(path))}`);
+    if (w.slot % report === 0 || w.slot === WRITES) sizes.push(`${w.slot}: ${mib(w.store.info().dbBytes)}`);
   }
   const info = w.store.info();
   sizes.push(`entries ${info.entryCount}, first slot ${info.firstEntrySlot}`);
   w.store.close();
   return { sizes, longestStepMs };
+}
+
+/** The longest gap between runs of a 1 ms timer, from now until stop(): how long the event loop was held. */
+function stallMeter(): { stop(): number } {
+  let worst = 0;
+  let prev = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - prev);
+    prev = now;
+  }, 1);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return worst;
+    },
+  };
 }
 
 async function snapshotTimes(): Promise<void> {
@@ -115,38 +132,24 @@ async function snapshotTimes(): Promise<void> {
   console.log(`state: ${keys} znodes of ${valueBytes} B, store ${mib(fileBytes(path))} (built in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
   const file = join(dir, "state.zks");
-  // As the server streams it (no file, no fsync): the longest stall of a 1 ms timer beside it.
-  {
-    let stall = 0;
-    let prev = performance.now();
-    const tick = setInterval(() => {
-      const now = performance.now();
-      stall = Math.max(stall, now - prev);
-      prev = now;
-    }, 1);
-    const db = openSnapshotSource(path);
-    const t1 = performance.now();
-    let chunks = 0;
-    for await (const _ of snapshotChunks(db)) {
-      chunks++;
-      await new Promise((r) => setImmediate(r));
-    }
-    clearInterval(tick);
-    db.close();
-    console.log(`snapshot stream (no file): ${((performance.now() - t1) / 1000).toFixed(2)} s, ${chunks} chunks; longest event-loop stall ${stall.toFixed(0)} ms`);
+  // As the server streams it (no file, no fsync), then into a file as `snapshot save` does.
+  let stall = stallMeter();
+  const db = openSnapshotSource(path);
+  const t1 = performance.now();
+  let chunks = 0;
+  for await (const _ of snapshotChunks(db)) {
+    chunks++;
+    await new Promise((r) => setImmediate(r));
   }
-  let stallMs = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    stallMs = Math.max(stallMs, now - last);
-    last = now;
-  }, 1);
+  const streamStallMs = stall.stop();
+  db.close();
+  console.log(`snapshot stream (no file): ${((performance.now() - t1) / 1000).toFixed(2)} s, ${chunks} chunks; longest event-loop stall ${streamStallMs.toFixed(0)} ms`);
+  stall = stallMeter();
   const src = openSnapshotSource(path);
   let t = performance.now();
   const info = await writeChunksToFile(snapshotChunks(src), file);
   const createMs = performance.now() - t;
-  clearInterval(timer);
+  const stallMs = stall.stop();
   src.close();
   console.log(`snapshot create: ${(createMs / 1000).toFixed(2)} s for ${mib(info.bytes)} (${mib(info.bytes / (createMs / 1000))}/s); longest event-loop stall meanwhile ${stallMs.toFixed(0)} ms (the fsync of the file included)`);
 
