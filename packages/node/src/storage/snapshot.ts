@@ -375,7 +375,9 @@ export function readSnapshotFile(file: string, visitor: SnapshotVisitor = {}): S
     throw new SnapshotError(code === "ENOENT" ? `${file}: no such file` : `${file}: cannot open: ${(e as Error).message}`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new SnapshotError(`${file} is not a file (a snapshot is one file)`);
+    const size = st.size;
     const bodyBytes = checkFooter(fd, file, size);
     const r = new FileReader(fd, file, bodyBytes);
     const magic = r.bytes(HEAD_MAGIC.length);
