@@ -38,7 +38,7 @@ const FOOTER_BYTES = FOOT_MAGIC.length + 8 + 32;
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 /** Rows read per query while writing; a page also ends after PAGE_BYTES_MAX of values. */
 const PAGE_ROWS_MAX = 256;
-const PAGE_BYTES_MAX = 1024 * 1024;
+const PAGE_BYTES_MAX = 256 * 1024;
 /** Bounds a damaged length field can claim before the checksum is known. */
 const JSON_BYTES_MAX = 1024 * 1024;
 const FILE_READ_BYTES = 1024 * 1024;
