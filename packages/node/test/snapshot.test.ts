@@ -4,10 +4,10 @@
 // compaction deletes only what it may, moves the log's start, and load() reports it.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SqliteAcceptorStore, SnapshotError, readSnapshotFile, snapshotChunks, openSnapshotSource, verifySnapshotFile, writeSnapshotFile } from "../src/storage/index.js";
+import { LogCompactor, SqliteAcceptorStore, SnapshotError, readSnapshotFile, snapshotChunks, openSnapshotSource, verifySnapshotFile, writeSnapshotFile } from "../src/storage/index.js";
 import { ZnodeTree, WatchLog, encodeCommand } from "../src/tree/index.js";
 import { treeHash } from "../src/tree/hash.js";
 import type { Command } from "../src/gen/zk/v1/types.js";
@@ -226,6 +226,33 @@ describe("log compaction", () => {
       const again = SqliteAcceptorStore.open(join(dir, "zk.db"), { clusterId: "c1", nodeId: "n1" });
       assert.equal(again.load().entriesFrom, target);
       again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("LogCompactor: a snapshot point every N entries after the node's stagger, bounded steps, and never below keepFrom", () => {
+    const dir = tmp();
+    try {
+      const store = storeWithWrites(dir, 1200);
+      const applied = store.applied(); // 1201: the session, then 1200 writes
+      const c = new LogCompactor(store, { snapshotEntries: 1000, retainEntries: 200, staggerEntries: 300 });
+      assert.equal(c.nextSnapshotAt, 1300);
+      assert.equal(c.noteApplied(applied), false, "not due before snapshotEntries + stagger");
+      assert.equal(store.logStart().snapshotIndex, 0);
+      store.close();
+      mkdirSync(join(dir, "more"));
+      const more = storeWithWrites(join(dir, "more"), 2000);
+      const c2 = new LogCompactor(more, { snapshotEntries: 1000, retainEntries: 200, staggerEntries: 300 });
+      // A follower still needs slot 1500 from the log: nothing from it on goes.
+      assert.equal(c2.noteApplied(more.applied(), 1500), true);
+      let steps = 0;
+      while (c2.step()) steps++;
+      assert.deepEqual(more.logStart(), { snapshotIndex: more.applied(), firstEntrySlot: 1500 });
+      assert.equal(c2.nextSnapshotAt, more.applied() + 1000);
+      assert.equal(c2.noteApplied(more.applied()), false, "the next point is snapshotEntries later");
+      assert.equal(c2.step(), false);
+      more.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

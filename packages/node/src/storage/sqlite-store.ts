@@ -571,7 +571,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
     const meta = parseMeta(this.statements.metaAll.all(), this.path);
     if (snapshotIndex < meta.snapshotIndex) return;
     this.transaction(() => this.statements.metaUpsert.run(META_SNAPSHOT_INDEX, snapshotIndex), { durable: false });
-    this.compactBelow = Math.max(this.compactBelow, snapshotIndex - retainEntries + 1, meta.firstEntrySlot);
+    // The latest call rules: a caller that must now keep more (a follower fell behind) lowers it.
+    this.compactBelow = Math.max(snapshotIndex - retainEntries + 1, meta.firstEntrySlot);
   }
 
   /**
