@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LogCompactor, SqliteAcceptorStore, SnapshotError, readSnapshotFile, snapshotChunks, openSnapshotSource, verifySnapshotFile, writeSnapshotFile } from "../src/storage/index.js";
+import { LogCompactor, SnapshotReceiver, SqliteAcceptorStore, SnapshotError, readSnapshotRange, transferDeadlineMs, readSnapshotFile, snapshotChunks, openSnapshotSource, verifySnapshotFile, writeSnapshotFile } from "../src/storage/index.js";
 import { ZnodeTree, WatchLog, encodeCommand } from "../src/tree/index.js";
 import { treeHash } from "../src/tree/hash.js";
 import type { Command } from "../src/gen/zk/v1/types.js";
@@ -185,6 +185,45 @@ describe("snapshot file", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(dir2, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("snapshot transfer", () => {
+  test("ranges sent with a break and a resend arrive as the same file; a receiver reopened resumes; a wrong file is refused", async () => {
+    const dir = tmp();
+    try {
+      const store = storeWithWrites(dir, 500, { dataBytes: 700 });
+      const file = join(dir, "send.zks");
+      const info = await writeSnapshotFile(store.path, file);
+      store.close();
+      const offer = { slot: info.header.slot, bytes: info.bytes, sha256: info.sha256 };
+      const target = join(dir, "recv.zks");
+      let r = SnapshotReceiver.open(target, offer);
+      assert.equal(r.nextOffset, 0);
+      const RANGE = 64 * 1024;
+      // The first third, then the connection breaks (the receiver is closed, as at a restart).
+      while (r.nextOffset < info.bytes / 3) r.write(r.nextOffset, readSnapshotRange(file, r.nextOffset, RANGE));
+      const arrived = r.nextOffset;
+      r.close();
+      r = SnapshotReceiver.open(target, offer);
+      assert.equal(r.nextOffset, arrived, "resumes where it stopped");
+      // A resend that overlaps what arrived is taken from nextOffset; a gap is refused.
+      r.write(arrived - 100, readSnapshotRange(file, arrived - 100, RANGE));
+      assert.throws(() => r.write(r.nextOffset + 10, Buffer.from("x")), /resend from/);
+      while (!r.complete) r.write(r.nextOffset, readSnapshotRange(file, r.nextOffset, RANGE));
+      const got = r.finish();
+      assert.equal(got.sha256, info.sha256);
+      assert.deepEqual(readFileSync(target), readFileSync(file));
+      assert.ok(!existsSync(`${target}.part`) && !existsSync(`${target}.offer`));
+      // Another offer for the same path starts afresh; bytes that do not match it are refused at finish.
+      const other = SnapshotReceiver.open(join(dir, "other.zks"), { ...offer, sha256: "0".repeat(64) });
+      while (!other.complete) other.write(other.nextOffset, readSnapshotRange(file, other.nextOffset, RANGE));
+      assert.throws(() => other.finish(), /not the one offered/);
+      assert.ok(!existsSync(join(dir, "other.zks")) && !existsSync(join(dir, "other.zks.part")));
+      assert.ok(transferDeadlineMs(100 * 1024 * 1024) > transferDeadlineMs(1024 * 1024), "the deadline grows with the size");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -5,3 +5,4 @@ export * from "./sqlite-store.js";
 export * from "./mem-store.js";
 export * from "./snapshot.js";
 export * from "./compactor.js";
+export * from "./snapshot-transfer.js";
