@@ -61,6 +61,8 @@ const SETUP: Record<string, string[]> = {
   "zk-cli cluster status": ["zk-cli cluster up --detach"],
   "zk-cli cluster start n1": ["zk-cli cluster kill n1"],
   "zk-cli cluster restart n3": ["zk-cli cluster start n2"],
+  "zk-cli snapshot save backup.zks": ["zk-cli cluster up --detach"],
+  "zk-cli snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7101": ["zk-cli cluster down --dir /tmp/zk5 --purge", "zk-cli snapshot save backup.zks"],
 };
 /** The reader's own files that examples read. */
 const FIXTURES: Record<string, string> = {

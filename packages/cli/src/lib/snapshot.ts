@@ -4,7 +4,7 @@
 // from one (a new cluster id; every member's store holds the snapshot's state) that
 // `zk-cli cluster up --dir DIR` starts. Typed results only; the commands print them.
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { SnapshotChunk, SnapshotDone, ZkClient } from "@zk/node/client";
 import type { SnapshotInfo } from "@zk/node/storage";
 import { CliError, EXIT_CONFLICT, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_USAGE, zkExitCode } from "./errors.js";
@@ -66,6 +66,8 @@ export async function snapshotStatus(file: string): Promise<SnapshotReport> {
  */
 export async function saveSnapshot(client: ZkClient, endpoints: readonly string[], file: string, opts: { readonly idleMs: number }): Promise<SnapshotReport> {
   const { writeChunksToFile, verifySnapshotFile } = await loadStorage();
+  const into = dirname(resolve(file));
+  if (!existsSync(into)) throw new CliError(`cannot write ${file}: the directory ${into} does not exist; create it or pick another FILE`, EXIT_USAGE);
   const errors: string[] = [];
   let last: unknown = null;
   for (const endpoint of endpoints) {

@@ -38,7 +38,7 @@ const FOOTER_BYTES = FOOT_MAGIC.length + 8 + 32;
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 /** Rows read per query while writing; a page also ends after PAGE_BYTES_MAX of values. */
 const PAGE_ROWS_MAX = 256;
-const PAGE_BYTES_MAX = 4 * 1024 * 1024;
+const PAGE_BYTES_MAX = 256 * 1024;
 /** Bounds a damaged length field can claim before the checksum is known. */
 const JSON_BYTES_MAX = 1024 * 1024;
 const FILE_READ_BYTES = 1024 * 1024;
@@ -237,111 +237,116 @@ function requestKeptFilter(columns: readonly string[], kept: { fromZxid: number;
   return (row) => (row[zxidAt] as bigint) >= fromZxid || (row[timeAt] as bigint) >= fromTime;
 }
 
-/** Encodes records, hashes every byte, and cuts what it holds into chunks of chunkBytes. */
+/**
+ * Encodes records into one growing buffer, hashes every byte, and cuts what it holds into
+ * chunks of chunkBytes (each a copy, so a chunk a consumer still holds never changes).
+ */
 class ChunkWriter {
-  private parts: Buffer[] = [];
-  private held = 0;
-  private total = 0;
+  private buf: Buffer;
+  private pos = 0;
+  /** Bytes already handed out as chunks. */
+  private flushed = 0;
+  /** finish() hashed what the buffer held; drain must not hash it again. */
+  private finished = false;
   private readonly hash: Hash = createHash("sha256");
 
-  constructor(private readonly chunkBytes: number) {}
+  constructor(private readonly chunkBytes: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64 * 1024, 2 * chunkBytes));
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
 
   raw(b: Uint8Array): void {
-    const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    this.hash.update(buf);
-    this.parts.push(buf);
-    this.held += buf.length;
-    this.total += buf.length;
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
   }
 
   tag(t: string): void {
-    this.raw(Buffer.from(t, "latin1"));
+    this.room(1);
+    this.buf[this.pos++] = t.charCodeAt(0);
   }
 
   u32(n: number): void {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(n);
-    this.raw(b);
+    this.room(4);
+    this.buf.writeUInt32BE(n, this.pos);
+    this.pos += 4;
   }
 
   u64(n: number | bigint): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(n));
-    this.raw(b);
+    this.room(8);
+    this.buf.writeBigUInt64BE(BigInt(n), this.pos);
+    this.pos += 8;
   }
 
   str(s: string): void {
-    const b = Buffer.from(s, "utf8");
-    this.u32(b.length);
-    this.raw(b);
+    const n = Buffer.byteLength(s, "utf8");
+    this.u32(n);
+    this.room(n);
+    this.buf.write(s, this.pos, n, "utf8");
+    this.pos += n;
   }
 
   json(v: unknown): void {
     this.str(JSON.stringify(v));
   }
 
-  /** One value; returns its size, for bounding pages. */
+  /** One value; returns its encoded size, for bounding pages. */
   value(v: unknown): number {
+    const before = this.pos;
     if (v === null) {
       this.tag("n");
-      return 1;
-    }
-    if (typeof v === "bigint") {
-      const b = Buffer.alloc(9);
-      b.write("i", 0, "latin1");
-      b.writeBigInt64BE(v, 1);
-      this.raw(b);
-      return 9;
-    }
-    if (typeof v === "number") {
-      const b = Buffer.alloc(9);
-      b.write("f", 0, "latin1");
-      b.writeDoubleBE(v, 1);
-      this.raw(b);
-      return 9;
-    }
-    if (typeof v === "string") {
+    } else if (typeof v === "bigint") {
+      this.tag("i");
+      this.room(8);
+      this.buf.writeBigInt64BE(v, this.pos);
+      this.pos += 8;
+    } else if (typeof v === "number") {
+      this.tag("f");
+      this.room(8);
+      this.buf.writeDoubleBE(v, this.pos);
+      this.pos += 8;
+    } else if (typeof v === "string") {
       this.tag("s");
-      const before = this.total;
       this.str(v);
-      return this.total - before + 1;
-    }
-    if (v instanceof Uint8Array) {
+    } else if (v instanceof Uint8Array) {
       this.tag("b");
       this.u32(v.length);
       this.raw(v);
-      return v.length + 5;
+    } else {
+      throw new TypeError(`zk: snapshot: unexpected SQLite value of type ${typeof v}`);
     }
-    throw new TypeError(`zk: snapshot: unexpected SQLite value of type ${typeof v}`);
+    return this.pos - before;
   }
 
-  /** Append the footer; no more records after it. */
+  /** Append the footer (length and sha256 of everything before it); no more records after it. */
   finish(): { total: number; sha256: string } {
+    this.hash.update(this.buf.subarray(0, this.pos));
+    this.finished = true;
     const digest = this.hash.digest();
-    const total = this.total;
-    const foot = Buffer.alloc(FOOTER_BYTES);
-    FOOT_MAGIC.copy(foot, 0);
-    foot.writeBigUInt64BE(BigInt(total), FOOT_MAGIC.length);
-    digest.copy(foot, FOOT_MAGIC.length + 8);
-    this.parts.push(foot);
-    this.held += foot.length;
-    return { total: total + FOOTER_BYTES, sha256: digest.toString("hex") };
+    const before = this.flushed + this.pos;
+    this.raw(FOOT_MAGIC);
+    this.u64(before);
+    this.raw(digest);
+    return { total: before + FOOTER_BYTES, sha256: digest.toString("hex") };
   }
 
-  /** Full chunks held so far (and, at the end, the rest). */
+  /** Full chunks held so far (and, with `all`, the rest). */
   *drain(all = false): Generator<Buffer> {
-    if (this.held < this.chunkBytes && !(all && this.held > 0)) return;
-    let data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.held);
-    while (data.length >= this.chunkBytes) {
-      yield data.subarray(0, this.chunkBytes);
-      data = data.subarray(this.chunkBytes);
+    while (this.pos >= this.chunkBytes || (all && this.pos > 0)) {
+      const n = Math.min(this.chunkBytes, this.pos);
+      const chunk = Buffer.from(this.buf.subarray(0, n));
+      if (!this.finished) this.hash.update(chunk);
+      this.buf.copy(this.buf, 0, n, this.pos);
+      this.pos -= n;
+      this.flushed += n;
+      yield chunk;
     }
-    if (all && data.length > 0) {
-      yield data;
-      data = Buffer.alloc(0);
-    }
-    this.parts = data.length > 0 ? [data] : [];
-    this.held = data.length;
   }
 }
 
@@ -370,7 +375,9 @@ export function readSnapshotFile(file: string, visitor: SnapshotVisitor = {}): S
     throw new SnapshotError(code === "ENOENT" ? `${file}: no such file` : `${file}: cannot open: ${(e as Error).message}`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new SnapshotError(`${file} is not a file (a snapshot is one file)`);
+    const size = st.size;
     const bodyBytes = checkFooter(fd, file, size);
     const r = new FileReader(fd, file, bodyBytes);
     const magic = r.bytes(HEAD_MAGIC.length);

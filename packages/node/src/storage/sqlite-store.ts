@@ -95,9 +95,9 @@ const META_SNAPSHOT_INDEX = "snapshot_index";
 const META_FIRST_ENTRY_SLOT = "first_entry_slot";
 
 /** Entries deleted per compactStep(), by default: one step is a short transaction. */
-export const COMPACT_STEP_ROWS_DEFAULT = 5000;
-/** Pages freed per compactStep()'s incremental vacuum, by default (4 MiB of 4 KiB pages). */
-export const VACUUM_STEP_PAGES_DEFAULT = 1024;
+export const COMPACT_STEP_ROWS_DEFAULT = 2000;
+/** Pages freed per compactStep()'s incremental vacuum, by default (1 MiB of 4 KiB pages). */
+export const VACUUM_STEP_PAGES_DEFAULT = 256;
 
 export interface CompactStep {
   /** Entries deleted by this step. */
@@ -572,7 +572,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
     const meta = parseMeta(this.statements.metaAll.all(), this.path);
     if (snapshotIndex < meta.snapshotIndex) return;
     this.transaction(() => this.statements.metaUpsert.run(META_SNAPSHOT_INDEX, snapshotIndex), { durable: false });
-    this.compactBelow = Math.max(this.compactBelow, snapshotIndex - retainEntries + 1, meta.firstEntrySlot);
+    // The latest call rules: a caller that must now keep more (a follower fell behind) lowers it.
+    this.compactBelow = Math.max(snapshotIndex - retainEntries + 1, meta.firstEntrySlot);
   }
 
   /**

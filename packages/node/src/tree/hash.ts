@@ -69,33 +69,100 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
  */
 export class TreeHasher {
   private readonly h: Hash = createHash("sha256");
+  // Encoded bytes are gathered here and hashed in blocks: one native update per value would
+  // cost more than the hashing itself.
+  private readonly buf = Buffer.allocUnsafe(HASH_BLOCK_BYTES);
+  private pos = 0;
 
   constructor(applied: number) {
     if (!Number.isSafeInteger(applied) || applied < 0) throw new RangeError(`zk: applied index ${applied} is not a slot`);
-    writeString(this.h, TREE_HASH_FORMAT);
-    writeValue(this.h, BigInt(applied));
+    this.string(TREE_HASH_FORMAT);
+    this.value(BigInt(applied));
   }
 
   /** A table begins: its name and column names (so a schema change changes the hash). */
   table(name: string, columns: readonly string[]): void {
-    writeString(this.h, name);
-    writeValue(this.h, BigInt(columns.length));
-    for (const c of columns) writeString(this.h, c);
+    this.string(name);
+    this.value(BigInt(columns.length));
+    for (const c of columns) this.string(c);
   }
 
   row(values: readonly unknown[]): void {
-    this.h.update("r");
-    for (const v of values) writeValue(this.h, v);
+    this.tag(0x72); // "r"
+    for (const v of values) this.value(v);
   }
 
   endTable(): void {
-    this.h.update("e");
+    this.tag(0x65); // "e"
   }
 
   digest(): string {
+    this.flush();
     return this.h.digest("hex");
   }
+
+  // Every value typed and length-prefixed, so that no two different tables of rows encode to
+  // the same bytes: "n" null, "i" int64, "f" float64, "s" u32 + utf8, "b" u32 + bytes.
+  private value(v: unknown): void {
+    if (v === null) {
+      this.tag(0x6e); // "n"
+    } else if (typeof v === "bigint") {
+      this.room(9);
+      this.buf[this.pos] = 0x69; // "i"
+      this.buf.writeBigInt64BE(v, this.pos + 1);
+      this.pos += 9;
+    } else if (typeof v === "number") {
+      // REAL: none of the tree's columns are (STRICT INTEGER), but meta's untyped value could be.
+      this.room(9);
+      this.buf[this.pos] = 0x66; // "f"
+      this.buf.writeDoubleBE(v, this.pos + 1);
+      this.pos += 9;
+    } else if (typeof v === "string") {
+      this.string(v);
+    } else if (v instanceof Uint8Array) {
+      this.bytes(0x62, v); // "b"
+    } else {
+      throw new TypeError(`zk: treeHash: unexpected SQLite value of type ${typeof v}`);
+    }
+  }
+
+  private string(s: string): void {
+    this.bytes(0x73, Buffer.from(s, "utf8")); // "s"
+  }
+
+  private bytes(tag: number, b: Uint8Array): void {
+    this.room(5);
+    this.buf[this.pos] = tag;
+    this.buf.writeUInt32BE(b.length, this.pos + 1);
+    this.pos += 5;
+    if (b.length > HASH_BLOCK_BYTES / 4) {
+      this.flush();
+      this.h.update(b);
+      return;
+    }
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  private tag(t: number): void {
+    this.room(1);
+    this.buf[this.pos++] = t;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n > HASH_BLOCK_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pos === 0) return;
+    this.h.update(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+  }
 }
+
+/** How much encoded data TreeHasher gathers before one hash update. */
+const HASH_BLOCK_BYTES = 64 * 1024;
 
 /** Throws unless the store has exactly the tables this file sorts (hashed or excluded). */
 export function checkTables(db: SqliteDatabase): void {
@@ -133,40 +200,3 @@ function hashRows(h: TreeHasher, db: SqliteDatabase, table: string, sql: string,
   h.endTable();
 }
 
-function writeString(h: Hash, s: string): void {
-  const b = Buffer.from(s, "utf8");
-  h.update("s");
-  h.update(u32(b.length));
-  h.update(b);
-}
-
-function writeValue(h: Hash, v: unknown): void {
-  if (v === null) {
-    h.update("n");
-  } else if (typeof v === "bigint") {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(v);
-    h.update("i");
-    h.update(b);
-  } else if (typeof v === "number") {
-    // REAL: none of the tree's columns are (STRICT INTEGER), but meta's untyped value could be.
-    const b = Buffer.alloc(8);
-    b.writeDoubleBE(v);
-    h.update("f");
-    h.update(b);
-  } else if (typeof v === "string") {
-    writeString(h, v);
-  } else if (v instanceof Uint8Array) {
-    h.update("b");
-    h.update(u32(v.length));
-    h.update(v);
-  } else {
-    throw new TypeError(`zk: treeHash: unexpected SQLite value of type ${typeof v}`);
-  }
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}

@@ -12,7 +12,7 @@ export default class SnapshotSave extends ZkCommand {
     "Prints the slot (applied index) it is at, its size and checksum. A member that cannot be reached or has no quorum is left for the next endpoint; " +
     "--timeout bounds the barrier and any wait for the next chunk, not the whole transfer. Exit 5 when no member can send one.";
 
-  static override examples = ["<%= config.bin %> snapshot save backup.zks", "<%= config.bin %> snapshot save /backups/zk-$(date +%F).zks --json"];
+  static override examples = ["<%= config.bin %> snapshot save backup.zks", "<%= config.bin %> snapshot save zk-$(date +%F).zks --json"];
 
   static override args = { file: Args.string({ description: "Where to write the snapshot (replaced if it exists).", required: true }) };
 
