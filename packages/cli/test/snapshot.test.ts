@@ -81,6 +81,19 @@ describe("snapshot save, status, restore, cluster up", { timeout: 180_000 }, () 
     assert.match(text.stdout, /^FILE\s+SLOT\s+BYTES\s+CLUSTER\s+ZNODES\s+SHA256$/m);
   });
 
+  it("a reader that stops part way ends the node's snapshot read; the next save works", async () => {
+    const member = manifest.nodes[0]!.address;
+    let got = 0;
+    for await (const c of client.saveSnapshot(member, { chunkBytes: 1024 })) {
+      assert.ok(c.data.length <= 1024);
+      if (++got === 3) break; // cancels the stream
+    }
+    assert.equal(got, 3);
+    const r = await cli(["snapshot", "save", join(files, "after-cancel.zks"), "--endpoints", member, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(jsonLines<SnapshotLine>(r.stdout)[0]!.treeHash, saved.treeHash, "the same state (no writes since)");
+  });
+
   it("status: describes a valid file offline", async () => {
     const r = await cli(["snapshot", "status", file, "--json"]);
     assert.equal(r.code, 0, r.stderr);

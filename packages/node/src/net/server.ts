@@ -47,6 +47,11 @@ const MULTI_OPS_MAX = 1000;
 const WATCH_STREAM_BYTES_MAX = 16 * 1024 * 1024;
 /** The largest snapshot chunk a client may ask for (SaveSnapshotRequest.chunk_bytes). */
 const SNAPSHOT_CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * A SaveSnapshot reader that takes no data for this long is dropped: its read transaction
+ * keeps the node's WAL from being checkpointed, so a stuck reader must not hold it for ever.
+ */
+const SNAPSHOT_READER_IDLE_MS = 30_000;
 
 export interface NodeServerOptions {
   /** The node's store file, read through a connection of its own for SaveSnapshot. */
@@ -505,18 +510,21 @@ export class NodeServer {
       const barrierDeadline = Math.min(Number.isFinite(ms) ? ms : Infinity, Date.now() + DEFAULT_DEADLINE_MS);
       await this.node.readBarrier(barrierDeadline);
       const db = openSnapshotSource(source);
+      const chunks = snapshotChunks(db, { chunkBytes: asked === 0 ? SNAPSHOT_CHUNK_BYTES_DEFAULT : asked });
       try {
-        const chunks = snapshotChunks(db, { chunkBytes: asked === 0 ? SNAPSHOT_CHUNK_BYTES_DEFAULT : asked });
         let offset = 0;
         let r = await chunks.next();
         while (!r.done) {
-          if (gone) {
-            await chunks.return(undefined as never);
-            return;
-          }
+          if (gone) return;
           const more = call.write({ offset, data: r.value, done: undefined });
           offset += r.value.length;
-          if (!more) await Promise.race([new Promise((resolve) => call.once("drain", resolve)), ended]);
+          if (!more) {
+            let timer: NodeJS.Timeout | undefined;
+            const idle = new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), SNAPSHOT_READER_IDLE_MS)));
+            const woke = await Promise.race([new Promise((resolve) => call.once("drain", resolve)), ended, idle]);
+            clearTimeout(timer);
+            if (woke === "idle") throw new ZkError(ErrorCode.TIMEOUT, `the snapshot reader took no data for ${SNAPSHOT_READER_IDLE_MS} ms; node ${this.node.id} ended the transfer`);
+          }
           r = await chunks.next();
         }
         const info = r.value;
@@ -528,6 +536,8 @@ export class NodeServer {
         });
         call.end();
       } finally {
+        // Ends the snapshot's read transaction (a no-op when it finished) before the close.
+        await chunks.return(undefined as never);
         db.close();
       }
     } catch (e) {
