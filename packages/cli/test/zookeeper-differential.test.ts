@@ -5,7 +5,7 @@
 // that "czxid = mzxid" or "this pzxid is that create's zxid" still has to agree), times become
 // whether ctime = mtime, session ids whether the node is the client's own ephemeral.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -158,6 +158,52 @@ describe("the same client script against a real ZooKeeper and against zk", { tim
     if (real?.pid) process.kill(real.pid, "SIGKILL");
     await destroyCluster(dir);
     rmSync(zkData, { recursive: true, force: true });
+  });
+
+  it("zkCli.sh prints the same transcript for both (zxids, times and session ids aside)", () => {
+    const script = [
+      "create /t hello",
+      "create -s /t/s- a",
+      "create -e /t/e b",
+      "get -s /t",
+      "set -v 0 /t world",
+      "set -v 0 /t again",
+      "stat /t",
+      "ls -R /t",
+      "ls -s /t",
+      "getAcl /t",
+      "getAllChildrenNumber /t",
+      "getEphemerals /t",
+      "sync /t",
+      "addWatch -m PERSISTENT_RECURSIVE /t",
+      "create /t/r x",
+      "set /t/r y",
+      "delete /t/r",
+      "addWatch /t",
+      "set /t z",
+      "removewatches /t -a",
+      "set /t zz",
+      "get -w /t",
+      "set /t zzz",
+      "ls -w /t",
+      "delete /t/s-0000000000",
+      "delete /t",
+      "deleteall /t",
+      "create /t/x/y z",
+      "ls /t",
+      "quit",
+    ].join("\n");
+    const run = (port: number) => {
+      // One stream, so that errors (stderr) and output (stdout) keep their order; the exit code is the last command's.
+      const r = spawnSync("sh", ["-c", `exec java -cp '${JARS}/*' org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:${port} 2>&1`], { input: script + "\n", encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.error, undefined);
+      return r.stdout
+        .split("\n")
+        .filter((l) => l !== "" && !/SLF4J|log4j|^Connecting to/.test(l))
+        .map((l) => l.replace(/0x[0-9a-f]+/g, "0x?").replace(/^(c|m)time = .*/, "$1time = ?").replace(/(Ctime|Mtime)/g, "$1"))
+        .join("\n");
+    };
+    assert.equal(run(ZK_PORT), run(REAL_ZK_PORT));
   });
 
   it("gives the same replies, stats, error codes and events", async () => {

@@ -7,7 +7,7 @@ import { ErrorCode, type Op as ZkOp, type OpResult } from "../gen/zk/v1/types.js
 import { EventType as ZkEventType, type WatchEvent } from "../gen/zk/v1/kv.js";
 import { ZkError, asZkError } from "../net/errors.js";
 import { DEFAULT_DEADLINE_MS } from "../net/kv-ops.js";
-import { ROOT } from "../tree/index.js";
+import { ROOT, parent } from "../tree/index.js";
 import { JuteError, JuteReader, JuteWriter } from "./jute.js";
 import {
   CreateFlags,
@@ -16,6 +16,8 @@ import {
   FOUR_LETTER_WORDS_KNOWN,
   OPEN_ACL,
   Op,
+  WatchMode,
+  WatcherType,
   Xid,
   connectResponse,
   isOpenAcl,
@@ -59,6 +61,9 @@ export class ZkConnection {
   /** Server-side watch sets as ZooKeeper's: exists and getData share one (the data watches). */
   readonly dataWatches = new Set<string>();
   readonly childWatches = new Set<string>();
+  /** addWatch: watches that stay after they fire; recursive ones cover every descendant too. */
+  readonly persistentWatches = new Set<string>();
+  readonly recursiveWatches = new Set<string>();
   readonly authInfo: { scheme: string; id: string }[] = [];
   received = 0;
   sent = 0;
@@ -284,11 +289,29 @@ export class ZkConnection {
         const data = r.vector(str) ?? [];
         const exist = r.vector(str) ?? [];
         const child = r.vector(str) ?? [];
-        if (type === Op.setWatches2 && ((r.vector(str) ?? []).length > 0 || (r.vector(str) ?? []).length > 0)) {
-          // Persistent watches (addWatch) are not served yet; say so rather than drop them silently.
-          return { err: Err.unimplemented };
-        }
+        // As ZooKeeper, persistent watches are re-added without a replay of what they missed.
+        for (const p of type === Op.setWatches2 ? (r.vector(str) ?? []) : []) this.persistentWatches.add(p);
+        for (const p of type === Op.setWatches2 ? (r.vector(str) ?? []) : []) this.recursiveWatches.add(p);
         this.server.restoreWatches(this, relativeZxid, data, exist, child);
+        return { err: Err.ok };
+      }
+      case Op.addWatch: {
+        const path = r.path();
+        const mode = r.int();
+        if (mode !== WatchMode.persistent && mode !== WatchMode.persistentRecursive) return { err: Err.badArguments };
+        (mode === WatchMode.persistent ? this.persistentWatches : this.recursiveWatches).add(path);
+        // ZooKeeper answers addWatch with an ErrorResponse record after the header.
+        return { err: Err.ok, body: (w) => w.int(0) };
+      }
+      case Op.checkWatches:
+      case Op.removeWatches: {
+        const path = r.path();
+        const kind = r.int();
+        const sets = this.watchSetsOf(kind);
+        if (sets === null) return { err: Err.badArguments };
+        const held = sets.filter((s) => s.has(path));
+        if (held.length === 0) return { err: Err.noWatcher };
+        if (type === Op.removeWatches) for (const s of held) s.delete(path);
         return { err: Err.ok };
       }
       case Op.create:
@@ -581,12 +604,47 @@ export class ZkConnection {
 
   // ---- Watches -----------------------------------------------------------------------------
 
+  /** The watch sets a removeWatches/checkWatches type names (Watcher.WatcherType). */
+  private watchSetsOf(kind: number): Set<string>[] | null {
+    switch (kind) {
+      case WatcherType.children:
+        return [this.childWatches];
+      case WatcherType.data:
+        return [this.dataWatches];
+      case WatcherType.any:
+        return [this.childWatches, this.dataWatches, this.persistentWatches, this.recursiveWatches];
+      case WatcherType.persistent:
+        return [this.persistentWatches];
+      case WatcherType.persistentRecursive:
+        return [this.recursiveWatches];
+      default:
+        return null;
+    }
+  }
+
+  get watchCount(): number {
+    return this.dataWatches.size + this.childWatches.size + this.persistentWatches.size + this.recursiveWatches.size;
+  }
+
   /** An applied zxid's events: fire (and forget) the one-shot watches they trigger. */
   onApplied(events: readonly WatchEvent[]): void {
     if (this.state !== "open") return;
     for (const ev of events) {
-      const t = triggered(ev, this.dataWatches, this.childWatches);
+      // One notification per event and connection, whichever watches it fires (ZooKeeper's WatchManager).
+      const t = triggered(ev, this.dataWatches, this.childWatches) ?? this.persistentlyTriggered(ev);
       if (t !== null) this.notify(t, ev.path);
+    }
+  }
+
+  /** A persistent watch on the path fires for every event; a recursive one, on the path or below, for all but child changes. */
+  private persistentlyTriggered(ev: WatchEvent): number | null {
+    if (this.persistentWatches.size === 0 && this.recursiveWatches.size === 0) return null;
+    const type = eventTypeOf(ev);
+    if (this.persistentWatches.has(ev.path)) return type;
+    if (this.recursiveWatches.size === 0 || type === EventType.nodeChildrenChanged) return null;
+    for (let p = ev.path; ; p = parent(p)) {
+      if (this.recursiveWatches.has(p)) return type;
+      if (p === ROOT) return null;
     }
   }
 
@@ -614,6 +672,19 @@ export function triggered(ev: WatchEvent, data: Set<string>, child: Set<string>)
       return child.delete(ev.path) ? EventType.nodeChildrenChanged : null;
     default:
       return null;
+  }
+}
+
+function eventTypeOf(ev: WatchEvent): number {
+  switch (ev.type) {
+    case ZkEventType.CREATED:
+      return EventType.nodeCreated;
+    case ZkEventType.DELETED:
+      return EventType.nodeDeleted;
+    case ZkEventType.CHANGED:
+      return EventType.nodeDataChanged;
+    default:
+      return EventType.nodeChildrenChanged;
   }
 }
 

@@ -39,7 +39,15 @@ export class ZkProtocolServer implements SystemNodeSource {
   private readonly secret: Buffer;
   private readonly onApplied = (_zxid: number, events: readonly WatchEvent[]) => {
     if (events.length === 0) return;
-    for (const c of this.bySession.values()) c.onApplied(events);
+    // This runs in the driver's apply loop: a bug here must cost a connection, never the node.
+    for (const c of this.bySession.values()) {
+      try {
+        c.onApplied(events);
+      } catch (e) {
+        this.log.error({ session: c.sessionId, err: e instanceof Error ? e.message : String(e) }, "closing a ZooKeeper connection whose watch delivery failed");
+        c.close();
+      }
+    }
   };
 
   constructor(
@@ -256,7 +264,7 @@ export class ZkProtocolServer implements SystemNodeSource {
 
   private watchCount(): number {
     let n = 0;
-    for (const c of this.connections) n += c.dataWatches.size + c.childWatches.size;
+    for (const c of this.connections) n += c.watchCount;
     return n;
   }
 }

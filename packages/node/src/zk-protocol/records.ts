@@ -61,7 +61,12 @@ export const Err = {
   sessionExpired: -112,
   invalidAcl: -114,
   authFailed: -115,
+  noWatcher: -121,
 } as const;
+
+/** AddWatchMode, and Watcher.WatcherType of removeWatches/checkWatches. */
+export const WatchMode = { persistent: 0, persistentRecursive: 1 } as const;
+export const WatcherType = { children: 1, data: 2, any: 3, persistent: 4, persistentRecursive: 5 } as const;
 
 /** Watcher.Event.EventType and KeeperState. */
 export const EventType = { nodeCreated: 1, nodeDeleted: 2, nodeDataChanged: 3, nodeChildrenChanged: 4 } as const;
