@@ -78,9 +78,13 @@ async function script(port: number): Promise<Trace> {
   const events: string[] = [];
   const watcher = (who: string) => (e: zookeeper.Event) => events.push(`${who} ${e.getName()} ${e.getPath()}`);
   const step = async (name: string, f: (cb: (e: unknown, ...v: unknown[]) => void) => void, show: (...v: never[]) => unknown = () => "ok") => {
-    const out = await new Promise<unknown>((resolve) =>
-      f((e, ...v) => resolve(e ? { error: (e as { code?: number }).code ?? String(e) } : (show as (...x: unknown[]) => unknown)(...v))),
-    );
+    const out = await new Promise<unknown>((resolve) => {
+      const t = setTimeout(() => resolve({ error: "no reply within 10 s" }), 10_000);
+      f((e, ...v) => {
+        clearTimeout(t);
+        resolve(e ? { error: (e as { code?: number }).code ?? String(e) } : (show as (...x: unknown[]) => unknown)(...v));
+      });
+    });
     trace.push([name, out]);
   };
   const stat = (s: zookeeper.Stat) => n.stat(s);
@@ -117,7 +121,18 @@ async function script(port: number): Promise<Trace> {
     await step("after failed multi", (cb) => a.getChildren("/m", cb), kids);
     await step("root children", (cb) => a.getChildren("/", cb), (c: string[]) => [...c].sort());
     await step("acl /d", (cb) => a.getACL("/d", cb), (acl: zookeeper.ACL[], s: zookeeper.Stat) => ({ acl: acl.map((x) => `${x.id.scheme}:${x.id.id}:${(x as unknown as { permission: number }).permission}`), stat: n.stat(s) }));
-    const bGone = new Promise<void>((resolve) => b.exists("/d/e", (e) => { events.push(`b ${e.getName()} ${e.getPath()}`); resolve(); }, () => undefined));
+    const bGone = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`port ${port}: no NODE_DELETED for a's ephemeral after a closed; trace so far: ${JSON.stringify(trace)}`)), 10_000);
+      b.exists(
+        "/d/e",
+        (e) => {
+          clearTimeout(t);
+          events.push(`b ${e.getName()} ${e.getPath()}`);
+          resolve();
+        },
+        () => undefined,
+      );
+    });
     a.close();
     await bGone;
     await step("after a closed", (cb) => b.getChildren("/d", cb), kids);
