@@ -2,8 +2,9 @@
 // (oclif's examples, as the manifest holds them) run as written, after the README's own install
 // step, against a live local cluster.
 //
-// As written, except for what a test on a shared machine must change: ports 7001-7005 and
-// 7101-7105 become 21001-21005 and 21101-21105 (and `cluster up` gets --base-port 21001),
+// As written, except for what a test on a shared machine must change: ports 7001-7005,
+// 7101-7105 and 7201-7205 become 21001-21005, 21101-21105 and 21201-21205 (and `cluster up`
+// gets --base-port 21001; a cluster's ZooKeeper ports are its ports + 100),
 // /tmp/zk5 and /var/lib/zk live in the test's temp dir, and `npm install -g` installs into a
 // temp prefix (NPM_CONFIG_PREFIX) whose bin directory is then first on PATH: the `zk-cli` of
 // every example is the one the install step put there. Setting up the machine (`npm i -g
@@ -112,7 +113,7 @@ function helpExamples(): Example[] {
 function localize(command: string, work: string): string {
   return command
     .replace(/\bcluster up\b(?![^&|;]*--base-port)/g, "cluster up --base-port 21001")
-    .replace(/(?<=127\.0\.0\.1:|--base-port )7([01])0([1-5])\b/g, (_, hundred: string, n: string) => `21${hundred}0${n}`)
+    .replace(/(?<=127\.0\.0\.1:|--base-port )7([012])0([1-5])\b/g, (_, hundred: string, n: string) => `21${hundred}0${n}`)
     .replaceAll("/tmp/zk5", join(work, "zk5"))
     .replaceAll("/var/lib/zk", join(work, "var/lib/zk"));
 }
@@ -269,6 +270,6 @@ describe("README examples: parsing", () => {
 
   it("localizes ports and directories only", () => {
     assert.equal(localize("zk-cli cluster up --detach && zk-cli get x --endpoints 127.0.0.1:7002", "/w"), "zk-cli cluster up --base-port 21001 --detach && zk-cli get x --endpoints 127.0.0.1:21002");
-    assert.equal(localize("zk-cli cluster up --nodes 5 --base-port 7101 --dir /tmp/zk5", "/w"), "zk-cli cluster up --nodes 5 --base-port 21101 --dir /w/zk5");
+    assert.equal(localize("zk-cli cluster up --nodes 5 --base-port 7201 --dir /tmp/zk5", "/w"), "zk-cli cluster up --nodes 5 --base-port 21201 --dir /w/zk5");
   });
 });

@@ -30,6 +30,12 @@ export interface NodeConfig {
    * a leader has caught it up in a ballot begun after the rebuild.
    */
   readonly rejoin: boolean;
+  /** Where to serve ZooKeeper's client protocol (src/zk-protocol), or null for no such port. */
+  readonly zkListen: string | null;
+  /** Every member's ZooKeeper-port address, for /zookeeper/config; this node's is added from zkListen. */
+  readonly zkPeers: readonly Member[];
+  /** Serve the ZooKeeper port's reads after a quorum-confirmed barrier, not from the local tree. */
+  readonly zkLinearizableReads: boolean;
 }
 
 export class ConfigError extends Error {
@@ -53,10 +59,13 @@ const SETTINGS = {
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
   "initial-cluster": { env: "ZK_INITIAL_CLUSTER", key: "initialCluster" },
   rejoin: { env: "ZK_REJOIN", key: "rejoin" },
+  "zk-listen": { env: "ZK_ZK_LISTEN", key: "zkListen" },
+  "zk-peers": { env: "ZK_ZK_PEERS", key: "zkPeers" },
+  "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "zk-linearizable-reads"]);
 
 type Setting = keyof typeof SETTINGS;
 
@@ -64,7 +73,8 @@ export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
        [--log-level info|debug|warn]
-       [--initial-cluster | --rejoin] [--config FILE.json]
+       [--initial-cluster | --rejoin] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
+       [--zk-linearizable-reads]] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
 has none. Without it a missing store is refused (a node that lost its disk must not come back as
 a fresh member). It changes nothing when the store exists.
@@ -74,11 +84,16 @@ followers a little behind; a follower further behind is sent a snapshot.
 --rejoin: this node lost its store (disk replaced, file corrupt and moved aside): create a rebuilt
 one. The node catches up from the others and votes in no quorum until a leader elected after the
 rebuild has caught it up (role "recovering" in status). Refused when the data dir has a store.
+--zk-listen: also serve ZooKeeper's client protocol (zkCli.sh, Curator, kazoo) and its four-letter
+words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/config;
+--zk-linearizable-reads makes its reads linearizable (ZooKeeper's own are served locally).
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
-ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_CONFIG.
+ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1),
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
-electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries, logLevel, initialCluster, rejoin. Flags win over the environment,
+electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
+logLevel, initialCluster, rejoin, zkListen, zkPeers, zkLinearizableReads. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -113,7 +128,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
     const fromFile = file[SETTINGS[name].key];
     if (fromFile === undefined || fromFile === null) return undefined;
-    if (name === "peers" && typeof fromFile === "object") {
+    if ((name === "peers" || name === "zk-peers") && typeof fromFile === "object") {
       return Object.entries(fromFile as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(",");
     }
     return String(fromFile);
@@ -142,6 +157,16 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const initialCluster = bool(get("initial-cluster"), "--initial-cluster");
   const rejoin = bool(get("rejoin"), "--rejoin");
   if (initialCluster && rejoin) throw new ConfigError("--initial-cluster and --rejoin exclude each other: --initial-cluster starts a new cluster, --rejoin rebuilds a lost member of an existing one");
+  const zkListen = get("zk-listen") ?? null;
+  if (zkListen !== null) checkAddress(zkListen, "--zk-listen");
+  if (zkListen !== null && zkListen === listen) throw new ConfigError(`--zk-listen ${zkListen} is the --listen address; give the ZooKeeper port its own, e.g. the gRPC port + 100`);
+  const zkPeersSpec = get("zk-peers");
+  const zkPeers = zkPeersSpec === undefined ? [] : parsePeers(zkPeersSpec, "--zk-peers");
+  for (const p of zkPeers) {
+    if (!members.some((m) => m.id === p.id)) throw new ConfigError(`--zk-peers names ${p.id}, which is not in --peers (${members.map((m) => m.id).join(", ")})`);
+  }
+  const zkLinearizableReads = bool(get("zk-linearizable-reads"), "--zk-linearizable-reads");
+  if (zkListen === null && (zkPeers.length > 0 || zkLinearizableReads)) throw new ConfigError("--zk-peers and --zk-linearizable-reads configure the ZooKeeper port: add --zk-listen HOST:PORT");
   if (heartbeatTicks >= electionTimeoutTicks) throw new ConfigError(`--heartbeat-ticks (${heartbeatTicks}) must be below --election-ticks (${electionTimeoutTicks})`);
   return {
     id,
@@ -159,24 +184,27 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     logLevel: get("log-level") ?? "info",
     initialCluster,
     rejoin,
+    zkListen,
+    zkPeers,
+    zkLinearizableReads,
   };
 }
 
 /** "n1=127.0.0.1:7001,n2=127.0.0.1:7002" -> members; duplicates and bad addresses are errors. */
-export function parsePeers(spec: string): Member[] {
+export function parsePeers(spec: string, flag = "--peers"): Member[] {
   const members: Member[] = [];
   for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`invalid --peers entry "${part}": expected ID=HOST:PORT, e.g. n1=127.0.0.1:7001`);
+    if (eq <= 0) throw new ConfigError(`invalid ${flag} entry "${part}": expected ID=HOST:PORT, e.g. n1=127.0.0.1:7001`);
     const id = part.slice(0, eq);
     const address = part.slice(eq + 1);
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`invalid node id "${id}" in --peers: use 1-64 letters, digits, '.', '_' or '-'`);
-    checkAddress(address, `--peers entry ${id}`);
-    if (members.some((m) => m.id === id)) throw new ConfigError(`duplicate node id "${id}" in --peers; give each node its own id`);
-    if (members.some((m) => m.address === address)) throw new ConfigError(`duplicate address ${address} in --peers; give each node its own port`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`invalid node id "${id}" in ${flag}: use 1-64 letters, digits, '.', '_' or '-'`);
+    checkAddress(address, `${flag} entry ${id}`);
+    if (members.some((m) => m.id === id)) throw new ConfigError(`duplicate node id "${id}" in ${flag}; give each node its own id`);
+    if (members.some((m) => m.address === address)) throw new ConfigError(`duplicate address ${address} in ${flag}; give each node its own port`);
     members.push({ id, address });
   }
-  if (members.length === 0) throw new ConfigError("--peers is empty; list every member as ID=HOST:PORT, comma-separated");
+  if (members.length === 0) throw new ConfigError(`${flag} is empty; list every member as ID=HOST:PORT, comma-separated`);
   return members;
 }
 

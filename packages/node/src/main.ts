@@ -8,6 +8,7 @@ import { ConfigError, USAGE, parseNodeConfig, type NodeConfig } from "./config.j
 import { createLogger } from "./log.js";
 import { ZkNode } from "./node.js";
 import { NodeServer } from "./net/server.js";
+import { ZkProtocolServer } from "./zk-protocol/listener.js";
 import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
@@ -22,14 +23,14 @@ function fail(message: string, code = 1): never {
 }
 
 /** Refuse early, before any file is created, if the port is taken. */
-function checkPortFree(listen: string): Promise<void> {
+function checkPortFree(listen: string, flag = "--listen"): Promise<void> {
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === "EADDRINUSE" ? `cannot listen on ${listen}: the port is in use; stop whatever holds it or pick another --listen` : `cannot listen on ${listen}: ${e.message}`)),
+      reject(new Error(e.code === "EADDRINUSE" ? `cannot listen on ${listen}: the port is in use; stop whatever holds it or pick another ${flag}` : `cannot listen on ${listen}: ${e.message}`)),
     );
     s.listen({ host, port, exclusive: true }, () => s.close(() => resolve()));
   });
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
   }
   try {
     await checkPortFree(cfg.listen);
+    if (cfg.zkListen !== null) await checkPortFree(cfg.zkListen, "--zk-listen");
   } catch (e) {
     fail((e as Error).message);
   }
@@ -112,8 +114,23 @@ async function main(): Promise<void> {
     lock.release();
     fail((e as Error).message);
   }
+  let zkServer: ZkProtocolServer | null = null;
+  if (cfg.zkListen !== null) {
+    const zkAddresses = new Map(cfg.zkPeers.map((p) => [p.id, p.address]));
+    zkAddresses.set(cfg.id, cfg.zkListen);
+    zkServer = new ZkProtocolServer(node, { listen: cfg.zkListen, clusterId: cfg.clusterId, dataDir: cfg.dataDir, linearizableReads: cfg.zkLinearizableReads, zkAddresses }, log);
+    try {
+      await zkServer.listen();
+    } catch (e) {
+      node.stop();
+      await server.shutdown();
+      store.close();
+      lock.release();
+      fail((e as Error).message);
+    }
+  }
   node.start();
-  log.info({ listen: cfg.listen, members: cfg.members, dataDir: cfg.dataDir, clusterId: cfg.clusterId, pid: process.pid }, "zk-node serving");
+  log.info({ listen: cfg.listen, zkListen: cfg.zkListen, members: cfg.members, dataDir: cfg.dataDir, clusterId: cfg.clusterId, pid: process.pid }, "zk-node serving");
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -133,7 +150,7 @@ async function main(): Promise<void> {
     // gRPC's own shutdown can hang on a connection to a peer that is stuck (SIGSTOP, a dead
     // host): the node has stopped and nothing is left to persist, so it exits anyway.
     setTimeout(() => finish(`stopped (gRPC shutdown unfinished after ${SHUTDOWN_WAIT_MS} ms)`), SHUTDOWN_WAIT_MS).unref();
-    void server.shutdown().then(() => finish("stopped"));
+    void Promise.all([server.shutdown(), zkServer?.close()]).then(() => finish("stopped"));
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

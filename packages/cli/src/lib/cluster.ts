@@ -45,14 +45,23 @@ export interface TuningFlags {
 
 /** A new cluster's manifest: ids n1..nN on consecutive ports of 127.0.0.1. */
 export function planCluster(dir: string, count: number, basePort: number, tuning: TuningFlags): Manifest {
-  if (basePort < 1 || basePort + count - 1 > 65535) throw usageError(`--base-port ${basePort} leaves no room for ${count} nodes below port 65536`);
+  if (basePort < 1 || basePort + ZK_PORT_OFFSET + count - 1 > 65535) throw usageError(`--base-port ${basePort} leaves no room for ${count} nodes and their ZooKeeper ports (+${ZK_PORT_OFFSET}) below port 65536`);
   const clusterId = `zk-${randomBytes(4).toString("hex")}`;
   const members = Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, address: `${HOST}:${basePort + i}` }));
   return manifestFor(dir, clusterId, members, tuning);
 }
 
+/** Each node's ZooKeeper-protocol port (zk-node --zk-listen) is its gRPC port plus this. */
+export const ZK_PORT_OFFSET = 100;
+
+function zkAddressOf(address: string): string {
+  const i = address.lastIndexOf(":");
+  return `${address.slice(0, i)}:${Number(address.slice(i + 1)) + ZK_PORT_OFFSET}`;
+}
+
 function manifestFor(dir: string, clusterId: string, members: readonly { id: string; address: string }[], tuning: TuningFlags): Manifest {
   const peers = members.map((m) => `${m.id}=${m.address}`).join(",");
+  const zkPeers = members.map((m) => `${m.id}=${zkAddressOf(m.address)}`).join(",");
   const basePort = Number(members[0]!.address.slice(members[0]!.address.lastIndexOf(":") + 1));
   const extra: string[] = [];
   if (tuning.tickMs !== undefined) extra.push("--tick-ms", String(tuning.tickMs));
@@ -69,11 +78,12 @@ function manifestFor(dir: string, clusterId: string, members: readonly { id: str
       return {
         id: m.id,
         address: m.address,
+        zkAddress: zkAddressOf(m.address),
         pid: 0,
         state: "stopped" as const,
         dataDir,
         logFile: join(dir, `${m.id}.log`),
-        args: ["--id", m.id, "--listen", m.address, "--peers", peers, "--data-dir", dataDir, "--cluster-id", clusterId, ...extra],
+        args: ["--id", m.id, "--listen", m.address, "--peers", peers, "--data-dir", dataDir, "--cluster-id", clusterId, "--zk-listen", zkAddressOf(m.address), "--zk-peers", zkPeers, ...extra],
       };
     }),
   };

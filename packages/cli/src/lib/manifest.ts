@@ -15,6 +15,8 @@ export type NodeState = "running" | "stopped";
 export interface ManifestNode {
   readonly id: string;
   readonly address: string;
+  /** Its ZooKeeper-protocol address (zk-node --zk-listen); absent in manifests of older zk-cli. */
+  readonly zkAddress?: string;
   /** The last process started for this node; kept after it stops, for the record. */
   pid: number;
   state: NodeState;

@@ -2,47 +2,22 @@
 // (operators) and Peer (other nodes). Handlers check their input, turn it into a command or
 // a read, and hand it to the driver; every failure leaves as a ZkError with a status code.
 import * as grpc from "@grpc/grpc-js";
-import {
-  Consistency,
-  KvService,
-  type CreateRequest,
-  type CreateResponse,
-  type DeleteRequest,
-  type DeleteResponse,
-  type ExistsRequest,
-  type ExistsResponse,
-  type GetRequest,
-  type GetResponse,
-  type KvServer,
-  type ListRequest,
-  type ListResponse,
-  type MultiRequest,
-  type MultiResponse,
-  type PutRequest,
-  type PutResponse,
-  type SessionRequest,
-  type SessionResponse,
-  type SetRequest,
-  type SetResponse,
-  type SyncRequest,
-  type SyncResponse,
-} from "../gen/zk/v1/kv.js";
+import { KvService, type KvServer, type SessionRequest, type SessionResponse } from "../gen/zk/v1/kv.js";
 import { WatchHub } from "../watch-hub.js";
+import { DEFAULT_DEADLINE_MS, KvOps } from "./kv-ops.js";
+
+export { DEFAULT_DEADLINE_MS };
 import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus, type SaveSnapshotRequest, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
 import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
-import { ErrorCode, type Command, type Op } from "../gen/zk/v1/types.js";
+import { ErrorCode } from "../gen/zk/v1/types.js";
 import type { Message, Role } from "../paxos/types.js";
 import type { ZkNode } from "../node.js";
-import { REQUEST_ID_LENGTH_MAX, validatePath } from "../tree/index.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
 import { PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
 import { SNAPSHOT_CHUNK_BYTES_DEFAULT, openSnapshotSource, snapshotChunks } from "../storage/snapshot.js";
 
-/** A request without a deadline gets this one. */
-export const DEFAULT_DEADLINE_MS = 10_000;
-const MULTI_OPS_MAX = 1000;
 /** A watch stream this far behind its consumer is ended (the client resumes from a zxid). */
 const WATCH_STREAM_BYTES_MAX = 16 * 1024 * 1024;
 /** The largest snapshot chunk a client may ask for (SaveSnapshotRequest.chunk_bytes). */
@@ -85,6 +60,7 @@ export class NodeServer {
     private readonly opts: NodeServerOptions = {},
   ) {
     this.watches = new WatchHub(node);
+    this.ops = new KvOps(node);
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": PEER_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": PEER_MESSAGE_BYTES_MAX,
@@ -177,83 +153,25 @@ export class NodeServer {
 
   // ---- Kv ------------------------------------------------------------------------------------
 
-  /** The client operations, shared by the unary RPCs and the Session stream. */
-  private readonly ops = {
-    put: async (req: PutRequest, deadline: number, key = ""): Promise<PutResponse> => {
-      this.checkPath(req.path);
-      this.checkData(req.data);
-      const o = await this.node.write(cmd(key, { $case: "put", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
-      if (o.result.result?.$case !== "put") throw unexpected(o.result);
-      const r = o.result.result.value;
-      return { path: r.path, zxid: o.zxid, version: r.version, created: r.created };
-    },
-    create: async (req: CreateRequest, deadline: number, key = ""): Promise<CreateResponse> => {
-      this.checkPath(req.path, req.sequential);
-      this.checkData(req.data);
-      const o = await this.node.write(cmd(key, { $case: "create", value: { path: req.path, data: req.data, ephemeral: req.ephemeral, sequential: req.sequential, sessionId: req.sessionId } }), deadline);
-      if (o.result.result?.$case !== "create") throw unexpected(o.result);
-      return { path: o.result.result.value.path, zxid: o.zxid, stat: o.result.result.value.stat };
-    },
-    set: async (req: SetRequest, deadline: number, key = ""): Promise<SetResponse> => {
-      this.checkPath(req.path);
-      this.checkData(req.data);
-      const o = await this.node.write(cmd(key, { $case: "set", value: { path: req.path, data: req.data, expectedVersion: req.expectedVersion } }), deadline);
-      if (o.result.result?.$case !== "set") throw unexpected(o.result);
-      return { path: req.path, zxid: o.zxid, stat: o.result.result.value.stat };
-    },
-    delete: async (req: DeleteRequest, deadline: number, key = ""): Promise<DeleteResponse> => {
-      this.checkPath(req.path);
-      const o = await this.node.write(cmd(key, { $case: "delete", value: { path: req.path, expectedVersion: req.expectedVersion } }), deadline);
-      return { zxid: o.zxid };
-    },
-    multi: async (req: MultiRequest, deadline: number, key = ""): Promise<MultiResponse> => {
-      if (req.ops.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "multi needs at least one op");
-      if (req.ops.length > MULTI_OPS_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `multi takes at most ${MULTI_OPS_MAX} ops`);
-      req.ops.forEach((op, i) => this.checkOp(op, i));
-      const o = await this.node.write(cmd(key, { $case: "multi", value: { ops: req.ops } }), deadline);
-      if (o.result.result?.$case !== "multi") throw unexpected(o.result);
-      return { zxid: o.zxid, results: o.result.result.value.results };
-    },
-    get: async (req: GetRequest, deadline: number): Promise<GetResponse> => {
-      this.checkPath(req.path);
-      const zxid = await this.readPoint(req.consistency, deadline);
-      const node = this.node.tree.get(req.path);
-      if (!node) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
-      return { path: req.path, data: node.data, stat: node.stat, zxid };
-    },
-    list: async (req: ListRequest, deadline: number): Promise<ListResponse> => {
-      this.checkPath(req.path);
-      const zxid = await this.readPoint(req.consistency, deadline);
-      const stat = this.node.tree.exists(req.path);
-      const l = this.node.tree.list(req.path, req.includeStats);
-      if (!stat || !l) throw new ZkError(ErrorCode.NO_NODE, `node ${req.path} does not exist`, { path: req.path });
-      return { path: req.path, children: l.children.map((c) => ({ name: c.name, stat: c.stat })), stat, zxid };
-    },
-    exists: async (req: ExistsRequest, deadline: number): Promise<ExistsResponse> => {
-      this.checkPath(req.path);
-      const zxid = await this.readPoint(req.consistency, deadline);
-      const stat = this.node.tree.exists(req.path);
-      return { exists: stat !== null, stat: stat ?? undefined, zxid };
-    },
-    sync: async (_req: SyncRequest, deadline: number): Promise<SyncResponse> => ({ zxid: await this.node.readBarrier(deadline) }),
-  };
+  /** The client operations, shared by the unary RPCs, the Session stream and the ZooKeeper port. */
+  private readonly ops: KvOps;
 
   private kvService(): KvServer {
     const o = this.ops;
     return {
-      put: unary(o.put),
-      create: unary(o.create),
-      set: unary(o.set),
-      delete: unary(o.delete),
-      multi: unary(o.multi),
-      get: unary(o.get),
-      list: unary(o.list),
-      exists: unary(o.exists),
-      sync: unary(o.sync),
+      put: unary(o.put.bind(o)),
+      create: unary(o.create.bind(o)),
+      set: unary(o.set.bind(o)),
+      delete: unary(o.delete.bind(o)),
+      multi: unary(o.multi.bind(o)),
+      get: unary(o.get.bind(o)),
+      list: unary(o.list.bind(o)),
+      exists: unary(o.exists.bind(o)),
+      sync: unary(o.sync.bind(o)),
       watch: (call) => {
         const req = call.request;
         try {
-          this.checkPath(req.path);
+          this.ops.checkPath(req.path);
           const stop = this.watches.subscribe(
             { path: req.path, recursive: req.recursive, fromZxid: req.fromZxid },
             (ev) => {
@@ -339,7 +257,7 @@ export class NodeServer {
         case "sync":
           return { $case: "sync", value: await o.sync(r.value, deadline) };
         case "watch": {
-          this.checkPath(r.value.path);
+          this.ops.checkPath(r.value.path);
           const id = req.requestId;
           if (watches.has(id)) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `request id ${id} already has a watch`);
           const stop = this.watches.subscribe(
@@ -381,37 +299,6 @@ export class NodeServer {
     });
     call.on("cancelled", done);
     call.on("error", done);
-  }
-
-  private async readPoint(consistency: Consistency, deadline: number): Promise<number> {
-    if (consistency === Consistency.LOCAL) {
-      this.node.assertLocalReadable();
-      return this.node.appliedIndex;
-    }
-    return this.node.readBarrier(deadline);
-  }
-
-  private checkPath(path: string, sequential = false): void {
-    if (path === "") throw new ZkError(ErrorCode.INVALID_PATH, "path is missing; paths look like /app/config");
-    const why = validatePath(path, { sequential });
-    if (why !== null) throw new ZkError(ErrorCode.INVALID_PATH, why, { path });
-  }
-
-  private checkData(data: Uint8Array): void {
-    const max = this.node.opts.dataBytesMax;
-    if (data.length > max) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `data is ${data.length} bytes; the limit is ${max} bytes (zk-node --data-bytes-max)`);
-  }
-
-  private checkOp(op: Op, i: number): void {
-    const o = op.op;
-    try {
-      if (!o) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "empty op");
-      this.checkPath(o.value.path, o.$case === "create" && o.value.sequential);
-      if ("data" in o.value) this.checkData(o.value.data);
-    } catch (e) {
-      const z = asZkError(e);
-      throw new ZkError(z.code, `op ${i}: ${z.message}`, { ...z.extra, opIndex: i });
-    }
   }
 
   // ---- Cluster -----------------------------------------------------------------------------
@@ -545,16 +432,6 @@ export class NodeServer {
     }
   }
 }
-
-function cmd(requestKey: string, op: Command["op"]): Command {
-  if (requestKey.length > REQUEST_ID_LENGTH_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `request key is ${requestKey.length} characters; the limit is ${REQUEST_ID_LENGTH_MAX}`);
-  return { requestId: requestKey, timeMs: 0, nonce: 0, op };
-}
-
-function unexpected(r: unknown): ZkError {
-  return new ZkError(ErrorCode.INTERNAL, `unexpected result ${JSON.stringify(r)}`);
-}
-
 
 /** A unary handler with a deadline and one error path. */
 function unary<Req, Res>(f: (req: Req, deadline: number, key: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {

@@ -274,6 +274,10 @@ function prepareStatements(db: SqliteDatabase) {
     requestClock: db.prepare<[], number>("SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1").pluck(),
     requestNewestBefore: db.prepare<[number], number>("SELECT zxid FROM requests WHERE time_ms < ? ORDER BY time_ms DESC, zxid DESC LIMIT 1").pluck(),
     requestDelete: db.prepare<[string]>("DELETE FROM requests WHERE request_id = ?"),
+    // A path range on the primary key: "/a/" <= path < "/a0" is every descendant of /a ('0' follows '/').
+    countBetween: db.prepare<[string, string], number>("SELECT count(*) FROM znodes WHERE path > ? AND path < ?").pluck(),
+    countAll: db.prepare<[], number>("SELECT count(*) FROM znodes").pluck(),
+    countEphemerals: db.prepare<[], number>("SELECT count(*) FROM znodes WHERE ephemeral_owner != 0").pluck(),
   };
 }
 
@@ -450,6 +454,17 @@ export class ZnodeTree {
   /** Paths of the session's ephemeral nodes, sorted. */
   ephemeralsOf(sessionId: number): string[] {
     return this.s.ephemerals.all(sessionId);
+  }
+
+  /** How many nodes lie below `path` (children, their children, ...), not counting itself. */
+  descendantCount(path: string): number {
+    const base = path === ROOT ? "" : path;
+    return this.s.countBetween.get(base + "/", base + "0") ?? 0;
+  }
+
+  /** Every node, the root included; and how many of them are ephemeral. */
+  counts(): { znodes: number; ephemerals: number } {
+    return { znodes: this.s.countAll.get() ?? 0, ephemerals: this.s.countEphemerals.get() ?? 0 };
   }
 
   // ---- Commands ---------------------------------------------------------------------------

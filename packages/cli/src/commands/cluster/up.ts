@@ -14,7 +14,7 @@ export default class ClusterUp extends ZkCommand {
   static override description =
     "Spawns --nodes members (ids n1.., ports from --base-port, data in <dir>/n1..), writes <dir>/cluster.json, waits until a leader is elected and prints the members. In the foreground it streams every node's log (prefixed with its id) and stops the cluster on Ctrl-C; with --detach it leaves the nodes running (logs in <dir>/n1.log ...) and exits. A stopped cluster in <dir> is started again with its data. A dir that holds node data but no cluster.json is refused (nothing in it is touched); --adopt rebuilds cluster.json from the stores' own cluster id and member list and starts that cluster. If any node fails to start, every node already started is stopped and its one-line error is reported; only what this invocation created is removed.";
 
-  static override examples = ["<%= config.bin %> cluster up --detach", "<%= config.bin %> cluster up --nodes 5 --base-port 7101 --dir /tmp/zk5"];
+  static override examples = ["<%= config.bin %> cluster up --detach", "<%= config.bin %> cluster up --nodes 5 --base-port 7201 --dir /tmp/zk5"];
 
   static override flags = {
     ...commonFlags,
