@@ -5,6 +5,8 @@
 //   1. Database size over WRITES writes, without compaction and with it (a snapshot point
 //      every SNAPSHOT_ENTRIES applied entries, RETAIN_ENTRIES kept, compactStep() run to done
 //      after each), and the longest single compactStep().
+//      Then the restart time of a node on each store: open it and build the node state
+//      machine (src/machine.ts) on it, as zk-node does at start (before it binds its port).
 //   2. For a state of about STATE_MB: snapshot create time (and the longest event-loop stall
 //      while it streams: a 1 ms timer runs beside it), verify time, install time into a new
 //      store (restore) and into a live one (one transaction).
@@ -19,6 +21,23 @@ import { performance } from "node:perf_hooks";
 import { SqliteAcceptorStore, openSnapshotSource, snapshotChunks, verifySnapshotFile, writeChunksToFile } from "../src/storage/index.js";
 import { ZnodeTree, encodeCommand } from "../src/tree/index.js";
 import type { Command } from "../src/gen/zk/v1/types.js";
+import { NodeMachine } from "../src/machine.js";
+
+/** zk-node's start, up to binding its port: open the store, build the machine (core, tree). */
+function restartMs(path: string): number {
+  const t = performance.now();
+  const store = SqliteAcceptorStore.open(path, { clusterId: "bench", nodeId: "n1" }, { members });
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const m = new NodeMachine(
+    { id: "n1", clusterId: "bench", members, tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, dataBytesMax: 1 << 20, seed: 1, nonceBase: 1 },
+    store,
+    { clock: { now: () => performance.now(), wallNow: () => Date.now() }, log: quiet, send: () => undefined, forward: () => undefined, cancelForwards: () => undefined, schedule: () => undefined, election: () => undefined, applied: () => undefined, sendSnapshot: () => undefined },
+  );
+  const ms = performance.now() - t;
+  if (m.appliedIndex === 0) throw new Error("the restarted machine applied nothing");
+  store.close();
+  return ms;
+}
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const WRITES = env("WRITES", 200_000);
@@ -101,6 +120,7 @@ function sizeOverWrites(compact: boolean): { sizes: string[]; longestStepMs: num
   const info = w.store.info();
   sizes.push(`entries ${info.entryCount}, first slot ${info.firstEntrySlot}`);
   w.store.close();
+  sizes.push(`restart (open + node machine) ${restartMs(path).toFixed(0)} ms`);
   stepMs.sort((a, b) => a - b);
   return { sizes, longestStepMs, p99StepMs: stepMs[Math.floor(stepMs.length * 0.99)] ?? 0, steps: stepMs.length };
 }

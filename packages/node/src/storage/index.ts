@@ -4,5 +4,3 @@ export * from "./store.js";
 export * from "./sqlite-store.js";
 export * from "./mem-store.js";
 export * from "./snapshot.js";
-export * from "./compactor.js";
-export * from "./snapshot-transfer.js";
