@@ -28,10 +28,10 @@ describe("cluster up in the foreground", { timeout: 60_000 }, () => {
     c.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => c.on("exit", (code) => resolve(code)));
 
-    await waitUntil(() => /^ID\s+ADDRESS\s+ROLE/m.test(stdout), 20_000, `the members table (stderr: ${stderr})`);
+    await waitUntil(() => /^ID\s+ADDRESS\s+ZK-ADDRESS\s+ROLE/m.test(stdout), 20_000, `the members table (stderr: ${stderr})`);
     assert.match(stdout, /^n[123] \d\d:\d\d:\d\d\.\d{3} INFO  became leader /m);
     assert.doesNotMatch(stdout, /^\{"level"/m, "log lines are readable, not raw JSON");
-    assert.match(stdout, /^n\d\s+127\.0\.0\.1:1730\d\s+leader\s/m);
+    assert.match(stdout, /^n\d\s+127\.0\.0\.1:1730\d\s+127\.0\.0\.1:1740\d\s+leader\s/m);
     const pids = readManifest(dir)!.nodes.map((n) => n.pid);
     for (const pid of pids) assert.ok(isRunning(pid));
 
