@@ -16,7 +16,7 @@ function sweep(nodes: number, first: number, count: number, bug?: PlantedBug): S
 describe("simulated clusters stay safe and live", () => {
   // Each seed runs the real znode tree on every replica (in-memory SQLite): ~10x the cost of
   // a core-only seed, so the suite sweeps fewer; run 10,000 per size before landing a change.
-  for (const [nodes, count] of [[3, 400], [5, 150]] as const) {
+  for (const [nodes, count] of [[3, 200], [5, 80]] as const) {
     test(`${count} seeds on ${nodes} nodes: no violation, and the faults really happen`, () => {
       const results = sweep(nodes, 1, count);
       const bad = results.filter((r) => r.violation);
@@ -46,6 +46,9 @@ describe("planted bugs are caught", () => {
     { bug: "wiped-votes", nodes: 5 },
     { bug: "stale-read-round", nodes: 3 },
     { bug: "double-apply", nodes: 3 },
+    { bug: "expire-on-election", nodes: 3 },
+    { bug: "expire-on-election", nodes: 5 },
+    { bug: "lock-ignores-suspension", nodes: 3 },
   ];
   for (const { bug, nodes } of cases) {
     test(`${bug} on ${nodes} nodes: a seed violates safety, and replaying it shows the same violation`, () => {

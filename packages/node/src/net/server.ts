@@ -129,26 +129,8 @@ export class NodeServer {
     return true;
   }
 
-  private async handleForward(req: ForwardRequest): Promise<ForwardResponse> {
-    const deadline = Date.now() + DEFAULT_DEADLINE_MS;
-    try {
-      if (req.kind?.$case === "command") {
-        const o = await this.node.write(req.kind.value, deadline, true);
-        return { id: req.id, zxid: o.zxid, outcome: { $case: "result", value: o.result } };
-      }
-      if (req.kind?.$case === "keepalive") {
-        await this.node.keepalive(req.kind.value.sessionIds, deadline, true);
-        return { id: req.id, zxid: 0 };
-      }
-      if (req.kind?.$case === "readIndex") {
-        // Only the confirmation is needed: the follower waits for its own apply.
-        const index = await this.node.readBarrier(deadline, true);
-        return { id: req.id, zxid: index };
-      }
-      throw new ZkError(ErrorCode.INVALID_ARGUMENT, "empty forward request");
-    } catch (e) {
-      return { id: req.id, zxid: 0, outcome: { $case: "error", value: asZkError(e).toDetail() } };
-    }
+  private handleForward(req: ForwardRequest): Promise<ForwardResponse> {
+    return this.node.handleForward(req, Date.now() + DEFAULT_DEADLINE_MS);
   }
 
   // ---- Kv ------------------------------------------------------------------------------------

@@ -80,6 +80,9 @@ interface Summary {
   crashes: number;
   messagesDelivered: number;
   readsServed: number;
+  sessionsOpened: number;
+  sessionsExpired: number;
+  locksHeld: number;
   faults: Record<string, number>;
   checks: Record<string, number>;
   seconds: number;
@@ -109,6 +112,9 @@ function summarize(results: SimResult[], nodes: number, ms: number): Summary {
     crashes: sum((r) => r.crashes),
     messagesDelivered: sum((r) => r.messagesDelivered),
     readsServed: sum((r) => r.readsServed),
+    sessionsOpened: sum((r) => r.sessionsOpened),
+    sessionsExpired: sum((r) => r.sessionsExpired),
+    locksHeld: sum((r) => r.locksHeld),
     faults,
     checks,
     seconds: Math.round(ms) / 1000,
@@ -122,6 +128,7 @@ function printSummary(s: Summary): void {
     `steps        ${s.steps}  ticks ${s.ticks}  messages ${s.messagesDelivered}`,
     `elections    ${s.elections}`,
     `chosen       ${s.chosen} entries; ${s.acknowledged}/${s.proposals} proposals acknowledged; ${s.readsServed} linearizable reads checked`,
+    `sessions     ${s.sessionsOpened} opened, ${s.sessionsExpired} expired; the lock held ${s.locksHeld} times`,
     `faults       ${Object.entries(s.faults).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `checks       ${Object.entries(s.checks).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `violations   ${s.violations}${s.failingSeeds.length ? `  seeds: ${s.failingSeeds.join(" ")}` : ""}`,

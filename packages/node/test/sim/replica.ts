@@ -1,113 +1,146 @@
-// One simulated node's state machine: the real znode tree (packages/node/src/tree) on an
-// in-memory SQLite database with the store's own schema, applying the chosen log exactly as
-// zk-node does, inside a transaction per batch. A crash loses what the node had not made
-// durable; the simulator then rolls the tree back to the store's applied index by restoring a
-// checkpoint (a serialized copy of the database) and replaying the chosen entries after it.
+// One simulated node's disk: the acceptor state in the in-memory store (which loses what was
+// not fsynced when its node "crashes"), and the state machine's tables (the znode tree, its
+// sessions, request ids and watch history) in a real in-memory SQLite database with the
+// store's own schema. The node machine (src/machine.ts) runs on it exactly as zk-node runs on
+// its SQLite file. A crash that loses un-fsynced applies rolls the tables back to the store's
+// applied index: the newest checkpoint (a serialized copy of the database) at or below it,
+// then the chosen entries after it replayed through the same apply function.
 import Database from "better-sqlite3";
 import { MIGRATIONS, type SqliteDatabase } from "../../src/storage/sqlite-store.js";
-import { ZnodeTree, decodeCommand, type ApplyOutcome } from "../../src/tree/index.js";
+import { MemAcceptorStore } from "../../src/storage/mem-store.js";
+import { WatchLog, ZnodeTree } from "../../src/tree/index.js";
 import { treeHash } from "../../src/tree/hash.js";
-import type { Command } from "../../src/paxos/index.js";
-import type { Command as ZkCommand } from "../../src/gen/zk/v1/types.js";
+import { DATA_BYTES_HARD_MAX, applyEntry, type NodeStore } from "../../src/machine.js";
+import type { Ballot, Command, DurableState, Entry, HardState } from "../../src/paxos/index.js";
 
 /** Applied slots between checkpoints. */
 const CHECKPOINT_EVERY_SLOTS = 32;
-/** Applied slots between comparisons of the replicas' tree hashes. */
-export const HASH_EVERY_SLOTS = 64;
-/** Checkpoints kept per replica: enough to roll back past un-fsynced applies. */
+/** Checkpoints kept per disk: enough to roll back past un-fsynced applies. */
 const CHECKPOINTS_KEPT = 4;
 
-export interface ReplicaOptions {
-  /** Planted bug: the tree ignores request ids, so a retried write applies twice. */
-  readonly ignoreRequestIds?: boolean;
+/** Thrown by a transaction to cut the power at that point (the node crashes mid-Ready). */
+export class PowerCut extends Error {}
+
+export interface DiskFaults {
+  /** The disk takes no writes (full): transactions and probes fail with SQLITE_FULL. */
+  full(): boolean;
+  /** The power goes out as this transaction begins. */
+  cutBeforeWrite(): boolean;
 }
 
-export class SimReplica {
-  private db: SqliteDatabase;
-  private tree: ZnodeTree;
-  private appliedIndex = 0;
-  /** Serialized databases at checkpoint slots (ascending), for rolling back after a crash. */
+export class SimDisk implements NodeStore {
+  private database: SqliteDatabase;
+  /** Serialized databases at applied slots (ascending), for rolling back after a crash. */
   private checkpoints: { slot: number; image: Buffer }[] = [];
-  /** Request id -> the slot where it was executed (not deduplicated), for the exactly-once check. */
-  private executed = new Map<string, number>();
+  private lastCheckpointSlot = 0;
+  /** The applied index the tables are at (after a crash, maybe ahead of the durable one). */
+  tablesApplied = 0;
+  readonly path: string;
 
-  private applyTxn: (slot: number, cmd: ZkCommand) => ApplyOutcome;
+  /** One SQLite transaction around `fn` (made once per database: better-sqlite3 prepares BEGIN/COMMIT). */
+  private txn: <T>(fn: () => T) => T;
 
-  constructor(private readonly opts: ReplicaOptions = {}) {
-    this.db = emptyDatabase();
-    this.tree = this.newTree();
-    this.applyTxn = this.db.transaction((slot: number, cmd: ZkCommand) => this.tree.apply(slot, cmd));
+  constructor(
+    readonly mem: MemAcceptorStore,
+    readonly incarnation: number,
+    id: string,
+    private readonly faults: DiskFaults,
+  ) {
+    this.database = emptyDatabase();
+    this.txn = wrapTransactions(this.database);
+    this.path = `sim:${id}`;
   }
 
-  get applied(): number {
-    return this.appliedIndex;
+  get db(): SqliteDatabase {
+    return this.database;
   }
 
-  get znodes(): ZnodeTree {
-    return this.tree;
+  load(opts?: { entriesFrom?: number }): DurableState {
+    return this.mem.load(opts);
+  }
+  entry(slot: number): Entry | undefined {
+    return this.mem.entry(slot);
+  }
+  entries(from: number, to: number): Entry[] {
+    return this.mem.entries(from, to);
+  }
+  save(hardState: HardState | null, entries: readonly Entry[]): void {
+    this.mem.save(hardState, entries);
+  }
+  applied(): number {
+    return this.mem.applied();
+  }
+  setApplied(n: number): void {
+    this.mem.setApplied(n);
+  }
+  get persistedPromise(): Ballot {
+    return this.mem.durableHardState().promised;
+  }
+  close(): void {
+    this.mem.close();
   }
 
-  /**
-   * Apply one chosen slot (a no-op when the command is empty). Returns the tree's outcome, and
-   * throws (via `onTwice`) when a request id is executed a second time.
-   */
-  apply(slot: number, command: Command, onTwice: (rid: string, first: number) => void): ApplyOutcome | null {
-    if (slot !== this.appliedIndex + 1) throw new Error(`zk: sim bug: replica applies slot ${slot} after ${this.appliedIndex}`);
-    this.appliedIndex = slot;
-    let outcome: ApplyOutcome | null = null;
-    if (command.length > 0) {
-      const cmd = decodeCommand(command);
-      const rid = cmd.requestId;
-      // The planted bug strips the request id, as a tree that ignored deduplication would.
-      if (this.opts.ignoreRequestIds) cmd.requestId = "";
-      outcome = this.applyTxn(slot, cmd);
-      if (rid !== "" && outcome.firstZxid === undefined) {
-        const first = this.executed.get(rid);
-        if (first !== undefined) onTwice(rid, first);
-        this.executed.set(rid, slot);
-      }
-    }
-    if (slot % CHECKPOINT_EVERY_SLOTS === 0) {
-      this.checkpoints.push({ slot, image: this.db.serialize() });
+  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
+    if (this.faults.cutBeforeWrite()) throw new PowerCut("power cut before the write");
+    if (this.faults.full()) throw diskFull();
+    const r = this.mem.transaction(() => this.txn(fn), opts);
+    const applied = this.mem.applied();
+    if (applied - this.lastCheckpointSlot >= CHECKPOINT_EVERY_SLOTS) {
+      this.checkpoints.push({ slot: applied, image: this.database.serialize() });
       if (this.checkpoints.length > CHECKPOINTS_KEPT) this.checkpoints.shift();
+      this.lastCheckpointSlot = applied;
     }
-    return outcome;
+    return r;
   }
 
-  /** The tree's hash at the current applied index. */
-  hash(): string {
-    return treeHash(this.db, { appliedIndex: this.appliedIndex });
+  probeWrite(): void {
+    if (this.faults.full()) throw diskFull();
+  }
+
+  /** The tree's hash at `appliedIndex` (call it when the tables are at that index). */
+  hash(appliedIndex: number): string {
+    return treeHash(this.database, { appliedIndex });
   }
 
   /**
-   * Roll back to `slot` (a crash lost the applies after it): restore the newest checkpoint at
-   * or below it and replay `log[i]` (the command chosen at slot i + 1) up to `slot`.
+   * After a crash: roll the tables back to the store's (durable) applied index, replaying
+   * `log[i]` (the command chosen at slot i + 1) after the newest checkpoint at or below it.
+   * `tablesAt` is the applied index the tables were at when the power went.
    */
-  rollBackTo(slot: number, log: readonly Command[]): void {
-    if (slot === this.appliedIndex) return;
-    if (slot > this.appliedIndex) throw new Error(`zk: sim bug: roll back forward from ${this.appliedIndex} to ${slot}`);
+  rollBackTo(slot: number, tablesAt: number, log: readonly Command[]): void {
+    if (slot === tablesAt) return;
+    if (slot > tablesAt) throw new Error(`zk: sim bug: roll back forward from ${tablesAt} to ${slot}`);
     while (this.checkpoints.length > 0 && this.checkpoints[this.checkpoints.length - 1]!.slot > slot) this.checkpoints.pop();
     const cp = this.checkpoints[this.checkpoints.length - 1];
-    this.db.close();
-    this.db = cp === undefined ? emptyDatabase() : new Database(cp.image);
-    this.tree = this.newTree();
-    this.applyTxn = this.db.transaction((s: number, cmd: ZkCommand) => this.tree.apply(s, cmd));
-    this.appliedIndex = cp?.slot ?? 0;
-    // Executions after the checkpoint are forgotten with it; the replay below records them again.
-    this.executed = new Map([...this.executed].filter(([, s]) => s <= this.appliedIndex));
-    for (let s = this.appliedIndex + 1; s <= slot; s++) this.apply(s, log[s - 1]!, () => undefined);
+    this.database.close();
+    this.database = cp === undefined ? emptyDatabase() : new Database(cp.image);
+    this.txn = wrapTransactions(this.database);
+    this.lastCheckpointSlot = cp?.slot ?? 0;
+    const tree = new ZnodeTree(this.database, { dataBytesMax: DATA_BYTES_HARD_MAX });
+    const watchLog = new WatchLog(this.database);
+    const replay = this.database.transaction(() => {
+      for (let s = (cp?.slot ?? 0) + 1; s <= slot; s++) applyEntry(tree, watchLog, s, log[s - 1]!);
+    });
+    replay();
+    this.tablesApplied = slot;
   }
 
-  close(): void {
-    this.db.close();
-  }
-
-  private newTree(): ZnodeTree {
-    return new ZnodeTree(this.db, { dataBytesMax: 1024 });
+  /** The disk is gone for good (wiped). */
+  discard(): void {
+    this.database.close();
   }
 }
 
-/** The store's schema, built once and copied: running the migrations per replica is slow. */
+function wrapTransactions(db: SqliteDatabase): <T>(fn: () => T) => T {
+  const t = db.transaction((fn: () => unknown) => fn());
+  return <T>(fn: () => T) => t(fn) as T;
+}
+
+function diskFull(): Error {
+  return Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+}
+
+/** The store's schema, built once and copied: running the migrations per disk is slow. */
 let template: Buffer | null = null;
 function emptyDatabase(): SqliteDatabase {
   if (template === null) {

@@ -1,30 +1,29 @@
-// A deterministic whole-cluster simulator. Real protocol cores and in-memory stores run in
-// one process; the network, the disks and every fault are driven by one seeded PRNG, so a
-// seed replays a failure exactly. After every step the cluster is checked for the safety
-// properties of consensus; after the faults stop it must make progress (liveness).
-import {
-  InvariantError,
-  PaxosCore,
-  SeededRng,
-  commandsEqual,
-  formatBallot,
-  type Command,
-  type CoreConfig,
-  type Entry,
-  type Message,
-  type NodeId,
-  type Ready,
-} from "../../src/paxos/index.js";
+// A deterministic whole-cluster simulator. Every node is the real node state machine
+// (src/machine.ts: the Paxos core, the znode tree on SQLite, sessions and their expiry,
+// pending writes and reads, deduplication, forwarding), run on a simulated disk (replica.ts)
+// and a simulated clock, in one process. The network, the disks, the clocks, the clients and
+// every fault are driven by one seeded PRNG, so a seed replays a failure exactly. The checker
+// watches every step for the safety properties of consensus, of the tree and of sessions and
+// locks; after the faults stop the cluster must make progress (liveness).
+import { pino } from "pino";
+import { InvariantError, SeededRng, commandsEqual, formatBallot, type Command, type Message, type NodeId } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
-import { mustSync } from "../../src/storage/store.js";
-import { ErrorCode, type Command as ZkCommand } from "../../src/gen/zk/v1/types.js";
-import { decodeCommand, encodeCommand, type ApplyOutcome } from "../../src/tree/index.js";
+import { ErrorCode, type Command as ZkCommand, type CommandResult } from "../../src/gen/zk/v1/types.js";
+import type { ForwardRequest, ForwardResponse } from "../../src/gen/zk/v1/peer.js";
+import { decodeCommand } from "../../src/tree/index.js";
+import { ZkError } from "../../src/net/errors.js";
+import { NodeMachine, type Applied, type ElectionEvent, type MachineOptions } from "../../src/machine.js";
 import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
-import { HASH_EVERY_SLOTS, SimReplica } from "./replica.js";
+import { PowerCut, SimDisk } from "./replica.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
 
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply"];
+/**
+ * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
+ * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
+ * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
+ */
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "lock-ignores-suspension"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -58,6 +57,9 @@ export interface SimResult {
   readonly crashes: number;
   readonly messagesDelivered: number;
   readonly readsServed: number;
+  readonly sessionsOpened: number;
+  readonly sessionsExpired: number;
+  readonly locksHeld: number;
   readonly faults: Readonly<Record<FaultKind, number>>;
   /** How many times each checked property was checked (and held, unless `violation`). */
   readonly checks: Readonly<Record<CheckKind, number>>;
@@ -78,7 +80,15 @@ export type CheckKind =
   /** Keys whose client history was checked linearizable (Wing-Gong search). */
   | "linearizable-key-history"
   /** Keys whose history search ran out of its step budget (neither proven nor refuted). */
-  | "linearizable-key-history-undecided";
+  | "linearizable-key-history-undecided"
+  /** A session whose keepalives reached the leader within its TTL was not expired. */
+  | "live-session-not-expired"
+  /** A client told SESSION_EXPIRED: the log really expired or closed that session. */
+  | "expired-only-through-log"
+  /** A client starting to hold the lock: no other client believed it held it. */
+  | "lock-held-by-one"
+  /** A recovering node refused a local read (its tree is partial). */
+  | "recovering-refuses-local-read";
 
 export type FaultKind =
   | "loss"
@@ -93,25 +103,44 @@ export type FaultKind =
   | "wipe"
   /** A node stops running for a while (GC pause, SIGSTOP); messages to it queue up. */
   | "stall"
-  /** A persist fails (disk full): the node drops the Ready and reloads from its store. */
+  /** The disk takes no writes for a while (full): the node goes into its disk alarm. */
   | "disk-full"
   /** A message delayed past the election timeout. */
   | "long-delay"
   /** A node whose clock runs fast or slow (its ticks are not in lock-step). */
-  | "clock-drift";
+  | "clock-drift"
+  /** A node whose wall clock is off by up to seconds (command times, ctime/mtime). */
+  | "clock-skew";
 
+/** Simulated milliseconds per tick of the global clock. */
+const TICK_MS = 10;
+const ELECTION_TICKS = 10;
+const HEARTBEAT_TICKS = 2;
+/** Applied slots between comparisons of the replicas' tree hashes. */
+const HASH_EVERY_SLOTS = 64;
 const READY_ROUNDS_MAX = 1000;
-/** Protocol steps one seed may take; a livelock fails the seed instead of hanging the run. */
-const STEPS_PER_SEED_MAX = 150_000;
+/** Machine calls one seed may make; a livelock fails the seed instead of hanging the run. */
+const STEPS_PER_SEED_MAX = 200_000;
 /** Search steps per key's history: a few seeds' histories (long-retried writes) cost more. */
 const LIN_CHECK_STEPS_PER_KEY_MAX = 50_000;
-/** Ticks a stall lasts at most: beyond the longest election timeout. */
+/** Ticks a stall lasts at most: beyond the longest election timeout; some are longer than a session check gap. */
 const STALL_TICKS_MAX = 45;
+const LONG_STALL_TICKS_MAX = 150;
 /** A long delay is at least this (above the longest election timeout) and at most twice it. */
 const LONG_DELAY_TICKS_MIN = 25;
 /** Applied entries a simulated core keeps in memory (small, so the store-read path is exercised). */
 const LOG_MEMORY_SLOTS = 16;
-const PENDING_RETRY_TICKS = 60;
+/** A client's deadline per attempt, in ms; then it retries elsewhere (with the same request id). */
+const ATTEMPT_MS = 600;
+/** Clocks run at 0.7x to 1.3x the global clock. */
+const DRIFT_MAX = 1.3;
+/** Wall clocks are off by up to this many ms either way. */
+const SKEW_MS_MAX = 3000;
+/** Session clients: their TTL, keepalive period, and when they call themselves suspended. */
+const SESSION_TTL_MS = 1000;
+const KEEPALIVE_EVERY_MS = 150;
+const SUSPEND_AFTER_MS = SESSION_TTL_MS / 3;
+const LOCK_DIR = "/lock";
 
 class Violated extends Error {
   constructor(
@@ -124,8 +153,9 @@ class Violated extends Error {
 
 interface SimNode {
   readonly id: NodeId;
-  store: MemAcceptorStore;
-  core: PaxosCore | null;
+  mem: MemAcceptorStore;
+  disk: SimDisk;
+  machine: NodeMachine | null;
   /** Process starts, to tell a node's leaderships apart across restarts. */
   incarnation: number;
   /** The store's incarnation (0, or the tick of the rebuild that created it). */
@@ -135,35 +165,75 @@ interface SimNode {
   restartAt: number;
   /** The node runs no tick, message or Ready before this tick (a stall). */
   stalledUntil: number;
+  /** Writes fail as disk full before this tick. */
+  diskFullUntil: number;
   /** Ticks per simulated tick (clock drift), and the fraction owed. */
   readonly rate: number;
   tickDebt: number;
+  /** Its monotonic clock (ms) and how far its wall clock is off. */
+  clockMs: number;
+  readonly skewMs: number;
   /** The chosen log as applied, slot by slot. */
   applied: Command[];
-  /** The state machine: the real znode tree on in-memory SQLite. */
-  replica: SimReplica;
-  /** Linearizable reads confirmed at an index this node has not applied yet. */
-  waitingReads: { ctx: number; index: number }[];
+  /** Request id -> the slot where it was executed (not deduplicated), for the exactly-once check. */
+  executed: Map<string, number>;
 }
 
+/** A client write: retried (same request id) on another node until it has an answer. */
 interface Proposal {
   readonly id: number;
-  readonly command: Command;
+  readonly command: ZkCommand;
   readonly key: string;
   readonly op: ZnodeOp;
-  /** Its op in the client history. */
   readonly historyId: number;
   state: "queued" | "inflight" | "acked";
-  via: NodeId | null;
-  slot: number;
+  attempt: number;
   since: number;
   ackedSlot: number;
 }
 
+type Packet =
+  | { readonly kind: "paxos"; readonly m: Message }
+  | { readonly kind: "forward"; readonly from: NodeId; readonly to: NodeId; readonly fromIncarnation: number; readonly req: ForwardRequest; readonly done: (r: ForwardResponse | ZkError) => void }
+  | { readonly kind: "reply"; readonly from: NodeId; readonly to: NodeId; readonly toIncarnation: number; readonly res: ForwardResponse; readonly done: (r: ForwardResponse | ZkError) => void };
+
 interface InFlight {
-  readonly m: Message;
+  readonly p: Packet;
   readonly at: number;
 }
+
+/** A session a simulated client opened. */
+interface SimSession {
+  readonly id: number;
+  readonly client: SessionClient;
+  /** When (global ms) the last keepalive that was acknowledged was sent (the open, at first). */
+  lastAckedSend: number;
+}
+
+/** A client with a session that keeps it alive and runs the lock recipe. */
+interface SessionClient {
+  readonly name: string;
+  state: "none" | "opening" | "live";
+  session: SimSession | null;
+  nextKeepalive: number;
+  keepaliveInFlight: boolean;
+  keepaliveAttempt: number;
+  keepaliveDeadline: number;
+  opInFlight: boolean;
+  opDeadline: number;
+  lock: "none" | "creating" | "waiting" | "holding" | "releasing";
+  lockRid: string;
+  lockPath: string;
+  /** Global ms: belief in holding the lock since, and until when it holds it. */
+  holdingSince: number;
+  holdUntil: number;
+  nextLockStep: number;
+  attempt: number;
+  nextRid: number;
+  reopenAt: number;
+}
+
+const quietLog = pino({ level: "silent" });
 
 export function runSeed(opts: SimOptions): SimResult {
   return new Simulation(opts).run();
@@ -210,6 +280,7 @@ class Simulation {
     "disk-full": 0,
     "long-delay": 0,
     "clock-drift": 0,
+    "clock-skew": 0,
   };
   private readonly checks: Record<CheckKind, number> = {
     "one-value-per-slot": 0,
@@ -222,6 +293,10 @@ class Simulation {
     "applied-exactly-once": 0,
     "linearizable-key-history": 0,
     "linearizable-key-history-undecided": 0,
+    "live-session-not-expired": 0,
+    "expired-only-through-log": 0,
+    "lock-held-by-one": 0,
+    "recovering-refuses-local-read": 0,
   };
 
   // What the checker knows.
@@ -229,14 +304,18 @@ class Simulation {
   private readonly leaderOfBallot = new Map<string, string>(); // ballot -> node#incarnation
   private readonly proposals: Proposal[] = [];
   private nextProposalId = 1;
-  /** Linearizable reads asked and not answered: ctx -> the highest slot acknowledged before it was asked. */
-  private readonly reads = new Map<number, { node: NodeId; mustSee: number; key: string; historyId: number }>();
   private readonly history = new HistoryRecorder();
-  /** The first replica's tree hash at each checkpoint slot. */
+  /** The first replica's tree hash at each checked slot. */
   private readonly hashAt = new Map<number, string>();
-  private nextReadCtx = 1;
   private readsServed = 0;
   private maxAckedSlot = 0;
+  private readonly clients: SessionClient[] = [];
+  private readonly sessions = new Map<number, SimSession>();
+  /** Sessions the log expired or closed, with the global ms it first happened. */
+  private readonly sessionsGone = new Map<number, number>();
+  private sessionsOpened = 0;
+  private sessionsExpired = 0;
+  private locksHeld = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new SeededRng(opts.seed * 2654435761 + 1);
@@ -249,21 +328,50 @@ class Simulation {
     this.dupRate = calm ? 0 : this.rng.next() * 0.1;
     this.delayMaxTicks = calm ? 0 : 1 + this.rng.int(4);
     this.crashRate = calm ? 0 : this.rng.next() * 0.01;
-    this.persistCrashRate = calm ? 0 : this.rng.next() * 0.01;
+    this.persistCrashRate = calm ? 0 : this.rng.next() * 0.003;
     this.partitionRate = calm ? 0 : this.rng.next() * 0.02;
     this.wipeRate = calm ? 0 : this.rng.next() * 0.004;
     this.stallRate = calm ? 0 : this.rng.next() * 0.006;
     this.diskFullRate = calm ? 0 : this.rng.next() * 0.004;
     this.longDelayRate = calm ? 0 : this.rng.next() * 0.01;
     for (const id of this.ids) {
-      // A third of the seeds run every clock at its own rate, 0.7x to 1.3x.
+      // A third of the seeds run every clock at its own rate, 0.7x to 1.3x; a third skew wall clocks.
       const drifting = !calm && this.rng.chance(1 / 3);
-      const rate = drifting ? 0.7 + this.rng.next() * 0.6 : 1;
+      const rate = drifting ? 2 - DRIFT_MAX + this.rng.next() * 2 * (DRIFT_MAX - 1) : 1;
       if (drifting) this.faults["clock-drift"]++;
-      const node: SimNode = { id, store: this.newStore(false), core: null, incarnation: 0, storeIncarnation: 0, wipedAt: 0, restartAt: 0, stalledUntil: 0, rate, tickDebt: 0, applied: [], replica: this.newReplica(), waitingReads: [] };
+      const skewed = !calm && this.rng.chance(1 / 3);
+      const skewMs = skewed ? Math.round((this.rng.next() * 2 - 1) * SKEW_MS_MAX) : 0;
+      if (skewed) this.faults["clock-skew"]++;
+      const mem = this.newStore(false);
+      const node: SimNode = {
+        id,
+        mem,
+        disk: null as unknown as SimDisk,
+        machine: null,
+        incarnation: 0,
+        storeIncarnation: 0,
+        wipedAt: 0,
+        restartAt: 0,
+        stalledUntil: 0,
+        diskFullUntil: 0,
+        rate,
+        tickDebt: 0,
+        clockMs: 1000 * (1 + this.rng.int(1000)),
+        skewMs,
+        applied: [],
+        executed: new Map(),
+      };
+      node.disk = this.newDisk(node, mem, 0);
       this.nodes.push(node);
       this.start(node);
     }
+    const lockClients = calm ? 0 : 2 + this.rng.int(2);
+    for (let i = 0; i < lockClients; i++) this.clients.push(newSessionClient(`c${i + 1}`));
+  }
+
+  /** The global clock in ms (clients run on it). */
+  private get ms(): number {
+    return this.now * TICK_MS;
   }
 
   run(): SimResult {
@@ -275,15 +383,20 @@ class Simulation {
         if (this.now === this.faultTicks + 1) this.heal();
         if (faulty) this.injectFaults();
         this.restartDue();
-        if (faulty || this.now < this.faultTicks + this.healTicks / 2) this.clientWork();
+        const clientsActive = faulty || this.now < this.faultTicks + this.healTicks / 2;
+        this.sessionClients(clientsActive);
+        if (clientsActive) this.clientWork();
+        // A write keeps being retried until it has an answer, also once new work has stopped.
+        for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
         this.retryStuck();
         for (const n of this.nodes) {
-          if (!n.core || this.stalled(n)) continue;
+          n.clockMs += n.rate * TICK_MS;
+          if (!n.machine || this.stalled(n)) continue;
           n.tickDebt += n.rate;
-          for (; n.tickDebt >= 1; n.tickDebt--) this.guard(n, () => n.core!.tick());
+          for (; n.tickDebt >= 1 && n.machine; n.tickDebt--) this.call(n, (m) => m.tick());
         }
         this.deliver();
-        this.drainReadies(faulty);
+        this.drainReadies();
         if (!faulty && this.converged()) break;
       }
       this.checkLiveness();
@@ -304,6 +417,9 @@ class Simulation {
       crashes: this.crashes,
       messagesDelivered: this.delivered,
       readsServed: this.readsServed,
+      sessionsOpened: this.sessionsOpened,
+      sessionsExpired: this.sessionsExpired,
+      locksHeld: this.locksHeld,
       faults: { ...this.faults },
       checks: { ...this.checks },
       violation,
@@ -314,28 +430,49 @@ class Simulation {
 
   private start(n: SimNode): void {
     n.incarnation++;
-    // Restart with only the recent log in memory, as the real node does, so catch-up reads
-    // older entries back through the store.
-    const applied = n.store.applied();
-    const durable = n.store.load({ entriesFrom: Math.max(1, applied - LOG_MEMORY_SLOTS + 1) });
-    const config: CoreConfig = {
-      id: n.id,
-      members: this.ids,
-      rng: new SeededRng(this.rng.int(2 ** 31)),
-      electionTimeoutTicks: 10,
-      heartbeatTicks: 2,
-      batchEntriesMax: 8,
-      inflightBatchesMax: 3,
-      applied,
-      logReader: n.store,
-      incarnation: n.storeIncarnation,
-      plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
-    };
-    n.applied = n.applied.slice(0, n.store.applied());
+    n.applied = n.applied.slice(0, n.mem.applied());
     // The tree is in the store's file: what the crash took from the applied index, it took
     // from the tree too.
-    if (n.replica.applied > n.applied.length) n.replica.rollBackTo(n.applied.length, n.applied);
-    n.core = this.guard(n, () => new PaxosCore(config, durable));
+    this.guard(n, () => n.disk.rollBackTo(n.applied.length, n.disk.tablesApplied, n.applied));
+    n.executed = new Map([...n.executed].filter(([, s]) => s <= n.applied.length));
+    n.disk.tablesApplied = n.applied.length;
+    const opts: MachineOptions = {
+      id: n.id,
+      clusterId: "sim",
+      members: this.ids.map((id) => ({ id, address: id })),
+      tickMs: TICK_MS,
+      electionTimeoutTicks: ELECTION_TICKS,
+      heartbeatTicks: HEARTBEAT_TICKS,
+      dataBytesMax: 1024,
+      seed: this.rng.int(2 ** 31),
+      nonceBase: n.incarnation * 2 ** 32,
+      logMemorySlots: LOG_MEMORY_SLOTS,
+      core: {
+        batchEntriesMax: 8,
+        inflightBatchesMax: 3,
+        plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
+      },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election" },
+    };
+    const incarnation = n.incarnation;
+    const live = () => n.machine !== null && n.incarnation === incarnation;
+    n.machine = this.guard(n, () =>
+      new NodeMachine(opts, n.disk, {
+        clock: { now: () => n.clockMs, wallNow: () => Math.floor(1_700_000_000_000 + n.clockMs + n.skewMs) },
+        log: quietLog,
+        send: (messages) => {
+          if (live()) for (const m of messages) this.send({ kind: "paxos", m }, m.from, m.to);
+        },
+        forward: (to, req, _timeoutMs, done) => {
+          if (live()) this.send({ kind: "forward", from: n.id, to, fromIncarnation: incarnation, req: { id: 0, ...req } as ForwardRequest, done }, n.id, to);
+        },
+        cancelForwards: () => undefined,
+        schedule: () => undefined,
+        election: (ev) => live() && this.onElection(n, ev),
+        applied: (outcomes) => live() && this.onApplied(n, outcomes),
+        appliedEntry: (slot) => live() && this.onAppliedEntry(n, slot),
+      }),
+    );
   }
 
   private newStore(rebuilt: boolean): MemAcceptorStore {
@@ -344,47 +481,27 @@ class Simulation {
     return new MemAcceptorStore({ recovering, ...(this.opts.bug === "forget-promise" ? { plantedBugs: { forgetPromiseOnRestart: true } } : {}) });
   }
 
-  private newReplica(): SimReplica {
-    return new SimReplica({ ignoreRequestIds: this.opts.bug === "double-apply" });
+  private newDisk(n: SimNode, mem: MemAcceptorStore, incarnation: number): SimDisk {
+    return new SimDisk(mem, incarnation, n.id, {
+      full: () => this.now < n.diskFullUntil,
+      cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
+    });
   }
 
   private stalled(n: SimNode): boolean {
     return n.stalledUntil > this.now;
   }
 
-  /** The node's disk is gone: it comes back on an empty store under a new incarnation. */
-  private wipe(n: SimNode): void {
-    this.crash(n, "its disk is wiped");
-    n.store = this.newStore(true);
-    n.storeIncarnation = this.opts.bug === "wiped-votes" ? 0 : this.now;
-    n.applied = [];
-    n.replica.close();
-    n.replica = this.newReplica();
-    n.wipedAt = this.now;
-    this.faults.wipe++;
-  }
-
-  private crash(n: SimNode, why: string): void {
-    if (!n.core) return;
-    n.core = null;
-    n.stalledUntil = 0;
-    n.store.crash();
-    n.restartAt = this.now + 5 + this.rng.int(40);
-    this.crashes++;
-    this.log(`${n.id} crashes (${why}); restarts at tick ${n.restartAt}`);
-    for (const p of this.proposals) {
-      if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} crashed`);
-    }
-    for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
-    n.waitingReads = [];
-  }
-
-  private restartDue(): void {
-    for (const n of this.nodes) {
-      if (!n.core && n.restartAt <= this.now) {
-        this.start(n);
-        this.log(`${n.id} restarts (promised ${formatBallot(n.core!.promisedBallot)}, chosen ${n.core!.chosen}, ${n.core!.inMemoryEntries} entries in memory)`);
-      }
+  /** Run `f` on the node's machine: counts a step, turns an invariant failure into a violation, a power cut into a crash. */
+  private call(n: SimNode, f: (m: NodeMachine) => void): void {
+    const m = n.machine;
+    if (!m) return;
+    try {
+      this.guard(n, () => f(m));
+    } catch (e) {
+      if (!(e instanceof PowerCut)) throw e;
+      this.faults["crash-before-persist"]++;
+      this.crash(n, "the power went as it began to persist a Ready");
     }
   }
 
@@ -400,121 +517,140 @@ class Simulation {
     }
   }
 
-  // ---- Readies: persist, send, apply -----------------------------------------------------
+  /** The node's disk is gone: it comes back on an empty store under a new incarnation. */
+  private wipe(n: SimNode): void {
+    this.crash(n, "its disk is wiped");
+    n.disk.discard();
+    n.mem = this.newStore(true);
+    n.storeIncarnation = this.opts.bug === "wiped-votes" ? 0 : this.now;
+    n.disk = this.newDisk(n, n.mem, n.storeIncarnation);
+    n.applied = [];
+    n.executed = new Map();
+    n.wipedAt = this.now;
+    this.faults.wipe++;
+  }
 
-  private drainReadies(faulty: boolean): void {
+  private crash(n: SimNode, why: string): void {
+    if (!n.machine) return;
+    n.machine = null;
+    n.stalledUntil = 0;
+    n.diskFullUntil = 0;
+    n.mem.crash();
+    n.restartAt = this.now + 5 + this.rng.int(40);
+    this.crashes++;
+    this.log(`${n.id} crashes (${why}); restarts at tick ${n.restartAt}`);
+  }
+
+  private restartDue(): void {
+    for (const n of this.nodes) {
+      if (!n.machine && n.restartAt <= this.now) {
+        this.start(n);
+        const core = n.machine!.core;
+        this.log(`${n.id} restarts (promised ${formatBallot(core.promisedBallot)}, chosen ${core.chosen}, ${core.inMemoryEntries} entries in memory${core.isRecovering ? ", recovering" : ""})`);
+      }
+    }
+  }
+
+  // ---- What the machines report ---------------------------------------------------------------
+
+  private onElection(n: SimNode, ev: ElectionEvent): void {
+    this.log(`${n.id} ${ev.role} ballot ${formatBallot(ev.ballot)} leader ${ev.leader ?? "-"} (${ev.reason})`);
+    if (ev.role !== "leader") return;
+    this.elections++;
+    const key = formatBallot(ev.ballot);
+    const who = `${n.id}#${n.incarnation}`;
+    const prev = this.leaderOfBallot.get(key);
+    this.checks["one-leader-per-ballot"]++;
+    if (prev !== undefined && prev !== who) throw new Violated("safety", `two leaders in ballot ${key}: ${prev} and ${who}`);
+    this.leaderOfBallot.set(key, who);
+  }
+
+  /** Inside the apply transaction: the tables are at `slot`. */
+  private onAppliedEntry(n: SimNode, slot: number): void {
+    if (slot % HASH_EVERY_SLOTS !== 0) return;
+    this.checks["same-tree-at-same-index"]++;
+    const h = n.disk.hash(slot);
+    const known = this.hashAt.get(slot);
+    if (known === undefined) this.hashAt.set(slot, h);
+    else if (known !== h) throw new Violated("safety", `${n.id}'s tree differs from another replica's at applied index ${slot}`);
+  }
+
+  /** A committed batch of applied entries. */
+  private onApplied(n: SimNode, outcomes: readonly Applied[]): void {
+    for (const { slot, command, outcome } of outcomes) {
+      this.checks["applied-in-order"]++;
+      this.checks["one-value-per-slot"]++;
+      if (slot !== n.applied.length + 1) throw new Violated("safety", `${n.id} applied slot ${slot} after ${n.applied.length}`);
+      const known = this.chosenLog.get(slot);
+      if (known === undefined) {
+        this.chosenLog.set(slot, command);
+        this.log(`slot ${slot} chosen: ${describe(command)} (first learned by ${n.id})`);
+      } else if (!commandsEqual(known, command)) {
+        throw new Violated("safety", `slot ${slot} chosen twice: ${describe(known)} and ${describe(command)} (at ${n.id})`);
+      }
+      n.applied.push(command);
+      n.disk.tablesApplied = slot;
+      if (command.length === 0 || outcome === null) continue;
+      const cmd = decodeCommand(command);
+      this.checks["applied-exactly-once"]++;
+      if (cmd.requestId !== "" && outcome.firstZxid === undefined) {
+        const first = n.executed.get(cmd.requestId);
+        if (first !== undefined) throw new Violated("safety", `${n.id} applied request ${cmd.requestId} twice: at slot ${first} and again at slot ${slot}`);
+        n.executed.set(cmd.requestId, slot);
+      }
+      const op = cmd.op;
+      if ((op?.$case === "expireSession" || op?.$case === "closeSession") && !("error" in outcome) && !this.sessionsGone.has(op.value.sessionId)) {
+        this.sessionsGone.set(op.value.sessionId, this.ms);
+        if (op.$case === "expireSession") {
+          this.sessionsExpired++;
+          this.checkNotLive(op.value.sessionId, this.ms);
+        }
+      }
+    }
+  }
+
+  /** A session the log expired at `at` must have been silent (to the leader) for its TTL. */
+  private checkNotLive(sessionId: number, at: number): void {
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    this.checks["live-session-not-expired"]++;
+    // The leader measures the TTL on its own clock from when it heard the keepalive (after
+    // the client sent it), and no clock runs faster than DRIFT_MAX.
+    const silent = at - s.lastAckedSend;
+    if (silent < SESSION_TTL_MS / DRIFT_MAX - 2 * TICK_MS) {
+      throw new Violated("safety", `session ${sessionId} (${s.client.name}) was expired ${silent} ms after a keepalive the leader acknowledged (TTL ${SESSION_TTL_MS} ms)`);
+    }
+  }
+
+  private drainReadies(): void {
     for (let round = 0; ; round++) {
       if (round >= READY_ROUNDS_MAX) throw new Violated("liveness", "Ready loop did not settle");
       let any = false;
       for (const n of this.nodes) {
-        const core = n.core;
-        if (!core || this.stalled(n) || !core.hasReady()) continue;
+        const m = n.machine;
+        if (!m || this.stalled(n) || !m.core.hasReady() || m.cannotPersist) continue;
         any = true;
-        const rd = this.guard(n, () => core.ready());
-        if (faulty && this.rng.chance(this.persistCrashRate)) {
-          // Power cut between deciding and persisting. The driver sends a leader's Accepts
-          // before its own write, so those may be out already; nothing else happened.
-          if (this.rng.chance(0.5)) for (const m of rd.messages) if (m.type === "accept") this.send(m);
-          this.faults["crash-before-persist"]++;
-          this.crash(n, "before persisting its Ready");
-          continue;
-        }
-        if (faulty && this.rng.chance(this.diskFullRate)) {
-          // The write fails (disk full): nothing of the Ready leaves, the transaction rolled
-          // back, and the node reloads its core from the store and waits for space. Unlike a
-          // crash, its non-fsynced commits survive.
-          this.faults["disk-full"]++;
-          if (this.rng.chance(0.5)) for (const m of rd.messages) if (m.type === "accept") this.send(m);
-          this.dropCore(n, 3 + this.rng.int(20), "its disk is full");
-          continue;
-        }
-        this.handleReady(n, core, rd);
+        this.call(n, (x) => x.process());
       }
       if (!any) return;
     }
   }
 
-  private handleReady(n: SimNode, core: PaxosCore, rd: Ready): void {
-    const before = n.store.durableHardState();
-    if (rd.hardState) {
-      if (rd.hardState.chosen < before.chosen) throw new Violated("safety", `${n.id} persisted chosen ${rd.hardState.chosen} below ${before.chosen}`);
-      if (rd.hardState.recovering === false && before.recovering === true) this.log(`${n.id} recovered: it votes again (chosen ${rd.hardState.chosen})`);
-    }
-    // As the driver does: one transaction, fsynced only when it records a promise or entries;
-    // a crash loses the others (the chosen and applied indexes roll back).
-    n.store.transaction(() => {
-      n.store.save(rd.hardState, rd.entries);
-      for (const e of rd.committed) this.apply(n, e);
-      if (rd.committed.length > 0) n.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
-    }, { durable: mustSync(rd.hardState, rd.entries, before.promised) });
-    for (const ev of rd.events) {
-      this.log(`${n.id} ${ev.role} ballot ${formatBallot(ev.ballot)} leader ${ev.leader ?? "-"} (${ev.reason})`);
-      if (ev.role === "leader") {
-        this.elections++;
-        const key = formatBallot(ev.ballot);
-        const who = `${n.id}#${n.incarnation}`;
-        const prev = this.leaderOfBallot.get(key);
-        this.checks["one-leader-per-ballot"]++;
-        if (prev !== undefined && prev !== who) throw new Violated("safety", `two leaders in ballot ${key}: ${prev} and ${who}`);
-        this.leaderOfBallot.set(key, who);
-      }
-    }
-    for (const rs of rd.readStates) {
-      const r = this.reads.get(rs.ctx);
-      if (!r || r.node !== n.id) throw new Violated("safety", `${n.id} answered a read it was never asked (ctx ${rs.ctx})`);
-      // Linearizability: every write acknowledged before the read began must be visible.
-      this.checks["linearizable-read"]++;
-      if (rs.index < r.mustSee) throw new Violated("safety", `stale read at ${n.id}: read index ${rs.index} misses a write acknowledged at slot ${r.mustSee}`);
-      n.waitingReads.push({ ctx: rs.ctx, index: rs.index });
-    }
-    this.serveReads(n);
-    for (const ev of rd.events) if (ev.role !== "leader") for (const [ctx, r] of this.reads) if (r.node === n.id && !n.waitingReads.some((w) => w.ctx === ctx)) this.reads.delete(ctx);
-    for (const m of rd.messages) this.send(m);
-    this.guard(n, () => core.advance());
-    const last = rd.committed.at(-1)?.slot ?? 0;
-    if (last - core.compactedIndex >= 2 * LOG_MEMORY_SLOTS) this.guard(n, () => core.compact(last - LOG_MEMORY_SLOTS));
-  }
-
-  private apply(n: SimNode, e: Entry): void {
-    this.checks["applied-in-order"]++;
-    this.checks["one-value-per-slot"]++;
-    if (e.slot !== n.applied.length + 1) throw new Violated("safety", `${n.id} applied slot ${e.slot} after ${n.applied.length}`);
-    const known = this.chosenLog.get(e.slot);
-    if (known === undefined) {
-      this.chosenLog.set(e.slot, e.command);
-      this.log(`slot ${e.slot} chosen: ${describe(e.command)} (first learned by ${n.id})`);
-    } else if (!commandsEqual(known, e.command)) {
-      throw new Violated("safety", `slot ${e.slot} chosen twice: ${describe(known)} and ${describe(e.command)} (at ${n.id})`);
-    }
-    n.applied.push(e.command);
-    this.checks["applied-exactly-once"]++;
-    const outcome = n.replica.apply(e.slot, e.command, (rid, first) => {
-      throw new Violated("safety", `${n.id} applied request ${rid} twice: at slot ${first} and again at slot ${e.slot}`);
-    });
-    if (e.slot % HASH_EVERY_SLOTS === 0) {
-      this.checks["same-tree-at-same-index"]++;
-      const h = n.replica.hash();
-      const known = this.hashAt.get(e.slot);
-      if (known === undefined) this.hashAt.set(e.slot, h);
-      else if (known !== h) throw new Violated("safety", `${n.id}'s tree differs from another replica's at applied index ${e.slot}`);
-    }
-    // The client that proposed through this node hears back now.
-    for (const p of this.proposals) {
-      if (p.state === "inflight" && p.via === n.id && p.slot === e.slot) {
-        if (commandsEqual(p.command, e.command)) {
-          p.state = "acked";
-          p.ackedSlot = e.slot;
-          this.history.complete(p.historyId, resultOf(p.op, outcome), this.now);
-          this.maxAckedSlot = Math.max(this.maxAckedSlot, e.slot);
-          this.log(`p${p.id} acknowledged by ${n.id} at slot ${e.slot}`);
-        } else {
-          this.requeue(p, `slot ${e.slot} went to ${describe(e.command)}`);
-        }
-      }
-    }
-  }
-
   // ---- Clients ------------------------------------------------------------------------------
+
+  private liveNodes(): SimNode[] {
+    return this.nodes.filter((n) => n.machine && !this.stalled(n));
+  }
+
+  /** A request to a random live node, answered through `done` once (or never, if the node dies: the client times out). */
+  private request(pick: SimNode | null, f: (m: NodeMachine, deadline: number, n: SimNode) => void): boolean {
+    const n = pick ?? (this.liveNodes().length > 0 ? this.rng.pick(this.liveNodes()) : null);
+    if (!n?.machine || this.stalled(n)) return false;
+    // The deadline on the node's own clock.
+    const deadline = n.clockMs + ATTEMPT_MS * n.rate;
+    this.call(n, (m) => f(m, deadline, n));
+    return true;
+  }
 
   private clientWork(): void {
     if (this.rng.chance(0.15)) {
@@ -522,37 +658,87 @@ class Simulation {
       const key = this.rng.pick(KEYS);
       const { op, zop } = this.randomWrite(key, `v${id}`);
       // The request id is the deduplication key: every retry of this write carries it.
-      const command = encodeCommand({ requestId: `r${id}`, timeMs: this.now, nonce: 0, op });
+      const command: ZkCommand = { requestId: `r${id}`, timeMs: 0, nonce: 0, op };
       const historyId = this.history.invoke(key, zop, this.now, `p${id}`);
-      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", via: null, slot: 0, since: this.now, ackedSlot: 0 });
+      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0 });
     }
-    for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
-    if (this.rng.chance(0.2)) this.tryRead(this.rng.pick(this.nodes));
+    if (this.rng.chance(0.2)) this.tryRead(null);
     // Reads at every node that believes it leads: a deposed leader that still thinks it
     // leads is where a stale read would come from.
-    for (const n of this.nodes) if (n.core?.role === "leader" && this.rng.chance(0.15)) this.tryRead(n);
+    for (const n of this.nodes) if (n.machine?.role === "leader" && this.rng.chance(0.15)) this.tryRead(n);
+    if (this.rng.chance(0.05)) this.tryLocalRead();
   }
 
-  private tryRead(n: SimNode): void {
-    if (!n.core || this.stalled(n)) return;
-    const ctx = this.nextReadCtx++;
+  private tryPropose(p: Proposal): void {
+    const attempt = ++p.attempt;
+    // A fresh copy per attempt: the machine stamps nonce and time into it.
+    const command: ZkCommand = { ...p.command, nonce: 0 };
+    const sent = this.request(null, (m, deadline, n) => {
+      p.state = "inflight";
+      p.since = this.now;
+      this.log(`p${p.id} sent to ${n.id} (attempt ${attempt})`);
+      m.write(command, deadline, false, (r) => {
+        if (p.attempt !== attempt || p.state !== "inflight") return;
+        if (r instanceof ZkError && !isDefinite(r)) return this.requeue(p, `${r.code}: ${r.message}`);
+        p.state = "acked";
+        const result = resultOf(p.op, r);
+        if (!(r instanceof ZkError)) {
+          p.ackedSlot = r.zxid;
+          this.maxAckedSlot = Math.max(this.maxAckedSlot, r.zxid);
+        }
+        this.history.complete(p.historyId, result, this.now);
+        this.log(`p${p.id} answered by ${n.id}: ${JSON.stringify(result)}${r instanceof ZkError ? "" : ` at slot ${r.zxid}`}`);
+      });
+    });
+    if (!sent) p.state = "queued";
+  }
+
+  private retryStuck(): void {
+    for (const p of this.proposals) {
+      if (p.state === "inflight" && (this.now - p.since) * TICK_MS > ATTEMPT_MS * DRIFT_MAX + 100) this.requeue(p, "no answer (its node died or stalled)");
+    }
+  }
+
+  private requeue(p: Proposal, why: string): void {
+    p.state = "queued";
+    p.since = this.now;
+    this.log(`p${p.id} retried: ${why}`);
+  }
+
+  private tryRead(pick: SimNode | null): void {
     const mustSee = this.maxAckedSlot;
     const key = this.rng.pick(KEYS);
-    if (this.guard(n, () => n.core!.readIndex(ctx))) this.reads.set(ctx, { node: n.id, mustSee, key, historyId: this.history.invoke(key, { kind: "get" }, this.now, `read@${n.id}`) });
+    this.request(pick, (m, deadline, n) => {
+      const historyId = this.history.invoke(key, { kind: "get" }, this.now, `read@${n.id}`);
+      m.readBarrier(deadline, false, (r) => {
+        if (r instanceof ZkError) return; // an unanswered read: pending forever in the history
+        // Linearizability: every write acknowledged before the read began must be visible.
+        this.checks["linearizable-read"]++;
+        if (r < mustSee) throw new Violated("safety", `stale read at ${n.id}: read index ${r} misses a write acknowledged at slot ${mustSee}`);
+        const z = m.tree.get(key);
+        this.history.complete(historyId, z === null ? { type: "read", exists: false } : { type: "read", exists: true, version: z.stat!.version, data: new TextDecoder().decode(z.data) }, this.now);
+        this.readsServed++;
+      });
+    });
   }
 
-  /** Answer the confirmed reads whose index this node has applied, from its tree. */
-  private serveReads(n: SimNode): void {
-    if (n.waitingReads.length === 0) return;
-    const ready = n.waitingReads.filter((w) => w.index <= n.replica.applied);
-    n.waitingReads = n.waitingReads.filter((w) => w.index > n.replica.applied);
-    for (const w of ready) {
-      const r = this.reads.get(w.ctx)!;
-      this.reads.delete(w.ctx);
-      const z = n.replica.znodes.get(r.key);
-      this.history.complete(r.historyId, z === null ? { type: "read", exists: false } : { type: "read", exists: true, version: z.stat!.version, data: new TextDecoder().decode(z.data) }, this.now);
-      this.readsServed++;
-    }
+  /** A local read: served from the node's applied state, refused while it is recovering. */
+  private tryLocalRead(): void {
+    this.request(null, (m) => {
+      const recovering = m.core.isRecovering;
+      let refused = false;
+      try {
+        m.assertLocalReadable();
+      } catch (e) {
+        if (!(e instanceof ZkError) || e.code !== ErrorCode.UNAVAILABLE) throw e;
+        refused = true;
+      }
+      if (recovering) {
+        this.checks["recovering-refuses-local-read"]++;
+        if (!refused) throw new Violated("safety", `${m.id} is recovering (partial tree) and served a local read`);
+      }
+      if (!refused) m.tree.get(this.rng.pick(KEYS));
+    });
   }
 
   /** A create, set or delete of `key`, with a version that is sometimes right. */
@@ -560,14 +746,220 @@ class Simulation {
     const version = this.rng.chance(0.5) ? -1 : this.rng.int(3);
     const bytes = new TextEncoder().encode(data);
     const expectedVersion = version === -1 ? undefined : version;
-    switch (this.rng.int(3)) {
+    switch (this.rng.int(4)) {
       case 0:
         return { op: { $case: "create", value: { path: key, data: bytes, ephemeral: false, sequential: false, sessionId: 0 } }, zop: { kind: "create", data } };
       case 1:
         return { op: { $case: "set", value: { path: key, data: bytes, expectedVersion } }, zop: { kind: "set", data, expectedVersion: version } };
+      case 2:
+        // A one-key multi: check the version, then set unconditionally (the same as a versioned set).
+        return {
+          op: { $case: "multi", value: { ops: [...(expectedVersion === undefined ? [] : [{ op: { $case: "check" as const, value: { path: key, expectedVersion } } }]), { op: { $case: "set" as const, value: { path: key, data: bytes } } }] } },
+          zop: { kind: "set", data, expectedVersion: version },
+        };
       default:
         return { op: { $case: "delete", value: { path: key, expectedVersion } }, zop: { kind: "delete", expectedVersion: version } };
     }
+  }
+
+  // ---- Session clients and the lock recipe ----------------------------------------------------
+
+  private sessionClients(active: boolean): void {
+    // First, every holder that has gone too long without an acknowledged keepalive stops
+    // believing it holds the lock (zk-cli lock's SIGTERM on suspension), at the moment it
+    // should have.
+    for (const c of this.clients) {
+      if (c.state === "opening" && this.ms > c.opDeadline) this.dropSession(c, "no answer to open");
+      if (c.state !== "live") continue;
+      const silent = this.ms - c.session!.lastAckedSend;
+      if (silent > SUSPEND_AFTER_MS) this.suspend(c);
+      if (silent > SESSION_TTL_MS) this.dropSession(c, `session ${c.session!.id} lost (no keepalive acknowledged for a TTL)`);
+      if (c.keepaliveInFlight && this.ms > c.keepaliveDeadline) c.keepaliveInFlight = false;
+      if (c.opInFlight && this.ms > c.opDeadline) c.opInFlight = false;
+    }
+    for (const c of this.clients) {
+      if (c.state === "none" && active && this.ms >= c.reopenAt) this.openSession(c);
+      if (c.state !== "live") continue;
+      if (!c.keepaliveInFlight && this.ms >= c.nextKeepalive) this.sendKeepalive(c);
+      if (active && this.ms >= c.nextLockStep) this.lockStep(c);
+    }
+  }
+
+  private openSession(c: SessionClient): void {
+    c.state = "opening";
+    const attempt = ++c.attempt;
+    const sentAt = this.ms;
+    c.opDeadline = this.ms + ATTEMPT_MS * DRIFT_MAX + 100;
+    const sent = this.request(null, (m, deadline) =>
+      m.openSession(SESSION_TTL_MS, deadline, (r) => {
+        if (c.attempt !== attempt || c.state !== "opening") return;
+        if (r instanceof ZkError) return this.dropSession(c, `open failed: ${r.message}`);
+        const session: SimSession = { id: r.sessionId, client: c, lastAckedSend: sentAt };
+        this.sessions.set(r.sessionId, session);
+        c.session = session;
+        c.state = "live";
+        c.nextKeepalive = this.ms + KEEPALIVE_EVERY_MS;
+        c.keepaliveInFlight = false;
+        c.lock = "none";
+        c.opInFlight = false;
+        this.sessionsOpened++;
+        this.log(`${c.name}: session ${r.sessionId} open`);
+      }),
+    );
+    if (!sent) this.dropSession(c, "no node to open a session on");
+  }
+
+  private sendKeepalive(c: SessionClient): void {
+    const s = c.session!;
+    const sentAt = this.ms;
+    const attempt = ++c.keepaliveAttempt;
+    c.keepaliveInFlight = true;
+    c.keepaliveDeadline = this.ms + ATTEMPT_MS * DRIFT_MAX + 100;
+    const sent = this.request(null, (m, deadline, n) =>
+      m.keepalive([s.id], deadline, false, (r) => {
+        if (c.keepaliveAttempt !== attempt) return;
+        c.keepaliveInFlight = false;
+        c.nextKeepalive = this.ms + KEEPALIVE_EVERY_MS;
+        if (r instanceof ZkError) {
+          if (r.code !== ErrorCode.SESSION_EXPIRED) return;
+          this.checks["expired-only-through-log"]++;
+          if (!this.sessionsGone.has(s.id)) throw new Violated("safety", `${n.id} told ${c.name} that session ${s.id} expired, but the log never expired or closed it`);
+          if (c.session === s) this.dropSession(c, `session ${s.id} expired (told by ${n.id})`);
+          return;
+        }
+        const gone = this.sessionsGone.get(s.id);
+        if (gone !== undefined && gone - sentAt < SESSION_TTL_MS / DRIFT_MAX - 2 * TICK_MS) {
+          throw new Violated("safety", `${n.id} acknowledged a keepalive of session ${s.id} (${c.name}) sent ${gone - sentAt} ms before the log expired it`);
+        }
+        s.lastAckedSend = Math.max(s.lastAckedSend, sentAt);
+      }),
+    );
+    if (!sent) {
+      c.keepaliveInFlight = false;
+      c.nextKeepalive = this.ms + 5 * TICK_MS;
+    }
+  }
+
+  /** One step of the lock recipe: an ephemeral sequential child of LOCK_DIR; the lowest holds. */
+  private lockStep(c: SessionClient): void {
+    const s = c.session!;
+    c.nextLockStep = this.ms + (2 + this.rng.int(6)) * TICK_MS;
+    if (c.opInFlight) return;
+    const connected = this.ms - s.lastAckedSend <= SUSPEND_AFTER_MS;
+    if (c.lock === "none") {
+      if (!connected || !this.rng.chance(0.3)) return;
+      c.lockRid = `${c.name}-lock${c.nextRid++}`;
+      c.lock = "creating";
+    }
+    if (c.lock === "holding") {
+      if (this.ms < c.holdUntil) return;
+      this.stopHolding(c, "releases the lock");
+      c.lock = "releasing";
+    }
+    // A create whose outcome is unknown is retried with its request id once connected again
+    // (deduplication returns the same node); a waiter that is not connected gives up its place.
+    if (!connected && c.lock === "creating") return;
+    if (!connected && c.lock === "waiting") c.lock = "releasing";
+    const attempt = ++c.attempt;
+    c.opInFlight = true;
+    c.opDeadline = this.ms + ATTEMPT_MS * DRIFT_MAX + 100;
+    const answered = (): boolean => {
+      if (c.attempt !== attempt || c.session !== s) return false;
+      c.opInFlight = false;
+      return true;
+    };
+    const expired = (r: ZkError): boolean => {
+      if (r.code !== ErrorCode.SESSION_EXPIRED) return false;
+      this.dropSession(c, `session ${s.id} expired (${r.message})`);
+      return true;
+    };
+    const lock = c.lock;
+    const sent = this.request(null, (m, deadline) => {
+      if (lock === "creating") {
+        const command: ZkCommand = { requestId: c.lockRid, timeMs: 0, nonce: 0, op: { $case: "create", value: { path: `${LOCK_DIR}/c-`, data: new Uint8Array(), ephemeral: true, sequential: true, sessionId: s.id } } };
+        m.write(command, deadline, false, (r) => {
+          if (!answered()) return;
+          if (r instanceof ZkError) {
+            if (expired(r)) return;
+            // The lock's parent does not exist yet: create it (another client may be first).
+            if (r.code === ErrorCode.NO_NODE) this.ensureLockDir();
+            return; // unknown outcome or parent missing: the same request id again next step
+          }
+          const res = r.result.result;
+          if (res?.$case !== "create") throw new Error(`zk: sim bug: create answered ${res?.$case}`);
+          c.lockPath = res.value.path;
+          c.lock = "waiting";
+        });
+      } else if (lock === "waiting") {
+        m.readBarrier(deadline, false, (r) => {
+          if (!answered() || r instanceof ZkError) return;
+          const children = (m.tree.list(LOCK_DIR)?.children ?? []).map((e) => `${LOCK_DIR}/${e.name}`).sort();
+          if (!children.includes(c.lockPath)) {
+            // Our node is gone: the session expired through the log.
+            c.lock = "none";
+            c.lockPath = "";
+            return;
+          }
+          if (children[0] === c.lockPath && this.ms - s.lastAckedSend <= SUSPEND_AFTER_MS) this.startHolding(c);
+        });
+      } else if (lock === "releasing") {
+        const command: ZkCommand = { requestId: `${c.lockRid}-release`, timeMs: 0, nonce: 0, op: { $case: "delete", value: { path: c.lockPath } } };
+        m.write(command, deadline, false, (r) => {
+          if (!answered()) return;
+          if (r instanceof ZkError && !expired(r) && r.code !== ErrorCode.NO_NODE) return;
+          if (c.session === s) {
+            c.lock = "none";
+            c.lockPath = "";
+          }
+        });
+      }
+    });
+    if (!sent) c.opInFlight = false;
+  }
+
+  private ensureLockDir(): void {
+    const rid = `lockdir${this.nextProposalId++}`;
+    this.request(null, (m, deadline) => m.write({ requestId: rid, timeMs: 0, nonce: 0, op: { $case: "create", value: { path: LOCK_DIR, data: new Uint8Array(), ephemeral: false, sequential: false, sessionId: 0 } } }, deadline, false, () => undefined));
+  }
+
+  private startHolding(c: SessionClient): void {
+    this.checks["lock-held-by-one"]++;
+    const other = this.clients.find((d) => d !== c && d.lock === "holding");
+    if (other) {
+      throw new Violated("safety", `${c.name} (session ${c.session!.id}, ${c.lockPath}) and ${other.name} (session ${other.session?.id}, ${other.lockPath}, since ${other.holdingSince} ms) both believe they hold the lock`);
+    }
+    c.lock = "holding";
+    c.holdingSince = this.ms;
+    c.holdUntil = this.ms + (5 + this.rng.int(this.opts.bug === "lock-ignores-suspension" ? 200 : 25)) * TICK_MS;
+    this.locksHeld++;
+    this.log(`${c.name} holds the lock (${c.lockPath}, session ${c.session!.id})`);
+  }
+
+  private stopHolding(c: SessionClient, why: string): void {
+    if (c.lock !== "holding") return;
+    c.lock = "none";
+    this.log(`${c.name} ${why} (${c.lockPath}, held ${this.ms - c.holdingSince} ms)`);
+  }
+
+  /** No keepalive acknowledged for SUSPEND_AFTER_MS: a holder stops at once, and gives the lock back. */
+  private suspend(c: SessionClient): void {
+    if (this.opts.bug === "lock-ignores-suspension") return;
+    if (c.lock !== "holding" && c.lock !== "waiting") return;
+    if (c.lock === "holding") this.stopHolding(c, "is suspended: stops holding the lock");
+    c.lock = "releasing";
+  }
+
+  private dropSession(c: SessionClient, why: string): void {
+    if (this.opts.bug === "lock-ignores-suspension" && c.lock === "holding" && this.ms < c.holdUntil) return;
+    this.stopHolding(c, `lost its session (${why})`);
+    if (c.state === "live") this.log(`${c.name}: ${why}`);
+    c.state = "none";
+    c.session = null;
+    c.lock = "none";
+    c.lockPath = "";
+    c.opInFlight = false;
+    c.keepaliveInFlight = false;
+    c.reopenAt = this.ms + (5 + this.rng.int(20)) * TICK_MS;
   }
 
   /** Every key's client history is linearizable (writes acknowledged or pending, and reads). */
@@ -581,49 +973,15 @@ class Simulation {
     }
   }
 
-  private tryPropose(p: Proposal): void {
-    const live = this.nodes.filter((n) => n.core && !this.stalled(n));
-    if (live.length === 0) return;
-    // Clients ask a random node and follow its leader hint, as the real client does.
-    let target = this.rng.pick(live);
-    for (let hop = 0; hop < 2; hop++) {
-      const r = this.guard(target, () => target.core!.propose([p.command]));
-      if (r.ok) {
-        p.state = "inflight";
-        p.via = target.id;
-        p.slot = r.firstSlot;
-        p.since = this.now;
-        this.log(`p${p.id} proposed via ${target.id} at slot ${r.firstSlot}`);
-        return;
-      }
-      const hinted = this.nodes.find((n) => n.id === r.leaderHint && n.core && !this.stalled(n));
-      if (!hinted || hinted === target) return;
-      target = hinted;
-    }
-  }
-
-  private retryStuck(): void {
-    for (const p of this.proposals) {
-      if (p.state === "inflight" && this.now - p.since > PENDING_RETRY_TICKS) this.requeue(p, "timed out");
-    }
-  }
-
-  private requeue(p: Proposal, why: string): void {
-    p.state = "queued";
-    p.via = null;
-    p.since = this.now;
-    this.log(`p${p.id} retried: ${why}`);
-  }
-
   // ---- Network and faults ---------------------------------------------------------------
 
-  private send(m: Message): void {
-    if (this.blocked.has(`${m.from}>${m.to}`)) return;
+  private send(p: Packet, from: NodeId, to: NodeId): void {
+    if (this.blocked.has(`${from}>${to}`)) return;
     if (this.now <= this.faultTicks && this.rng.chance(this.lossRate)) {
       this.faults.loss++;
       return;
     }
-    const copies = this.now <= this.faultTicks && this.rng.chance(this.dupRate) ? 2 : 1;
+    const copies = this.now <= this.faultTicks && p.kind === "paxos" && this.rng.chance(this.dupRate) ? 2 : 1;
     if (copies === 2) this.faults.duplicate++;
     for (let i = 0; i < copies; i++) {
       let delay = this.now <= this.faultTicks ? this.rng.int(this.delayMaxTicks + 1) : 0;
@@ -632,7 +990,7 @@ class Simulation {
         delay = LONG_DELAY_TICKS_MIN + this.rng.int(LONG_DELAY_TICKS_MIN);
         this.faults["long-delay"]++;
       }
-      this.network.push({ m, at: this.now + delay });
+      this.network.push({ p, at: this.now + delay });
     }
   }
 
@@ -641,24 +999,38 @@ class Simulation {
     const later: InFlight[] = [];
     // A stalled node reads nothing: what is sent to it waits in its socket buffer.
     const stalledIds = new Set(this.nodes.filter((n) => this.stalled(n)).map((n) => n.id));
-    for (const f of this.network) (f.at <= this.now && !stalledIds.has(f.m.to) ? due : later).push(f);
+    for (const f of this.network) (f.at <= this.now && !stalledIds.has(packetTo(f.p)) ? due : later).push(f);
     this.network = later;
     // Shuffle what arrives in the same tick: the network promises no order.
     for (let i = due.length - 1; i > 0; i--) {
       const j = this.rng.int(i + 1);
       [due[i], due[j]] = [due[j]!, due[i]!];
     }
-    for (const { m } of due) {
-      const n = this.nodes.find((x) => x.id === m.to);
-      if (!n?.core || this.blocked.has(`${m.from}>${m.to}`)) continue;
+    for (const { p } of due) {
+      const to = packetTo(p);
+      const n = this.nodes.find((x) => x.id === to);
+      if (!n?.machine || this.blocked.has(`${packetFrom(p)}>${to}`)) continue;
       this.delivered++;
-      this.guard(n, () => n.core!.step(m));
+      if (p.kind === "paxos") {
+        this.call(n, (m) => m.receive([p.m]));
+      } else if (p.kind === "forward") {
+        const leader = n;
+        this.call(n, (m) =>
+          m.handleForward(p.req, leader.clockMs + 3 * ATTEMPT_MS, (res) => {
+            const from = this.nodes.find((x) => x.id === p.from)!;
+            this.send({ kind: "reply", from: leader.id, to: p.from, toIncarnation: p.fromIncarnation, res, done: p.done }, leader.id, from.id);
+          }),
+        );
+      } else if (n.incarnation === p.toIncarnation) {
+        // The reply reaches the process that forwarded (a restarted one has forgotten it).
+        this.call(n, () => p.done(p.res));
+      }
     }
   }
 
   private injectFaults(): void {
     if (this.opts.faults === "demo") {
-      const leader = this.nodes.find((n) => n.core?.role === "leader");
+      const leader = this.nodes.find((n) => n.machine?.role === "leader");
       if (this.now === Math.floor(this.faultTicks / 2) && leader) this.crash(leader, "the demo kills the leader");
       return;
     }
@@ -679,7 +1051,7 @@ class Simulation {
         this.faults["asymmetric-partition"]++;
         this.log(`asymmetric partition: ${cut.join(" ") || "(none)"} dropped`);
       } else {
-        const leader = this.nodes.find((n) => n.core?.role === "leader");
+        const leader = this.nodes.find((n) => n.machine?.role === "leader");
         if (leader) {
           for (const b of this.ids) if (b !== leader.id) this.blocked.add(`${leader.id}>${b}`).add(`${b}>${leader.id}`);
           this.faults["leader-isolation"]++;
@@ -688,7 +1060,7 @@ class Simulation {
       }
     }
     if (this.rng.chance(this.crashRate)) {
-      const live = this.nodes.filter((n) => n.core);
+      const live = this.nodes.filter((n) => n.machine);
       if (live.length > 0) {
         this.faults["crash-restart"]++;
         this.crash(this.rng.pick(live), "crash-restart");
@@ -703,12 +1075,23 @@ class Simulation {
       if (rebuilding < this.ids.length - quorum && candidates.length > 0) this.wipe(this.rng.pick(candidates));
     }
     if (this.rng.chance(this.stallRate)) {
-      const live = this.nodes.filter((n) => n.core && !this.stalled(n));
+      const live = this.liveNodes();
       if (live.length > 0) {
         const n = this.rng.pick(live);
-        n.stalledUntil = this.now + 1 + this.rng.int(STALL_TICKS_MAX);
+        // Now and then a stall longer than the leader's session check gap (the stall grace).
+        const max = this.rng.chance(0.25) ? LONG_STALL_TICKS_MAX : STALL_TICKS_MAX;
+        n.stalledUntil = this.now + 1 + this.rng.int(max);
         this.faults.stall++;
         this.log(`${n.id} stalls until tick ${n.stalledUntil}`);
+      }
+    }
+    if (this.rng.chance(this.diskFullRate)) {
+      const live = this.nodes.filter((n) => n.machine && n.diskFullUntil <= this.now);
+      if (live.length > 0) {
+        const n = this.rng.pick(live);
+        n.diskFullUntil = this.now + 3 + this.rng.int(150);
+        this.faults["disk-full"]++;
+        this.log(`${n.id}'s disk is full until tick ${n.diskFullUntil}`);
       }
     }
   }
@@ -718,41 +1101,31 @@ class Simulation {
     if (n.wipedAt === 0) return false;
     // With wiped-votes the store never says so: count a wipe as recent for a while.
     if (this.opts.bug === "wiped-votes") return this.now - n.wipedAt < 150;
-    return n.store.durableHardState().recovering === true;
-  }
-
-  /** Drop the node's core and reload it from its store later, without a crash's losses. */
-  private dropCore(n: SimNode, ticks: number, why: string): void {
-    n.core = null;
-    n.store.close();
-    n.restartAt = this.now + ticks;
-    this.log(`${n.id} stops: ${why}; reloads at tick ${n.restartAt}`);
-    for (const p of this.proposals) if (p.state === "inflight" && p.via === n.id) this.requeue(p, `${n.id} stopped`);
-    for (const [ctx, r] of this.reads) if (r.node === n.id) this.reads.delete(ctx);
-    n.waitingReads = [];
+    return n.mem.durableHardState().recovering === true;
   }
 
   private heal(): void {
     this.blocked.clear();
     for (const n of this.nodes) {
-      if (!n.core) n.restartAt = this.now;
+      if (!n.machine) n.restartAt = this.now;
       n.stalledUntil = 0;
+      n.diskFullUntil = 0;
     }
-    this.log("faults stop: network healed, crashed nodes restart");
+    this.log("faults stop: network healed, crashed nodes restart, disks have room");
   }
 
   // ---- Checks -----------------------------------------------------------------------------
 
   private converged(): boolean {
-    const leaders = this.nodes.filter((n) => n.core?.role === "leader");
+    const leaders = this.nodes.filter((n) => n.machine?.role === "leader");
     if (leaders.length !== 1) return false;
     const leader = leaders[0]!;
     if (this.proposals.some((p) => p.state !== "acked")) return false;
-    return this.nodes.every((n) => n.core && !n.core.isRecovering && n.core.leaderId === leader.id && n.applied.length === leader.applied.length && n.core.chosen === leader.core!.lastLogSlot);
+    return this.nodes.every((n) => n.machine && !n.machine.core.isRecovering && !n.machine.cannotPersist && n.machine.leaderId === leader.id && n.applied.length === leader.applied.length && n.machine.core.chosen === leader.machine!.core.lastLogSlot);
   }
 
   private checkLiveness(): void {
-    const leaders = this.nodes.filter((n) => n.core?.role === "leader");
+    const leaders = this.nodes.filter((n) => n.machine?.role === "leader");
     if (leaders.length !== 1) {
       throw new Violated("liveness", `${this.healTicks} ticks after the faults stopped there are ${leaders.length} leaders`);
     }
@@ -763,8 +1136,8 @@ class Simulation {
     const leader = leaders[0]!;
     for (const n of this.nodes) {
       if (n.applied.length !== leader.applied.length) {
-        const pr = leader.core!.followerProgress().get(n.id);
-        const next = n.core!.entry(n.core!.chosen + 1);
+        const pr = leader.machine!.core.followerProgress().get(n.id);
+        const next = n.machine!.core.entry(n.machine!.core.chosen + 1);
         throw new Violated(
           "liveness",
           `${n.id} applied ${n.applied.length} slots, leader ${leader.id} ${leader.applied.length}; ` +
@@ -775,14 +1148,15 @@ class Simulation {
     for (const n of this.nodes) {
       if (n.storeIncarnation === 0) continue;
       this.checks["rebuilt-node-recovered"]++;
-      if (n.core!.isRecovering) throw new Violated("liveness", `${n.id}, rebuilt after a wipe, is still recovering ${this.healTicks} ticks after the faults stopped`);
+      if (n.machine!.core.isRecovering) throw new Violated("liveness", `${n.id}, rebuilt after a wipe, is still recovering ${this.healTicks} ticks after the faults stopped`);
     }
-    // Every acknowledged proposal is in every node's chosen log.
+    // Every acknowledged write is in every node's chosen log, where its answer said.
     for (const p of this.proposals) {
+      if (p.ackedSlot === 0) continue;
       for (const n of this.nodes) {
         this.checks["acked-in-every-log"]++;
         const c = n.applied[p.ackedSlot - 1];
-        if (c === undefined || !commandsEqual(c, p.command)) {
+        if (c === undefined || c.length === 0 || decodeCommand(c).requestId !== p.command.requestId) {
           throw new Violated("safety", `acknowledged p${p.id} (slot ${p.ackedSlot}) is missing from ${n.id}'s chosen log`);
         }
       }
@@ -797,28 +1171,47 @@ class Simulation {
 /** The keys simulated clients write and read: few, so that their operations contend. */
 const KEYS = ["/k0", "/k1", "/k2"];
 
+function newSessionClient(name: string): SessionClient {
+  return { name, state: "none", session: null, nextKeepalive: 0, keepaliveInFlight: false, keepaliveAttempt: 0, keepaliveDeadline: 0, opInFlight: false, opDeadline: 0, lock: "none", lockRid: "", lockPath: "", holdingSince: 0, holdUntil: 0, nextLockStep: 0, attempt: 0, nextRid: 1, reopenAt: 0 };
+}
+
+function packetTo(p: Packet): NodeId {
+  return p.kind === "paxos" ? p.m.to : p.to;
+}
+
+function packetFrom(p: Packet): NodeId {
+  return p.kind === "paxos" ? p.m.from : p.from;
+}
+
+/** An answer that settles a write: its own outcome, not "it may or may not have happened". */
+function isDefinite(e: ZkError): boolean {
+  return e.code === ErrorCode.NO_NODE || e.code === ErrorCode.NODE_EXISTS || e.code === ErrorCode.BAD_VERSION;
+}
+
 function describe(c: Command): string {
   if (c.length === 0) return "no-op";
   const cmd = decodeCommand(c);
   const op = cmd.op;
   if (op === undefined) return `${cmd.requestId}: (empty)`;
-  const v = op.value as { path?: string; expectedVersion?: number };
-  return `${cmd.requestId}: ${op.$case} ${v.path ?? ""}${v.expectedVersion !== undefined ? ` v=${v.expectedVersion}` : ""}`;
+  const v = op.value as { path?: string; expectedVersion?: number; sessionId?: number };
+  return `${cmd.requestId}: ${op.$case} ${v.path ?? ""}${v.expectedVersion !== undefined ? ` v=${v.expectedVersion}` : ""}${v.sessionId ? ` s=${v.sessionId}` : ""}`;
 }
 
-/** What the client of `op` saw, from the tree's outcome (its first application's, if a retry). */
-function resultOf(op: ZnodeOp, outcome: ApplyOutcome | null): ZnodeResult {
-  if (outcome === null) throw new Error("zk: sim bug: a client write was applied as a no-op");
-  if ("error" in outcome) {
-    const code = outcome.error.code;
-    if (code === ErrorCode.NO_NODE) return { type: "error", code: "NO_NODE" };
-    if (code === ErrorCode.NODE_EXISTS) return { type: "error", code: "NODE_EXISTS" };
-    if (code === ErrorCode.BAD_VERSION) return { type: "error", code: "BAD_VERSION" };
-    throw new Error(`zk: sim bug: ${op.kind} failed with error code ${code}: ${outcome.error.message}`);
+/** What the client of `op` saw, from the node's answer. */
+function resultOf(op: ZnodeOp, r: { result: CommandResult } | ZkError): ZnodeResult {
+  if (r instanceof ZkError) {
+    if (r.code === ErrorCode.NO_NODE) return { type: "error", code: "NO_NODE" };
+    if (r.code === ErrorCode.NODE_EXISTS) return { type: "error", code: "NODE_EXISTS" };
+    if (r.code === ErrorCode.BAD_VERSION) return { type: "error", code: "BAD_VERSION" };
+    throw new Error(`zk: sim bug: ${op.kind} failed with error code ${r.code}: ${r.message}`);
   }
-  const r = outcome.result.result;
-  if (r?.$case === "create") return { type: "ok", version: 0 };
-  if (r?.$case === "set") return { type: "ok", version: r.value.stat!.version };
-  if (r?.$case === "delete") return { type: "ok" };
-  throw new Error(`zk: sim bug: unexpected result ${r?.$case} for ${op.kind}`);
+  const res = r.result.result;
+  if (res?.$case === "create") return { type: "ok", version: 0 };
+  if (res?.$case === "set") return { type: "ok", version: res.value.stat!.version };
+  if (res?.$case === "delete") return { type: "ok" };
+  if (res?.$case === "multi") {
+    const last = res.value.results.at(-1)?.result;
+    if (last?.$case === "set") return { type: "ok", version: last.value.stat!.version };
+  }
+  throw new Error(`zk: sim bug: unexpected result ${res?.$case} for ${op.kind}`);
 }

@@ -1,0 +1,926 @@
+// The node state machine: everything a zk-node decides, and nothing it does to the world by
+// itself. It holds the protocol core, the znode tree and its watch log, the sessions the
+// leader watches for expiry, the writes and reads in flight, the admission queue and the
+// forwarding decisions. Time comes in through a Clock; work is done when the shell calls
+// tick(), process() or a request method; what leaves (peer messages, forwarded requests,
+// answers, events) goes out through MachinePorts. It owns no timer and reads no clock of its
+// own, so the simulator (test/sim) runs exactly this code, many nodes in one process, every
+// fault driven by one seed; zk-node runs it behind a thin shell (node.ts) that owns the
+// timers, gRPC and the SQLite file.
+//
+// Once per process() the core's Ready is handled in the one order that keeps Paxos safe:
+//   1. persist the promise, the accepted entries and the chosen index, and apply the newly
+//      chosen entries to the znode tree with the applied index: ONE fsynced transaction,
+//   2. send the messages,
+//   3. answer the clients whose writes and reads are now settled.
+// Batching falls out of this: every proposal and message of a turn shares one Ready, so one
+// fsync and one Accept per follower (group commit).
+import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
+import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
+import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
+import { mustSync, type AcceptorStore } from "./storage/store.js";
+import type { SqliteDatabase } from "./storage/sqlite-store.js";
+import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
+import { ZkError } from "./net/errors.js";
+
+export interface Member {
+  readonly id: NodeId;
+  readonly address: string;
+}
+
+export interface NodeOptions {
+  readonly id: NodeId;
+  readonly clusterId: string;
+  readonly members: readonly Member[];
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly dataBytesMax: number;
+  readonly watchHistorySlots?: number;
+}
+
+/** What the machine needs from its store: the acceptor state and the state machine's tables, in one file. */
+export interface NodeStore extends AcceptorStore {
+  /** The database holding the znode tree, sessions, request ids and watch history. */
+  readonly db: SqliteDatabase;
+  /** Where it lives, for messages. */
+  readonly path: string;
+  /** The promise as last written. */
+  readonly persistedPromise: Ballot;
+  /** 0 for a store created with the cluster, larger for a store rebuilt after a lost disk. */
+  readonly incarnation: number;
+  setApplied(n: number): void;
+  /** `fn` in one transaction; `durable: false` commits without an fsync. */
+  transaction<T>(fn: () => T, opts?: { durable?: boolean }): T;
+  /** A small real write: throws the write error while the disk does not take writes. */
+  probeWrite(): void;
+}
+
+/** Time, as the machine sees it. */
+export interface Clock {
+  /** Monotonic milliseconds: deadlines and session expiry. */
+  now(): number;
+  /** Wall-clock milliseconds since the epoch: stamped into commands (ctime, mtime) and events. */
+  wallNow(): number;
+}
+
+export interface MachineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export type ElectionEvent = RoleChangeEvent & { unixMs: number };
+
+/** What the machine does to the world, done by the shell (or the simulator). */
+export interface MachinePorts {
+  readonly clock: Clock;
+  readonly log: MachineLogger;
+  /** Send protocol messages to peers (best effort: they may be lost, delayed or reordered). */
+  send(messages: readonly Message[]): void;
+  /**
+   * Forward a request to the leader `to`; `done` receives its response or a ZkError (a broken
+   * link, a timeout). `done` may be called late or never: the machine keeps its own deadline.
+   */
+  forward(to: NodeId, req: Omit<ForwardRequest, "id">, timeoutMs: number, done: (r: ForwardResponse | ZkError) => void): void;
+  /** Forwards to `leader` are abandoned (it stopped leading): drop the link's pending calls. */
+  cancelForwards(leader: NodeId, why: string): void;
+  /** There is work for process(): call it soon (e.g. on the next event-loop turn). */
+  schedule(): void;
+  election(ev: ElectionEvent): void;
+  /** Entries applied by a committed transaction, in slot order (watch events and observers). */
+  applied(outcomes: readonly Applied[]): void;
+  /** Inside the apply transaction, right after `slot` was applied (the simulator's tree hash). */
+  appliedEntry?(slot: number): void;
+}
+
+export interface WriteOutcome {
+  readonly zxid: number;
+  readonly result: CommandResult;
+}
+
+export interface Applied {
+  readonly slot: number;
+  readonly command: Uint8Array;
+  readonly outcome: ApplyOutcome | null;
+}
+
+/** A request's answer: its value, or the ZkError it failed with. */
+export type Done<T> = (r: T | ZkError) => void;
+
+/** Deliberate node bugs, for proving the simulator catches them. Never set outside tests. */
+export interface MachinePlantedBugs {
+  /**
+   * A new leader neither gives sessions a full TTL from its election (it keeps what it saw
+   * when it last led) nor waits for its election tail before answering keepalives: it
+   * expires, or calls expired, live sessions.
+   */
+  readonly expireOnElection?: boolean;
+  /** The tree ignores request ids: a retried write applies twice. */
+  readonly ignoreRequestIds?: boolean;
+}
+
+export interface MachineOptions extends NodeOptions {
+  /** Seeds the core's election timer jitter and the session ids this node draws. */
+  readonly seed: number;
+  /** Added to per-node request counters so nonces never repeat across restarts. */
+  readonly nonceBase: number;
+  /** Applied entries kept in the core's memory (default LOG_MEMORY_SLOTS). */
+  readonly logMemorySlots?: number;
+  /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
+  readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
+  readonly plantedBugs?: MachinePlantedBugs;
+}
+
+interface PendingWrite {
+  readonly command: Uint8Array;
+  readonly done: Done<WriteOutcome>;
+  readonly timer: Timer;
+}
+
+interface Admission {
+  readonly command: Command;
+  readonly deadline: number;
+  readonly done: Done<WriteOutcome>;
+}
+
+interface Timer {
+  readonly at: number;
+  readonly seq: number;
+  fire: (() => void) | null;
+}
+
+/** The largest znode data any replica accepts; --data-bytes-max may only lower it. */
+export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
+
+/** Applied entries kept in the core's memory; older ones are dropped from memory (not disk). */
+export const LOG_MEMORY_SLOTS = 10_000;
+
+/** Writes the leader holds, waiting for room in the core, before it refuses more. */
+const ADMISSION_QUEUE_MAX = 32_768;
+/** Writes proposed but not yet chosen; bounds the work (and stall) of one Ready. */
+const UNCOMMITTED_ENTRIES_MAX = 2048;
+
+/** Session TTLs are clamped to this range. */
+export const SESSION_TTL_MIN_MS = 1000;
+export const SESSION_TTL_MAX_MS = 300_000;
+/** How often the leader looks for sessions past their deadline. */
+export const SESSION_CHECK_MS = 100;
+/**
+ * A gap between two session checks above this means the process could not run (stall,
+ * pause): sessions get a full TTL before any is expired.
+ */
+export const SESSION_STALL_GAP_MS = 10 * SESSION_CHECK_MS;
+/** How long an internal expiry write may take before it is given up (and retried by the next check). */
+const EXPIRY_WRITE_MS = 10_000;
+
+/** How long a request waits for an election before it fails as unavailable. */
+const LEADER_WAIT_TICKS_FACTOR = 4;
+/** How often a node in a disk alarm tries a small real write. */
+export const DISK_PROBE_MS = 1000;
+/** How long an alarm stays in status after it was last seen. */
+const ALARM_SHOWN_MS = 5000;
+
+export class NodeMachine {
+  readonly id: NodeId;
+  readonly members: ReadonlyMap<NodeId, string>;
+  /** The protocol core; replaced (rebuilt from the store) when a Ready could not be persisted. */
+  private coreNow: PaxosCore;
+  readonly tree: ZnodeTree;
+  readonly watchLog: WatchLog;
+  private readonly clock: Clock;
+  private readonly log: MachineLogger;
+  private readonly rng: SeededRng;
+  private readonly logMemorySlots: number;
+  /**
+   * Leader only: when each session was last seen alive (monotonic ms), and the expiries
+   * proposed and not yet settled (with who waits for them).
+   */
+  private readonly sessionSeen = new Map<number, number>();
+  private readonly sessionsExpiring = new Map<number, (() => void)[]>();
+  /** When expireSessions last ran (monotonic ms), to notice a stall. */
+  private lastSessionCheckMs: number | null = null;
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly admission: Admission[] = [];
+  private readonly pendingReads = new Map<number, { done: Done<number>; timer: Timer }>();
+  /** Forwards in flight, by local id: to whom, and how to fail them. */
+  private readonly forwards = new Map<number, { to: NodeId; fail: (e: ZkError) => void }>();
+  private nextForwardId = 1;
+  private appliedWaiters: { index: number; wake: () => void }[] = [];
+  /** Requests waiting for a leader (other than `not`) to be known. */
+  private leaderWaiters: { not: NodeId | null; wake: () => void }[] = [];
+  private nextReadCtx = 1;
+  private nextRequestId = 1;
+  private timers: Timer[] = [];
+  private nextTimerSeq = 0;
+  private applied: number;
+  private pendingCompaction = false;
+  private stopped = false;
+  private lastEvent: ElectionEvent | null = null;
+  /** Set while the store cannot be written (disk full, I/O error): see enterDiskAlarm. */
+  private diskAlarm: { readonly message: string; readonly code: string } | null = null;
+  private lastDiskProbeMs = 0;
+  /** Other alarms (e.g. a peer with another member list), by key, with when they were last seen. */
+  private readonly alarmsSeen = new Map<string, { message: string; atMs: number }>();
+
+  constructor(
+    readonly opts: MachineOptions,
+    private readonly store: NodeStore,
+    private readonly ports: MachinePorts,
+  ) {
+    this.id = opts.id;
+    this.clock = ports.clock;
+    this.log = ports.log;
+    this.rng = new SeededRng(opts.seed);
+    this.logMemorySlots = opts.logMemorySlots ?? LOG_MEMORY_SLOTS;
+    this.members = new Map(opts.members.map((m) => [m.id, m.address]));
+    // The tree's own limit must be the same on every replica (apply is deterministic), so it
+    // is the hard maximum; the configurable, per-node limit is enforced at the API edge.
+    this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
+    this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
+    this.applied = store.applied();
+    const loaded = this.loadCore();
+    this.coreNow = loaded.core;
+    this.log.info({ promised: loaded.durable.hardState.promised, chosen: loaded.durable.hardState.chosen, applied: this.applied, entries: loaded.durable.entries.length }, "acceptor state loaded");
+  }
+
+  /** A protocol core with exactly what the store holds, as at a restart. */
+  private loadCore(): { core: PaxosCore; durable: ReturnType<NodeStore["load"]> } {
+    // Only the recent log is kept in memory; older chosen entries are read from the store.
+    const durable = this.store.load({ entriesFrom: Math.max(1, this.applied - this.logMemorySlots + 1) });
+    const core = new PaxosCore(
+      {
+        id: this.opts.id,
+        members: this.opts.members.map((m) => m.id),
+        rng: new SeededRng(this.rng.int(2 ** 31)),
+        electionTimeoutTicks: this.opts.electionTimeoutTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        uncommittedEntriesMax: UNCOMMITTED_ENTRIES_MAX,
+        applied: this.applied,
+        logReader: this.store,
+        incarnation: this.store.incarnation,
+        ...this.opts.core,
+      },
+      durable,
+    );
+    return { core, durable };
+  }
+
+  get core(): PaxosCore {
+    return this.coreNow;
+  }
+
+  // ---- Time ----------------------------------------------------------------------------------
+
+  /**
+   * One tick of the node's clock (every tickMs): the core's election and heartbeat timers,
+   * request deadlines, session expiry, the disk probe; then the Ready loop.
+   */
+  tick(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    // In a disk alarm the core is frozen: no election timeout fires, so it never campaigns.
+    if (this.diskAlarm) {
+      if (now - this.lastDiskProbeMs >= DISK_PROBE_MS) this.probeDisk(now);
+    } else {
+      this.core.tick();
+    }
+    this.fireTimers(now);
+    if (this.core.role === "leader" && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
+    this.process();
+  }
+
+  /** Run `fire` once the clock reaches `at` (checked every tick); returns the handle to cancel. */
+  private after(at: number, fire: () => void): Timer {
+    const t: Timer = { at, seq: this.nextTimerSeq++, fire };
+    // A binary heap by (at, seq): deadlines fire in order, ties in the order they were set.
+    const h = this.timers;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!timerBefore(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+    return t;
+  }
+
+  private fireTimers(now: number): void {
+    const h = this.timers;
+    while (h.length > 0 && h[0]!.at <= now) {
+      const t = h[0]!;
+      const last = h.pop()!;
+      if (h.length > 0) {
+        h[0] = last;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < h.length && timerBefore(h[l]!, h[m]!)) m = l;
+          if (r < h.length && timerBefore(h[r]!, h[m]!)) m = r;
+          if (m === i) break;
+          [h[i], h[m]] = [h[m]!, h[i]!];
+          i = m;
+        }
+      }
+      const fire = t.fire;
+      t.fire = null;
+      fire?.();
+    }
+  }
+
+  /** Stop ticking and talking; pending requests fail as unavailable. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.failEverything(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down; retry on another node`));
+    for (const f of [...this.forwards.values()]) f.fail(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down; the request may or may not have been applied`));
+  }
+
+  private failEverything(e: ZkError, readError: ZkError = e): void {
+    for (const p of this.pendingWrites.values()) {
+      p.timer.fire = null;
+      p.done(e);
+    }
+    this.pendingWrites.clear();
+    for (const w of this.admission.splice(0)) w.done(e);
+    for (const r of this.pendingReads.values()) {
+      r.timer.fire = null;
+      r.done(readError);
+    }
+    this.pendingReads.clear();
+  }
+
+  // ---- Observers ---------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.core.role;
+  }
+  get leaderId(): NodeId | null {
+    return this.core.leaderId;
+  }
+  get appliedIndex(): number {
+    return this.applied;
+  }
+  get promised(): Ballot {
+    return this.core.promisedBallot;
+  }
+  get lastElectionEvent(): ElectionEvent | null {
+    return this.lastEvent;
+  }
+  get msSinceLeaderHeard(): number {
+    return this.core.ticksSinceLeaderHeard * this.opts.tickMs;
+  }
+  /** Requests in flight (writes proposed or queued, reads, forwards): for status and tests. */
+  get outstanding(): number {
+    return this.pendingWrites.size + this.admission.length + this.pendingReads.size + this.forwards.size;
+  }
+
+  // ---- Inputs from the network -------------------------------------------------------------
+
+  /** A peer's protocol messages (already checked to be for us, from a member of our cluster). */
+  receive(messages: Iterable<Message>): void {
+    // In a disk alarm peers' messages are dropped: the node can neither promise nor accept.
+    if (this.stopped || this.diskAlarm) return;
+    for (const m of messages) this.core.step(m);
+    this.ports.schedule();
+  }
+
+  /** A request another member forwarded to us as its leader: answered only here, never forwarded on. */
+  handleForward(req: ForwardRequest, deadline: number, done: (r: ForwardResponse) => void): void {
+    const fail = (e: ZkError) => done({ id: req.id, zxid: 0, outcome: { $case: "error", value: e.toDetail() } });
+    const kind = req.kind;
+    if (kind?.$case === "command") {
+      this.write(kind.value, deadline, true, (r) => (r instanceof ZkError ? fail(r) : done({ id: req.id, zxid: r.zxid, outcome: { $case: "result", value: r.result } })));
+    } else if (kind?.$case === "keepalive") {
+      this.keepalive(kind.value.sessionIds, deadline, true, (r) => (r instanceof ZkError ? fail(r) : done({ id: req.id, zxid: 0 })));
+    } else if (kind?.$case === "readIndex") {
+      // Only the confirmation is needed: the follower waits for its own apply.
+      this.readIndex(deadline, (r) => (r instanceof ZkError ? fail(r) : done({ id: req.id, zxid: r })));
+    } else {
+      fail(new ZkError(ErrorCode.INVALID_ARGUMENT, "empty forward request"));
+    }
+  }
+
+  // ---- Writes --------------------------------------------------------------------------------
+
+  /**
+   * Propose a command through consensus; `done` once it is applied. A follower forwards it to
+   * the leader; `forwarded` requests (from another follower) are not forwarded again.
+   */
+  write(command: Command, deadline: number, forwarded: boolean, done: Done<WriteOutcome>): void {
+    // Unique bytes per proposal: a slot is recognised as ours by comparing them.
+    if (command.nonce === 0) command.nonce = this.opts.nonceBase + this.nextRequestId++;
+    if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
+    if (this.diskAlarm) return done(this.cannotPersistError());
+    if (this.core.role === "leader") return this.proposeLocal(command, deadline, done);
+    const leader = this.core.leaderId;
+    if (forwarded) {
+      return done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined, leaderHint: leader ? this.members.get(leader) : undefined }));
+    }
+    if (leader === null) return this.waitForLeader(null, deadline, done, () => this.write(command, deadline, false, done));
+    this.forwardTo(leader, { kind: { $case: "command", value: command } }, deadline, (r) => {
+      if (!(r instanceof ZkError)) {
+        if (r.outcome?.$case === "result") return done({ zxid: r.zxid, result: r.outcome.value });
+        r = r.outcome?.$case === "error" ? ZkError.fromDetail(r.outcome.value) : new ZkError(ErrorCode.INTERNAL, "leader sent an empty answer");
+      }
+      // NOT_LEADER means the command was never proposed there: safe to try the new leader.
+      // A leader whose disk filled stops leading; what it had proposed may still be chosen,
+      // so only a command with a deduplication key is safe to send to its successor.
+      const retry = r.code === ErrorCode.NOT_LEADER || (r.code === ErrorCode.CANNOT_PERSIST && command.requestId !== "");
+      if (retry && this.clock.now() < deadline) return this.waitForLeader(leader, deadline, done, () => this.write(command, deadline, false, done));
+      done(r);
+    });
+  }
+
+  private proposeLocal(command: Command, deadline: number, done: Done<WriteOutcome>): void {
+    if (this.admission.length > 0 || !this.tryPropose(command, deadline, done)) {
+      // The core holds as many unchosen writes as it may: wait for room (backpressure)
+      // rather than fail, up to a bound.
+      if (this.admission.length >= ADMISSION_QUEUE_MAX) {
+        return done(new ZkError(ErrorCode.OVERLOADED, `the leader has ${ADMISSION_QUEUE_MAX} writes waiting; back off and retry`));
+      }
+      this.admission.push({ command, deadline, done });
+    }
+  }
+
+  /** Hand a write to the core; false if the core is full (busy). */
+  private tryPropose(command: Command, deadline: number, done: Done<WriteOutcome>): boolean {
+    command.timeMs = this.clock.wallNow();
+    const bytes = encodeCommand(command);
+    const r = this.core.propose([bytes]);
+    if (!r.ok) {
+      if (r.reason === "busy") return false;
+      done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: r.leaderHint ?? undefined }));
+      return true;
+    }
+    const slot = r.firstSlot;
+    this.ports.schedule();
+    const timer = this.after(deadline, () => {
+      if (this.pendingWrites.delete(slot)) done(new ZkError(ErrorCode.TIMEOUT, `write not chosen within the deadline (slot ${slot}); it may still take effect`));
+    });
+    this.pendingWrites.set(slot, { command: bytes, done, timer });
+    return true;
+  }
+
+  /** Move waiting writes into the core as chosen slots make room (or fail them if we stopped leading). */
+  private admit(): void {
+    while (this.admission.length > 0) {
+      const w = this.admission[0]!;
+      if (this.clock.now() >= w.deadline) {
+        this.admission.shift();
+        w.done(new ZkError(ErrorCode.TIMEOUT, "write waited for room at the leader past its deadline; it was not proposed"));
+        continue;
+      }
+      if (this.core.role !== "leader") {
+        this.admission.shift();
+        w.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before the write was proposed; retry`));
+        continue;
+      }
+      if (!this.tryPropose(w.command, w.deadline, w.done)) return;
+      this.admission.shift();
+    }
+  }
+
+  // ---- Reads ---------------------------------------------------------------------------------
+
+  /**
+   * A linearizable read point: `done` with an index once this node has applied at least
+   * everything chosen before the call (read-index, confirmed by a quorum through the leader).
+   */
+  readBarrier(deadline: number, forwarded: boolean, done: Done<number>): void {
+    if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
+    // Frozen, it cannot learn what was chosen since; its local state is still served.
+    if (this.diskAlarm) return done(this.cannotPersistError());
+    const served: Done<number> = (r) => (r instanceof ZkError ? done(r) : this.appliedAtLeast(r, deadline, (a) => done(a instanceof ZkError ? a : r)));
+    if (this.core.role === "leader") return this.readIndex(deadline, served);
+    const leader = this.core.leaderId;
+    if (forwarded) return done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined }));
+    if (leader === null) return this.waitForLeader(null, deadline, done, () => this.readBarrier(deadline, false, done));
+    this.forwardTo(leader, { kind: { $case: "readIndex", value: {} } }, deadline, (r) => {
+      if (!(r instanceof ZkError)) {
+        if (r.outcome?.$case !== "error") return served(r.zxid);
+        r = ZkError.fromDetail(r.outcome.value);
+      }
+      if (r.code === ErrorCode.NOT_LEADER && this.clock.now() < deadline) return this.waitForLeader(leader, deadline, done, () => this.readBarrier(deadline, false, done));
+      done(r);
+    });
+  }
+
+  /** Leader: the commit index a quorum confirms this node still leads at (not yet applied). */
+  private readIndex(deadline: number, done: Done<number>): void {
+    if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
+    if (this.diskAlarm) return done(this.cannotPersistError());
+    if (this.core.role !== "leader") {
+      const leader = this.core.leaderId;
+      return done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined }));
+    }
+    const ctx = this.nextReadCtx++;
+    const timer = this.after(deadline, () => {
+      if (this.pendingReads.delete(ctx)) done(new ZkError(ErrorCode.TIMEOUT, "read not confirmed by a quorum within the deadline"));
+    });
+    this.pendingReads.set(ctx, { done, timer });
+    this.core.readIndex(ctx);
+    this.ports.schedule();
+  }
+
+  /** `done` once the tree has applied `index` (TIMEOUT at the deadline). */
+  appliedAtLeast(index: number, deadline: number, done: Done<void>): void {
+    if (this.applied >= index) return done(undefined);
+    if (this.clock.now() >= deadline) return done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
+    let settled = false;
+    const timer = this.after(deadline, () => {
+      if (settled) return;
+      settled = true;
+      done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
+    });
+    this.appliedWaiters.push({
+      index,
+      wake: () => {
+        if (settled) return;
+        settled = true;
+        timer.fire = null;
+        done(undefined);
+      },
+    });
+  }
+
+  // ---- Sessions ------------------------------------------------------------------------------
+
+  /** Open a session through the log; the id is drawn at random (48 bits). */
+  openSession(ttlMs: number, deadline: number, done: Done<{ sessionId: number; ttlMs: number; zxid: number }>): void {
+    const ttl = Math.min(SESSION_TTL_MAX_MS, Math.max(SESSION_TTL_MIN_MS, ttlMs || 10_000));
+    const sessionId = 1 + this.rng.int(2 ** 24) * 2 ** 24 + this.rng.int(2 ** 24);
+    this.write({ requestId: "", timeMs: 0, nonce: 0, op: { $case: "openSession", value: { sessionId, ttlMs: ttl } } }, deadline, false, (r) => done(r instanceof ZkError ? r : { sessionId, ttlMs: ttl, zxid: r.zxid }));
+  }
+
+  closeSession(sessionId: number, deadline: number, done: Done<number>): void {
+    this.write({ requestId: "", timeMs: 0, nonce: 0, op: { $case: "closeSession", value: { sessionId } } }, deadline, false, (r) => done(r instanceof ZkError ? r : r.zxid));
+  }
+
+  /**
+   * The sessions' clients are alive. The leader decides expiry, so a follower passes this on.
+   * The leader acknowledges only after a read barrier: a quorum has confirmed, after the
+   * keepalive arrived, that this node still leads (a deposed leader must not extend a
+   * session the new leader is about to expire), and the tree has applied everything chosen
+   * before, the election tail included (a new leader that has not yet applied the
+   * open_session of a live session must not call it expired). Fails with SESSION_EXPIRED
+   * only for a session the applied tree does not hold: expired or closed through the log,
+   * or never opened.
+   */
+  keepalive(sessionIds: readonly number[], deadline: number, forwarded: boolean, done: Done<void>): void {
+    if (this.core.role === "leader") {
+      if (this.opts.plantedBugs?.expireOnElection) return this.keepaliveSettled(sessionIds, deadline, done);
+      return this.readBarrier(deadline, true, (r) => (r instanceof ZkError ? done(r) : this.keepaliveSettled(sessionIds, deadline, done)));
+    }
+    const leader = this.core.leaderId;
+    if (forwarded || leader === null) return done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader`, { leaderId: leader ?? undefined }));
+    this.forwardTo(leader, { kind: { $case: "keepalive", value: { sessionIds: [...sessionIds] } } }, deadline, (r) => {
+      if (r instanceof ZkError) return done(r);
+      done(r.outcome?.$case === "error" ? ZkError.fromDetail(r.outcome.value) : undefined);
+    });
+  }
+
+  /** After the barrier: wait out expiries in flight, then answer from the applied tree. */
+  private keepaliveSettled(sessionIds: readonly number[], deadline: number, done: Done<void>): void {
+    // An expiry proposed but not applied yet may still fail (leadership moves): wait for it.
+    const expiring = sessionIds.find((id) => this.sessionsExpiring.has(id));
+    if (expiring !== undefined) {
+      let settled = false;
+      const timer = this.after(deadline, () => {
+        if (settled) return;
+        settled = true;
+        done(new ZkError(ErrorCode.UNAVAILABLE, `session ${expiring} is being expired; retry`));
+      });
+      this.sessionsExpiring.get(expiring)!.push(() => {
+        if (settled) return;
+        settled = true;
+        timer.fire = null;
+        this.keepaliveSettled(sessionIds, deadline, done);
+      });
+      return;
+    }
+    for (const id of sessionIds) {
+      if (!this.tree.session(id)) return done(new ZkError(ErrorCode.SESSION_EXPIRED, `session ${id} has expired or was never opened; open a new one`));
+    }
+    if (this.core.role !== "leader") return done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading; retry`, { leaderId: this.core.leaderId ?? undefined }));
+    const now = this.clock.now();
+    for (const id of sessionIds) this.sessionSeen.set(id, Math.max(now, this.sessionSeen.get(id) ?? 0));
+    done(undefined);
+  }
+
+  /**
+   * Leader: propose the expiry of every session not seen within its TTL. Deadlines run on
+   * the monotonic clock (a wall-clock step must not expire every session at once). If this
+   * check ran much later than scheduled, the process could not run for a while (an
+   * event-loop stall, SIGSTOP, a VM pause): the keepalives that arrived meanwhile are still
+   * queued behind it, so every session gets a full TTL from now before any expires.
+   */
+  private expireSessions(now: number): void {
+    const gap = this.lastSessionCheckMs === null ? 0 : now - this.lastSessionCheckMs;
+    this.lastSessionCheckMs = now;
+    if (gap > SESSION_STALL_GAP_MS) {
+      this.log.warn({ gapMs: Math.round(gap), checkMs: SESSION_CHECK_MS }, "session checks stalled; every session gets a full TTL from now");
+      for (const id of this.sessionSeen.keys()) this.sessionSeen.set(id, now);
+      return;
+    }
+    const live = new Set<number>();
+    for (const s of this.tree.sessions()) {
+      live.add(s.id);
+      const seen = this.sessionSeen.get(s.id);
+      // A session we have not tracked yet (we just became leader, or it was just opened)
+      // gets a full TTL from now.
+      if (seen === undefined) {
+        this.sessionSeen.set(s.id, now);
+        continue;
+      }
+      if (now - seen <= s.ttlMs || this.sessionsExpiring.has(s.id)) continue;
+      this.log.info({ session: s.id, ttlMs: s.ttlMs, silentMs: Math.round(now - seen) }, "expiring session");
+      const waiters: (() => void)[] = [];
+      this.sessionsExpiring.set(s.id, waiters);
+      this.write({ requestId: internalRequestKey(`expire-${s.id}`), timeMs: 0, nonce: 0, op: { $case: "expireSession", value: { sessionId: s.id } } }, now + EXPIRY_WRITE_MS, false, () => {
+        if (this.sessionsExpiring.get(s.id) === waiters) this.sessionsExpiring.delete(s.id);
+        for (const w of waiters) w();
+      });
+    }
+    for (const id of this.sessionSeen.keys()) if (!live.has(id)) this.sessionSeen.delete(id);
+  }
+
+  // ---- Forwarding and waiting for a leader ----------------------------------------------------
+
+  /** Forward to `leader`; `done` exactly once: its response, a link error, or TIMEOUT at the deadline. */
+  private forwardTo(leader: NodeId, req: Omit<ForwardRequest, "id">, deadline: number, done: (r: ForwardResponse | ZkError) => void): void {
+    const id = this.nextForwardId++;
+    let settled = false;
+    const settle = (r: ForwardResponse | ZkError) => {
+      if (settled) return;
+      settled = true;
+      timer.fire = null;
+      this.forwards.delete(id);
+      done(r);
+    };
+    const timer = this.after(deadline, () => settle(new ZkError(ErrorCode.TIMEOUT, `leader ${leader} did not answer within the deadline; the request may or may not have been applied`)));
+    this.forwards.set(id, { to: leader, fail: settle });
+    this.ports.forward(leader, req, Math.max(1, deadline - this.clock.now()), settle);
+  }
+
+  /**
+   * Call `retry` once a leader other than `not` is known (or this node leads); fail at the
+   * deadline, or after a few election timeouts with no leader at all.
+   */
+  private waitForLeader(not: NodeId | null, deadline: number, done: Done<never>, retry: () => void): void {
+    // The leader may have changed already (while the refused request was on the wire).
+    const leader = this.core.leaderId;
+    if (not !== null && leader !== null && (leader !== not || this.core.role === "leader")) return retry();
+    const limit = not === null ? Math.min(deadline, this.clock.now() + LEADER_WAIT_TICKS_FACTOR * this.opts.electionTimeoutTicks * this.opts.tickMs) : deadline;
+    let settled = false;
+    const timer = this.after(limit, () => {
+      if (settled) return;
+      settled = true;
+      done(not === null ? new ZkError(ErrorCode.UNAVAILABLE, "no leader: is a majority of the cluster up and connected?") : new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry"));
+    });
+    this.leaderWaiters.push({
+      not,
+      wake: () => {
+        if (settled) return;
+        settled = true;
+        timer.fire = null;
+        retry();
+      },
+    });
+  }
+
+  private wakeLeaderWaiters(): void {
+    const leader = this.core.leaderId;
+    if (leader === null) return;
+    const waiters = this.leaderWaiters;
+    this.leaderWaiters = [];
+    for (const w of waiters) {
+      if (w.not === leader && this.core.role !== "leader") this.leaderWaiters.push(w);
+      else w.wake();
+    }
+  }
+
+  // ---- The Ready loop ---------------------------------------------------------------------
+
+  process(): void {
+    if (this.stopped || this.diskAlarm) return;
+    while (this.core.hasReady()) {
+      const rd = this.core.ready();
+      // 0. A leader's proposals (Accept) may leave before its own write: they claim nothing
+      //    about this node's durable state, and the leader counts its own acceptance only
+      //    once durable. Sending first overlaps the followers' fsync with ours.
+      const proposals = rd.messages.filter((m) => m.type === "accept");
+      if (proposals.length > 0) this.ports.send(proposals);
+      // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
+      //    fsync per Ready, durable before anything leaves this node.
+      //    A Ready that only advances the chosen index and applies needs no fsync (mustSync).
+      const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise);
+      let outcomes: Applied[] | null;
+      try {
+        outcomes = this.store.transaction(() => {
+          if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+          return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
+        }, { durable });
+      } catch (e) {
+        if (!isWriteError(e)) throw e;
+        // Nothing of this Ready may leave or be answered: it is not durable (it rolled back).
+        this.enterDiskAlarm(e);
+        return;
+      }
+      // 2. Send the rest: promises and acceptances only now that they are durable.
+      this.ports.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
+      // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
+      if (outcomes !== null) this.settle(outcomes);
+      if (this.admission.length > 0) this.admit();
+      // 4. Reads confirmed by a quorum; elections.
+      for (const rs of rd.readStates) {
+        const r = this.pendingReads.get(rs.ctx);
+        if (!r) continue;
+        this.pendingReads.delete(rs.ctx);
+        r.timer.fire = null;
+        r.done(rs.index);
+      }
+      for (const ev of rd.events) this.onRoleChange(ev);
+      this.core.advance();
+      if (this.pendingCompaction) {
+        this.pendingCompaction = false;
+        this.core.compact(this.applied - this.logMemorySlots);
+      }
+    }
+  }
+
+  /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
+  private applyCommitted(rd: Ready): Applied[] {
+    const outcomes: Applied[] = [];
+    for (const e of rd.committed) {
+      outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
+      this.ports.appliedEntry?.(e.slot);
+    }
+    this.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
+    return outcomes;
+  }
+
+  /** After the transaction: publish watch events, answer writes waiting on these slots, wake reads. */
+  private settle(outcomes: Applied[]): void {
+    this.applied = outcomes[outcomes.length - 1]!.slot;
+    if (this.applied - this.core.compactedIndex >= 2 * this.logMemorySlots) this.pendingCompaction = true;
+    this.ports.applied(outcomes);
+    for (const { slot, command, outcome } of outcomes) {
+      const p = this.pendingWrites.get(slot);
+      if (!p) continue;
+      this.pendingWrites.delete(slot);
+      p.timer.fire = null;
+      if (!commandsEqual(p.command, command)) {
+        // Another leader's value took this slot: ours was never chosen anywhere, so a retry is safe.
+        p.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the write was chosen; it was not applied, retry"));
+      } else if (outcome === null) {
+        p.done(new ZkError(ErrorCode.INTERNAL, `slot ${slot} applied as a no-op`));
+      } else if ("error" in outcome) {
+        p.done(ZkError.fromDetail(outcome.error));
+      } else {
+        // A deduplicated retry reports where the write really happened.
+        p.done({ zxid: outcome.firstZxid ?? slot, result: outcome.result });
+      }
+    }
+    if (this.appliedWaiters.length > 0) {
+      const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+      this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+      for (const w of ready) w.wake();
+    }
+  }
+
+  private onRoleChange(ev: RoleChangeEvent): void {
+    const stamped = { ...ev, unixMs: this.clock.wallNow() };
+    const previousLeader = this.lastEvent?.leader ?? null;
+    this.lastEvent = stamped;
+    this.log.info({ role: ev.role, ballot: `${ev.ballot.round}.${ev.ballot.nodeId || "-"}`, leader: ev.leader, reason: ev.reason }, `became ${ev.role}`);
+    this.ports.election(stamped);
+    if (ev.role === "leader") {
+      // A new leader gives every session a full TTL from now: clients had no one to renew with.
+      if (!this.opts.plantedBugs?.expireOnElection) this.sessionSeen.clear();
+      this.lastSessionCheckMs = null;
+    } else {
+      // Reads waiting on our leadership cannot be confirmed any more.
+      for (const r of this.pendingReads.values()) {
+        r.timer.fire = null;
+        r.done(new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} stopped leading`, { leaderId: ev.leader ?? undefined }));
+      }
+      this.pendingReads.clear();
+    }
+    if (previousLeader !== null && previousLeader !== ev.leader && previousLeader !== this.id) {
+      // Requests forwarded to a leader we no longer follow fail now instead of at their deadline.
+      const why = `leader ${previousLeader} was replaced; the write may or may not have been applied`;
+      for (const f of [...this.forwards.values()]) if (f.to === previousLeader) f.fail(new ZkError(ErrorCode.UNAVAILABLE, why));
+      this.ports.cancelForwards(previousLeader, why);
+    }
+    if (ev.leader !== null) this.wakeLeaderWaiters();
+  }
+
+  // ---- Alarms and the disk ------------------------------------------------------------------
+
+  /** The node's alarms, one line each: the disk's first, then recent peer refusals. */
+  get alarms(): string[] {
+    const now = this.clock.now();
+    const out = this.diskAlarm ? [this.diskAlarm.message] : [];
+    for (const [key, a] of this.alarmsSeen) {
+      if (now - a.atMs > ALARM_SHOWN_MS) this.alarmsSeen.delete(key);
+      else out.push(a.message);
+    }
+    return out;
+  }
+
+  /** Whether the node refuses writes because it cannot persist them. */
+  get cannotPersist(): boolean {
+    return this.diskAlarm !== null;
+  }
+
+  /** Record an alarm seen now (shown for ALARM_SHOWN_MS after it was last seen); true when new. */
+  noteAlarm(key: string, message: string): boolean {
+    const fresh = !this.alarmsSeen.has(key);
+    this.alarmsSeen.set(key, { message, atMs: this.clock.now() });
+    return fresh;
+  }
+
+  /**
+   * The one check of the local-read path (`--consistency local`): refuse when this node's
+   * applied state is not one a client may rely on even as stale. A recovering node (rebuilt
+   * after losing its disk) has a partial tree: its "no such node" would be a lie. A node in a
+   * disk alarm still serves: its state is a prefix of the chosen log, as any local read.
+   */
+  assertLocalReadable(): void {
+    if (this.core.role === "recovering") {
+      throw new ZkError(ErrorCode.UNAVAILABLE, `${this.id} is recovering its state after losing its disk and cannot serve local reads yet; read from another node, or without --consistency local`);
+    }
+  }
+
+  private cannotPersistError(): ZkError {
+    return new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm!.message}; use another node meanwhile`);
+  }
+
+  /**
+   * A Ready's transaction failed with a write error and rolled back. The core's memory may be
+   * ahead of the disk (a promise or acceptance it never persisted), so it is replaced by one
+   * loaded from the store, as at a restart, and frozen: no ticks, no peer messages, no writes,
+   * so it neither votes nor campaigns nor acks. Status and local reads still work. A small
+   * real write every DISK_PROBE_MS tells when the disk takes writes again; then it resumes.
+   */
+  private enterDiskAlarm(e: unknown): void {
+    const code = writeErrorCode(e);
+    const what = code === "SQLITE_FULL" || code === "ENOSPC" ? "disk full" : `write error (${code})`;
+    this.diskAlarm = { message: `${this.id}: ${what} at ${this.store.path}, writes refused`, code };
+    this.log.error({ code, err: oneLine(e) }, `${this.diskAlarm.message} until the disk takes writes again (probing every ${DISK_PROBE_MS} ms)`);
+    this.failEverything(
+      new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; the write was not acknowledged and may or may not take effect`),
+      new ZkError(ErrorCode.CANNOT_PERSIST, `${this.diskAlarm.message}; read not confirmed`),
+    );
+    this.pendingCompaction = false;
+    this.lastDiskProbeMs = this.clock.now();
+    this.applied = this.store.applied();
+    this.coreNow = this.loadCore().core;
+  }
+
+  private probeDisk(now: number): void {
+    this.lastDiskProbeMs = now;
+    try {
+      this.store.probeWrite();
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      return;
+    }
+    this.log.warn({ code: this.diskAlarm!.code }, `${this.id}: the disk takes writes again at ${this.store.path}; resuming`);
+    this.diskAlarm = null;
+    this.ports.schedule();
+  }
+}
+
+/** Apply one chosen entry (a no-op when empty) to the tree and record its watch events. */
+export function applyEntry(tree: ZnodeTree, watchLog: WatchLog, slot: number, command: Uint8Array, ignoreRequestIds = false): ApplyOutcome | null {
+  if (isNoop(command)) return null;
+  const cmd = decodeCommand(command);
+  if (ignoreRequestIds) cmd.requestId = "";
+  const outcome = tree.apply(slot, cmd);
+  if (outcome.events.length > 0) watchLog.record(slot, outcome.events);
+  return outcome;
+}
+
+function timerBefore(a: Timer, b: Timer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** SQLite's and the OS's codes for a write the disk did not take (full, failing, read-only). */
+function writeErrorCode(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "unknown";
+}
+
+export function isWriteError(e: unknown): boolean {
+  const code = writeErrorCode(e);
+  return code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_READONLY") || code === "ENOSPC" || code === "EIO" || code === "EROFS" || code === "EDQUOT";
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
+}
