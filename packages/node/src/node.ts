@@ -91,7 +91,16 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         installed: (slot) => this.emit("installed", slot),
         election: (ev) => this.emit("election", ev),
         applied: (outcomes) => {
-          for (const { slot, outcome } of outcomes) if (outcome !== null && outcome.events.length > 0) this.emit("applied", slot, outcome.events);
+          // Watchers hear of events before the writes are answered: one that throws must not
+          // take the Ready loop (and the answers) down with it.
+          for (const { slot, outcome } of outcomes) {
+            if (outcome === null || outcome.events.length === 0) continue;
+            try {
+              this.emit("applied", slot, outcome.events);
+            } catch (e) {
+              log.error({ slot, err: (e as Error).message.split("\n")[0] }, "a watch listener failed; it is skipped for this event");
+            }
+          }
         },
       },
     );
