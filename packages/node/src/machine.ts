@@ -348,6 +348,25 @@ export class NodeMachine {
     return t;
   }
 
+  /**
+   * A wait that ends exactly once: by the returned `wake` (which answers false if the wait
+   * already ended) or by `onTimeout` when the clock reaches `deadline`.
+   */
+  private untilDeadline(deadline: number, onTimeout: () => void): () => boolean {
+    let settled = false;
+    const timer = this.after(deadline, () => {
+      if (settled) return;
+      settled = true;
+      onTimeout();
+    });
+    return () => {
+      if (settled) return false;
+      settled = true;
+      timer.fire = null;
+      return true;
+    };
+  }
+
   private fireTimers(now: number): void {
     const h = this.timers;
     while (h.length > 0 && h[0]!.at <= now) {
@@ -414,10 +433,6 @@ export class NodeMachine {
   }
   get msSinceLeaderHeard(): number {
     return this.core.ticksSinceLeaderHeard * this.opts.tickMs;
-  }
-  /** Requests in flight (writes proposed or queued, reads, forwards): for status and tests. */
-  get outstanding(): number {
-    return this.pendingWrites.size + this.admission.length + this.pendingReads.size + this.forwards.size;
   }
 
   // ---- Inputs from the network -------------------------------------------------------------
@@ -572,21 +587,8 @@ export class NodeMachine {
   appliedAtLeast(index: number, deadline: number, done: Done<void>): void {
     if (this.applied >= index) return done(undefined);
     if (this.clock.now() >= deadline) return done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
-    let settled = false;
-    const timer = this.after(deadline, () => {
-      if (settled) return;
-      settled = true;
-      done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
-    });
-    this.appliedWaiters.push({
-      index,
-      wake: () => {
-        if (settled) return;
-        settled = true;
-        timer.fire = null;
-        done(undefined);
-      },
-    });
+    const wake = this.untilDeadline(deadline, () => done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`)));
+    this.appliedWaiters.push({ index, wake: () => wake() && done(undefined) });
   }
 
   // ---- Sessions ------------------------------------------------------------------------------
@@ -630,18 +632,8 @@ export class NodeMachine {
     // An expiry proposed but not applied yet may still fail (leadership moves): wait for it.
     const expiring = sessionIds.find((id) => this.sessionsExpiring.has(id));
     if (expiring !== undefined) {
-      let settled = false;
-      const timer = this.after(deadline, () => {
-        if (settled) return;
-        settled = true;
-        done(new ZkError(ErrorCode.UNAVAILABLE, `session ${expiring} is being expired; retry`));
-      });
-      this.sessionsExpiring.get(expiring)!.push(() => {
-        if (settled) return;
-        settled = true;
-        timer.fire = null;
-        this.keepaliveSettled(sessionIds, deadline, done);
-      });
+      const wake = this.untilDeadline(deadline, () => done(new ZkError(ErrorCode.UNAVAILABLE, `session ${expiring} is being expired; retry`)));
+      this.sessionsExpiring.get(expiring)!.push(() => wake() && this.keepaliveSettled(sessionIds, deadline, done));
       return;
     }
     for (const id of sessionIds) {
@@ -695,15 +687,14 @@ export class NodeMachine {
   /** Forward to `leader`; `done` exactly once: its response, a link error, or TIMEOUT at the deadline. */
   private forwardTo(leader: NodeId, req: Omit<ForwardRequest, "id">, deadline: number, done: (r: ForwardResponse | ZkError) => void): void {
     const id = this.nextForwardId++;
-    let settled = false;
-    const settle = (r: ForwardResponse | ZkError) => {
-      if (settled) return;
-      settled = true;
-      timer.fire = null;
+    const end = (r: ForwardResponse | ZkError) => {
       this.forwards.delete(id);
       done(r);
     };
-    const timer = this.after(deadline, () => settle(new ZkError(ErrorCode.TIMEOUT, `leader ${leader} did not answer within the deadline; the request may or may not have been applied`)));
+    const wake = this.untilDeadline(deadline, () => end(new ZkError(ErrorCode.TIMEOUT, `leader ${leader} did not answer within the deadline; the request may or may not have been applied`)));
+    const settle = (r: ForwardResponse | ZkError) => {
+      if (wake()) end(r);
+    };
     this.forwards.set(id, { to: leader, fail: settle });
     this.ports.forward(leader, req, Math.max(1, deadline - this.clock.now()), settle);
   }
@@ -717,21 +708,10 @@ export class NodeMachine {
     const leader = this.core.leaderId;
     if (not !== null && leader !== null && (leader !== not || this.core.role === "leader")) return retry();
     const limit = not === null ? Math.min(deadline, this.clock.now() + LEADER_WAIT_TICKS_FACTOR * this.opts.electionTimeoutTicks * this.opts.tickMs) : deadline;
-    let settled = false;
-    const timer = this.after(limit, () => {
-      if (settled) return;
-      settled = true;
-      done(not === null ? new ZkError(ErrorCode.UNAVAILABLE, "no leader: is a majority of the cluster up and connected?") : new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry"));
-    });
-    this.leaderWaiters.push({
-      not,
-      wake: () => {
-        if (settled) return;
-        settled = true;
-        timer.fire = null;
-        retry();
-      },
-    });
+    const wake = this.untilDeadline(limit, () =>
+      done(not === null ? new ZkError(ErrorCode.UNAVAILABLE, "no leader: is a majority of the cluster up and connected?") : new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry")),
+    );
+    this.leaderWaiters.push({ not, wake: () => wake() && retry() });
   }
 
   private wakeLeaderWaiters(): void {
@@ -915,18 +895,13 @@ export class NodeMachine {
       settled = true;
       this.transfers.delete(peer);
       if (ok) {
-        this.core.snapshotSent(peer, true);
+        this.core.snapshotSent(peer);
       } else {
         this.log.warn({ to: peer }, `snapshot transfer failed; retrying in ${SNAPSHOT_RETRY_MS} ms`);
-        this.after(this.clock.now() + SNAPSHOT_RETRY_MS, () => this.core.snapshotSent(peer, false));
+        this.after(this.clock.now() + SNAPSHOT_RETRY_MS, () => this.core.snapshotSent(peer));
       }
       this.ports.schedule();
     });
-  }
-
-  /** Transfers in flight (for status). */
-  get snapshotTransfers(): ReadonlyMap<NodeId, number> {
-    return this.transfers;
   }
 
   /**

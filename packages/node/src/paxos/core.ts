@@ -295,15 +295,12 @@ export class PaxosCore {
   }
 
   /**
-   * The driver finished (ok) or gave up on (not ok) a snapshot for `peer`. Either way the
-   * follower's replies decide what comes next: a follower still below the log start is asked
-   * for again.
+   * The driver finished or gave up on a snapshot for `peer`. Either way the follower's
+   * replies decide what comes next: a follower still below the log start is asked for again.
    */
-  snapshotSent(peer: NodeId, ok: boolean): void {
+  snapshotSent(peer: NodeId): void {
     const pr = this.progress.get(peer);
-    if (!pr) return;
-    pr.snapshotPending = false;
-    void ok;
+    if (pr) pr.snapshotPending = false;
   }
 
   /** Entries up to this slot live only in the store. */
@@ -318,6 +315,8 @@ export class PaxosCore {
 
   /** Every accepted entry with slot >= `from`, ascending (the log may have holes). */
   private acceptedFrom(from: number): Entry[] {
+    // A promise must report every accepted entry from `from` on: none of them may be discarded.
+    invariant(from > this.discardedTo, `accepted entries asked from ${from}, but entries up to ${this.discardedTo} are discarded`);
     const stored = from <= this.compactedTo ? this.logReader!.entries(Math.max(1, from), this.compactedTo) : [];
     const recent: Entry[] = [];
     for (const e of this.log.values()) if (e.slot >= from) recent.push(e);
