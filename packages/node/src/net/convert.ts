@@ -67,6 +67,8 @@ export function messageToWire(m: Message): PaxosMessage {
           },
         },
       };
+    case "timeoutNow":
+      return { kind: { $case: "timeoutNow", value: { ballot: ballotOut(m.ballot) } } };
   }
 }
 
@@ -123,6 +125,8 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
         incarnation: k.value.incarnation,
         recovering: k.value.recovering,
       };
+    case "timeoutNow":
+      return { type: "timeoutNow", from, to, ballot: ballotIn(k.value.ballot) };
     default:
       return null;
   }

@@ -45,6 +45,8 @@ export function roleToWire(r: Role): WireRole {
       return WireRole.LEADER;
     case "recovering":
       return WireRole.RECOVERING;
+    case "learner":
+      return WireRole.LEARNER;
   }
 }
 

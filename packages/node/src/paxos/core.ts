@@ -29,6 +29,7 @@
 //  - Ballots below B can choose nothing once B is established: B's quorum and the
 //    recovered node (promised B) refuse them.
 import { invariant } from "./invariant.js";
+import { decodeConfig, initialConfig, isConfigCommand, quorums, votersAmong, type ClusterConfig } from "./config.js";
 import {
   ballotEquals,
   formatBallot,
@@ -55,6 +56,7 @@ import {
   type Ready,
   type ReadState,
   type Role,
+  type TimeoutNowMsg,
 } from "./types.js";
 
 export const DEFAULTS = {
@@ -104,10 +106,7 @@ type TickHandler = () => void;
 
 export class PaxosCore {
   readonly id: NodeId;
-  readonly members: readonly NodeId[];
-  private readonly peers: readonly NodeId[];
-  private readonly quorum: number;
-  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied" | "logReader" | "incarnation">> & {
+  private readonly cfg: Required<Omit<CoreConfig, "plantedBugs" | "applied" | "logReader" | "incarnation" | "membership" | "members">> & {
     plantedBugs: NonNullable<CoreConfig["plantedBugs"]>;
   };
 
@@ -123,6 +122,13 @@ export class PaxosCore {
   private snapshotRequests: NodeId[] = [];
   private readonly logReader: LogReader | null;
   private lastSlot = 0;
+  /**
+   * The configuration of the slots after the chosen index (every chosen configuration
+   * command applied), and the configuration commands in the log above the chosen index, by
+   * slot: each governs the slots after its own (see config.ts).
+   */
+  private chosenConfig: ClusterConfig;
+  private readonly pendingConfigs = new Map<number, ClusterConfig>();
   /** This store's incarnation, and whether it is still recovering (see "Recovery"). */
   private readonly incarnation: number;
   private recovering: boolean;
@@ -149,6 +155,8 @@ export class PaxosCore {
   private phase1FromSlot = 0;
   /** `known` when our Phase 1 began: a recovering member may vote for us only if current there. */
   private phase1Known: ReadonlyMap<NodeId, number> = new Map();
+  /** Who was sent our Prepare (configurations found in promises may add voters). */
+  private readonly prepared = new Set<NodeId>();
 
   // Leader.
   private readonly progress = new Map<NodeId, Progress>();
@@ -162,6 +170,8 @@ export class PaxosCore {
   private seq = 0;
   private confirmPending = false;
   private readonly pendingReads: { ctx: number; index: number; seq: number }[] = [];
+  /** A leader transfer in progress: no proposals meanwhile; TimeoutNow once the target has our whole log. */
+  private transfer: { to: NodeId; ticksLeft: number; sent: boolean } | null = null;
 
   // The Ready being accumulated.
   private hardStateDirty = false;
@@ -174,15 +184,12 @@ export class PaxosCore {
   private readyOut: { lastUnstableSlot: number; committedTo: number } | null = null;
 
   constructor(config: CoreConfig, durable: DurableState) {
-    invariant(config.members.includes(config.id), `node ${config.id} is not among the members`);
-    invariant(new Set(config.members).size === config.members.length, "duplicate member ids");
     this.id = config.id;
-    this.members = [...config.members];
-    this.peers = this.members.filter((m) => m !== this.id);
-    this.quorum = Math.floor(this.members.length / 2) + 1;
+    const membership = config.membership ?? initialConfig((config.members ?? [config.id]).map((id) => ({ id, address: "" })));
+    invariant(new Set(membership.members.map((m) => m.id)).size === membership.members.length, "duplicate member ids");
+    this.chosenConfig = membership;
     this.cfg = {
       id: config.id,
-      members: this.members,
       rng: config.rng,
       electionTimeoutTicks: config.electionTimeoutTicks ?? DEFAULTS.electionTimeoutTicks,
       heartbeatTicks: config.heartbeatTicks ?? DEFAULTS.heartbeatTicks,
@@ -199,7 +206,7 @@ export class PaxosCore {
     this.incarnation = config.incarnation ?? 0;
     invariant(Number.isSafeInteger(this.incarnation) && this.incarnation >= 0, `incarnation ${this.incarnation} is not a number`);
     this.recovering = durable.hardState.recovering === true;
-    for (const [id, inc] of Object.entries(durable.hardState.incarnations ?? {})) if (id !== this.id && this.members.includes(id)) this.known.set(id, inc);
+    for (const [id, inc] of Object.entries(durable.hardState.incarnations ?? {})) if (id !== this.id) this.known.set(id, inc);
     this.logReader = config.logReader ?? null;
     this.discardedTo = durable.discardedTo ?? 0;
     this.compactedTo = Math.max((durable.entriesFrom ?? 1) - 1, this.discardedTo);
@@ -218,9 +225,19 @@ export class PaxosCore {
     invariant(applied <= this.chosenIndex, `applied index ${applied} is past the chosen index ${this.chosenIndex}`);
     invariant(this.discardedTo <= applied, `entries discarded to ${this.discardedTo}, past the applied index ${applied}`);
     this.committedCursor = applied;
+    // `membership` is the configuration at the applied index; chosen ones after it apply on top.
+    for (let s = applied + 1; s <= this.chosenIndex; s++) {
+      const e = this.entryAt(s);
+      if (e !== undefined && isConfigCommand(e.command)) this.chosenConfig = decodeConfig(e.command);
+    }
+    for (const e of this.log.values()) if (e.slot > this.chosenIndex && isConfigCommand(e.command)) this.pendingConfigs.set(e.slot, decodeConfig(e.command));
     this.maxRoundSeen = this.promised.round;
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
+    if (!this.isVoter(this.id)) {
+      this.roleName = "learner";
+      this.tickRole = this.tickLearner;
+    }
     if (this.recovering) {
       this.roleName = "recovering";
       this.stepRole = this.stepRecovering;
@@ -234,6 +251,28 @@ export class PaxosCore {
 
   get role(): Role {
     return this.roleName;
+  }
+  /** The configuration in force after the chosen index. */
+  get config(): ClusterConfig {
+    return this.chosenConfig;
+  }
+  /** The ids of that configuration's members (voters and learners). */
+  get members(): readonly NodeId[] {
+    return this.chosenConfig.members.map((m) => m.id);
+  }
+  /** A configuration command in the log and not yet chosen (at most one on a leader). */
+  get configInFlight(): { readonly slot: number; readonly config: ClusterConfig } | null {
+    let best: { slot: number; config: ClusterConfig } | null = null;
+    for (const [slot, config] of this.pendingConfigs) if (best === null || slot < best.slot) best = { slot, config };
+    return best;
+  }
+  /** Whether `id` votes in the configuration in force after the chosen index. */
+  isVoter(id: NodeId): boolean {
+    return quorums(this.chosenConfig).voters.has(id);
+  }
+  /** The voter a leader transfer is handing leadership to, while it runs. */
+  get transferTarget(): NodeId | null {
+    return this.transfer?.to ?? null;
   }
   get leaderId(): NodeId | null {
     return this.leader;
@@ -341,7 +380,9 @@ export class PaxosCore {
   }
 
   step(m: Message): void {
-    if (m.to !== this.id || m.from === this.id || !this.peers.includes(m.from)) return;
+    // Any member of any configuration may write to us (the transport checked the cluster id);
+    // what counts toward a quorum is decided by the configurations, not by who may speak.
+    if (m.to !== this.id || m.from === this.id) return;
     if (!wellFormed(m)) return;
     this.observeRound(m);
     this.observeIncarnations(m);
@@ -352,6 +393,8 @@ export class PaxosCore {
         return this.handlePrepare(m);
       case "accept":
         return this.handleAccept(m);
+      case "timeoutNow":
+        return this.handleTimeoutNow(m);
       default:
         return this.stepRole(m);
     }
@@ -362,16 +405,52 @@ export class PaxosCore {
     if (this.roleName !== "leader") {
       return { ok: false, reason: "not-leader", leaderHint: this.leader };
     }
-    if (this.lastSlot - this.chosenIndex + commands.length > this.cfg.uncommittedEntriesMax) {
+    // Nothing past an unchosen configuration (its slots' quorums are not settled yet), nor
+    // during a leader transfer: the caller queues and retries.
+    if (this.lastSlot - this.chosenIndex + commands.length > this.cfg.uncommittedEntriesMax || this.pendingConfigs.size > 0 || this.transfer !== null) {
       return { ok: false, reason: "busy", leaderHint: this.id };
     }
     for (const c of commands) {
       invariant(c.length > 0, "the empty command is reserved for no-ops");
+      invariant(!isConfigCommand(c), "configuration changes go through proposeConfig()");
     }
     const firstSlot = this.lastSlot + 1;
     for (const command of commands) this.appendOwn(command);
     this.replicationPending = true;
     return { ok: true, firstSlot, ballot: this.promised };
+  }
+
+  /**
+   * Propose a configuration command (config.ts's encodeConfig): it governs the slots after
+   * its own once chosen, and nothing else is proposed until it is. Refused when another
+   * change is in flight (the caller names it) or a leader transfer runs.
+   */
+  proposeConfig(command: Command): { ok: true; slot: number } | { ok: false; reason: "not-leader" | "in-flight" | "transfer" } {
+    invariant(isConfigCommand(command), "not a configuration command");
+    if (this.roleName !== "leader") return { ok: false, reason: "not-leader" };
+    if (this.pendingConfigs.size > 0) return { ok: false, reason: "in-flight" };
+    if (this.transfer !== null) return { ok: false, reason: "transfer" };
+    const slot = this.lastSlot + 1;
+    this.appendOwn(command);
+    this.syncProgress();
+    this.replicationPending = true;
+    return { ok: true, slot };
+  }
+
+  /**
+   * Hand leadership to `to`, a voter: take no proposals, catch it up to our last slot, then
+   * tell it to campaign (TimeoutNow). Gives up after two election timeouts; the caller
+   * watches `transferTarget` and the role events.
+   */
+  transferLeadership(to: NodeId): { ok: true } | { ok: false; reason: string } {
+    if (this.roleName !== "leader") return { ok: false, reason: "not-leader" };
+    if (to === this.id) return { ok: false, reason: "already-leader" };
+    const pr = this.progress.get(to);
+    if (!this.windowConfigs().every((c) => quorums(c).voters.has(to)) || pr === undefined) return { ok: false, reason: "not-a-voter" };
+    if (!pr.voter) return { ok: false, reason: "recovering" };
+    this.transfer = { to, ticksLeft: 2 * this.cfg.electionTimeoutTicks, sent: false };
+    this.maybeSendTimeoutNow();
+    return { ok: true };
   }
 
   /**
@@ -387,7 +466,7 @@ export class PaxosCore {
     if (this.roleName !== "leader") return false;
     // Entries recovered in Phase 1 may predate our reads' writes: wait for them too.
     const index = Math.max(this.chosenIndex, this.electionTailSlot);
-    if (this.members.length === 1) {
+    if (this.quorumOf([this.id])) {
       this.readStates.push({ ctx, index });
       return true;
     }
@@ -436,17 +515,16 @@ export class PaxosCore {
       // One heartbeat round confirms every read asked since the last one.
       this.confirmPending = false;
       this.replicationPending = false;
-      if (this.roleName === "leader") for (const p of this.peers) if (!this.replicate(p)) this.sendAccept(p, this.progress.get(p)!.next, []);
+      if (this.roleName === "leader") for (const p of this.progress.keys()) if (!this.replicate(p)) this.sendAccept(p, this.progress.get(p)!.next, []);
     }
     if (this.replicationPending) {
       this.replicationPending = false;
-      if (this.roleName === "leader") for (const p of this.peers) this.replicate(p);
+      if (this.roleName === "leader") for (const p of this.progress.keys()) this.replicate(p);
     }
     if (this.roleName === "leader") {
       // Tell followers about a new chosen index now rather than at the next heartbeat, so
       // they apply (and serve reads) promptly. Under load it rides on the next batch instead.
-      for (const p of this.peers) {
-        const pr = this.progress.get(p)!;
+      for (const [p, pr] of this.progress) {
         if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, []);
       }
     }
@@ -509,7 +587,7 @@ export class PaxosCore {
     }
     if (cmp > 0) {
       this.setPromised(m.ballot);
-      if (this.roleName !== "follower") this.becomeFollower(null, "higher-ballot");
+      if (this.roleName !== this.passiveRole()) this.becomeFollower(null, "higher-ballot");
       else this.leader = null;
       // Give the candidate we promised time to finish Phase 1 before we campaign ourselves.
       this.resetElectionTimer();
@@ -547,7 +625,7 @@ export class PaxosCore {
         this.leader = m.from;
         this.emitRole("leader-heard");
       }
-    } else if (this.roleName !== "follower" || this.leader !== m.from) {
+    } else if (this.roleName !== this.passiveRole() || this.leader !== m.from) {
       this.becomeFollower(m.from, "leader-heard");
     }
     this.electionElapsed = 0;
@@ -626,7 +704,15 @@ export class PaxosCore {
     if (c > this.chosenIndex) {
       this.chosenIndex = c;
       this.hardStateDirty = true;
+      this.settleChosenConfigs();
     }
+  }
+
+  private handleTimeoutNow(m: TimeoutNowMsg): void {
+    // Only from the leader we follow, in the ballot we follow it in, and only if we may lead.
+    if (this.recovering || this.roleName !== "follower" || m.from !== this.leader || !ballotEquals(m.ballot, this.promised)) return;
+    this.preVoteRound = 0;
+    this.startPhase1("leader-transfer");
   }
 
   private handlePreVote(m: PreVoteMsg): void {
@@ -636,7 +722,9 @@ export class PaxosCore {
     const leaderAlive =
       this.roleName === "leader" ||
       (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex;
+    // Both must be voters of the configuration we know: a learner or a removed member that
+    // has not heard of its removal cannot disturb the cluster.
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(this.id) && this.isVoter(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 
@@ -647,6 +735,11 @@ export class PaxosCore {
 
   /** Neither does a recovering acceptor. */
   private stepRecovering = (_m: Message): void => undefined;
+
+  /** Nor does a learner: it is not a voter of the configuration it knows. */
+  private tickLearner = (): void => {
+    this.electionElapsed++;
+  };
 
   /** A recovering acceptor never campaigns: it waits for a leader to catch it up. */
   private tickRecovering = (): void => {
@@ -668,9 +761,9 @@ export class PaxosCore {
     this.preVotes.clear();
     this.preVotes.set(this.id, true);
     this.emitRole("election-timeout");
-    if (this.preVotesGranted() >= this.quorum) return this.startPhase1();
-    for (const p of this.peers) {
-      this.send({ type: "preVote", from: this.id, to: p, round: this.preVoteRound, chosen: this.chosenIndex });
+    if (this.preVotesGranted() >= quorums(this.chosenConfig).majority) return this.startPhase1();
+    for (const p of quorums(this.chosenConfig).voters) {
+      if (p !== this.id) this.send({ type: "preVote", from: this.id, to: p, round: this.preVoteRound, chosen: this.chosenIndex });
     }
   }
 
@@ -681,10 +774,12 @@ export class PaxosCore {
 
   private onPreVoteReply(m: PreVoteReplyMsg): void {
     if (m.round !== this.preVoteRound) return;
+    const q = quorums(this.chosenConfig);
+    if (!q.voters.has(m.from)) return;
     this.preVotes.set(m.from, m.granted);
-    if (this.preVotesGranted() >= this.quorum) {
+    if (this.preVotesGranted() >= q.majority) {
       this.startPhase1();
-    } else if (this.preVotes.size - this.preVotesGranted() > this.members.length - this.quorum) {
+    } else if (this.preVotes.size - this.preVotesGranted() > q.voters.size - q.majority) {
       this.becomeFollower(null, "pre-vote-lost");
     }
   }
@@ -716,11 +811,54 @@ export class PaxosCore {
     this.promises.clear();
     // We are an acceptor too: our own promise carries our own accepted entries.
     this.promises.set(this.id, { type: "promise", from: this.id, to: this.id, ballot, ok: true, promised: ballot, entries: this.acceptedFrom(this.phase1FromSlot), chosen: this.chosenIndex, incarnation: this.incarnation, incarnations: this.view(), recovering: false, logStart: this.discardedTo + 1 });
-    if (this.promises.size >= this.quorum) return this.becomeLeader();
+    this.prepared.clear();
+    this.checkPhase1();
+  }
+
+  /**
+   * Phase 1 is won with promises from a majority of every configuration that may govern a
+   * slot from our chosen index on: ours (chosen), then each configuration command among the
+   * highest-ballot values the promises report, in slot order (the value we will re-propose
+   * there). Voters of a configuration found that way that we did not ask yet get our
+   * Prepare now. Why that suffices: docs/design.md "Membership".
+   */
+  private checkPhase1(): void {
+    const recovered = this.recoveredValues();
+    let won = true;
+    let cfg = this.chosenConfig;
+    const chain = [cfg];
+    for (const slot of [...recovered.configSlots].sort((a, b) => a - b)) chain.push((cfg = decodeConfig(recovered.values.get(slot)!.command)));
+    const ballot = this.promised;
     const incarnations = this.view();
-    for (const p of this.peers) {
-      this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot, incarnations });
+    for (const c of chain) {
+      if (votersAmong(c, this.promises.keys()) < quorums(c).majority) won = false;
+      for (const p of quorums(c).voters) {
+        if (p === this.id || this.prepared.has(p)) continue;
+        this.prepared.add(p);
+        this.send({ type: "prepare", from: this.id, to: p, ballot, fromSlot: this.phase1FromSlot, incarnations });
+      }
     }
+    if (won) this.becomeLeader(recovered.values, recovered.maxSlot);
+  }
+
+  /** For each slot past our chosen index, the highest-ballot value the promises report. */
+  private recoveredValues(): { values: Map<number, Entry>; maxSlot: number; configSlots: Set<number> } {
+    const values = new Map<number, Entry>();
+    const configSlots = new Set<number>();
+    let maxSlot = this.chosenIndex;
+    for (const p of this.promises.values()) {
+      for (const e of p.entries) {
+        if (e.slot < this.phase1FromSlot) continue;
+        const cur = values.get(e.slot);
+        if (cur === undefined || compareBallots(e.ballot, cur.ballot) > 0) {
+          values.set(e.slot, e);
+          if (isConfigCommand(e.command)) configSlots.add(e.slot);
+          else configSlots.delete(e.slot);
+        }
+        if (e.slot > maxSlot) maxSlot = e.slot;
+      }
+    }
+    return { values, maxSlot, configSlots };
   }
 
   private stepCandidate = (m: Message): void => {
@@ -734,7 +872,7 @@ export class PaxosCore {
     // A promise given by an incarnation that has since been rebuilt is void: that node
     // forgot it (observeIncarnations has merged this promise's view already).
     for (const [id, p] of this.promises) if (id !== this.id && p.incarnation < (this.known.get(id) ?? 0)) this.promises.delete(id);
-    if (this.promises.size >= this.quorum) this.becomeLeader();
+    this.checkPhase1();
   };
 
   /**
@@ -742,20 +880,11 @@ export class PaxosCore {
    * accepted value is the only value that may have been chosen there; re-propose it at our
    * ballot, and a no-op where nobody accepted anything.
    */
-  private becomeLeader(): void {
+  private becomeLeader(recovered: ReadonlyMap<number, Entry>, maxSlot: number): void {
     invariant(!this.recovering, "a recovering acceptor never leads");
     const ballot = this.promised;
-    const recovered = new Map<number, Entry>();
-    let maxSlot = this.chosenIndex;
-    for (const p of this.promises.values()) {
-      for (const e of p.entries) {
-        if (e.slot < this.phase1FromSlot) continue;
-        const cur = recovered.get(e.slot);
-        if (cur === undefined || compareBallots(e.ballot, cur.ballot) > 0) recovered.set(e.slot, e);
-        if (e.slot > maxSlot) maxSlot = e.slot;
-      }
-    }
     this.promises.clear();
+    this.prepared.clear();
     this.roleName = "leader";
     this.stepRole = this.stepLeader;
     this.tickRole = this.tickLeader;
@@ -772,13 +901,71 @@ export class PaxosCore {
     // Our own promise reported our whole tail, so nothing of ours lies above maxSlot.
     invariant(this.lastSlot === maxSlot, `leader log ends at ${this.lastSlot}, recovery at ${maxSlot}`);
     this.progress.clear();
-    for (const p of this.peers) {
-      this.progress.set(p, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0, incarnation: this.known.get(p) ?? 0, voter: true });
-    }
+    this.syncProgress();
     this.electionTailSlot = maxSlot;
     this.emitRole("promise-quorum");
     this.replicationPending = true;
-    if (this.members.length === 1) this.maybeCommit();
+    this.maybeCommit();
+  }
+
+  /** The configurations of the slots past the chosen index: the chosen one, then each pending. */
+  private windowConfigs(): ClusterConfig[] {
+    const out = [this.chosenConfig];
+    for (const slot of [...this.pendingConfigs.keys()].sort((a, b) => a - b)) out.push(this.pendingConfigs.get(slot)!);
+    return out;
+  }
+
+  /** Leader: track every member of every configuration in the window (voters and learners). */
+  private syncProgress(): void {
+    const want = new Set<NodeId>();
+    for (const c of this.windowConfigs()) for (const id of quorums(c).all) if (id !== this.id) want.add(id);
+    for (const id of [...this.progress.keys()]) if (!want.has(id)) this.progress.delete(id);
+    for (const id of want) {
+      if (!this.progress.has(id)) this.progress.set(id, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0, incarnation: this.known.get(id) ?? 0, voter: true });
+    }
+  }
+
+  /** Whether `ids` (votes in hand) hold a majority of every configuration in the window. */
+  private quorumOf(ids: Iterable<NodeId>): boolean {
+    const set = new Set(ids);
+    return this.windowConfigs().every((c) => votersAmong(c, set) >= quorums(c).majority);
+  }
+
+  /**
+   * The chosen index moved: chosen configuration commands take effect. A leader tracks the
+   * new members and steps down if it is no longer a voter; a voter made learner (or removed)
+   * stops campaigning, a learner made voter starts.
+   */
+  private settleChosenConfigs(): void {
+    let changed = false;
+    for (const slot of [...this.pendingConfigs.keys()].sort((a, b) => a - b)) {
+      if (slot > this.chosenIndex) continue;
+      this.chosenConfig = this.pendingConfigs.get(slot)!;
+      this.pendingConfigs.delete(slot);
+      changed = true;
+    }
+    if (!changed) return;
+    const voter = this.isVoter(this.id);
+    if (this.roleName === "leader") {
+      this.syncProgress();
+      if (!voter) this.becomeFollower(null, "removed");
+    } else if (!this.recovering && this.roleName !== this.passiveRole()) {
+      this.becomeFollower(this.leader, voter ? "promoted" : quorums(this.chosenConfig).all.has(this.id) ? "demoted" : "removed");
+    }
+  }
+
+  /** follower for a voter, learner otherwise. */
+  private passiveRole(): Role {
+    return this.isVoter(this.id) ? "follower" : "learner";
+  }
+
+  private maybeSendTimeoutNow(): void {
+    const t = this.transfer;
+    if (t === null || t.sent) return;
+    const pr = this.progress.get(t.to);
+    if (pr === undefined || pr.match < this.lastSlot || this.stableSlot < this.lastSlot) return;
+    t.sent = true;
+    this.send({ type: "timeoutNow", from: this.id, to: t.to, ballot: this.promised });
   }
 
   // ---- Leader: Phase 2 ------------------------------------------------------------------------
@@ -786,7 +973,7 @@ export class PaxosCore {
   private stepLeader = (m: Message): void => {
     if (m.type !== "acceptReply" || !ballotEquals(m.ballot, this.promised)) return;
     const pr = this.progress.get(m.from);
-    invariant(pr !== undefined, `no progress for member ${m.from}`);
+    if (pr === undefined) return; // a member no configuration in our window has (removed)
     if (m.incarnation < pr.incarnation) return; // from before the follower's rebuild
     if (m.incarnation > pr.incarnation) {
       // The follower lost its disk and was rebuilt: what we knew of its log is void.
@@ -832,7 +1019,9 @@ export class PaxosCore {
     }
     if (pr.next <= pr.match) pr.next = pr.match + 1;
     this.maybeCommit();
-    this.replicate(m.from);
+    if (this.roleName !== "leader") return; // the configuration just chosen removed us
+    this.maybeSendTimeoutNow();
+    if (this.progress.has(m.from)) this.replicate(m.from);
   };
 
   private tickLeader = (): void => {
@@ -841,16 +1030,16 @@ export class PaxosCore {
     if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
       this.electionElapsed = 0;
       // Check-quorum: a leader cut off from a majority must stop acting as one.
-      if (this.heardSinceCheck.size + 1 < this.quorum) {
+      if (!this.quorumOf([this.id, ...this.heardSinceCheck])) {
         this.becomeFollower(null, "check-quorum-lost");
         return;
       }
       this.heardSinceCheck.clear();
     }
+    if (this.transfer !== null && --this.transfer.ticksLeft <= 0) this.transfer = null; // the target did not take over: lead on
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      for (const p of this.peers) {
-        const pr = this.progress.get(p)!;
+      for (const [p, pr] of this.progress) {
         if (pr.inflight > 0 && ++pr.stalledHeartbeats >= STALLED_HEARTBEATS_MAX) {
           pr.next = pr.match + 1;
           pr.inflight = 0;
@@ -908,21 +1097,32 @@ export class PaxosCore {
   private confirmReads(): void {
     while (this.pendingReads.length > 0) {
       const r = this.pendingReads[0]!;
-      let acks = 1;
+      const acks = [this.id];
       const round = this.cfg.plantedBugs.staleReadRound ? r.seq - 1 : r.seq;
-      for (const pr of this.progress.values()) if (pr.voter && pr.ackedSeq >= round) acks++;
-      if (acks < this.quorum) return;
+      for (const [id, pr] of this.progress) if (pr.voter && pr.ackedSeq >= round) acks.push(id);
+      if (!this.quorumOf(acks)) return;
       this.pendingReads.shift();
       this.readStates.push({ ctx: r.ctx, index: r.index });
     }
   }
 
-  /** A slot is chosen once a quorum (us included, once durable) holds our value for it. */
+  /**
+   * A slot is chosen once a majority of its configuration's voters (us included, once
+   * durable) holds our value for it. The window past the chosen index is cut into runs of
+   * one configuration each at the pending configuration commands; a run counts only once
+   * every run before it is chosen whole.
+   */
   private maybeCommit(): void {
-    const matches = [this.stableSlot];
-    for (const pr of this.progress.values()) matches.push(pr.voter ? pr.match : 0);
-    matches.sort((a, b) => b - a);
-    const n = Math.min(matches[this.quorum - 1]!, this.lastSlot);
+    let n = this.chosenIndex;
+    let cfg = this.chosenConfig;
+    const bounds = [...this.pendingConfigs.keys()].sort((a, b) => a - b);
+    for (let i = 0; ; i++) {
+      const end = i < bounds.length ? bounds[i]! : this.lastSlot;
+      const held = Math.min(this.majorityMatch(cfg), end);
+      if (held > n) n = held;
+      if (held < end || i >= bounds.length) break;
+      cfg = this.pendingConfigs.get(end)!;
+    }
     if (n > this.chosenIndex) {
       // Everything a leader counts as chosen past its old chosen index is its own proposal,
       // at its own ballot: recovered in Phase 1 or appended since.
@@ -933,7 +1133,23 @@ export class PaxosCore {
       this.chosenIndex = n;
       this.hardStateDirty = true;
       // Followers learn it from the notification ready() sends (or the next batch).
+      this.settleChosenConfigs();
     }
+  }
+
+  /** The highest slot a majority of `cfg`'s voters holds our values up to. */
+  private majorityMatch(cfg: ClusterConfig): number {
+    const q = quorums(cfg);
+    const matches: number[] = [];
+    for (const id of q.voters) {
+      if (id === this.id) matches.push(this.stableSlot);
+      else {
+        const pr = this.progress.get(id);
+        matches.push(pr !== undefined && pr.voter ? pr.match : 0);
+      }
+    }
+    matches.sort((a, b) => b - a);
+    return matches[q.majority - 1] ?? 0;
   }
 
   private appendOwn(command: Command): void {
@@ -943,10 +1159,12 @@ export class PaxosCore {
   // ---- Transitions and helpers ------------------------------------------------------------
 
   private becomeFollower(leader: NodeId | null, reason: ElectionReason): void {
-    this.roleName = "follower";
+    this.roleName = this.passiveRole();
     this.stepRole = this.stepFollower;
-    this.tickRole = this.tickElection;
+    this.tickRole = this.roleName === "learner" ? this.tickLearner : this.tickElection;
     this.leader = leader;
+    this.transfer = null;
+    this.prepared.clear();
     this.progress.clear();
     this.promises.clear();
     this.preVotes.clear();
@@ -960,6 +1178,8 @@ export class PaxosCore {
 
   private acceptEntry(e: Entry): void {
     invariant(e.slot > this.chosenIndex, `slot ${e.slot} is already chosen`);
+    if (isConfigCommand(e.command)) this.pendingConfigs.set(e.slot, decodeConfig(e.command));
+    else if (this.pendingConfigs.size > 0) this.pendingConfigs.delete(e.slot);
     this.log.set(e.slot, e);
     if (e.slot > this.lastSlot) this.lastSlot = e.slot;
     this.unstable.push(e);
@@ -987,7 +1207,7 @@ export class PaxosCore {
   }
 
   private learnIncarnation(id: NodeId, inc: number): void {
-    if (id === this.id || !this.peers.includes(id) || !Number.isSafeInteger(inc) || inc <= (this.known.get(id) ?? 0)) return;
+    if (id === this.id || !Number.isSafeInteger(inc) || inc <= (this.known.get(id) ?? 0)) return;
     this.known.set(id, inc);
     this.recoveryDirty = true;
     this.hardStateDirty = true;
@@ -1031,5 +1251,7 @@ function wellFormed(m: Message): boolean {
       return Number.isSafeInteger(m.incarnation) && typeof m.incarnations === "object" && m.incarnations !== null;
     case "acceptReply":
       return Number.isSafeInteger(m.incarnation);
+    case "timeoutNow":
+      return m.ballot.round > 0 && m.ballot.nodeId === m.from;
   }
 }

@@ -1,6 +1,8 @@
 // The vocabulary of the protocol core: ballots, log entries, messages, and the Ready batch
 // the core hands to its driver. Nothing here does I/O.
 
+import type { ClusterConfig } from "./config.js";
+
 export type NodeId = string;
 
 /** A Paxos ballot. Ordered by round, then by node id; (0, "") is below every real ballot. */
@@ -200,19 +202,30 @@ export interface AcceptReplyMsg extends Envelope {
   readonly recovering: boolean;
 }
 
+/**
+ * Leader transfer: the leader has caught the target up to its last slot and takes no more
+ * proposals; the target, if it still follows `ballot`, starts Phase 1 at once.
+ */
+export interface TimeoutNowMsg extends Envelope {
+  readonly type: "timeoutNow";
+  readonly ballot: Ballot;
+}
+
 export type Message =
   | PreVoteMsg
   | PreVoteReplyMsg
   | PrepareMsg
   | PromiseMsg
   | AcceptMsg
-  | AcceptReplyMsg;
+  | AcceptReplyMsg
+  | TimeoutNowMsg;
 
 export type MessageType = Message["type"];
 
 // ---- Roles and events ---------------------------------------------------------------------
 
-export type Role = "follower" | "precandidate" | "candidate" | "leader" | "recovering";
+/** learner: not a voter in the configuration this node knows (it only receives the log). */
+export type Role = "follower" | "precandidate" | "candidate" | "leader" | "recovering" | "learner";
 
 export type ElectionReason =
   | "start"
@@ -227,7 +240,14 @@ export type ElectionReason =
   /** A leader re-runs Phase 1 so that a rebuilt member can rejoin the quorums. */
   | "member-rebuilt"
   /** A rebuilt acceptor has caught up in a ballot begun after its rebuild and votes again. */
-  | "recovered";
+  | "recovered"
+  /** The leader handed leadership over (TimeoutNow): the target campaigns at once. */
+  | "leader-transfer"
+  /** A configuration made this node a voter. */
+  | "promoted"
+  /** A configuration made this node a learner, or removed it. */
+  | "demoted"
+  | "removed";
 
 export interface RoleChangeEvent {
   readonly type: "role";
@@ -299,8 +319,14 @@ export interface Rng {
 
 export interface CoreConfig {
   readonly id: NodeId;
-  /** Every member's id, this node included. */
-  readonly members: readonly NodeId[];
+  /**
+   * The configuration in force after the applied index (src/paxos/config.ts); chosen
+   * configuration commands in the log after it are applied on top. Without it: `members`,
+   * every one a voter.
+   */
+  readonly membership?: ClusterConfig;
+  /** Every member's id, this node included (when `membership` is not given). */
+  readonly members?: readonly NodeId[];
   readonly rng: Rng;
   /** Election timeout is randomized in [electionTimeoutTicks, 2 * electionTimeoutTicks). */
   readonly electionTimeoutTicks?: number;

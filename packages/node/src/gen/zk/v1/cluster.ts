@@ -48,6 +48,11 @@ export enum Role {
    * until a ballot begun after its rebuild has caught it up (docs/design.md "Recovery").
    */
   RECOVERING = 5,
+  /**
+   * LEARNER - A member that is not a voter in the configuration it knows: it receives the log (or a
+   * snapshot) and serves local reads, but votes in no quorum and never campaigns.
+   */
+  LEARNER = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -71,6 +76,9 @@ export function roleFromJSON(object: any): Role {
     case 5:
     case "ROLE_RECOVERING":
       return Role.RECOVERING;
+    case 6:
+    case "ROLE_LEARNER":
+      return Role.LEARNER;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -92,6 +100,8 @@ export function roleToJSON(object: Role): string {
       return "ROLE_LEADER";
     case Role.RECOVERING:
       return "ROLE_RECOVERING";
+    case Role.LEARNER:
+      return "ROLE_LEARNER";
     case Role.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -104,6 +114,18 @@ export interface Member {
   id: string;
   /** The member's address ("host:port"), where it serves both clients and peers. */
   address: string;
+  /** True for a learner (receives the log, votes in no quorum), false for a voter. */
+  learner: boolean;
+  /**
+   * Leader only (has_progress): how many slots behind the leader's last slot this member's
+   * log is, and whether that is within the promotion bound (caught_up). The leader reports
+   * itself with lag 0.
+   */
+  hasProgress: boolean;
+  lag: number;
+  caughtUp: boolean;
+  /** Leader only: milliseconds since the member last answered (0 for the leader itself). */
+  lastHeardMsAgo: number;
 }
 
 /** Ask for a node's status. */
@@ -182,6 +204,67 @@ export interface MembersResponse {
   clusterId: string;
   /** The leader, as the contacted node knows it; empty if unknown. */
   leaderId: string;
+  /**
+   * The configuration these members are: its version (1 for the cluster's first) and the
+   * slot it was chosen at (0 for the first).
+   */
+  configVersion: number;
+  configSlot: number;
+  /** A change proposed and not yet applied, e.g. "v5: add n4 (learner)"; empty if none. */
+  changeInFlight: string;
+}
+
+/** Add a member. */
+export interface MemberAddRequest {
+  /** The new member's id: not a current or former member's (ids are never reused). */
+  id: string;
+  /** Its address ("host:port"): not a current member's. */
+  address: string;
+  /**
+   * Add it as a learner (the safe default for a new or wiped machine); false adds a voter at
+   * once, which needs it reachable and caught up.
+   */
+  learner: boolean;
+}
+
+/** Promote a learner to voter. */
+export interface MemberPromoteRequest {
+  id: string;
+}
+
+/** Remove a member. */
+export interface MemberRemoveRequest {
+  id: string;
+  /** Remove even if the remaining live voters could not form a quorum. */
+  force: boolean;
+}
+
+/** A membership change, applied. */
+export interface MemberChangeResponse {
+  /** The new configuration's version and the slot it was chosen at. */
+  configVersion: number;
+  configSlot: number;
+  /** The members of the new configuration, sorted by id. */
+  members: Member[];
+  /** The leader after the change (another node when the leader removed itself). */
+  leaderId: string;
+}
+
+/** Transfer leadership. */
+export interface LeaderTransferRequest {
+  /** The voter to hand leadership to. */
+  id: string;
+}
+
+/** Leadership was transferred. */
+export interface LeaderTransferResponse {
+  /** The new leader, and the ballot it leads with. */
+  leaderId: string;
+  ballot?:
+    | Ballot
+    | undefined;
+  /** Milliseconds from the request until the new leader took over (the write gap's bound). */
+  elapsedMs: number;
 }
 
 /** Follow a node's elections. */
@@ -268,7 +351,7 @@ export interface SnapshotDone {
 }
 
 function createBaseMember(): Member {
-  return { id: "", address: "" };
+  return { id: "", address: "", learner: false, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 };
 }
 
 export const Member: MessageFns<Member> = {
@@ -278,6 +361,21 @@ export const Member: MessageFns<Member> = {
     }
     if (message.address !== "") {
       writer.uint32(18).string(message.address);
+    }
+    if (message.learner !== false) {
+      writer.uint32(24).bool(message.learner);
+    }
+    if (message.hasProgress !== false) {
+      writer.uint32(32).bool(message.hasProgress);
+    }
+    if (message.lag !== 0) {
+      writer.uint32(40).uint64(message.lag);
+    }
+    if (message.caughtUp !== false) {
+      writer.uint32(48).bool(message.caughtUp);
+    }
+    if (message.lastHeardMsAgo !== 0) {
+      writer.uint32(56).uint64(message.lastHeardMsAgo);
     }
     return writer;
   },
@@ -311,6 +409,46 @@ export const Member: MessageFns<Member> = {
             message.address = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.learner = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.hasProgress = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.lag = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.caughtUp = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lastHeardMsAgo = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -327,6 +465,23 @@ export const Member: MessageFns<Member> = {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "",
       address: isSet(object.address) ? globalThis.String(object.address) : "",
+      learner: isSet(object.learner) ? globalThis.Boolean(object.learner) : false,
+      hasProgress: isSet(object.hasProgress)
+        ? globalThis.Boolean(object.hasProgress)
+        : isSet(object.has_progress)
+        ? globalThis.Boolean(object.has_progress)
+        : false,
+      lag: isSet(object.lag) ? globalThis.Number(object.lag) : 0,
+      caughtUp: isSet(object.caughtUp)
+        ? globalThis.Boolean(object.caughtUp)
+        : isSet(object.caught_up)
+        ? globalThis.Boolean(object.caught_up)
+        : false,
+      lastHeardMsAgo: isSet(object.lastHeardMsAgo)
+        ? globalThis.Number(object.lastHeardMsAgo)
+        : isSet(object.last_heard_ms_ago)
+        ? globalThis.Number(object.last_heard_ms_ago)
+        : 0,
     };
   },
 
@@ -338,6 +493,21 @@ export const Member: MessageFns<Member> = {
     if (message.address !== "") {
       obj.address = message.address;
     }
+    if (message.learner !== false) {
+      obj.learner = message.learner;
+    }
+    if (message.hasProgress !== false) {
+      obj.hasProgress = message.hasProgress;
+    }
+    if (message.lag !== 0) {
+      obj.lag = Math.round(message.lag);
+    }
+    if (message.caughtUp !== false) {
+      obj.caughtUp = message.caughtUp;
+    }
+    if (message.lastHeardMsAgo !== 0) {
+      obj.lastHeardMsAgo = Math.round(message.lastHeardMsAgo);
+    }
     return obj;
   },
 
@@ -348,6 +518,11 @@ export const Member: MessageFns<Member> = {
     const message = createBaseMember();
     message.id = object.id ?? "";
     message.address = object.address ?? "";
+    message.learner = object.learner ?? false;
+    message.hasProgress = object.hasProgress ?? false;
+    message.lag = object.lag ?? 0;
+    message.caughtUp = object.caughtUp ?? false;
+    message.lastHeardMsAgo = object.lastHeardMsAgo ?? 0;
     return message;
   },
 };
@@ -932,7 +1107,7 @@ export const MembersRequest: MessageFns<MembersRequest> = {
 };
 
 function createBaseMembersResponse(): MembersResponse {
-  return { members: [], clusterId: "", leaderId: "" };
+  return { members: [], clusterId: "", leaderId: "", configVersion: 0, configSlot: 0, changeInFlight: "" };
 }
 
 export const MembersResponse: MessageFns<MembersResponse> = {
@@ -945,6 +1120,15 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     }
     if (message.leaderId !== "") {
       writer.uint32(26).string(message.leaderId);
+    }
+    if (message.configVersion !== 0) {
+      writer.uint32(32).uint64(message.configVersion);
+    }
+    if (message.configSlot !== 0) {
+      writer.uint32(40).uint64(message.configSlot);
+    }
+    if (message.changeInFlight !== "") {
+      writer.uint32(50).string(message.changeInFlight);
     }
     return writer;
   },
@@ -986,6 +1170,30 @@ export const MembersResponse: MessageFns<MembersResponse> = {
             message.leaderId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.configVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.configSlot = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.changeInFlight = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1011,6 +1219,21 @@ export const MembersResponse: MessageFns<MembersResponse> = {
         : isSet(object.leader_id)
         ? globalThis.String(object.leader_id)
         : "",
+      configVersion: isSet(object.configVersion)
+        ? globalThis.Number(object.configVersion)
+        : isSet(object.config_version)
+        ? globalThis.Number(object.config_version)
+        : 0,
+      configSlot: isSet(object.configSlot)
+        ? globalThis.Number(object.configSlot)
+        : isSet(object.config_slot)
+        ? globalThis.Number(object.config_slot)
+        : 0,
+      changeInFlight: isSet(object.changeInFlight)
+        ? globalThis.String(object.changeInFlight)
+        : isSet(object.change_in_flight)
+        ? globalThis.String(object.change_in_flight)
+        : "",
     };
   },
 
@@ -1025,6 +1248,15 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     if (message.leaderId !== "") {
       obj.leaderId = message.leaderId;
     }
+    if (message.configVersion !== 0) {
+      obj.configVersion = Math.round(message.configVersion);
+    }
+    if (message.configSlot !== 0) {
+      obj.configSlot = Math.round(message.configSlot);
+    }
+    if (message.changeInFlight !== "") {
+      obj.changeInFlight = message.changeInFlight;
+    }
     return obj;
   },
 
@@ -1036,6 +1268,569 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.clusterId = object.clusterId ?? "";
     message.leaderId = object.leaderId ?? "";
+    message.configVersion = object.configVersion ?? 0;
+    message.configSlot = object.configSlot ?? 0;
+    message.changeInFlight = object.changeInFlight ?? "";
+    return message;
+  },
+};
+
+function createBaseMemberAddRequest(): MemberAddRequest {
+  return { id: "", address: "", learner: false };
+}
+
+export const MemberAddRequest: MessageFns<MemberAddRequest> = {
+  encode(message: MemberAddRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.learner !== false) {
+      writer.uint32(24).bool(message.learner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberAddRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberAddRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.learner = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberAddRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      learner: isSet(object.learner) ? globalThis.Boolean(object.learner) : false,
+    };
+  },
+
+  toJSON(message: MemberAddRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.learner !== false) {
+      obj.learner = message.learner;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberAddRequest>): MemberAddRequest {
+    return MemberAddRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberAddRequest>): MemberAddRequest {
+    const message = createBaseMemberAddRequest();
+    message.id = object.id ?? "";
+    message.address = object.address ?? "";
+    message.learner = object.learner ?? false;
+    return message;
+  },
+};
+
+function createBaseMemberPromoteRequest(): MemberPromoteRequest {
+  return { id: "" };
+}
+
+export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
+  encode(message: MemberPromoteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberPromoteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberPromoteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberPromoteRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: MemberPromoteRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberPromoteRequest>): MemberPromoteRequest {
+    return MemberPromoteRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberPromoteRequest>): MemberPromoteRequest {
+    const message = createBaseMemberPromoteRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseMemberRemoveRequest(): MemberRemoveRequest {
+  return { id: "", force: false };
+}
+
+export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
+  encode(message: MemberRemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberRemoveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberRemoveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberRemoveRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: MemberRemoveRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberRemoveRequest>): MemberRemoveRequest {
+    return MemberRemoveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberRemoveRequest>): MemberRemoveRequest {
+    const message = createBaseMemberRemoveRequest();
+    message.id = object.id ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseMemberChangeResponse(): MemberChangeResponse {
+  return { configVersion: 0, configSlot: 0, members: [], leaderId: "" };
+}
+
+export const MemberChangeResponse: MessageFns<MemberChangeResponse> = {
+  encode(message: MemberChangeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configVersion !== 0) {
+      writer.uint32(8).uint64(message.configVersion);
+    }
+    if (message.configSlot !== 0) {
+      writer.uint32(16).uint64(message.configSlot);
+    }
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.leaderId !== "") {
+      writer.uint32(34).string(message.leaderId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberChangeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberChangeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.configVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.configSlot = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.members.push(Member.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.leaderId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberChangeResponse {
+    return {
+      configVersion: isSet(object.configVersion)
+        ? globalThis.Number(object.configVersion)
+        : isSet(object.config_version)
+        ? globalThis.Number(object.config_version)
+        : 0,
+      configSlot: isSet(object.configSlot)
+        ? globalThis.Number(object.configSlot)
+        : isSet(object.config_slot)
+        ? globalThis.Number(object.config_slot)
+        : 0,
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
+      leaderId: isSet(object.leaderId)
+        ? globalThis.String(object.leaderId)
+        : isSet(object.leader_id)
+        ? globalThis.String(object.leader_id)
+        : "",
+    };
+  },
+
+  toJSON(message: MemberChangeResponse): unknown {
+    const obj: any = {};
+    if (message.configVersion !== 0) {
+      obj.configVersion = Math.round(message.configVersion);
+    }
+    if (message.configSlot !== 0) {
+      obj.configSlot = Math.round(message.configSlot);
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => Member.toJSON(e));
+    }
+    if (message.leaderId !== "") {
+      obj.leaderId = message.leaderId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberChangeResponse>): MemberChangeResponse {
+    return MemberChangeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberChangeResponse>): MemberChangeResponse {
+    const message = createBaseMemberChangeResponse();
+    message.configVersion = object.configVersion ?? 0;
+    message.configSlot = object.configSlot ?? 0;
+    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.leaderId = object.leaderId ?? "";
+    return message;
+  },
+};
+
+function createBaseLeaderTransferRequest(): LeaderTransferRequest {
+  return { id: "" };
+}
+
+export const LeaderTransferRequest: MessageFns<LeaderTransferRequest> = {
+  encode(message: LeaderTransferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaderTransferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaderTransferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaderTransferRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: LeaderTransferRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaderTransferRequest>): LeaderTransferRequest {
+    return LeaderTransferRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaderTransferRequest>): LeaderTransferRequest {
+    const message = createBaseLeaderTransferRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseLeaderTransferResponse(): LeaderTransferResponse {
+  return { leaderId: "", ballot: undefined, elapsedMs: 0 };
+}
+
+export const LeaderTransferResponse: MessageFns<LeaderTransferResponse> = {
+  encode(message: LeaderTransferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leaderId !== "") {
+      writer.uint32(10).string(message.leaderId);
+    }
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(18).fork()).join();
+    }
+    if (message.elapsedMs !== 0) {
+      writer.uint32(24).uint64(message.elapsedMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaderTransferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaderTransferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leaderId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.elapsedMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaderTransferResponse {
+    return {
+      leaderId: isSet(object.leaderId)
+        ? globalThis.String(object.leaderId)
+        : isSet(object.leader_id)
+        ? globalThis.String(object.leader_id)
+        : "",
+      ballot: isSet(object.ballot) ? Ballot.fromJSON(object.ballot) : undefined,
+      elapsedMs: isSet(object.elapsedMs)
+        ? globalThis.Number(object.elapsedMs)
+        : isSet(object.elapsed_ms)
+        ? globalThis.Number(object.elapsed_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: LeaderTransferResponse): unknown {
+    const obj: any = {};
+    if (message.leaderId !== "") {
+      obj.leaderId = message.leaderId;
+    }
+    if (message.ballot !== undefined) {
+      obj.ballot = Ballot.toJSON(message.ballot);
+    }
+    if (message.elapsedMs !== 0) {
+      obj.elapsedMs = Math.round(message.elapsedMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaderTransferResponse>): LeaderTransferResponse {
+    return LeaderTransferResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaderTransferResponse>): LeaderTransferResponse {
+    const message = createBaseLeaderTransferResponse();
+    message.leaderId = object.leaderId ?? "";
+    message.ballot = (object.ballot !== undefined && object.ballot !== null)
+      ? Ballot.fromPartial(object.ballot)
+      : undefined;
+    message.elapsedMs = object.elapsedMs ?? 0;
     return message;
   },
 };
@@ -1896,6 +2691,64 @@ export const ClusterService = {
     responseSerialize: (value: SnapshotChunk): Buffer => Buffer.from(SnapshotChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): SnapshotChunk => SnapshotChunk.decode(value),
   },
+  /**
+   * Membership changes, each one configuration change chosen through the log
+   * (docs/design.md "Membership"). Served by the leader; another node answers NOT_LEADER with
+   * the leader's id. At most one change is in flight: a second one is refused with
+   * MEMBERSHIP_CONFLICT naming the first. The reply comes once the change is applied.
+   * Add a member, as a learner (it receives the log and serves local reads but votes in no
+   * quorum) unless `learner` is false.
+   */
+  memberAdd: {
+    path: "/zk.v1.Cluster/MemberAdd" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberAddRequest): Buffer => Buffer.from(MemberAddRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberAddRequest => MemberAddRequest.decode(value),
+    responseSerialize: (value: MemberChangeResponse): Buffer =>
+      Buffer.from(MemberChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MemberChangeResponse => MemberChangeResponse.decode(value),
+  },
+  /** Make a learner a voter; refused unless it is caught up (within a bounded lag). */
+  memberPromote: {
+    path: "/zk.v1.Cluster/MemberPromote" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberPromoteRequest): Buffer => Buffer.from(MemberPromoteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberPromoteRequest => MemberPromoteRequest.decode(value),
+    responseSerialize: (value: MemberChangeResponse): Buffer =>
+      Buffer.from(MemberChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MemberChangeResponse => MemberChangeResponse.decode(value),
+  },
+  /**
+   * Remove a member. Refused (unless `force`) when the remaining voters that are live could
+   * not form a quorum. Removing the leader first transfers leadership to another voter.
+   */
+  memberRemove: {
+    path: "/zk.v1.Cluster/MemberRemove" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberRemoveRequest): Buffer => Buffer.from(MemberRemoveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberRemoveRequest => MemberRemoveRequest.decode(value),
+    responseSerialize: (value: MemberChangeResponse): Buffer =>
+      Buffer.from(MemberChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MemberChangeResponse => MemberChangeResponse.decode(value),
+  },
+  /**
+   * Hand leadership to a caught-up voter: the leader stops taking writes, catches the target
+   * up to its last slot and tells it to campaign. Served by the leader.
+   */
+  leaderTransfer: {
+    path: "/zk.v1.Cluster/LeaderTransfer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaderTransferRequest): Buffer =>
+      Buffer.from(LeaderTransferRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaderTransferRequest => LeaderTransferRequest.decode(value),
+    responseSerialize: (value: LeaderTransferResponse): Buffer =>
+      Buffer.from(LeaderTransferResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaderTransferResponse => LeaderTransferResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
@@ -1921,6 +2774,27 @@ export interface ClusterServer extends UntypedServiceImplementation {
    * the last one says what it holds. Fails like a linearizable read when there is no quorum.
    */
   saveSnapshot: handleServerStreamingCall<SaveSnapshotRequest, SnapshotChunk>;
+  /**
+   * Membership changes, each one configuration change chosen through the log
+   * (docs/design.md "Membership"). Served by the leader; another node answers NOT_LEADER with
+   * the leader's id. At most one change is in flight: a second one is refused with
+   * MEMBERSHIP_CONFLICT naming the first. The reply comes once the change is applied.
+   * Add a member, as a learner (it receives the log and serves local reads but votes in no
+   * quorum) unless `learner` is false.
+   */
+  memberAdd: handleUnaryCall<MemberAddRequest, MemberChangeResponse>;
+  /** Make a learner a voter; refused unless it is caught up (within a bounded lag). */
+  memberPromote: handleUnaryCall<MemberPromoteRequest, MemberChangeResponse>;
+  /**
+   * Remove a member. Refused (unless `force`) when the remaining voters that are live could
+   * not form a quorum. Removing the leader first transfers leadership to another voter.
+   */
+  memberRemove: handleUnaryCall<MemberRemoveRequest, MemberChangeResponse>;
+  /**
+   * Hand leadership to a caught-up voter: the leader stops taking writes, catches the target
+   * up to its last slot and tells it to campaign. Served by the leader.
+   */
+  leaderTransfer: handleUnaryCall<LeaderTransferRequest, LeaderTransferResponse>;
 }
 
 export interface ClusterClient extends Client {
@@ -1995,6 +2869,83 @@ export interface ClusterClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SnapshotChunk>;
+  /**
+   * Membership changes, each one configuration change chosen through the log
+   * (docs/design.md "Membership"). Served by the leader; another node answers NOT_LEADER with
+   * the leader's id. At most one change is in flight: a second one is refused with
+   * MEMBERSHIP_CONFLICT naming the first. The reply comes once the change is applied.
+   * Add a member, as a learner (it receives the log and serves local reads but votes in no
+   * quorum) unless `learner` is false.
+   */
+  memberAdd(
+    request: MemberAddRequest,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberAdd(
+    request: MemberAddRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberAdd(
+    request: MemberAddRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  /** Make a learner a voter; refused unless it is caught up (within a bounded lag). */
+  memberPromote(
+    request: MemberPromoteRequest,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberPromote(
+    request: MemberPromoteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberPromote(
+    request: MemberPromoteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Remove a member. Refused (unless `force`) when the remaining voters that are live could
+   * not form a quorum. Removing the leader first transfers leadership to another voter.
+   */
+  memberRemove(
+    request: MemberRemoveRequest,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberRemove(
+    request: MemberRemoveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  memberRemove(
+    request: MemberRemoveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MemberChangeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Hand leadership to a caught-up voter: the leader stops taking writes, catches the target
+   * up to its last slot and tells it to campaign. Served by the leader.
+   */
+  leaderTransfer(
+    request: LeaderTransferRequest,
+    callback: (error: ServiceError | null, response: LeaderTransferResponse) => void,
+  ): ClientUnaryCall;
+  leaderTransfer(
+    request: LeaderTransferRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaderTransferResponse) => void,
+  ): ClientUnaryCall;
+  leaderTransfer(
+    request: LeaderTransferRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaderTransferResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ClusterClient = makeGenericClientConstructor(ClusterService, "zk.v1.Cluster") as unknown as {

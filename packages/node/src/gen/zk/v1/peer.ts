@@ -97,7 +97,19 @@ export interface PaxosMessage {
     | //
     /** Phase 2b. */
     { $case: "acceptReply"; value: AcceptReplyMsg }
+    | //
+    /** Leader transfer: "campaign now". */
+    { $case: "timeoutNow"; value: TimeoutNowMsg }
     | undefined;
+}
+
+/**
+ * Leader transfer: the leader, having caught the target up to its last slot and stopped taking
+ * proposals, tells it to start Phase 1 at once (no pre-vote, no election timeout).
+ */
+export interface TimeoutNowMsg {
+  /** The leader's ballot: the target acts only if it still follows this ballot. */
+  ballot?: Ballot | undefined;
 }
 
 /** "Would you accept a new leader at `round`?" Changes no state on either side. */
@@ -710,6 +722,9 @@ export const PaxosMessage: MessageFns<PaxosMessage> = {
       case "acceptReply":
         AcceptReplyMsg.encode(message.kind.value, writer.uint32(50).fork()).join();
         break;
+      case "timeoutNow":
+        TimeoutNowMsg.encode(message.kind.value, writer.uint32(58).fork()).join();
+        break;
     }
     return writer;
   },
@@ -775,6 +790,14 @@ export const PaxosMessage: MessageFns<PaxosMessage> = {
             message.kind = { $case: "acceptReply", value: AcceptReplyMsg.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kind = { $case: "timeoutNow", value: TimeoutNowMsg.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -807,6 +830,10 @@ export const PaxosMessage: MessageFns<PaxosMessage> = {
         ? { $case: "acceptReply", value: AcceptReplyMsg.fromJSON(object.acceptReply) }
         : isSet(object.accept_reply)
         ? { $case: "acceptReply", value: AcceptReplyMsg.fromJSON(object.accept_reply) }
+        : isSet(object.timeoutNow)
+        ? { $case: "timeoutNow", value: TimeoutNowMsg.fromJSON(object.timeoutNow) }
+        : isSet(object.timeout_now)
+        ? { $case: "timeoutNow", value: TimeoutNowMsg.fromJSON(object.timeout_now) }
         : undefined,
     };
   },
@@ -825,6 +852,8 @@ export const PaxosMessage: MessageFns<PaxosMessage> = {
       obj.accept = AcceptMsg.toJSON(message.kind.value);
     } else if (message.kind?.$case === "acceptReply") {
       obj.acceptReply = AcceptReplyMsg.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "timeoutNow") {
+      obj.timeoutNow = TimeoutNowMsg.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -871,7 +900,82 @@ export const PaxosMessage: MessageFns<PaxosMessage> = {
         }
         break;
       }
+      case "timeoutNow": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "timeoutNow", value: TimeoutNowMsg.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseTimeoutNowMsg(): TimeoutNowMsg {
+  return { ballot: undefined };
+}
+
+export const TimeoutNowMsg: MessageFns<TimeoutNowMsg> = {
+  encode(message: TimeoutNowMsg, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TimeoutNowMsg {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTimeoutNowMsg();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TimeoutNowMsg {
+    return { ballot: isSet(object.ballot) ? Ballot.fromJSON(object.ballot) : undefined };
+  },
+
+  toJSON(message: TimeoutNowMsg): unknown {
+    const obj: any = {};
+    if (message.ballot !== undefined) {
+      obj.ballot = Ballot.toJSON(message.ballot);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TimeoutNowMsg>): TimeoutNowMsg {
+    return TimeoutNowMsg.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TimeoutNowMsg>): TimeoutNowMsg {
+    const message = createBaseTimeoutNowMsg();
+    message.ballot = (object.ballot !== undefined && object.ballot !== null)
+      ? Ballot.fromPartial(object.ballot)
+      : undefined;
     return message;
   },
 };

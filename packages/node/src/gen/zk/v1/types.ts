@@ -81,6 +81,13 @@ export enum ErrorCode {
    * can take them again, and resumes by itself; other nodes may still serve (UNAVAILABLE).
    */
   CANNOT_PERSIST = 16,
+  /**
+   * MEMBERSHIP_CONFLICT - A membership change or leader transfer conflicts with the cluster's state: another change
+   * is in flight (the message names it), the id or address is already a member's, the removal
+   * would leave too few live voters for a quorum, or the member is not caught up
+   * (FAILED_PRECONDITION).
+   */
+  MEMBERSHIP_CONFLICT = 17,
   UNRECOGNIZED = -1,
 }
 
@@ -137,6 +144,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 16:
     case "ERROR_CODE_CANNOT_PERSIST":
       return ErrorCode.CANNOT_PERSIST;
+    case 17:
+    case "ERROR_CODE_MEMBERSHIP_CONFLICT":
+      return ErrorCode.MEMBERSHIP_CONFLICT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -180,6 +190,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_INTERNAL";
     case ErrorCode.CANNOT_PERSIST:
       return "ERROR_CODE_CANNOT_PERSIST";
+    case ErrorCode.MEMBERSHIP_CONFLICT:
+      return "ERROR_CODE_MEMBERSHIP_CONFLICT";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
