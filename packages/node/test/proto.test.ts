@@ -9,6 +9,7 @@ import {
   ClusterService,
   NodeStatus,
   Role,
+  type MemberChangeResponse,
   type ClusterServer,
 } from "../src/gen/zk/v1/cluster.js";
 import { PeerEnvelope } from "../src/gen/zk/v1/peer.js";
@@ -140,8 +141,9 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     appliedIndex: 118,
     clusterId: "c-1",
     members: [
-      { id: "n1", address: "127.0.0.1:7001" },
-      { id: "n2", address: "127.0.0.1:7002" },
+      { id: "n1", address: "127.0.0.1:7001", learner: false, hasProgress: true, lag: 0, caughtUp: true, lastHeardMsAgo: 0 },
+      // A learner 2^40 slots behind: 64-bit lag survives the round trip.
+      { id: "n2", address: "127.0.0.1:7002", learner: true, hasProgress: true, lag: 2 ** 40, caughtUp: false, lastHeardMsAgo: 1500 },
     ],
     lastHeartbeatMsAgo: 4,
     alarms: [],
@@ -151,6 +153,11 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
   const impl: ClusterServer = {
     status: (_call, callback) => callback(null, status),
     members: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
+    memberAdd: (call, callback) =>
+      callback(null, { configVersion: 2, configSlot: 121, members: [{ id: call.request.id, address: call.request.address, learner: call.request.learner, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 }], leaderId: "n1" }),
+    memberPromote: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
+    memberRemove: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
+    leaderTransfer: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
     watchElections: (call) => call.end(),
     saveSnapshot: (call) => call.end(),
     stepDown: (_call, callback) => {
@@ -179,6 +186,15 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     client.status({}, new grpc.Metadata(), { deadline: deadline() }, (err, res) => (err ? reject(err) : resolve(res))),
   );
   assert.deepEqual(got, status);
+
+  // A membership change: the request's learner flag arrives as sent (false is a voter).
+  for (const learner of [true, false]) {
+    const added = await new Promise<MemberChangeResponse>((resolve, reject) =>
+      client.memberAdd({ id: "n4", address: "127.0.0.1:7004", learner }, new grpc.Metadata(), { deadline: deadline() }, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    assert.equal(added.configVersion, 2);
+    assert.equal(added.members[0]?.learner, learner);
+  }
 
   // The error convention of the API: a gRPC status plus an ErrorDetail in `zk-error-bin`.
   const err = await new Promise<grpc.ServiceError>((resolve, reject) =>

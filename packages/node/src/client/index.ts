@@ -2,7 +2,16 @@
 // every request: followers forward writes to the leader), fails over to the next endpoint
 // when one cannot be reached, and turns every failure into a ZkError with a stable code.
 import * as grpc from "@grpc/grpc-js";
-import { ClusterClient, type ElectionUpdate, type NodeStatus, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
+import {
+  ClusterClient,
+  type ElectionUpdate,
+  type LeaderTransferResponse,
+  type Member,
+  type MemberChangeResponse,
+  type MembersResponse,
+  type NodeStatus,
+  type SnapshotChunk,
+} from "../gen/zk/v1/cluster.js";
 import {
   Consistency,
   KvClient,
@@ -25,6 +34,7 @@ export { ErrorCode, Consistency };
 export type { NodeStatus, ElectionUpdate, GetResponse, PutResponse, DeleteResponse, ListResponse, CreateResponse, SetResponse, ExistsResponse, MultiResponse, SyncResponse, Op };
 export { Role } from "../gen/zk/v1/cluster.js";
 export type { SnapshotChunk, SnapshotDone } from "../gen/zk/v1/cluster.js";
+export type { Member, MembersResponse, MemberChangeResponse, LeaderTransferResponse };
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 /** Pause after every endpoint failed once, before going round again. */
@@ -269,6 +279,47 @@ export class ZkClient {
     }
   }
 
+  // ---- Membership (served by the leader) ------------------------------------------------------
+
+  /**
+   * The membership, from the leader when it can be reached (only the leader knows each
+   * member's lag and whether it is caught up: `hasProgress`), else from any member. `from` is
+   * the endpoint that answered.
+   */
+  async memberList(): Promise<MembersResponse & { from: string }> {
+    const ask = (c: ClusterClient, md: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: MembersResponse) => void) => c.members({}, md, o, cb);
+    const any = await this.adminCall("read", ask);
+    if (any.value.members.some((m) => m.hasProgress) || any.value.leaderId === "") return { ...any.value, from: any.endpoint };
+    const leader = any.value.members.find((m) => m.id === any.value.leaderId)?.address;
+    if (leader === undefined || leader === any.endpoint) return { ...any.value, from: any.endpoint };
+    try {
+      const r = await this.adminCall("read", ask, [leader]);
+      return { ...r.value, from: r.endpoint };
+    } catch {
+      return { ...any.value, from: any.endpoint }; // the leader went away meanwhile: a member's view
+    }
+  }
+
+  /** Add a member (a learner unless `learner` is false); answered once the change is applied. */
+  async memberAdd(id: string, address: string, opts: { learner: boolean }): Promise<MemberChangeResponse> {
+    return (await this.adminCall<MemberChangeResponse>("change", (c, md, o, cb) => c.memberAdd({ id, address, learner: opts.learner }, md, o, cb))).value;
+  }
+
+  /** Make a learner a voter; refused (MEMBERSHIP_CONFLICT) unless it is caught up. */
+  async memberPromote(id: string): Promise<MemberChangeResponse> {
+    return (await this.adminCall<MemberChangeResponse>("change", (c, md, o, cb) => c.memberPromote({ id }, md, o, cb))).value;
+  }
+
+  /** Remove a member; refused (MEMBERSHIP_CONFLICT) when the live voters left could form no quorum, unless `force`. */
+  async memberRemove(id: string, opts: { force?: boolean } = {}): Promise<MemberChangeResponse> {
+    return (await this.adminCall<MemberChangeResponse>("change", (c, md, o, cb) => c.memberRemove({ id, force: opts.force ?? false }, md, o, cb))).value;
+  }
+
+  /** Hand leadership to the voter `id`; answered once it leads. */
+  async leaderTransfer(id: string): Promise<LeaderTransferResponse> {
+    return (await this.adminCall<LeaderTransferResponse>("change", (c, md, o, cb) => c.leaderTransfer({ id }, md, o, cb))).value;
+  }
+
   close(): void {
     for (const c of this.conns) {
       c.kv?.close();
@@ -403,6 +454,79 @@ export class ZkClient {
     });
   }
 
+  /**
+   * A Cluster call that the leader serves: tried on each endpoint in turn (from the one that
+   * answered last), going straight to the leader a member names in NOT_LEADER. A "read" gets
+   * attemptMs per member; a "change" gets the whole remaining deadline on the member it
+   * reaches (it answers once the change is applied) and is sent again only where it was
+   * certainly not proposed (NOT_LEADER, no leader yet, connection refused): a change whose
+   * outcome is unknown fails with a message that says so.
+   */
+  private adminCall<T>(
+    kind: "read" | "change",
+    f: (c: ClusterClient, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: T) => void) => void,
+    only?: readonly string[],
+  ): Promise<{ value: T; endpoint: string }> {
+    const deadline = Date.now() + this.timeoutMs;
+    const order = only ?? [...this.endpoints.slice(this.current), ...this.endpoints.slice(0, this.current)];
+    const queue: string[] = [...order];
+    /** The last answer a member gave (not a connection failure), for the final error. */
+    let lastError: ZkError | null = null;
+    const attempt = (endpoint: string): Promise<T> =>
+      new Promise((resolve, reject) => {
+        const attemptDeadline = kind === "change" ? deadline : Math.min(deadline, Date.now() + this.attemptMs);
+        f(this.clusterOf(this.conn(endpoint)), new grpc.Metadata(), { deadline: attemptDeadline }, (err, res) => (err ? reject(err) : resolve(res)));
+      });
+    const run = async (): Promise<{ value: T; endpoint: string }> => {
+      while (Date.now() < deadline) {
+        if (queue.length === 0) {
+          // Once round every member: an election takes a few hundred ms.
+          queue.push(...order);
+          await new Promise((r) => setTimeout(r, Math.max(0, Math.min(RETRY_PAUSE_MS * 4, deadline - Date.now()))));
+          continue;
+        }
+        const endpoint = queue.shift()!;
+        try {
+          const value = await attempt(endpoint);
+          const i = this.endpoints.indexOf(endpoint);
+          if (i >= 0) this.current = i;
+          return { value, endpoint };
+        } catch (e) {
+          const err = e as grpc.ServiceError;
+          const fromServer = err.metadata?.get(ERROR_METADATA_KEY).length > 0;
+          if (!fromServer) {
+            const neverSent = err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established|Name resolution failed/i.test(err.details ?? "");
+            if (kind === "change" && !neverSent) {
+              throw new ZkError(
+                err.code === grpc.status.DEADLINE_EXCEEDED ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE,
+                `${endpoint} did not answer${err.code === grpc.status.DEADLINE_EXCEEDED ? ` within ${this.timeoutMs} ms (--timeout)` : ` (${err.details || err.message})`}; the change may still take effect: check with \`zk-cli member list\``,
+              );
+            }
+            if (kind === "read" && err.code === grpc.status.DEADLINE_EXCEEDED) lastError = this.toError(err, endpoint);
+            continue;
+          }
+          const z = ZkError.fromServiceError(err);
+          if (z.code === ErrorCode.NOT_LEADER || isNoLeader(z)) {
+            lastError = z;
+            const hint = z.extra.leaderHint;
+            // The leader's address first (even one not among the endpoints), then the rest.
+            if (hint && queue[0] !== hint) queue.unshift(hint);
+            continue;
+          }
+          if (kind === "read" && isRetryable(z)) {
+            lastError = z;
+            continue;
+          }
+          throw z;
+        }
+      }
+      if (lastError && lastError.code !== ErrorCode.NOT_LEADER) throw lastError;
+      const what = lastError ? "no leader reachable" : "no zk node reachable";
+      throw new ZkError(ErrorCode.UNAVAILABLE, `${what} at ${order.join(", ")} within ${this.timeoutMs} ms (--timeout); is a majority of the cluster up? (zk-cli cluster status)`);
+    };
+    return run();
+  }
+
   private conn(endpoint: string): Conn {
     let c = this.conns.find((x) => x.endpoint === endpoint);
     if (!c) {
@@ -452,6 +576,7 @@ export function exitCodeFor(e: ZkError): number {
     case ErrorCode.NODE_EXISTS:
     case ErrorCode.BAD_VERSION:
     case ErrorCode.NOT_EMPTY:
+    case ErrorCode.MEMBERSHIP_CONFLICT:
       return 4;
     case ErrorCode.UNAVAILABLE:
     case ErrorCode.NOT_LEADER:

@@ -23,6 +23,7 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.OVERLOADED]: grpc.status.RESOURCE_EXHAUSTED,
   [ErrorCode.CLUSTER_MISMATCH]: grpc.status.FAILED_PRECONDITION,
   [ErrorCode.CANNOT_PERSIST]: grpc.status.UNAVAILABLE,
+  [ErrorCode.MEMBERSHIP_CONFLICT]: grpc.status.FAILED_PRECONDITION,
   [ErrorCode.INTERNAL]: grpc.status.INTERNAL,
 };
 

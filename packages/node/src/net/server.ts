@@ -7,11 +7,25 @@ import { WatchHub } from "../watch-hub.js";
 import { DEFAULT_DEADLINE_MS, KvOps } from "./kv-ops.js";
 
 export { DEFAULT_DEADLINE_MS };
-import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus, type SaveSnapshotRequest, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
+import {
+  ClusterService,
+  Role as WireRole,
+  type ClusterServer,
+  type ElectionUpdate,
+  type Member as WireMember,
+  type MemberChangeResponse,
+  type MembersResponse,
+  type NodeStatus,
+  type SaveSnapshotRequest,
+  type SnapshotChunk,
+} from "../gen/zk/v1/cluster.js";
 import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
 import { ErrorCode } from "../gen/zk/v1/types.js";
 import type { Message, Role } from "../paxos/types.js";
 import type { ZkNode } from "../node.js";
+import type { ClusterConfig } from "../paxos/config.js";
+import { ConfigError, parsePeers } from "../config.js";
+import type { MembershipChange, MembershipNode } from "./membership-shim.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
 import { PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
@@ -318,7 +332,7 @@ export class NodeServer {
       chosenIndex: n.core.chosen,
       appliedIndex: n.appliedIndex,
       clusterId: this.clusterId,
-      members: [...n.members].map(([id, address]) => ({ id, address })),
+      members: this.wireMembers(this.membershipNode.membership().config),
       lastHeartbeatMsAgo: n.msSinceLeaderHeard,
       alarms: n.alarms,
       logStart: n.logStart,
@@ -326,12 +340,69 @@ export class NodeServer {
     };
   }
 
+  /** The node's membership API (node.ts); the shim's type until it lands there. */
+  private get membershipNode(): MembershipNode {
+    return this.node as unknown as MembershipNode;
+  }
+
+  /** A configuration's members, with the leader's view of each one's progress when it leads. */
+  private wireMembers(config: ClusterConfig): WireMember[] {
+    const progress = this.membershipNode.memberProgress();
+    return config.members.map((m) => {
+      const p = progress.get(m.id);
+      // A member the leader never heard from reports 0 ms (the field cannot say "never"); its
+      // lag and caught_up say that it has nothing.
+      return { id: m.id, address: m.address, learner: !m.voter, hasProgress: p !== undefined, lag: p?.lag ?? 0, caughtUp: p?.caughtUp ?? false, lastHeardMsAgo: Math.round(p?.msSinceHeard ?? 0) };
+    });
+  }
+
+  membersResponse(): MembersResponse {
+    const { config, slot, inFlight } = this.membershipNode.membership();
+    return {
+      members: this.wireMembers(config),
+      clusterId: this.clusterId,
+      leaderId: this.node.leaderId ?? "",
+      configVersion: config.version,
+      configSlot: slot,
+      changeInFlight: inFlight ? `v${inFlight.config.version}: ${inFlight.config.change}` : "",
+    };
+  }
+
+  /** One membership change through the log, answered once it is applied. */
+  private async changeMembership(change: MembershipChange, deadline: number): Promise<MemberChangeResponse> {
+    const r = await this.membershipNode.changeMembership(change, deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
+    return { configVersion: r.config.version, configSlot: r.slot, members: this.wireMembers(r.config), leaderId: r.leaderId ?? "" };
+  }
+
+  /** NOT_LEADER with the leader's address too, so a client that does not list it can go there. */
+  private withLeaderHint(e: unknown): ZkError {
+    const z = asZkError(e);
+    if (z.code !== ErrorCode.NOT_LEADER || z.extra.leaderHint || !z.extra.leaderId) return z;
+    const hint = this.node.members.get(z.extra.leaderId);
+    return hint ? new ZkError(z.code, z.message, { ...z.extra, leaderHint: hint }) : z;
+  }
+
   private clusterService(): ClusterServer {
     const n = this.node;
     return {
       status: (_call, callback) => callback(null, this.status()),
-      members: (_call, callback) =>
-        callback(null, { members: [...n.members].map(([id, address]) => ({ id, address })), clusterId: this.clusterId, leaderId: n.leaderId ?? "" }),
+      members: (_call, callback) => {
+        try {
+          callback(null, this.membersResponse());
+        } catch (e) {
+          callback(asZkError(e).toServiceError());
+        }
+      },
+      memberAdd: unary((req: { id: string; address: string; learner: boolean }, deadline) => {
+        checkMemberSpec(req.id, req.address);
+        return this.changeMembership({ kind: "add", id: req.id, address: req.address, learner: req.learner }, deadline);
+      }),
+      memberPromote: unary((req: { id: string }, deadline) => this.changeMembership({ kind: "promote", id: checkMemberId(req.id) }, deadline)),
+      memberRemove: unary((req: { id: string; force: boolean }, deadline) => this.changeMembership({ kind: "remove", id: checkMemberId(req.id), force: req.force }, deadline)),
+      leaderTransfer: unary(async (req: { id: string }, deadline) => {
+        const r = await this.membershipNode.transferLeadership(checkMemberId(req.id), deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
+        return { leaderId: r.leaderId, ballot: { round: r.ballot.round, nodeId: r.ballot.nodeId }, elapsedMs: Math.round(r.elapsedMs) };
+      }),
       stepDown: (_call, callback) => {
         if (n.role !== "leader") {
           callback(new ZkError(ErrorCode.NOT_LEADER, `node ${n.id} is not the leader`, { leaderId: n.leaderId ?? undefined }).toServiceError());
@@ -432,6 +503,25 @@ export class NodeServer {
     } catch (e) {
       if (!gone) call.destroy(asZkError(e).toServiceError() as grpc.ServiceError);
     }
+  }
+}
+
+/** A member id as zk-node's --id takes it; INVALID_ARGUMENT otherwise. */
+function checkMemberId(id: string): string {
+  if (id === "") throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no member id given");
+  checkMemberSpec(id, "127.0.0.1:1");
+  return id;
+}
+
+/** An id and address as --peers takes them (config.ts), refused with the same one-line reasons. */
+function checkMemberSpec(id: string, address: string): void {
+  if (id === "") throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no member id given");
+  if (/[=,]/.test(id) || /[=,]/.test(address)) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `invalid member ${id} at ${address}: an id is 1-64 letters, digits, '.', '_' or '-', an address HOST:PORT`);
+  try {
+    parsePeers(`${id}=${address}`, "the request");
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ZkError(ErrorCode.INVALID_ARGUMENT, e.message);
+    throw e;
   }
 }
 
