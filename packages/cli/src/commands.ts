@@ -4,8 +4,10 @@ import BenchFailover from "./commands/bench/failover.js";
 import BenchGet from "./commands/bench/get.js";
 import BenchMixed from "./commands/bench/mixed.js";
 import BenchPut from "./commands/bench/put.js";
+import ClusterAddNode from "./commands/cluster/add-node.js";
 import ClusterDown from "./commands/cluster/down.js";
 import ClusterKill from "./commands/cluster/kill.js";
+import ClusterRemoveNode from "./commands/cluster/remove-node.js";
 import ClusterRestart from "./commands/cluster/restart.js";
 import ClusterStart from "./commands/cluster/start.js";
 import ClusterStatus from "./commands/cluster/status.js";
@@ -17,8 +19,13 @@ import Elect from "./commands/elect.js";
 import ElectionsWatch from "./commands/elections/watch.js";
 import Get from "./commands/get.js";
 import Inspect from "./commands/inspect.js";
+import LeaderTransfer from "./commands/leader/transfer.js";
 import Lock from "./commands/lock.js";
 import Ls from "./commands/ls.js";
+import MemberAdd from "./commands/member/add.js";
+import MemberList from "./commands/member/list.js";
+import MemberPromote from "./commands/member/promote.js";
+import MemberRemove from "./commands/member/remove.js";
 import Propose from "./commands/propose.js";
 import SetCommand from "./commands/set.js";
 import SnapshotRestore from "./commands/snapshot/restore.js";
@@ -49,6 +56,13 @@ export const COMMANDS = {
   "cluster:stop": ClusterStop,
   "cluster:start": ClusterStart,
   "cluster:restart": ClusterRestart,
+  "cluster:add-node": ClusterAddNode,
+  "cluster:remove-node": ClusterRemoveNode,
+  "member:list": MemberList,
+  "member:add": MemberAdd,
+  "member:promote": MemberPromote,
+  "member:remove": MemberRemove,
+  "leader:transfer": LeaderTransfer,
   "elections:watch": ElectionsWatch,
   inspect: Inspect,
   "snapshot:save": SnapshotSave,

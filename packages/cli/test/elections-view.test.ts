@@ -174,6 +174,26 @@ describe("elections view components", () => {
     assert.deepEqual(s.nodes[1]!.alarms, []);
   });
 
+  it("membership changes from the leader's status: one timeline line each, a row for a member added since, learners by role", () => {
+    const withMembers = (u: FeedUpdate, members: { id: string; learner?: boolean }[]): FeedUpdate =>
+      u.kind !== "status" ? u : { ...u, status: { ...u.status, members: members.map((m) => ({ id: m.id, address: m.id === "n4" ? "127.0.0.1:17593" : key(m.id), learner: m.learner ?? false, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 })) } };
+    const three = [{ id: "n1" }, { id: "n2" }, { id: "n3" }];
+    let s = reduce(steady(), withMembers(status("n1", "leader", [1, "n1"], "n1", 10, T0 + 100), three));
+    assert.deepEqual(s.timeline, [], "the first configuration seen is no change");
+    // A follower's (possibly older) member list changes nothing.
+    s = reduce(s, withMembers(status("n2", "follower", [1, "n1"], "n1", 10, T0 + 150), [{ id: "n1" }]));
+    s = reduce(s, withMembers(status("n1", "leader", [1, "n1"], "n1", 11, T0 + 200), [...three, { id: "n4", learner: true }]));
+    s = reduce(s, withMembers(status("n1", "leader", [1, "n1"], "n1", 12, T0 + 300), [...three, { id: "n4", learner: true }]));
+    s = reduce(s, withMembers(status("n1", "leader", [1, "n1"], "n1", 13, T0 + 400), [{ id: "n1" }, { id: "n2" }, { id: "n4" }]));
+    assert.deepEqual(
+      s.timeline.map((e) => e.reason),
+      ["membership: n4 added (learner) at 127.0.0.1:17593", "membership: n4 promoted to voter; n3 removed"],
+    );
+    assert.deepEqual(s.nodes.map((n) => n.id), ["n1", "n2", "n3", "n4"]);
+    s = reduce(s, { kind: "status", key: "127.0.0.1:17593", atMs: T0 + 450, status: { ...(status("n1", "follower", [1, "n1"], "n1", 13) as Extract<FeedUpdate, { kind: "status" }>).status, nodeId: "n4", address: "127.0.0.1:17593", role: 6 } });
+    assert.equal(s.nodes[3]!.role, "learner");
+  });
+
   it("NodeTable: a node not heard from yet is connecting; a paused one says so", () => {
     const s = initialState(targets);
     const { lastFrame, unmount } = render(h(NodeTable, { state: reduce(s, status("n2", "follower", [1, "n1"], "n1", 3)), isPaused: (id: string) => id === "n2" }));

@@ -54,14 +54,12 @@ export function planCluster(dir: string, count: number, basePort: number, tuning
 /** Each node's ZooKeeper-protocol port (zk-node --zk-listen) is its gRPC port plus this. */
 export const ZK_PORT_OFFSET = 100;
 
-function zkAddressOf(address: string): string {
+export function zkAddressOf(address: string): string {
   const i = address.lastIndexOf(":");
   return `${address.slice(0, i)}:${Number(address.slice(i + 1)) + ZK_PORT_OFFSET}`;
 }
 
 function manifestFor(dir: string, clusterId: string, members: readonly { id: string; address: string }[], tuning: TuningFlags): Manifest {
-  const peers = members.map((m) => `${m.id}=${m.address}`).join(",");
-  const zkPeers = members.map((m) => `${m.id}=${zkAddressOf(m.address)}`).join(",");
   const basePort = Number(members[0]!.address.slice(members[0]!.address.lastIndexOf(":") + 1));
   const extra: string[] = [];
   if (tuning.tickMs !== undefined) extra.push("--tick-ms", String(tuning.tickMs));
@@ -73,20 +71,30 @@ function manifestFor(dir: string, clusterId: string, members: readonly { id: str
     clusterId,
     createdAt: new Date().toISOString(),
     basePort,
-    nodes: members.map((m) => {
-      const dataDir = join(dir, m.id);
-      return {
-        id: m.id,
-        address: m.address,
-        zkAddress: zkAddressOf(m.address),
-        pid: 0,
-        state: "stopped" as const,
-        dataDir,
-        logFile: join(dir, `${m.id}.log`),
-        args: ["--id", m.id, "--listen", m.address, "--peers", peers, "--data-dir", dataDir, "--cluster-id", clusterId, "--zk-listen", zkAddressOf(m.address), "--zk-peers", zkPeers, ...extra],
-      };
-    }),
+    nodes: members.map((m) => manifestNodeFor(dir, clusterId, members, m, extra)),
   };
+}
+
+/** One member's manifest entry: its data dir and log in `dir`, its zk-node flags for `members`. */
+export function manifestNodeFor(dir: string, clusterId: string, members: readonly { id: string; address: string }[], m: { id: string; address: string }, extra: readonly string[]): ManifestNode {
+  const dataDir = join(dir, m.id);
+  return {
+    id: m.id,
+    address: m.address,
+    zkAddress: zkAddressOf(m.address),
+    pid: 0,
+    state: "stopped" as const,
+    dataDir,
+    logFile: join(dir, `${m.id}.log`),
+    args: ["--id", m.id, "--listen", m.address, ...peerArgs(members), "--data-dir", dataDir, "--cluster-id", clusterId, "--zk-listen", zkAddressOf(m.address), ...extra],
+  };
+}
+
+/** --peers and --zk-peers for `members` (a manifest's nodes' flags, in this order). */
+export function peerArgs(members: readonly { id: string; address: string }[]): string[] {
+  const peers = members.map((m) => `${m.id}=${m.address}`).join(",");
+  const zkPeers = members.map((m) => `${m.id}=${zkAddressOf(m.address)}`).join(",");
+  return ["--peers", peers, "--zk-peers", zkPeers];
 }
 
 export function runningNodes(m: Manifest): ManifestNode[] {
@@ -265,7 +273,7 @@ function lastErrorLine(lines: readonly string[]): string | null {
   return null;
 }
 
-function describeExit(id: string, r: { code: number | null; signal: NodeJS.Signals | null; error: string | null }): string {
+export function describeExit(id: string, r: { code: number | null; signal: NodeJS.Signals | null; error: string | null }): string {
   if (r.error) return `${id} failed to start: ${r.error}`;
   return `${id} exited during startup (${r.signal ? `signal ${r.signal}` : `exit code ${r.code}`}); see its log`;
 }

@@ -32,6 +32,11 @@ export interface Manifest {
   readonly createdAt: string;
   readonly basePort: number;
   readonly nodes: ManifestNode[];
+  /**
+   * Members removed through consensus (`cluster remove-node`): their ids are never reused, and
+   * `cluster add-node` picks ports past theirs. Absent in manifests of older zk-cli.
+   */
+  removed?: { readonly id: string; readonly address: string }[];
 }
 
 /** The cluster dir: --dir, else ZK_CLUSTER_DIR, else ./.zk-cluster; absolute. */

@@ -23,7 +23,7 @@ export interface MemberRow {
 }
 
 // Role enum values of cluster.proto, by number (kept here so a table needs no proto import).
-const ROLE_NAMES: Record<number, string> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader", 5: "recovering" };
+const ROLE_NAMES: Record<number, string> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader", 5: "recovering", 6: "learner" };
 
 export interface Target {
   readonly id?: string | undefined;

@@ -62,6 +62,14 @@ export class ElectionFeed {
     }
   }
 
+  /** Watch one more node (a member added since the watcher started); a no-op for one watched. */
+  watch(address: string): void {
+    if (this.stopped || this.watched.some((x) => x.address === address)) return;
+    const w: Watched = { address, stream: null, retry: null, backoffMs: RECONNECT_BACKOFF_MIN_MS, lastHeardMs: 0, silent: false };
+    this.watched.push(w);
+    if (this.watchdog) this.open(w);
+  }
+
   /** Reopen a node's stream now, skipping the backoff wait (it was just restarted). */
   reconnect(address: string): void {
     const w = this.watched.find((x) => x.address === address);

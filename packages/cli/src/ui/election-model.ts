@@ -11,10 +11,10 @@ export const TIMELINE_ENTRIES_MAX = 500;
 /** A node's state before its stream has said anything. */
 export const CONNECTING = "connecting";
 
-export type RoleName = "unknown" | "follower" | "precandidate" | "candidate" | "leader" | "recovering";
+export type RoleName = "unknown" | "follower" | "precandidate" | "candidate" | "leader" | "recovering" | "learner";
 
 // cluster.proto's Role by number (kept here so no generated code is loaded for a name).
-const ROLE_NAMES: Record<number, RoleName> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader", 5: "recovering" };
+const ROLE_NAMES: Record<number, RoleName> = { 0: "unknown", 1: "follower", 2: "precandidate", 3: "candidate", 4: "leader", 5: "recovering", 6: "learner" };
 
 export function roleName(role: number): RoleName {
   return ROLE_NAMES[role] ?? "unknown";
@@ -79,9 +79,21 @@ export interface TimelineEntry {
   readonly reason: string;
 }
 
+/** A member of the configuration, as the leader's status lists it. */
+export interface ConfigMemberView {
+  readonly id: string;
+  readonly address: string;
+  readonly learner: boolean;
+}
+
 export interface ElectionState {
   readonly nodes: readonly NodeView[];
   readonly timeline: readonly TimelineEntry[];
+  /**
+   * The configuration's members as the latest leader status listed them (null until one
+   * did): a change to it is a timeline line, and a member not yet watched gets a row.
+   */
+  readonly members?: readonly ConfigMemberView[] | null;
 }
 
 export interface Tenure {
@@ -99,7 +111,13 @@ export interface WatchTarget {
 
 export function initialState(targets: readonly WatchTarget[]): ElectionState {
   return {
-    nodes: targets.map((t) => ({
+    nodes: targets.map(unseenNode),
+    timeline: [],
+  };
+}
+
+function unseenNode(t: WatchTarget): NodeView {
+  return {
       key: t.address,
       id: t.id ?? t.address,
       address: t.address,
@@ -117,8 +135,6 @@ export function initialState(targets: readonly WatchTarget[]): ElectionState {
       leaderSinceExact: false,
       alarms: [],
       transfers: [],
-    })),
-    timeline: [],
   };
 }
 
@@ -174,6 +190,17 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
       for (const t of transfers) if (!prev.transfers.includes(t)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `snapshot: ${t}`));
       for (const t of prev.transfers) if (!transfers.includes(t)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `snapshot done or stopped: ${t}`));
       if (!prev.up && prev.seen) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, "reachable again"));
+      if (role === "leader" && (s.members ?? []).length > 0) {
+        const members = (s.members ?? []).map((m) => ({ id: m.id, address: m.address, learner: m.learner ?? false }));
+        const change = state.members ? membershipChange(state.members, members) : "";
+        if (state.members === undefined || state.members === null || change !== "") {
+          if (change !== "") timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `membership: ${change}`));
+          // Rows for members the watcher was not told of (added since it started).
+          const known = state.nodes.map((n, j) => (j === i ? next : n));
+          const extra = members.filter((m) => !known.some((n) => n.key === m.address || n.id === m.id)).map((m) => unseenNode({ address: m.address, id: m.id }));
+          return { nodes: [...known, ...extra], timeline, members };
+        }
+      }
       for (const a of s.alarms) if (!prev.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `ALARM ${a}`));
       for (const a of prev.alarms) if (!s.alarms.includes(a)) timeline = addEntry(timeline, watchEntry(u.atMs, next.id, `alarm cleared: ${a}`));
       break;
@@ -217,7 +244,21 @@ export function reduce(state: ElectionState, u: FeedUpdate): ElectionState {
   }
   if (next === prev && timeline === state.timeline) return state;
   const nodes = next === prev ? state.nodes : state.nodes.map((n, j) => (j === i ? next : n));
-  return { nodes, timeline };
+  return { ...state, nodes, timeline };
+}
+
+/** "n4 added (learner)", "n4 promoted to voter", "n3 removed", "; "-joined; "" when the same. */
+export function membershipChange(before: readonly ConfigMemberView[], after: readonly ConfigMemberView[]): string {
+  const out: string[] = [];
+  for (const m of after) {
+    const was = before.find((b) => b.id === m.id);
+    if (!was) out.push(`${m.id} added${m.learner ? " (learner)" : ""} at ${m.address}`);
+    else if (was.learner && !m.learner) out.push(`${m.id} promoted to voter`);
+    else if (!was.learner && m.learner) out.push(`${m.id} demoted to learner`);
+    else if (was.address !== m.address) out.push(`${m.id} moved to ${m.address}`);
+  }
+  for (const b of before) if (!after.some((m) => m.id === b.id)) out.push(`${b.id} removed`);
+  return out.join("; ");
 }
 
 function sameLines(a: readonly string[], b: readonly string[]): boolean {

@@ -21,6 +21,10 @@ export async function runElectionsTui(opts: TuiOptions): Promise<string[]> {
   const store = new ElectionStore(opts.targets);
   const feed = new ElectionFeed(opts.client, opts.targets.map((t) => t.address), store.dispatch);
   const controls = opts.clusterDir ? localControls(opts.clusterDir, opts.client) : null;
+  // Members added while it runs get rows (the reducer adds them) and streams (here).
+  const unwatch = store.subscribe(() => {
+    for (const n of store.getState().nodes) feed.watch(n.key);
+  });
   feed.start();
   const rows = process.stdout.rows ?? 40;
   // What is left of the screen below the title, tenure, table and footer goes to the timeline.
@@ -39,6 +43,7 @@ export async function runElectionsTui(opts: TuiOptions): Promise<string[]> {
     if (timer) clearTimeout(timer);
     process.off("SIGINT", close);
     process.off("SIGTERM", close);
+    unwatch();
     feed.stop();
   }
   return controls?.resumeAll() ?? [];

@@ -19,6 +19,7 @@ const ROLE_COLORS: Record<RoleName, string> = {
   precandidate: "magenta",
   follower: "cyan",
   recovering: "red",
+  learner: "blue",
   unknown: "gray",
 };
 

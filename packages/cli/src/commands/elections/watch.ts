@@ -60,7 +60,11 @@ export default class ElectionsWatch extends ZkCommand {
     const { initialState } = await import("../../ui/election-model.js");
     const { jsonPrinter } = await import("../../ui/election-json.js");
     const printer = jsonPrinter(initialState(targets), (line) => process.stdout.write(line + "\n"));
-    const feed = new ElectionFeed(client, targets.map((t) => t.address), printer.feed);
+    // Members added while it runs get rows (the reducer adds them) and streams (here).
+    const feed: InstanceType<typeof ElectionFeed> = new ElectionFeed(client, targets.map((t) => t.address), (u) => {
+      printer.feed(u);
+      for (const n of printer.state().nodes) feed.watch(n.key);
+    });
     await new Promise<void>((resolve) => {
       const done = () => {
         process.off("SIGINT", done);
