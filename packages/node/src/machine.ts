@@ -165,6 +165,8 @@ export interface MachineOptions extends NodeOptions {
   readonly nonceBase: number;
   /** Applied entries kept in the core's memory (default LOG_MEMORY_SLOTS). */
   readonly logMemorySlots?: number;
+  /** A learner is promoted only within this many slots of the leader's log (PROMOTE_LAG_SLOTS). */
+  readonly promoteLagSlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
   readonly plantedBugs?: MachinePlantedBugs;
@@ -249,6 +251,7 @@ export class NodeMachine {
   private pendingChange: { readonly slot: number; readonly command: Uint8Array; readonly done: Done<{ config: ClusterConfig; slot: number }> } | null = null;
   /** A leader transfer asked here: who waits for the new leader. */
   private pendingTransfer: { readonly to: NodeId; readonly startedMs: number; readonly done: Done<{ leaderId: NodeId; ballot: Ballot; elapsedMs: number }> } | null = null;
+  private readonly promoteLagSlots: number;
   /** When each member last answered us (monotonic ms), for member lag and the quorum check of a removal. */
   private readonly lastHeard = new Map<NodeId, number>();
   /** The protocol core; replaced (rebuilt from the store) when a Ready could not be persisted. */
@@ -317,6 +320,7 @@ export class NodeMachine {
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
     this.snapshotEntries = opts.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
+    this.promoteLagSlots = opts.promoteLagSlots ?? PROMOTE_LAG_SLOTS;
     this.retainEntries = opts.retainEntries ?? RETAIN_ENTRIES_DEFAULT;
     const loaded = this.loadCore();
     this.coreNow = loaded.core;
@@ -934,7 +938,10 @@ export class NodeMachine {
       const heard = this.lastHeard.get(id);
       const msSinceHeard = heard === undefined ? null : Math.round(now - heard);
       const lag = Math.max(0, this.core.lastLogSlot - pr.match);
-      out.set(id, { lag, caughtUp: lag <= PROMOTE_LAG_SLOTS && msSinceHeard !== null && msSinceHeard <= PROMOTE_HEARD_MS && pr.voter, msSinceHeard });
+      // match > 0: it answered in this leadership (a new leader knows nothing of anyone's log yet);
+      // voter: it is not recovering from a lost disk.
+      const caughtUp = pr.match > 0 && pr.voter && lag <= this.promoteLagSlots && msSinceHeard !== null && msSinceHeard <= PROMOTE_HEARD_MS;
+      out.set(id, { lag, caughtUp, msSinceHeard });
     }
     return out;
   }
@@ -969,7 +976,7 @@ export class NodeMachine {
       if (!member) return bad(`${change.id} is not a member; zk-cli member list shows the members`);
       if (member.voter) return conflict(`${change.id} is already a voter`);
       const p = this.memberProgress().get(change.id);
-      if (!p?.caughtUp) return conflict(`${change.id} is not caught up (${p === undefined || p.msSinceHeard === null ? "not heard from" : `${p.lag} slots behind, at most ${PROMOTE_LAG_SLOTS}; last heard ${p.msSinceHeard} ms ago`}); it stays a learner: check that it runs and is reachable at ${member.address}, then retry`);
+      if (!p?.caughtUp) return conflict(`${change.id} is not caught up (${p === undefined || p.msSinceHeard === null ? "not heard from" : `${p.lag} slots behind, at most ${this.promoteLagSlots}; last heard ${p.msSinceHeard} ms ago`}); it stays a learner: check that it runs and is reachable at ${member.address}, then retry`);
       next = { ...cur, members: cur.members.map((m) => (m.id === change.id ? { ...m, voter: true } : m)), change: `promote ${change.id}` };
     } else {
       if (!member) return bad(`${change.id} is not a member; zk-cli member list shows the members`);
