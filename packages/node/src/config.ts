@@ -30,6 +30,11 @@ export interface NodeConfig {
    * a leader has caught it up in a ballot begun after the rebuild.
    */
   readonly rejoin: boolean;
+  /**
+   * A new member of a running cluster: create an empty store that votes in nothing until the
+   * log makes it a voter (zk-cli member add / cluster add-node add it).
+   */
+  readonly join: boolean;
   /** Where to serve ZooKeeper's client protocol (src/zk-protocol), or null for no such port. */
   readonly zkListen: string | null;
   /** Every member's ZooKeeper-port address, for /zookeeper/config; this node's is added from zkListen. */
@@ -59,13 +64,14 @@ const SETTINGS = {
   "log-level": { env: "ZK_LOG_LEVEL", key: "logLevel" },
   "initial-cluster": { env: "ZK_INITIAL_CLUSTER", key: "initialCluster" },
   rejoin: { env: "ZK_REJOIN", key: "rejoin" },
+  join: { env: "ZK_JOIN", key: "join" },
   "zk-listen": { env: "ZK_ZK_LISTEN", key: "zkListen" },
   "zk-peers": { env: "ZK_ZK_PEERS", key: "zkPeers" },
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "zk-linearizable-reads"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads"]);
 
 type Setting = keyof typeof SETTINGS;
 
@@ -73,7 +79,7 @@ export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
        [--log-level info|debug|warn]
-       [--initial-cluster | --rejoin] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
+       [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
        [--zk-linearizable-reads]] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
 has none. Without it a missing store is refused (a node that lost its disk must not come back as
@@ -84,16 +90,20 @@ followers a little behind; a follower further behind is sent a snapshot.
 --rejoin: this node lost its store (disk replaced, file corrupt and moved aside): create a rebuilt
 one. The node catches up from the others and votes in no quorum until a leader elected after the
 rebuild has caught it up (role "recovering" in status). Refused when the data dir has a store.
+--join: this node is a new member of a running cluster (--peers lists its members and this node):
+create an empty store that votes in nothing until a membership change makes it a voter (role
+"learner" until then); add it with zk-cli member add ID ADDRESS. A removed node's disk can also
+come back this way, under a new id (ids are never reused).
 --zk-listen: also serve ZooKeeper's client protocol (zkCli.sh, Curator, kazoo) and its four-letter
 words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/config;
 --zk-linearizable-reads makes its reads linearizable (ZooKeeper's own are served locally).
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
-ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1),
+ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
 ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
-logLevel, initialCluster, rejoin, zkListen, zkPeers, zkLinearizableReads. Flags win over the environment,
+logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -156,6 +166,8 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const heartbeatTicks = int(get("heartbeat-ticks") ?? "3", "--heartbeat-ticks", 1, 10_000);
   const initialCluster = bool(get("initial-cluster"), "--initial-cluster");
   const rejoin = bool(get("rejoin"), "--rejoin");
+  const join = bool(get("join"), "--join");
+  if (join && (initialCluster || rejoin)) throw new ConfigError("--join excludes --initial-cluster and --rejoin: --join adds a new member to a running cluster");
   if (initialCluster && rejoin) throw new ConfigError("--initial-cluster and --rejoin exclude each other: --initial-cluster starts a new cluster, --rejoin rebuilds a lost member of an existing one");
   const zkListen = get("zk-listen") ?? null;
   if (zkListen !== null) checkAddress(zkListen, "--zk-listen");
@@ -184,6 +196,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     logLevel: get("log-level") ?? "info",
     initialCluster,
     rejoin,
+    join,
     zkListen,
     zkPeers,
     zkLinearizableReads,

@@ -22,6 +22,8 @@ import { mustSync, type AcceptorStore } from "./storage/store.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
 import { ZkError } from "./net/errors.js";
+import { decodeConfig, describeConfig, encodeConfig, initialConfig, isConfigCommand, quorums, type ClusterConfig } from "./paxos/config.js";
+import { readMembership, writeMembership, type StoredMembership } from "./membership.js";
 
 export interface Member {
   readonly id: NodeId;
@@ -110,6 +112,24 @@ export interface MachinePorts {
   sendSnapshot(to: NodeId, minSlot: number, done: (ok: boolean) => void): void;
   /** A snapshot replaced this node's state (snapshotInstalled): watchers of older events must start over. */
   installed?(slot: number): void;
+  /** The address book changed (a configuration added or removed members): links follow it. */
+  peers?(members: ReadonlyMap<NodeId, string>): void;
+}
+
+/** A membership change an operator asks for (zk-cli member ...). */
+export type MembershipChange =
+  | { readonly kind: "add"; readonly id: NodeId; readonly address: string; readonly learner: boolean }
+  | { readonly kind: "promote"; readonly id: NodeId }
+  | { readonly kind: "remove"; readonly id: NodeId; readonly force: boolean };
+
+/** What the leader knows of a member's log. */
+export interface MemberProgress {
+  /** Slots between the leader's last slot and the member's match. */
+  readonly lag: number;
+  /** Within PROMOTE_LAG_SLOTS and heard from lately: promotion would be allowed. */
+  readonly caughtUp: boolean;
+  /** Since its last answer (null: never, since this node leads). */
+  readonly msSinceHeard: number | null;
 }
 
 export interface WriteOutcome {
@@ -145,6 +165,8 @@ export interface MachineOptions extends NodeOptions {
   readonly nonceBase: number;
   /** Applied entries kept in the core's memory (default LOG_MEMORY_SLOTS). */
   readonly logMemorySlots?: number;
+  /** A learner is promoted only within this many slots of the leader's log (PROMOTE_LAG_SLOTS). */
+  readonly promoteLagSlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
   readonly plantedBugs?: MachinePlantedBugs;
@@ -210,10 +232,28 @@ const LEADER_WAIT_TICKS_FACTOR = 4;
 export const DISK_PROBE_MS = 1000;
 /** How long an alarm stays in status after it was last seen. */
 const ALARM_SHOWN_MS = 5000;
+/**
+ * A learner is promoted only within this many slots of the leader's last slot, and only if it
+ * answered within PROMOTE_HEARD_MS: a voter that cannot keep up would slow or stall quorums.
+ */
+export const PROMOTE_LAG_SLOTS = 1000;
+const PROMOTE_HEARD_MS = 2000;
+/** Member ids: what --id accepts. */
+const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export class NodeMachine {
   readonly id: NodeId;
-  readonly members: ReadonlyMap<NodeId, string>;
+  /** The address book: every member of a configuration we know, and --peers' addresses. */
+  private readonly addressBook = new Map<NodeId, string>();
+  /** The configuration at the applied index (meta.membership). */
+  private membershipNow: StoredMembership;
+  /** The change proposed here and not yet applied, and who waits for it. */
+  private pendingChange: { readonly slot: number; readonly command: Uint8Array; readonly done: Done<{ config: ClusterConfig; slot: number }> } | null = null;
+  /** A leader transfer asked here: who waits for the new leader. */
+  private pendingTransfer: { readonly to: NodeId; readonly startedMs: number; readonly done: Done<{ leaderId: NodeId; ballot: Ballot; elapsedMs: number }> } | null = null;
+  private readonly promoteLagSlots: number;
+  /** When each member last answered us (monotonic ms), for member lag and the quorum check of a removal. */
+  private readonly lastHeard = new Map<NodeId, number>();
   /** The protocol core; replaced (rebuilt from the store) when a Ready could not be persisted. */
   private coreNow: PaxosCore;
   readonly tree: ZnodeTree;
@@ -271,13 +311,16 @@ export class NodeMachine {
     this.log = ports.log;
     this.rng = new SeededRng(opts.seed);
     this.logMemorySlots = opts.logMemorySlots ?? LOG_MEMORY_SLOTS;
-    this.members = new Map(opts.members.map((m) => [m.id, m.address]));
+    this.membershipNow = readMembership(store.db) ?? { slot: 0, config: initialConfig(opts.members) };
+    for (const m of opts.members) this.addressBook.set(m.id, m.address);
+    for (const m of this.membershipNow.config.members) this.addressBook.set(m.id, m.address);
     // The tree's own limit must be the same on every replica (apply is deterministic), so it
     // is the hard maximum; the configurable, per-node limit is enforced at the API edge.
     this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
     this.snapshotEntries = opts.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
+    this.promoteLagSlots = opts.promoteLagSlots ?? PROMOTE_LAG_SLOTS;
     this.retainEntries = opts.retainEntries ?? RETAIN_ENTRIES_DEFAULT;
     const loaded = this.loadCore();
     this.coreNow = loaded.core;
@@ -292,7 +335,7 @@ export class NodeMachine {
     const core = new PaxosCore(
       {
         id: this.opts.id,
-        members: this.opts.members.map((m) => m.id),
+        membership: this.membershipNow.config,
         rng: new SeededRng(this.rng.int(2 ** 31)),
         electionTimeoutTicks: this.opts.electionTimeoutTicks,
         heartbeatTicks: this.opts.heartbeatTicks,
@@ -311,6 +354,11 @@ export class NodeMachine {
     return this.coreNow;
   }
 
+  /** Every member of a configuration we know, with its address (and --peers' addresses). */
+  get members(): ReadonlyMap<NodeId, string> {
+    return this.addressBook;
+  }
+
   // ---- Time ----------------------------------------------------------------------------------
 
   /**
@@ -327,6 +375,11 @@ export class NodeMachine {
       this.core.tick();
     }
     this.fireTimers(now);
+    if (this.pendingTransfer !== null && this.core.role === "leader" && this.core.transferTarget === null) {
+      const t = this.pendingTransfer;
+      this.pendingTransfer = null;
+      t.done(new ZkError(ErrorCode.UNAVAILABLE, `${t.to} did not take over leadership within two election timeouts; ${this.id} still leads`, { leaderId: this.id }));
+    }
     if (this.compacting && !this.diskAlarm) this.compactStep();
     if (this.core.role === "leader" && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
     this.process();
@@ -441,7 +494,11 @@ export class NodeMachine {
   receive(messages: Iterable<Message>): void {
     // In a disk alarm peers' messages are dropped: the node can neither promise nor accept.
     if (this.stopped || this.diskAlarm) return;
-    for (const m of messages) this.core.step(m);
+    const now = this.clock.now();
+    for (const m of messages) {
+      if (m.type === "acceptReply") this.lastHeard.set(m.from, now);
+      this.core.step(m);
+    }
     this.ports.schedule();
   }
 
@@ -752,6 +809,8 @@ export class NodeMachine {
         this.enterDiskAlarm(e);
         return;
       }
+      // Members of a configuration we now hold must be reachable (a candidate asks its voters).
+      for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
       // 2. Send the rest: promises and acceptances only now that they are durable.
       this.ports.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
       // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
@@ -780,6 +839,7 @@ export class NodeMachine {
   private applyCommitted(rd: Ready): Applied[] {
     const outcomes: Applied[] = [];
     for (const e of rd.committed) {
+      if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
       outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
       this.ports.appliedEntry?.(e.slot);
     }
@@ -792,6 +852,14 @@ export class NodeMachine {
     this.applied = outcomes[outcomes.length - 1]!.slot;
     if (this.applied - this.core.compactedIndex >= 2 * this.logMemorySlots) this.pendingCompaction = true;
     this.ports.applied(outcomes);
+    const change = this.pendingChange;
+    if (change !== null && change.slot <= this.applied) {
+      this.pendingChange = null;
+      const chosen = outcomes.find((o) => o.slot === change.slot);
+      if (chosen === undefined || commandsEqual(chosen.command, change.command)) change.done({ config: this.membershipNow.config, slot: change.slot });
+      else change.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the membership change was chosen; it was not applied, retry"));
+    }
+    if (outcomes.some((o) => isConfigCommand(o.command))) this.membershipApplied();
     for (const { slot, command, outcome } of outcomes) {
       const p = this.pendingWrites.get(slot);
       if (!p) continue;
@@ -841,6 +909,185 @@ export class NodeMachine {
       this.ports.cancelForwards(previousLeader, why);
     }
     if (ev.leader !== null) this.wakeLeaderWaiters();
+    const t = this.pendingTransfer;
+    if (t !== null && ev.role !== "leader" && ev.leader !== null && ev.leader !== this.id) {
+      this.pendingTransfer = null;
+      t.done({ leaderId: ev.leader, ballot: ev.ballot, elapsedMs: Math.round(this.clock.now() - t.startedMs) });
+    }
+    if (ev.role !== "leader" && this.pendingChange !== null) {
+      // Its slot may still be chosen by the next leader: whoever waits learns the outcome by asking again.
+      const c = this.pendingChange;
+      this.pendingChange = null;
+      c.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before the membership change was applied; it may or may not take effect: check with zk-cli member list`, { leaderId: ev.leader ?? undefined }));
+    }
+  }
+
+  // ---- Membership -------------------------------------------------------------------------------
+
+  /** The configuration at the applied index, and a change proposed and not yet chosen. */
+  membership(): { config: ClusterConfig; slot: number; inFlight: { slot: number; config: ClusterConfig } | null } {
+    return { config: this.membershipNow.config, slot: this.membershipNow.slot, inFlight: this.core.configInFlight };
+  }
+
+  /** Leader only: how far behind each other member is (empty on other nodes). */
+  memberProgress(): Map<NodeId, MemberProgress> {
+    const out = new Map<NodeId, MemberProgress>();
+    if (this.core.role !== "leader") return out;
+    const now = this.clock.now();
+    for (const [id, pr] of this.core.followerProgress()) {
+      const heard = this.lastHeard.get(id);
+      const msSinceHeard = heard === undefined ? null : Math.round(now - heard);
+      const lag = Math.max(0, this.core.lastLogSlot - pr.match);
+      // match > 0: it answered in this leadership (a new leader knows nothing of anyone's log yet);
+      // voter: it is not recovering from a lost disk.
+      const caughtUp = pr.match > 0 && pr.voter && lag <= this.promoteLagSlots && msSinceHeard !== null && msSinceHeard <= PROMOTE_HEARD_MS;
+      out.set(id, { lag, caughtUp, msSinceHeard });
+    }
+    return out;
+  }
+
+  /**
+   * Change the membership by one configuration command (the leader only; others answer
+   * NOT_LEADER). `add` without `learner` adds a learner, waits until it is caught up, then
+   * promotes it: a member that cannot catch up (unreachable, too slow) stays a learner and
+   * never becomes a voter. Removing the leader hands leadership to another voter first and
+   * answers NOT_LEADER naming it, so the caller asks there.
+   */
+  changeMembership(change: MembershipChange, deadline: number, done: Done<{ config: ClusterConfig; slot: number; leaderId: NodeId | null }>): void {
+    const finish: Done<{ config: ClusterConfig; slot: number }> = (r) => done(r instanceof ZkError ? r : { ...r, leaderId: this.core.leaderId });
+    if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
+    if (this.diskAlarm) return done(this.cannotPersistError());
+    if (this.core.role !== "leader") return done(this.notLeader());
+    const cur = this.core.config;
+    const member = cur.members.find((m) => m.id === change.id);
+    const conflict = (msg: string) => done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, msg));
+    const bad = (msg: string) => done(new ZkError(ErrorCode.INVALID_ARGUMENT, msg));
+    let next: ClusterConfig;
+    if (change.kind === "add") {
+      if (!MEMBER_ID.test(change.id)) return bad(`member id ${JSON.stringify(change.id)} is not valid: use letters, digits, '_', '.' or '-' (at most 64), e.g. n4`);
+      if (!/^[^\s:]+:\d{1,5}$/.test(change.address) || Number(change.address.slice(change.address.lastIndexOf(":") + 1)) > 65535) return bad(`address ${JSON.stringify(change.address)} is not HOST:PORT`);
+      if (member) return conflict(`${change.id} is already a member (${member.voter ? "voter" : "learner"} at ${member.address})`);
+      if (cur.removed.includes(change.id)) return conflict(`${change.id} was a member before and ids are never reused; add the new machine under a new id`);
+      const owner = cur.members.find((m) => m.address === change.address);
+      if (owner) return conflict(`address ${change.address} is ${owner.id}'s; remove ${owner.id} first, or give the new member another port`);
+      next = { ...cur, members: [...cur.members, { id: change.id, address: change.address, voter: false }], change: `add ${change.id} (learner)` };
+      if (!change.learner) return this.proposeChange(next, deadline, (r) => (r instanceof ZkError ? done(r) : this.promoteWhenCaughtUp(change.id, deadline, finish)));
+    } else if (change.kind === "promote") {
+      if (!member) return bad(`${change.id} is not a member; zk-cli member list shows the members`);
+      if (member.voter) return conflict(`${change.id} is already a voter`);
+      const p = this.memberProgress().get(change.id);
+      if (!p?.caughtUp) return conflict(`${change.id} is not caught up (${p === undefined || p.msSinceHeard === null ? "not heard from" : `${p.lag} slots behind, at most ${this.promoteLagSlots}; last heard ${p.msSinceHeard} ms ago`}); it stays a learner: check that it runs and is reachable at ${member.address}, then retry`);
+      next = { ...cur, members: cur.members.map((m) => (m.id === change.id ? { ...m, voter: true } : m)), change: `promote ${change.id}` };
+    } else {
+      if (!member) return bad(`${change.id} is not a member; zk-cli member list shows the members`);
+      const voters = cur.members.filter((m) => m.voter && m.id !== change.id).map((m) => m.id);
+      if (member.voter && voters.length === 0) return conflict(`${change.id} is the only voter; add and promote another member before removing it`);
+      if (member.voter && !change.force) {
+        const progress = this.memberProgress();
+        const live = voters.filter((id) => id === this.id || progress.get(id)?.caughtUp === true);
+        const need = Math.floor(voters.length / 2) + 1;
+        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live and caught up; a quorum needs ${need}: bring the others back first, or use --force`);
+      }
+      if (change.id === this.id) return this.transferThenRefer(voters, deadline, done);
+      next = { ...cur, members: cur.members.filter((m) => m.id !== change.id), removed: [...cur.removed, change.id], change: `remove ${change.id}` };
+    }
+    this.proposeChange(next, deadline, finish);
+  }
+
+  private proposeChange(next: ClusterConfig, deadline: number, done: Done<{ config: ClusterConfig; slot: number }>): void {
+    if (this.pendingChange !== null || this.core.configInFlight !== null) return done(this.inFlight());
+    const cfg: ClusterConfig = { ...next, version: this.core.config.version + 1 };
+    const command = encodeConfig(cfg, this.opts.nonceBase + this.nextRequestId++);
+    const r = this.core.proposeConfig(command);
+    if (!r.ok) return done(r.reason === "not-leader" ? this.notLeader() : r.reason === "in-flight" ? this.inFlight() : new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, "a leader transfer is in progress; retry once it is done"));
+    this.log.info({ version: cfg.version, slot: r.slot, change: cfg.change, members: describeConfig(cfg) }, "proposing a membership change");
+    const wake = this.untilDeadline(deadline, () => {
+      if (this.pendingChange?.slot === r.slot) this.pendingChange = null;
+      done(new ZkError(ErrorCode.TIMEOUT, `membership change v${cfg.version} (${cfg.change}) not applied within the deadline; it may still take effect: check with zk-cli member list`));
+    });
+    this.pendingChange = { slot: r.slot, command, done: (res) => wake() && done(res) };
+    this.ports.schedule();
+  }
+
+  /** Poll (every tick, until the deadline) for a learner to catch up, then promote it. */
+  private promoteWhenCaughtUp(id: NodeId, deadline: number, done: Done<{ config: ClusterConfig; slot: number }>): void {
+    const attempt = () => {
+      if (this.core.role !== "leader") return done(this.notLeader());
+      const p = this.memberProgress().get(id);
+      if (p?.caughtUp) return this.changeMembership({ kind: "promote", id }, deadline, (r) => done(r));
+      if (this.clock.now() + this.opts.tickMs >= deadline) {
+        return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `${id} was added as a learner but has not caught up (${p === undefined || p.msSinceHeard === null ? "not heard from" : `${p.lag} slots behind`}); it stays a learner: check that it runs and is reachable, then zk-cli member promote ${id}`));
+      }
+      this.after(this.clock.now() + this.opts.tickMs, attempt);
+    };
+    attempt();
+  }
+
+  /** The leader is asked to remove itself: hand leadership to the most caught-up live voter first. */
+  private transferThenRefer(voters: readonly NodeId[], deadline: number, done: Done<never>): void {
+    const progress = this.memberProgress();
+    const best = voters.filter((id) => progress.get(id)?.caughtUp).sort((a, b) => progress.get(a)!.lag - progress.get(b)!.lag)[0];
+    if (best === undefined) return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `${this.id} leads and no other voter is caught up to take over; bring one back, then retry`));
+    this.transferLeadership(best, deadline, (r) => {
+      if (r instanceof ZkError) return done(r);
+      done(new ZkError(ErrorCode.NOT_LEADER, `${this.id} handed leadership to ${r.leaderId} before being removed; ask ${r.leaderId}`, { leaderId: r.leaderId, leaderHint: this.addressBook.get(r.leaderId) }));
+    });
+  }
+
+  /** Hand leadership to voter `to`; `done` once this node follows another leader. */
+  transferLeadership(to: NodeId, deadline: number, done: Done<{ leaderId: NodeId; ballot: Ballot; elapsedMs: number }>): void {
+    if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
+    if (this.core.role !== "leader") return done(this.notLeader());
+    if (to === this.id) return done({ leaderId: this.id, ballot: this.core.promisedBallot, elapsedMs: 0 });
+    const m = this.core.config.members.find((x) => x.id === to);
+    if (!m) return done(new ZkError(ErrorCode.INVALID_ARGUMENT, `${to} is not a member; zk-cli member list shows the members`));
+    if (!m.voter) return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `${to} is a learner; promote it first (zk-cli member promote ${to})`));
+    if (this.pendingTransfer !== null) return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `a transfer to ${this.pendingTransfer.to} is in progress`));
+    const p = this.memberProgress().get(to);
+    if (!p?.caughtUp) return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `${to} is not caught up (${p === undefined || p.msSinceHeard === null ? "not heard from" : `${p.lag} slots behind`}); check that it runs, then retry`));
+    const r = this.core.transferLeadership(to);
+    if (!r.ok) return done(new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `cannot transfer leadership to ${to}: ${r.reason}`));
+    this.log.info({ to }, "transferring leadership");
+    const wake = this.untilDeadline(deadline, () => {
+      if (this.pendingTransfer?.to === to) this.pendingTransfer = null;
+      done(new ZkError(ErrorCode.TIMEOUT, `leadership did not move to ${to} within the deadline`));
+    });
+    this.pendingTransfer = { to, startedMs: this.clock.now(), done: (res) => wake() && done(res) };
+    this.ports.schedule();
+  }
+
+  private notLeader(): ZkError {
+    const leader = this.core.leaderId;
+    return new ZkError(ErrorCode.NOT_LEADER, `node ${this.id} is not the leader${leader ? `; ${leader} is` : ""}`, { leaderId: leader ?? undefined, leaderHint: leader ? this.addressBook.get(leader) : undefined });
+  }
+
+  private inFlight(): ZkError {
+    const f = this.core.configInFlight;
+    const what = f ? `v${f.config.version} (${f.config.change}) at slot ${f.slot}` : "proposed here";
+    return new ZkError(ErrorCode.MEMBERSHIP_CONFLICT, `membership change ${what} is in flight; retry once it is applied`);
+  }
+
+  /** A configuration was applied (or installed with a snapshot): the address book follows it. */
+  private membershipApplied(): void {
+    const cfg = this.membershipNow.config;
+    this.log.info({ version: cfg.version, slot: this.membershipNow.slot, change: cfg.change, members: describeConfig(cfg) }, "configuration applied");
+    let changed = this.learnAddresses(cfg);
+    for (const id of cfg.removed) {
+      if (id !== this.id && this.addressBook.delete(id)) changed = true;
+    }
+    if (changed) this.ports.peers?.(this.addressBook);
+  }
+
+  /** Add a configuration's members to the address book; true if it changed. */
+  private learnAddresses(cfg: ClusterConfig): boolean {
+    let changed = false;
+    for (const m of cfg.members) {
+      if (this.addressBook.get(m.id) === m.address || this.membershipNow.config.removed.includes(m.id)) continue;
+      this.addressBook.set(m.id, m.address);
+      changed = true;
+    }
+    if (changed) this.ports.peers?.(this.addressBook);
+    return changed;
   }
 
   // ---- Snapshots and log compaction -----------------------------------------------------------
@@ -912,7 +1159,9 @@ export class NodeMachine {
   snapshotInstalled(): void {
     if (this.stopped) return;
     this.applied = this.store.applied();
+    this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
     this.coreNow = this.loadCore().core;
+    this.membershipApplied();
     this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
     this.compacting = false;
     this.log.info({ applied: this.applied }, "installed a snapshot");
@@ -983,6 +1232,7 @@ export class NodeMachine {
     this.pendingCompaction = false;
     this.lastDiskProbeMs = this.clock.now();
     this.applied = this.store.applied();
+    this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
     this.coreNow = this.loadCore().core;
   }
 
@@ -1003,6 +1253,10 @@ export class NodeMachine {
 /** Apply one chosen entry (a no-op when empty) to the tree and record its watch events. */
 export function applyEntry(tree: ZnodeTree, watchLog: WatchLog, slot: number, command: Uint8Array, ignoreRequestIds = false): ApplyOutcome | null {
   if (isNoop(command)) return null;
+  if (isConfigCommand(command)) {
+    writeMembership(tree.db, slot, decodeConfig(command));
+    return null;
+  }
   const cmd = decodeCommand(command);
   if (ignoreRequestIds) cmd.requestId = "";
   const outcome = tree.apply(slot, cmd);

@@ -54,7 +54,7 @@ function checkStorePresent(cfg: NodeConfig): void {
   if (cfg.rejoin && cfg.members.length === 1) {
     fail(`--rejoin catches a node up from the other members, but ${cfg.id} is the only member: its data is gone; start a new cluster in an empty data dir with --initial-cluster`);
   }
-  if (cfg.initialCluster || cfg.rejoin) return;
+  if (cfg.initialCluster || cfg.rejoin || cfg.join) return;
   fail(
     `no store in ${cfg.dataDir}: if this is the first start of a new cluster, pass --initial-cluster; ` +
       `if this node lost its disk, restart it with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`,
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   let store: SqliteAcceptorStore;
   let lock: DirLock;
   try {
-    if (cfg.initialCluster || cfg.rejoin) mkdirSync(cfg.dataDir, { recursive: true });
+    if (cfg.initialCluster || cfg.rejoin || cfg.join) mkdirSync(cfg.dataDir, { recursive: true });
     lock = DirLock.acquire(cfg.dataDir);
   } catch (e) {
     if (e instanceof DirLockedError) fail(e.message);
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       join(cfg.dataDir, DB_FILE),
       { clusterId: cfg.clusterId, nodeId: cfg.id },
       // A rebuilt store's incarnation must exceed every earlier one of this node: the clock.
-      { create: cfg.initialCluster, members: cfg.members, ...(cfg.rejoin ? { rebuild: { incarnation: Date.now() } } : {}) },
+      { create: cfg.initialCluster || cfg.join, join: cfg.join, members: cfg.members, ...(cfg.rejoin ? { rebuild: { incarnation: Date.now() } } : {}) },
     );
   } catch (e) {
     lock.release({ undo: true });

@@ -17,7 +17,8 @@ import { PeerTransport } from "./net/peer-transport.js";
 import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs } from "./net/snapshot-transfer.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
-import { NodeMachine, type Clock, type Done, type ElectionEvent, type NodeOptions, type WriteOutcome } from "./machine.js";
+import { NodeMachine, type Clock, type Done, type ElectionEvent, type MemberProgress, type MembershipChange, type NodeOptions, type WriteOutcome } from "./machine.js";
+import type { ClusterConfig } from "./paxos/config.js";
 
 export { DATA_BYTES_HARD_MAX, LOG_MEMORY_SLOTS, SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, type Member, type NodeOptions, type WriteOutcome } from "./machine.js";
 
@@ -47,7 +48,6 @@ const processClock: Clock = {
 
 export class ZkNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;
-  readonly members: ReadonlyMap<NodeId, string>;
   private readonly machine: NodeMachine;
   private readonly transport: PeerTransport;
   private scheduled = false;
@@ -68,8 +68,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.snapshotDir = join(dirname(store.path), "snapshots");
     this.outgoing = new OutgoingSnapshots(this.snapshotDir, store.path);
     this.id = opts.id;
-    this.members = new Map(opts.members.map((m) => [m.id, m.address]));
-    this.transport = new PeerTransport(opts.id, opts.clusterId, this.members, log, (key, message) => this.noteAlarm(key, message));
+    const genesis = store.genesisMembers;
+    this.genesis = genesis === null ? null : new Map(genesis.map((m) => [m.id, m.address]));
+    this.transport = new PeerTransport(opts.id, opts.clusterId, new Map(opts.members.map((m) => [m.id, m.address])), log, (key, message) => this.noteAlarm(key, message), this.genesis);
     this.machine = new NodeMachine(
       // Random per process start: election jitter, session ids, and nonces that do not repeat
       // an earlier run's.
@@ -89,6 +90,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
           });
         },
         installed: (slot) => this.emit("installed", slot),
+        peers: (members) => this.transport.setPeers(members),
         election: (ev) => this.emit("election", ev),
         applied: (outcomes) => {
           // Watchers hear of events before the writes are answered: one that throws must not
@@ -105,6 +107,14 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       },
     );
   }
+
+  /** Every member of a configuration this node knows, with its address. */
+  get members(): ReadonlyMap<NodeId, string> {
+    return this.machine.members;
+  }
+
+  /** The member list the cluster was created with, when this store knows it (peer streams compare it). */
+  readonly genesis: ReadonlyMap<NodeId, string> | null;
 
   private forward(to: NodeId, req: Omit<ForwardRequest, "id">, timeoutMs: number, done: (r: ForwardResponse | ZkError) => void): void {
     this.transport.forward(to, req, timeoutMs).then(done, (e: unknown) => done(e instanceof ZkError ? e : new ZkError(ErrorCode.UNAVAILABLE, `forward to ${to} failed: ${String(e)}`)));
@@ -259,6 +269,26 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   keepalive(sessionIds: readonly number[], deadline: number, forwarded = false): Promise<void> {
     return promised<void>((done) => this.machine.keepalive(sessionIds, monotonicDeadline(deadline), forwarded, done));
+  }
+
+  // ---- Membership (docs/design.md "Membership") ----------------------------------------------
+
+  /** The configuration at the applied index, and a change proposed and not yet chosen. */
+  membership(): ReturnType<NodeMachine["membership"]> {
+    return this.machine.membership();
+  }
+
+  /** Leader only: each other member's lag (empty on other nodes). */
+  memberProgress(): ReadonlyMap<NodeId, MemberProgress> {
+    return this.machine.memberProgress();
+  }
+
+  changeMembership(change: MembershipChange, deadline: number): Promise<{ config: ClusterConfig; slot: number; leaderId: NodeId | null }> {
+    return promised((done) => this.machine.changeMembership(change, monotonicDeadline(deadline), done));
+  }
+
+  transferLeadership(to: NodeId, deadline: number): Promise<{ leaderId: NodeId; ballot: Ballot; elapsedMs: number }> {
+    return promised((done) => this.machine.transferLeadership(to, monotonicDeadline(deadline), done));
   }
 }
 

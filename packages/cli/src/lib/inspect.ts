@@ -144,11 +144,18 @@ export async function openDb(file: string): Promise<OpenedDb> {
           let requestId: string | null = null;
           let timeMs: number | null = null;
           try {
-            const cmd = decodeCommand(e.command);
-            command = describeCommand(cmd);
-            summary = opSummary(cmd);
-            requestId = cmd.requestId || null;
-            timeMs = cmd.timeMs || null;
+            if (e.command.length > 0 && e.command[0] === 0xff) {
+              // A configuration command (src/paxos/config.ts): a marker byte, then JSON.
+              const cfg = JSON.parse(Buffer.from(e.command.subarray(1)).toString("utf8")) as { version: number; change: string; members: { id: string; voter: boolean }[] };
+              command = `configuration v${cfg.version}: ${cfg.change || "first"} -> ${cfg.members.map((m) => (m.voter ? m.id : `${m.id}(learner)`)).join(",")}`;
+              summary = { op: "configuration", path: null };
+            } else {
+              const cmd = decodeCommand(e.command);
+              command = describeCommand(cmd);
+              summary = opSummary(cmd);
+              requestId = cmd.requestId || null;
+              timeMs = cmd.timeMs || null;
+            }
           } catch (err) {
             command = `<undecodable command of ${e.command.length} bytes: ${(err as Error).message.split("\n")[0]}>`;
           }

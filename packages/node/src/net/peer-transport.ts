@@ -2,9 +2,12 @@
 // per directed link; delivery is best-effort (Paxos tolerates loss, duplication and
 // reordering), so a broken stream is reopened with backoff and nothing is resent. Client
 // writes a follower takes travel to the leader on a long-lived Forward stream.
-// Every stream opens with the sender's cluster id and a hash of its member list in its
-// metadata: the member list is part of the cluster's identity, and two nodes that disagree
-// on it would count quorums of different clusters (split brain), so the receiver refuses.
+// Every stream opens with the sender's cluster id and a hash of the member list the cluster
+// was created with (its genesis) in its metadata: two clusters made under one id with other
+// member lists would otherwise count each other's votes (split brain), so the receiver
+// refuses. Membership changes later go through the log (their quorums come from it), so the
+// genesis never changes; a node that does not know it (added with --join, or rebuilt) sends
+// none and is let in on its cluster id.
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { ForwardRequest, PeerClient, type ForwardResponse, type PeerEnvelope, type InstallSnapshotChunk, type InstallSnapshotProgress } from "../gen/zk/v1/peer.js";
@@ -63,7 +66,7 @@ function compactIds(ids: readonly string[]): string {
  * refusal to send back and the alarm line (from our side). A peer that sends no member hash
  * (an older zk-node) is let in; its envelopes' cluster id is still checked.
  */
-export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members: ReadonlyMap<NodeId, string>): { refusal: ZkError; alarm: string; from: string } | null {
+export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members: ReadonlyMap<NodeId, string> | null): { refusal: ZkError; alarm: string; from: string } | null {
   const str = (k: string) => {
     const v = md.get(k)[0];
     return typeof v === "string" ? v : v instanceof Buffer ? v.toString() : "";
@@ -75,7 +78,7 @@ export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members:
     return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${clusterId}, not ${theirCluster}`), alarm, from };
   }
   const hash = str(PEER_MEMBERS_HASH_METADATA);
-  if (hash === "" || hash === membersHash(members)) return null;
+  if (members === null || hash === "" || hash === membersHash(members)) return null;
   const alarm = describeMemberMismatch(from, str(PEER_MEMBERS_METADATA), members);
   return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `member lists differ: ${alarm}; restart every node with the same --peers`), alarm, from };
 }
@@ -91,6 +94,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 interface Link {
   readonly peer: NodeId;
+  readonly address: string;
   readonly client: PeerClient;
   stream: grpc.ClientWritableStream<PeerEnvelope> | null;
   writable: boolean;
@@ -122,17 +126,33 @@ export class PeerTransport {
     private readonly log: Logger,
     /** A peer refused us (another cluster or member list): raise the alarm, by key; true when new. */
     private readonly onRefused: (key: string, alarm: string) => boolean = () => true,
+    /** The cluster's first member list, when this node knows it (null: send none). */
+    genesis: ReadonlyMap<NodeId, string> | null = peers,
   ) {
-    this.ourMembers = peers;
+    this.ourMembers = genesis ?? peers;
     this.metadata = new grpc.Metadata();
     this.metadata.set(PEER_CLUSTER_METADATA, clusterId);
     this.metadata.set(PEER_FROM_METADATA, self);
-    this.metadata.set(PEER_MEMBERS_HASH_METADATA, membersHash(peers));
-    this.metadata.set(PEER_MEMBERS_METADATA, membersSpec(peers));
+    if (genesis !== null) {
+      this.metadata.set(PEER_MEMBERS_HASH_METADATA, membersHash(genesis));
+      this.metadata.set(PEER_MEMBERS_METADATA, membersSpec(genesis));
+    }
+    this.setPeers(peers);
+  }
+
+  /** Follow the address book: links to new members (or new addresses), none to removed ones. */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    for (const [peer, link] of [...this.links]) {
+      if (peers.get(peer) === link.address) continue;
+      link.stream?.end();
+      link.forward?.call.cancel();
+      link.client.close();
+      this.links.delete(peer);
+    }
     for (const [peer, address] of peers) {
-      if (peer === self) continue;
+      if (peer === this.self || this.links.has(peer)) continue;
       const client = new PeerClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.links.set(peer, { peer, client, stream: null, writable: false, openedAt: 0, retryAt: 0, backoffMs: BACKOFF_MIN_MS, forward: null });
+      this.links.set(peer, { peer, address, client, stream: null, writable: false, openedAt: 0, retryAt: 0, backoffMs: BACKOFF_MIN_MS, forward: null });
     }
   }
 

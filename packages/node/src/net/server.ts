@@ -154,11 +154,11 @@ export class NodeServer {
    * the error goes back to the peer with our member list, and into our log and alarms.
    */
   private refusePeer(call: { readonly metadata: grpc.Metadata }, fail: (e: grpc.ServiceError) => void): boolean {
-    const bad = checkPeerIdentity(call.metadata, this.clusterId, this.node.members);
+    const bad = checkPeerIdentity(call.metadata, this.clusterId, this.node.genesis);
     if (!bad) return false;
     if (this.node.noteAlarm(`peer-mismatch-${bad.from}`, bad.alarm)) this.log.error({ peer: bad.from }, `refusing peer ${bad.from}: ${bad.alarm}; restart every node with the same --peers and --cluster-id`);
     const err = bad.refusal.toServiceError();
-    err.metadata!.set(PEER_MEMBERS_METADATA, membersSpec(this.node.members));
+    if (this.node.genesis !== null) err.metadata!.set(PEER_MEMBERS_METADATA, membersSpec(this.node.genesis));
     fail(err as grpc.ServiceError);
     return true;
   }

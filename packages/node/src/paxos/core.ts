@@ -270,6 +270,11 @@ export class PaxosCore {
   isVoter(id: NodeId): boolean {
     return quorums(this.chosenConfig).voters.has(id);
   }
+  private knowsMember(id: NodeId): boolean {
+    if (this.chosenConfig.members.length === 0) return true;
+    return this.windowConfigs().some((c) => quorums(c).all.has(id));
+  }
+
   /** The voter a leader transfer is handing leadership to, while it runs. */
   get transferTarget(): NodeId | null {
     return this.transfer?.to ?? null;
@@ -380,9 +385,12 @@ export class PaxosCore {
   }
 
   step(m: Message): void {
-    // Any member of any configuration may write to us (the transport checked the cluster id);
-    // what counts toward a quorum is decided by the configurations, not by who may speak.
     if (m.to !== this.id || m.from === this.id) return;
+    // Only a member of a configuration we know may ask for our vote (a stranger's or a removed
+    // member's Prepare would raise our promise and stall the real leader). Anyone may send us
+    // Accepts and replies: ballots guard those, and a leader added after what we know must be
+    // able to catch us up. A node that knows no configuration yet (just joined) hears everyone.
+    if ((m.type === "prepare" || m.type === "preVote") && !this.knowsMember(m.from)) return;
     if (!wellFormed(m)) return;
     this.observeRound(m);
     this.observeIncarnations(m);

@@ -68,6 +68,11 @@ export interface SnapshotHeader {
   readonly createdAtMs: number;
   /** The source's watch history began here; an installed node's begins at slot + 1. */
   readonly watchHistoryFrom: number;
+  /**
+   * The cluster's configuration at `slot` (src/membership.ts, as stored in meta); installed
+   * with the state. Absent in snapshots made before membership changes.
+   */
+  readonly membership?: string;
 }
 
 export interface SnapshotSummary {
@@ -127,6 +132,7 @@ export async function* snapshotChunks(
       schemaVersion: Number(meta.get("schema_version") ?? 0),
       createdAtMs: Date.now(),
       watchHistoryFrom: Number(meta.get("watch_history_from") ?? 1),
+      ...(typeof meta.get("membership") === "string" ? { membership: meta.get("membership") as string } : {}),
     };
     out.raw(HEAD_MAGIC);
     out.json(header);
@@ -463,6 +469,7 @@ function parseHeader(v: unknown, r: FileReader): SnapshotHeader {
     schemaVersion: h.schemaVersion,
     createdAtMs: Number(h.createdAtMs ?? 0),
     watchHistoryFrom: Number(h.watchHistoryFrom ?? 1),
+    ...(typeof h.membership === "string" ? { membership: h.membership } : {}),
   };
 }
 
@@ -610,6 +617,8 @@ export function loadSnapshotInto(db: SqliteDatabase, file: string, opts: { reado
   // told COMPACTED, naming slot + 1 (watch-log.ts).
   db.prepare("DELETE FROM watch_events").run();
   db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(info.header.slot + 1));
+  // The configuration travels with the state it is part of.
+  if (info.header.membership !== undefined) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)").run(info.header.membership);
   return info;
 }
 

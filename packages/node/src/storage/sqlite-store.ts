@@ -10,6 +10,8 @@ import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
+import { writeMembership } from "../membership.js";
+import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
 import { SnapshotError, fsyncDir, loadSnapshotInto, readSnapshotFile, type SnapshotInfo } from "./snapshot.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
@@ -54,6 +56,12 @@ export interface SqliteStoreOptions {
    * `zk-cli cluster up --adopt` can rebuild a lost manifest from the stores themselves.
    */
   readonly members?: readonly StoredMember[];
+  /**
+   * Only when the file is new: a store for a member being added to a running cluster
+   * (zk-node --join). Its configuration starts empty: it votes only once the log makes it a
+   * voter, and its member list is not the cluster's first (no genesis check on its streams).
+   */
+  readonly join?: boolean;
 }
 
 export interface StoreInfo {
@@ -542,6 +550,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
       let info: SnapshotInfo;
       try {
         info = store.installSnapshot(file);
+        // A new cluster: its first configuration is the restore's members, at the snapshot's slot.
+        writeMembership(store.db, info.header.slot, initialConfig(members));
         // Everything into the main file, so the rename moves all of it (the -wal is not renamed).
         store.db.pragma("wal_checkpoint(TRUNCATE)");
       } finally {
@@ -632,6 +642,17 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.database.close();
   }
 
+  /**
+   * The member list the cluster was created with, if this store was created with it (not by
+   * --join or a rebuild, which do not know it): peers compare theirs on every stream
+   * (net/peer-transport.ts), so two clusters made with one id cannot count each other's votes.
+   */
+  get genesisMembers(): readonly StoredMember[] | null {
+    if (this.openedMeta.incarnation !== 0) return null;
+    const joined = this.db.prepare("SELECT 1 FROM meta WHERE key = 'joined'").get() !== undefined;
+    return joined ? null : this.openedMeta.members;
+  }
+
   /** This store's incarnation: 0 unless it was created by a rebuild (see `rebuild`). */
   get incarnation(): number {
     return this.openedMeta.incarnation;
@@ -707,7 +728,7 @@ function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity,
     // keep NONE (switching needs a full VACUUM): their freed pages are reused instead.
     db.pragma("auto_vacuum = INCREMENTAL");
     setWal(db, path);
-    initialise(db, identity, opts.rebuild, opts.members ?? null);
+    initialise(db, identity, opts.rebuild, opts.members ?? null, opts.join === true);
     return readMeta(db, path);
   }
   checkIsZk(db, path, appId);
@@ -715,7 +736,10 @@ function openWritable(db: SqliteDatabase, path: string, identity: StoreIdentity,
   let meta = readMeta(db, path);
   checkSchemaNotNewer(meta, path);
   checkIdentity(meta, identity, path);
-  if (opts.members !== undefined && meta.members !== null) checkMembers(meta.members, opts.members, path);
+  // A store that records its configuration (membership.ts) takes its quorums from it, not from
+  // --peers, which then only gives addresses: a restart with other flags cannot change them.
+  const hasMembership = db.prepare("SELECT 1 FROM meta WHERE key = 'membership'").get() !== undefined;
+  if (opts.members !== undefined && meta.members !== null && !hasMembership) checkMembers(meta.members, opts.members, path);
   setWal(db, path);
   if (meta.schemaVersion < SCHEMA_VERSION) {
     migrate(db, meta.schemaVersion);
@@ -752,7 +776,7 @@ function setWal(db: SqliteDatabase, path: string): void {
 }
 
 /** Everything a new file gets, in one transaction: a crash leaves either nothing or all of it. */
-function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild: { readonly incarnation: number } | undefined, members: readonly StoredMember[] | null): void {
+function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild: { readonly incarnation: number } | undefined, members: readonly StoredMember[] | null, join: boolean): void {
   if (rebuild !== undefined && (!Number.isSafeInteger(rebuild.incarnation) || rebuild.incarnation < 1)) {
     throw new RangeError(`zk: bug: rebuild incarnation ${rebuild.incarnation} must be a positive integer`);
   }
@@ -767,6 +791,14 @@ function initialise(db: SqliteDatabase, identity: StoreIdentity, rebuild: { read
       put.run("recovering", 1);
     }
     if (members !== null) put.run("members", JSON.stringify(members));
+    // The configuration in force (membership.ts): the cluster's first for a new cluster (or a
+    // rebuilt member, until the log it catches up from says otherwise); none for a joiner.
+    if (join) {
+      put.run("joined", 1);
+      writeMembership(db, 0, UNKNOWN_CONFIG);
+    } else if (members !== null) {
+      writeMembership(db, 0, initialConfig(members));
+    }
   }).immediate();
 }
 

@@ -337,7 +337,7 @@ export class ZnodeTree {
 
   /** `db` is the store's connection; its schema (v2+) holds the tree's tables. */
   constructor(
-    private readonly db: SqliteDatabase,
+    readonly db: SqliteDatabase,
     opts: ZnodeTreeOptions = {},
   ) {
     const max = opts.dataBytesMax ?? DATA_BYTES_MAX_DEFAULT;

@@ -1,5 +1,6 @@
-// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
-// pnpm sim --seed S --trace [--nodes 3|5] [--bug ...]
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
+// pnpm sim --seed S --trace [--nodes 3|5] [--membership] [--bug ...]
+// --membership: members are added, promoted and removed, and leadership transferred, while the faults run.
 // Exit code 1 when any seed violates a safety or liveness property.
 import { parseArgs } from "node:util";
 import { PLANTED_BUGS, runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
@@ -10,7 +11,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--json] | --seed S --trace";
+const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--json] | --seed S --trace [--membership]";
 
 function main(): number {
   let values;
@@ -25,6 +26,7 @@ function main(): number {
         json: { type: "boolean", default: false },
         bug: { type: "string" },
         "fault-ticks": { type: "string" },
+        membership: { type: "boolean", default: false },
       },
       strict: true,
     }));
@@ -41,9 +43,9 @@ function main(): number {
   if (values.seed !== undefined) {
     const seed = int(values.seed, "--seed");
     if (seed === null) return usage("--seed must be an integer");
-    const r = runSeed({ seed, nodes, bug, faultTicks, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
-    if (values.json) process.stdout.write(JSON.stringify(summarize([r], nodes, 0)) + "\n");
-    else printSummary(summarize([r], nodes, 0));
+    const r = runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
+    if (values.json) process.stdout.write(JSON.stringify(summarize([r], nodes, 0, values.membership)) + "\n");
+    else printSummary(summarize([r], nodes, 0, values.membership));
     return r.violation ? 1 : 0;
   }
 
@@ -54,11 +56,11 @@ function main(): number {
   const results: SimResult[] = [];
   const progress = !values.json && process.stderr.isTTY;
   for (let seed = first; seed < first + count; seed++) {
-    results.push(runSeed({ seed, nodes, bug, faultTicks }));
+    results.push(runSeed({ seed, nodes, bug, faultTicks, membership: values.membership }));
     if (progress && seed % 100 === 0) process.stderr.write(`\r${seed - first + 1}/${count} seeds`);
   }
   if (progress) process.stderr.write("\r");
-  const summary = summarize(results, nodes, performance.now() - started);
+  const summary = summarize(results, nodes, performance.now() - started, values.membership);
   if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
   else printSummary(summary);
   return summary.violations > 0 ? 1 : 0;
@@ -66,6 +68,7 @@ function main(): number {
 
 interface Summary {
   nodes: number;
+  membership: boolean;
   seeds: number;
   firstSeed: number;
   violations: number;
@@ -89,7 +92,7 @@ interface Summary {
   seedsPerSecond: number;
 }
 
-function summarize(results: SimResult[], nodes: number, ms: number): Summary {
+function summarize(results: SimResult[], nodes: number, ms: number, membership = false): Summary {
   const failing = results.filter((r) => r.violation);
   const faults: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
@@ -98,6 +101,7 @@ function summarize(results: SimResult[], nodes: number, ms: number): Summary {
   const sum = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return {
     nodes,
+    membership,
     seeds: results.length,
     firstSeed: results[0]?.seed ?? 0,
     violations: failing.length,
@@ -136,7 +140,7 @@ function printSummary(s: Summary): void {
   if (s.firstViolation) {
     const v = s.firstViolation;
     lines.push(`first        seed ${v.seed} tick ${v.tick} ${v.kind}: ${v.message}`);
-    lines.push(`replay       pnpm sim --seed ${v.seed} --nodes ${s.nodes} --trace`);
+    lines.push(`replay       pnpm sim --seed ${v.seed} --nodes ${s.nodes}${s.membership ? " --membership" : ""} --trace`);
   }
   if (s.seconds > 0) lines.push(`speed        ${s.seedsPerSecond} seeds/s (${s.seconds} s)`);
   process.stdout.write(lines.join("\n") + "\n");

@@ -55,8 +55,11 @@ export class SimDisk implements NodeStore {
     readonly incarnation: number,
     id: string,
     private readonly faults: DiskFaults,
+    /** What the store holds from its creation (e.g. a joiner's empty configuration): durable from the start. */
+    private readonly init: (db: SqliteDatabase) => void = () => undefined,
   ) {
     this.database = emptyDatabase();
+    this.init(this.database);
     this.txn = wrapTransactions(this.database);
     this.path = `sim:${id}`;
   }
@@ -140,6 +143,8 @@ export class SimDisk implements NodeStore {
         }
         this.database.prepare("DELETE FROM watch_events").run();
         this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(snap.slot + 1));
+        const membership = src.prepare("SELECT value FROM meta WHERE key = 'membership'").pluck().get();
+        if (typeof membership === "string") this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)").run(membership);
         // The power goes with the tables half replaced: the transaction never commits.
         if (powerCutMidway) throw new PowerCut("power cut in the middle of installing a snapshot");
         this.mem.installSnapshot(snap.slot);
@@ -171,6 +176,7 @@ export class SimDisk implements NodeStore {
     const cp = this.checkpoints[this.checkpoints.length - 1];
     this.database.close();
     this.database = cp === undefined ? emptyDatabase() : new Database(cp.image);
+    if (cp === undefined) this.init(this.database);
     this.txn = wrapTransactions(this.database);
     this.lastCheckpointSlot = cp?.slot ?? 0;
     const tree = new ZnodeTree(this.database, { dataBytesMax: DATA_BYTES_HARD_MAX });

@@ -6,7 +6,7 @@
 // watches every step for the safety properties of consensus, of the tree and of sessions and
 // locks; after the faults stop the cluster must make progress (liveness).
 import { pino } from "pino";
-import { InvariantError, SeededRng, commandsEqual, formatBallot, type Command, type Message, type NodeId } from "../../src/paxos/index.js";
+import { InvariantError, SeededRng, commandsEqual, formatBallot, isConfigCommand, type Command, type Message, type NodeId } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { ErrorCode, type Command as ZkCommand, type CommandResult } from "../../src/gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "../../src/gen/zk/v1/peer.js";
@@ -15,6 +15,8 @@ import { ZkError } from "../../src/net/errors.js";
 import { NodeMachine, type Applied, type ElectionEvent, type MachineOptions } from "../../src/machine.js";
 import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
 import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
+import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
+import { writeMembership } from "../../src/membership.js";
 
 export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
 
@@ -37,6 +39,12 @@ export interface SimOptions {
   readonly faults?: "random" | "demo";
   /** Receives a readable trace line per notable event. */
   readonly trace?: (line: string) => void;
+  /**
+   * Change the membership while the faults run: add members (learners or voters), promote
+   * learners, remove members (the leader too), transfer leadership; removed nodes stop a
+   * while later. Off by default, so that the seeds of the other tests replay as they did.
+   */
+  readonly membership?: boolean;
 }
 
 export interface Violation {
@@ -91,7 +99,9 @@ export type CheckKind =
   /** A recovering node refused a local read (its tree is partial). */
   | "recovering-refuses-local-read"
   /** An installed snapshot: the follower's tree hashes as the sender's did at that slot. */
-  | "snapshot-installed-intact";
+  | "snapshot-installed-intact"
+  /** A membership change was applied, and every member that applied it agrees on it (one value per slot). */
+  | "membership-change-applied";
 
 export type FaultKind =
   | "loss"
@@ -116,6 +126,13 @@ export type FaultKind =
   | "clock-skew"
   /** A snapshot transfer that breaks (its sender or receiver gone, or cut off) before it completes. */
   | "snapshot-transfer-broken"
+  /** Membership changes asked of a node (with `membership`): each kind, applied or refused. */
+  | "member-add"
+  | "member-promote"
+  | "member-remove"
+  | "leader-transfer"
+  /** A removed member's process stops (it may run on for a while first). */
+  | "member-retired"
   /** The power goes while a follower installs a snapshot (half the tables replaced). */
   | "crash-mid-install";
 
@@ -189,6 +206,11 @@ interface SimNode {
   applied: Command[];
   /** Request id -> the slot where it was executed (not deduplicated), for the exactly-once check. */
   executed: Map<string, number>;
+  /** Added by a membership change (its store starts with no configuration). */
+  readonly joined: boolean;
+  /** Removed from the cluster: its process stops at this tick (0: not removed), and never restarts. */
+  retireAt: number;
+  retired: boolean;
 }
 
 /** A client write: retried (same request id) on another node until it has an answer. */
@@ -309,6 +331,11 @@ class Simulation {
     "clock-skew": 0,
     "snapshot-transfer-broken": 0,
     "crash-mid-install": 0,
+    "member-add": 0,
+    "member-promote": 0,
+    "member-remove": 0,
+    "leader-transfer": 0,
+    "member-retired": 0,
   };
   private readonly checks: Record<CheckKind, number> = {
     "one-value-per-slot": 0,
@@ -326,6 +353,7 @@ class Simulation {
     "lock-held-by-one": 0,
     "recovering-refuses-local-read": 0,
     "snapshot-installed-intact": 0,
+    "membership-change-applied": 0,
   };
 
   // What the checker knows.
@@ -345,6 +373,10 @@ class Simulation {
   private sessionsOpened = 0;
   private sessionsExpired = 0;
   private locksHeld = 0;
+  /** Membership changes: their own PRNG (the other streams stay as without them), and the next new id. */
+  private readonly memberRng: SeededRng;
+  private nextNodeNumber: number;
+  private memberOpUntil = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new SeededRng(opts.seed * 2654435761 + 1);
@@ -352,6 +384,8 @@ class Simulation {
     this.healTicks = opts.healTicks ?? 400;
     this.trace = opts.trace;
     this.ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+    this.memberRng = new SeededRng(opts.seed * 40503 + 7);
+    this.nextNodeNumber = opts.nodes + 1;
     const calm = opts.faults === "demo";
     this.lossRate = calm ? 0 : this.rng.next() * 0.2;
     this.dupRate = calm ? 0 : this.rng.next() * 0.1;
@@ -363,13 +397,22 @@ class Simulation {
     this.stallRate = calm ? 0 : this.rng.next() * 0.006;
     this.diskFullRate = calm ? 0 : this.rng.next() * 0.004;
     this.longDelayRate = calm ? 0 : this.rng.next() * 0.01;
-    for (const id of this.ids) {
+    for (const id of this.ids) this.addNode(id, false);
+    const lockClients = calm ? 0 : 2 + this.rng.int(2);
+    for (let i = 0; i < lockClients; i++) this.clients.push(newSessionClient(`c${i + 1}`));
+  }
+
+  /** A node and its disk, started: one of the cluster's first members, or a joiner (empty configuration). */
+  private addNode(id: NodeId, joined: boolean): SimNode {
+    const calm = this.opts.faults === "demo";
+    const rng = joined ? this.memberRng : this.rng;
+    {
       // A third of the seeds run every clock at its own rate, 0.7x to 1.3x; a third skew wall clocks.
-      const drifting = !calm && this.rng.chance(1 / 3);
-      const rate = drifting ? 2 - DRIFT_MAX + this.rng.next() * 2 * (DRIFT_MAX - 1) : 1;
+      const drifting = !calm && rng.chance(1 / 3);
+      const rate = drifting ? 2 - DRIFT_MAX + rng.next() * 2 * (DRIFT_MAX - 1) : 1;
       if (drifting) this.faults["clock-drift"]++;
-      const skewed = !calm && this.rng.chance(1 / 3);
-      const skewMs = skewed ? Math.round((this.rng.next() * 2 - 1) * SKEW_MS_MAX) : 0;
+      const skewed = !calm && rng.chance(1 / 3);
+      const skewMs = skewed ? Math.round((rng.next() * 2 - 1) * SKEW_MS_MAX) : 0;
       if (skewed) this.faults["clock-skew"]++;
       const mem = this.newStore(false);
       const node: SimNode = {
@@ -385,17 +428,19 @@ class Simulation {
         diskFullUntil: 0,
         rate,
         tickDebt: 0,
-        clockMs: 1000 * (1 + this.rng.int(1000)),
+        clockMs: 1000 * (1 + rng.int(1000)),
         skewMs,
         applied: [],
         executed: new Map(),
+        joined,
+        retireAt: 0,
+        retired: false,
       };
       node.disk = this.newDisk(node, mem, 0);
       this.nodes.push(node);
       this.start(node);
+      return node;
     }
-    const lockClients = calm ? 0 : 2 + this.rng.int(2);
-    for (let i = 0; i < lockClients; i++) this.clients.push(newSessionClient(`c${i + 1}`));
   }
 
   /** The global clock in ms (clients run on it). */
@@ -415,6 +460,7 @@ class Simulation {
         const clientsActive = faulty || this.now < this.faultTicks + this.healTicks / 2;
         this.sessionClients(clientsActive);
         if (clientsActive) this.clientWork();
+        if (faulty && this.opts.membership) this.membershipWork();
         // A write keeps being retried until it has an answer, also once new work has stopped.
         for (const p of this.proposals) if (p.state === "queued") this.tryPropose(p);
         this.retryStuck();
@@ -470,7 +516,7 @@ class Simulation {
     const opts: MachineOptions = {
       id: n.id,
       clusterId: "sim",
-      members: this.ids.map((id) => ({ id, address: id })),
+      members: [...new Set([...this.ids, ...this.nodes.map((x) => x.id)])].map((id) => ({ id, address: `${id}:1` })),
       tickMs: TICK_MS,
       electionTimeoutTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
@@ -478,6 +524,7 @@ class Simulation {
       seed: this.rng.int(2 ** 31),
       nonceBase: n.incarnation * 2 ** 32,
       logMemorySlots: LOG_MEMORY_SLOTS,
+      promoteLagSlots: 8,
       snapshotEntries: SNAPSHOT_ENTRIES,
       retainEntries: RETAIN_ENTRIES,
       core: {
@@ -522,10 +569,18 @@ class Simulation {
   }
 
   private newDisk(n: SimNode, mem: MemAcceptorStore, incarnation: number): SimDisk {
-    return new SimDisk(mem, incarnation, n.id, {
-      full: () => this.now < n.diskFullUntil,
-      cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
-    });
+    return new SimDisk(
+      mem,
+      incarnation,
+      n.id,
+      {
+        full: () => this.now < n.diskFullUntil,
+        cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
+      },
+      // zk-node --join: a new member's store knows no configuration (it votes in nothing) until the log's.
+      // zk-node --initial-cluster: the first members' stores hold the first configuration.
+      incarnation !== 0 ? undefined : n.joined ? (db) => writeMembership(db, 0, UNKNOWN_CONFIG) : (db) => writeMembership(db, 0, initialConfig(this.ids.map((id) => ({ id, address: `${id}:1` })))),
+    );
   }
 
   private stalled(n: SimNode): boolean {
@@ -583,7 +638,12 @@ class Simulation {
 
   private restartDue(): void {
     for (const n of this.nodes) {
-      if (!n.machine && n.restartAt <= this.now) {
+      if (n.retireAt > 0 && n.retireAt <= this.now && !n.retired) {
+        this.crash(n, "it was removed from the cluster: its process stops for good");
+        n.retired = true;
+        this.faults["member-retired"]++;
+      }
+      if (!n.machine && !n.retired && n.restartAt <= this.now) {
         this.start(n);
         const core = n.machine!.core;
         this.log(`${n.id} restarts (promised ${formatBallot(core.promisedBallot)}, chosen ${core.chosen}, ${core.inMemoryEntries} entries in memory${core.isRecovering ? ", recovering" : ""})`);
@@ -630,6 +690,7 @@ class Simulation {
       }
       n.applied.push(command);
       n.disk.tablesApplied = slot;
+      if (isConfigCommand(command)) this.checks["membership-change-applied"]++;
       if (command.length === 0 || outcome === null) continue;
       const cmd = decodeCommand(command);
       this.checks["applied-exactly-once"]++;
@@ -1130,20 +1191,22 @@ class Simulation {
       if (kind === 0) {
         this.log("partition healed");
       } else if (kind === 1) {
-        const side = new Set(this.ids.filter(() => this.rng.chance(0.5)));
-        for (const a of this.ids) for (const b of this.ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
+        const ids = this.nodes.map((n) => n.id);
+        const side = new Set(ids.filter(() => this.rng.chance(0.5)));
+        for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
         this.faults["symmetric-partition"]++;
-        this.log(`partition {${[...side].join(",")}} | {${this.ids.filter((i) => !side.has(i)).join(",")}}`);
+        this.log(`partition {${[...side].join(",")}} | {${ids.filter((i) => !side.has(i)).join(",")}}`);
       } else if (kind === 2) {
         const cut: string[] = [];
-        for (const a of this.ids) for (const b of this.ids) if (a !== b && this.rng.chance(0.3)) cut.push(`${a}>${b}`);
+        const ids = this.nodes.map((n) => n.id);
+        for (const a of ids) for (const b of ids) if (a !== b && this.rng.chance(0.3)) cut.push(`${a}>${b}`);
         for (const c of cut) this.blocked.add(c);
         this.faults["asymmetric-partition"]++;
         this.log(`asymmetric partition: ${cut.join(" ") || "(none)"} dropped`);
       } else {
         const leader = this.nodes.find((n) => n.machine?.role === "leader");
         if (leader) {
-          for (const b of this.ids) if (b !== leader.id) this.blocked.add(`${leader.id}>${b}`).add(`${b}>${leader.id}`);
+          for (const { id: b } of this.nodes) if (b !== leader.id) this.blocked.add(`${leader.id}>${b}`).add(`${b}>${leader.id}`);
           this.faults["leader-isolation"]++;
           this.log(`leader ${leader.id} isolated`);
         }
@@ -1159,10 +1222,12 @@ class Simulation {
     if (this.rng.chance(this.wipeRate)) {
       // Losing more disks at once than the cluster can spare loses data by definition:
       // only wipe while every other rebuilt node has recovered... up to the spare count.
-      const quorum = Math.floor(this.ids.length / 2) + 1;
-      const rebuilding = this.nodes.filter((n) => this.rebuilding(n)).length;
-      const candidates = this.nodes.filter((n) => !this.rebuilding(n));
-      if (rebuilding < this.ids.length - quorum && candidates.length > 0) this.wipe(this.rng.pick(candidates));
+      // With membership changes, every configuration that may govern a slot must keep its spares
+      // (the newest applied, and one proposed but not yet chosen).
+      const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
+      const spare = (voters: readonly NodeId[]) => voters.length - (Math.floor(voters.length / 2) + 1) - this.nodes.filter((n) => voters.includes(n.id) && this.rebuilding(n)).length;
+      const candidates = this.nodes.filter((n) => !n.retired && !this.rebuilding(n));
+      if (configs.every((v) => spare(v) > 0) && candidates.length > 0) this.wipe(this.rng.pick(candidates));
     }
     if (this.rng.chance(this.stallRate)) {
       const live = this.liveNodes();
@@ -1196,7 +1261,13 @@ class Simulation {
 
   private heal(): void {
     this.blocked.clear();
+    // Removed members stop now if they have not yet; the others come back.
+    const members = quorums(this.newestConfig()).all;
     for (const n of this.nodes) {
+      if (this.opts.membership && !members.has(n.id) && !n.retired) {
+        this.crash(n, "it is not a member: its process stops for good");
+        n.retired = true;
+      }
       if (!n.machine) n.restartAt = this.now;
       n.stalledUntil = 0;
       n.diskFullUntil = 0;
@@ -1211,7 +1282,100 @@ class Simulation {
     if (leaders.length !== 1) return false;
     const leader = leaders[0]!;
     if (this.proposals.some((p) => p.state !== "acked")) return false;
-    return this.nodes.every((n) => n.machine && !n.machine.core.isRecovering && !n.machine.cannotPersist && n.machine.leaderId === leader.id && n.applied.length === leader.applied.length && n.machine.core.chosen === leader.machine!.core.lastLogSlot);
+    return this.members().every((n) => n.machine && !n.machine.core.isRecovering && !n.machine.cannotPersist && n.machine.leaderId === leader.id && n.applied.length === leader.applied.length && n.machine.core.chosen === leader.machine!.core.lastLogSlot);
+  }
+
+  /** The nodes that run (never retired): with membership changes, the members of the newest configuration. */
+  private members(): SimNode[] {
+    const cfg = this.opts.membership ? quorums(this.newestConfig()).all : null;
+    return this.nodes.filter((n) => !n.retired && (cfg === null || cfg.has(n.id)));
+  }
+
+  /** The configuration applied furthest along (a running node's, the furthest applied). */
+  private newestConfig(): ClusterConfig {
+    let best: { applied: number; config: ClusterConfig } | null = null;
+    for (const n of this.nodes) {
+      if (!n.machine) continue;
+      const m = n.machine.membership();
+      if (best === null || n.machine.appliedIndex > best.applied) best = { applied: n.machine.appliedIndex, config: m.config };
+    }
+    return best?.config ?? { version: 1, members: this.ids.map((id) => ({ id, address: `${id}:1`, voter: true })), removed: [], change: "" };
+  }
+
+  /** The voters of the newest applied configuration and of every configuration any node holds unchosen. */
+  private liveConfigs(): NodeId[][] {
+    const out = [[...quorums(this.newestConfig()).voters]];
+    for (const n of this.nodes) {
+      const f = n.machine?.core.configInFlight;
+      if (f) out.push([...quorums(f.config).voters]);
+    }
+    return out;
+  }
+
+  // ---- Membership changes -------------------------------------------------------------------
+
+  /** Now and then, one change asked of the leader (sometimes of another node, or a second while one runs). */
+  private membershipWork(): void {
+    const r = this.memberRng;
+    if (!r.chance(this.now < this.memberOpUntil ? 0.002 : 0.03)) return;
+    const leaders = this.nodes.filter((n) => n.machine?.role === "leader" && !this.stalled(n));
+    if (leaders.length === 0) return;
+    const target = r.chance(0.9) ? r.pick(leaders) : r.pick(this.liveNodes());
+    const cfg = target.machine!.membership().config;
+    const voters = cfg.members.filter((m) => m.voter).map((m) => m.id);
+    const learners = cfg.members.filter((m) => !m.voter).map((m) => m.id);
+    const maxMembers = this.ids.length + 2;
+    const choices: (() => void)[] = [];
+    if (cfg.members.length < maxMembers) {
+      choices.push(() => {
+        const id = `n${this.nextNodeNumber++}`;
+        this.addNode(id, true);
+        const learner = r.chance(0.6);
+        this.faults["member-add"]++;
+        this.askMember(target, `add ${id}${learner ? " (learner)" : ""}`, (m, d, done) => m.changeMembership({ kind: "add", id, address: `${id}:1`, learner }, d, done));
+      });
+    }
+    if (learners.length > 0) {
+      const id = r.pick(learners);
+      choices.push(() => {
+        this.faults["member-promote"]++;
+        this.askMember(target, `promote ${id}`, (m, d, done) => m.changeMembership({ kind: "promote", id }, d, done));
+      });
+    }
+    if (cfg.members.length > 1 && voters.length > 1) {
+      const id = r.pick(cfg.members).id;
+      const force = r.chance(0.2);
+      choices.push(() => {
+        this.faults["member-remove"]++;
+        this.askMember(target, `remove ${id}${force ? " --force" : ""}`, (m, d, done) => m.changeMembership({ kind: "remove", id, force }, d, (res) => {
+          // The removed member's process stops a while after its removal (it may never learn of it).
+          if (!(res instanceof ZkError)) {
+            const n = this.nodes.find((x) => x.id === id);
+            if (n && n.retireAt === 0) n.retireAt = this.now + 1 + r.int(100);
+          }
+          done(res);
+        }));
+      });
+    }
+    if (voters.length > 1) {
+      const to = r.pick(voters);
+      choices.push(() => {
+        this.faults["leader-transfer"]++;
+        this.askMember(target, `transfer leadership to ${to}`, (m, d, done) => m.transferLeadership(to, d, done));
+      });
+    }
+    if (choices.length === 0) return;
+    this.memberOpUntil = this.now + 100;
+    r.pick(choices)();
+  }
+
+  private askMember<T>(n: SimNode, what: string, f: (m: NodeMachine, deadline: number, done: (r: T | ZkError) => void) => void): void {
+    this.log(`operator asks ${n.id}: ${what}`);
+    this.call(n, (m) =>
+      f(m, n.clockMs + 20 * ATTEMPT_MS * n.rate, (res) => {
+        this.log(`${n.id} answers "${what}": ${res instanceof ZkError ? `${ErrorCode[res.code]}: ${res.message}` : "done"}`);
+      }),
+    );
   }
 
   private checkLiveness(): void {
@@ -1224,7 +1388,7 @@ class Simulation {
       throw new Violated("liveness", `${stuck.length} proposals never acknowledged after the faults stopped (first: p${stuck[0]!.id}, ${stuck[0]!.state})`);
     }
     const leader = leaders[0]!;
-    for (const n of this.nodes) {
+    for (const n of this.members()) {
       if (n.applied.length !== leader.applied.length) {
         const pr = leader.machine!.core.followerProgress().get(n.id);
         const next = n.machine!.core.entry(n.machine!.core.chosen + 1);
@@ -1235,7 +1399,7 @@ class Simulation {
         );
       }
     }
-    for (const n of this.nodes) {
+    for (const n of this.members()) {
       if (n.storeIncarnation === 0) continue;
       this.checks["rebuilt-node-recovered"]++;
       if (n.machine!.core.isRecovering) throw new Violated("liveness", `${n.id}, rebuilt after a wipe, is still recovering ${this.healTicks} ticks after the faults stopped`);
@@ -1243,7 +1407,7 @@ class Simulation {
     // Every acknowledged write is in every node's chosen log, where its answer said.
     for (const p of this.proposals) {
       if (p.ackedSlot === 0) continue;
-      for (const n of this.nodes) {
+      for (const n of this.members()) {
         this.checks["acked-in-every-log"]++;
         const c = n.applied[p.ackedSlot - 1];
         if (c === undefined || c.length === 0 || decodeCommand(c).requestId !== p.command.requestId) {
@@ -1280,6 +1444,10 @@ function isDefinite(e: ZkError): boolean {
 
 function describe(c: Command): string {
   if (c.length === 0) return "no-op";
+  if (isConfigCommand(c)) {
+    const cfg = decodeConfig(c);
+    return `configuration v${cfg.version} (${cfg.change}): ${describeConfig(cfg)}`;
+  }
   const cmd = decodeCommand(c);
   const op = cmd.op;
   if (op === undefined) return `${cmd.requestId}: (empty)`;
