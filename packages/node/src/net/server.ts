@@ -25,7 +25,7 @@ import type { Message, Role } from "../paxos/types.js";
 import type { ZkNode } from "../node.js";
 import type { ClusterConfig } from "../paxos/config.js";
 import { ConfigError, parsePeers } from "../config.js";
-import type { MembershipChange, MembershipNode } from "./membership-shim.js";
+import type { MembershipChange } from "../machine.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
 import { PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
@@ -332,7 +332,7 @@ export class NodeServer {
       chosenIndex: n.core.chosen,
       appliedIndex: n.appliedIndex,
       clusterId: this.clusterId,
-      members: this.wireMembers(this.membershipNode.membership().config),
+      members: this.wireMembers(this.node.membership().config),
       lastHeartbeatMsAgo: n.msSinceLeaderHeard,
       alarms: n.alarms,
       logStart: n.logStart,
@@ -340,16 +340,13 @@ export class NodeServer {
     };
   }
 
-  /** The node's membership API (node.ts); the shim's type until it lands there. */
-  private get membershipNode(): MembershipNode {
-    return this.node as unknown as MembershipNode;
-  }
-
   /** A configuration's members, with the leader's view of each one's progress when it leads. */
   private wireMembers(config: ClusterConfig): WireMember[] {
-    const progress = this.membershipNode.memberProgress();
+    const progress = this.node.memberProgress();
+    const leading = this.node.role === "leader";
     return config.members.map((m) => {
-      const p = progress.get(m.id);
+      // The leader reports itself as caught up with lag 0 (cluster.proto Member).
+      const p = leading && m.id === this.node.id ? { lag: 0, caughtUp: true, msSinceHeard: 0 } : progress.get(m.id);
       // A member the leader never heard from reports 0 ms (the field cannot say "never"); its
       // lag and caught_up say that it has nothing.
       return { id: m.id, address: m.address, learner: !m.voter, hasProgress: p !== undefined, lag: p?.lag ?? 0, caughtUp: p?.caughtUp ?? false, lastHeardMsAgo: Math.round(p?.msSinceHeard ?? 0) };
@@ -357,7 +354,7 @@ export class NodeServer {
   }
 
   membersResponse(): MembersResponse {
-    const { config, slot, inFlight } = this.membershipNode.membership();
+    const { config, slot, inFlight } = this.node.membership();
     return {
       members: this.wireMembers(config),
       clusterId: this.clusterId,
@@ -370,7 +367,7 @@ export class NodeServer {
 
   /** One membership change through the log, answered once it is applied. */
   private async changeMembership(change: MembershipChange, deadline: number): Promise<MemberChangeResponse> {
-    const r = await this.membershipNode.changeMembership(change, deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
+    const r = await this.node.changeMembership(change, deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
     return { configVersion: r.config.version, configSlot: r.slot, members: this.wireMembers(r.config), leaderId: r.leaderId ?? "" };
   }
 
@@ -400,7 +397,7 @@ export class NodeServer {
       memberPromote: unary((req: { id: string }, deadline) => this.changeMembership({ kind: "promote", id: checkMemberId(req.id) }, deadline)),
       memberRemove: unary((req: { id: string; force: boolean }, deadline) => this.changeMembership({ kind: "remove", id: checkMemberId(req.id), force: req.force }, deadline)),
       leaderTransfer: unary(async (req: { id: string }, deadline) => {
-        const r = await this.membershipNode.transferLeadership(checkMemberId(req.id), deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
+        const r = await this.node.transferLeadership(checkMemberId(req.id), deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
         return { leaderId: r.leaderId, ballot: { round: r.ballot.round, nodeId: r.ballot.nodeId }, elapsedMs: Math.round(r.elapsedMs) };
       }),
       stepDown: (_call, callback) => {
