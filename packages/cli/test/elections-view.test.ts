@@ -190,6 +190,12 @@ describe("elections view components", () => {
       ["membership: n4 added (learner) at 127.0.0.1:17593", "membership: n4 promoted to voter; n3 removed"],
     );
     assert.deepEqual(s.nodes.map((n) => n.id), ["n1", "n2", "n3", "n4"]);
+    const lines: string[] = [];
+    const p = jsonPrinter(steady(), (l) => lines.push(l));
+    p.feed(withMembers(status("n1", "leader", [1, "n1"], "n1", 10, T0 + 100), three));
+    p.feed(withMembers(status("n1", "leader", [1, "n1"], "n1", 11, T0 + 200), [...three, { id: "n4", learner: true }]));
+    const changes = lines.map((l) => JSON.parse(l) as { type: string; change?: string }).filter((l) => l.type === "membership");
+    assert.deepEqual(changes.map((c) => c.change), ["n4 added (learner) at 127.0.0.1:17593"]);
     s = reduce(s, { kind: "status", key: "127.0.0.1:17593", atMs: T0 + 450, status: { ...(status("n1", "follower", [1, "n1"], "n1", 13) as Extract<FeedUpdate, { kind: "status" }>).status, nodeId: "n4", address: "127.0.0.1:17593", role: 6 } });
     assert.equal(s.nodes[3]!.role, "learner");
   });

@@ -1,8 +1,9 @@
 // `zk-cli elections watch --json` (or with stdout not a terminal): the same feed as the TUI,
 // printed as one JSON object per line: {"type":"event",...} for each role change a node
 // reports, {"type":"status",...} whenever a node's role, ballot, leader, indexes or
-// reachability change (not for every 250 ms heartbeat of an unchanged node).
-import { ballotText, lagOf, reduce, type ElectionState, type FeedUpdate, type NodeView } from "./election-model.js";
+// reachability change (not for every 250 ms heartbeat of an unchanged node), and
+// {"type":"membership",...} when the leader's member list changes.
+import { ballotText, lagOf, membershipChange, reduce, type ElectionState, type FeedUpdate, type NodeView } from "./election-model.js";
 
 export interface JsonPrinter {
   /** Reduce one update into the state and print what it changed. */
@@ -16,7 +17,13 @@ export function jsonPrinter(initial: ElectionState, write: (line: string) => voi
   return {
     state: () => state,
     feed: (u) => {
+      const before = state.members;
       state = reduce(state, u);
+      if (before && state.members && before !== state.members) {
+        const change = membershipChange(before, state.members);
+        const by = state.nodes.find((n) => n.key === u.key)?.id ?? u.key;
+        write(JSON.stringify({ type: "membership", node: by, change, members: state.members, unixMs: u.atMs, time: new Date(u.atMs).toISOString() }));
+      }
       if (u.kind === "event") {
         const e = u.event;
         write(
