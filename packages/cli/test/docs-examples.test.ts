@@ -63,6 +63,13 @@ const SETUP: Record<string, string[]> = {
   "zk-cli cluster start n1": ["zk-cli cluster kill n1"],
   "zk-cli cluster restart n3": ["zk-cli cluster start n2"],
   "zk-cli snapshot save backup.zks": ["zk-cli cluster up --detach"],
+  // Membership (README and --help): from a fresh 3-node cluster; a learner to promote is a
+  // real caught-up node (n4, started by cluster add-node --learner).
+  "zk-cli cluster add-node": ["zk-cli cluster down --purge", "zk-cli cluster up --detach"],
+  "zk-cli member add n4 127.0.0.1:7004 --learner": ["zk-cli cluster down --purge", "zk-cli cluster up --detach"],
+  "zk-cli member promote n4": ["zk-cli cluster down --purge", "zk-cli cluster up --detach", "zk-cli cluster add-node --learner"],
+  // After the membership examples (members removed, a removed n3 still running): a fresh cluster again.
+  "zk-cli elections watch": ["zk-cli cluster down --purge", "zk-cli cluster up --detach"],
   "zk-cli snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7101": ["zk-cli cluster down --dir /tmp/zk5 --purge", "zk-cli snapshot save backup.zks"],
 };
 /** The reader's own files that examples read. */

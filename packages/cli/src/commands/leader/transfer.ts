@@ -8,7 +8,7 @@ export default class LeaderTransfer extends ZkCommand {
   static override description =
     "The leader stops taking writes, catches ID up to its last slot and tells it to campaign at once; writes wait (they are not refused) for the gap, which is reported (elapsedMs in --json). Already the leader: nothing to do, exit 0. An unknown id exits 2; a learner or a voter not caught up exits 4.";
 
-  static override examples = ["<%= config.bin %> leader transfer n2", "<%= config.bin %> leader transfer n3 --json"];
+  static override examples = ["<%= config.bin %> leader transfer n2", "<%= config.bin %> leader transfer n1 --json"];
 
   static override args = {
     id: Args.string({ ignoreStdin: true, description: "The voter to hand leadership to", required: true }),
