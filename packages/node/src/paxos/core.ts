@@ -730,9 +730,11 @@ export class PaxosCore {
     const leaderAlive =
       this.roleName === "leader" ||
       (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
-    // Both must be voters of the configuration we know: a learner or a removed member that
-    // has not heard of its removal cannot disturb the cluster.
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(this.id) && this.isVoter(m.from);
+    // The candidate must be a voter of the configuration we know: a learner, or a removed
+    // member that has not heard of its removal, cannot disturb the cluster. We grant even if
+    // we are no voter ourselves: a candidate that has not learnt of our removal still counts
+    // us, and refusing could leave it without a quorum for ever.
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 
@@ -955,8 +957,14 @@ export class PaxosCore {
     if (!changed) return;
     const voter = this.isVoter(this.id);
     if (this.roleName === "leader") {
+      if (!voter) {
+        // Tell the others the configuration that removed us is chosen before we go quiet: a
+        // voter that did not learn it would count us in its quorums.
+        for (const [p, pr] of this.progress) this.sendAccept(p, pr.next, []);
+        this.becomeFollower(null, "removed");
+        return;
+      }
       this.syncProgress();
-      if (!voter) this.becomeFollower(null, "removed");
     } else if (!this.recovering && this.roleName !== this.passiveRole()) {
       this.becomeFollower(this.leader, voter ? "promoted" : quorums(this.chosenConfig).all.has(this.id) ? "demoted" : "removed");
     }
