@@ -837,7 +837,7 @@ export class PaxosCore {
     let won = true;
     let cfg = this.chosenConfig;
     const chain = [cfg];
-    for (const slot of [...recovered.configSlots].sort((a, b) => a - b)) chain.push((cfg = decodeConfig(recovered.values.get(slot)!.command)));
+    if (!this.cfg.plantedBugs.phase1ChosenConfigOnly) for (const slot of [...recovered.configSlots].sort((a, b) => a - b)) chain.push((cfg = decodeConfig(recovered.values.get(slot)!.command)));
     const ballot = this.promised;
     const incarnations = this.view();
     for (const c of chain) {

@@ -359,5 +359,7 @@ export interface CoreConfig {
     readonly localReads?: boolean;
     /** Read confirmation counts acks from the confirmation round before the read's. */
     readonly staleReadRound?: boolean;
+    /** Phase 1 counts a majority of the candidate's chosen configuration only, not of those its promises report. */
+    readonly phase1ChosenConfigOnly?: boolean;
   };
 }
