@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension" | "phase1-old-config";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "lock-ignores-suspension", "phase1-old-config"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "lock-ignores-suspension"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -533,7 +533,7 @@ class Simulation {
       core: {
         batchEntriesMax: 8,
         inflightBatchesMax: 3,
-        plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round", phase1ChosenConfigOnly: this.opts.bug === "phase1-old-config" },
+        plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
       plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election" },
     };
