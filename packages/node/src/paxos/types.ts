@@ -247,7 +247,9 @@ export type ElectionReason =
   | "promoted"
   /** A configuration made this node a learner, or removed it. */
   | "demoted"
-  | "removed";
+  | "removed"
+  /** Not a role change: a node applied a configuration (the shell reports it on the elections stream). */
+  | `configuration v${number}: ${string}`;
 
 export interface RoleChangeEvent {
   readonly type: "role";
