@@ -114,6 +114,8 @@ export interface MachinePorts {
   installed?(slot: number): void;
   /** The address book changed (a configuration added or removed members): links follow it. */
   peers?(members: ReadonlyMap<NodeId, string>): void;
+  /** A configuration was applied here (chosen at `slot`), or installed with a snapshot. */
+  configApplied?(config: ClusterConfig, slot: number): void;
 }
 
 /** A membership change an operator asks for (zk-cli member ...). */
@@ -934,7 +936,10 @@ export class NodeMachine {
     const out = new Map<NodeId, MemberProgress>();
     if (this.core.role !== "leader") return out;
     const now = this.clock.now();
+    const members = new Set(this.core.config.members.map((m) => m.id));
+    for (const m of this.core.configInFlight?.config.members ?? []) members.add(m.id);
     for (const [id, pr] of this.core.followerProgress()) {
+      if (!members.has(id)) continue; // removed, and being told so
       const heard = this.lastHeard.get(id);
       const msSinceHeard = heard === undefined ? null : Math.round(now - heard);
       const lag = Math.max(0, this.core.lastLogSlot - pr.match);
@@ -984,9 +989,13 @@ export class NodeMachine {
       if (member.voter && voters.length === 0) return conflict(`${change.id} is the only voter; add and promote another member before removing it`);
       if (member.voter && !change.force) {
         const progress = this.memberProgress();
-        const live = voters.filter((id) => id === this.id || progress.get(id)?.caughtUp === true);
+        // Live: answered this leader within PROMOTE_HEARD_MS (a voter that is down or cut off does not).
+        const live = voters.filter((id) => {
+          const p = progress.get(id);
+          return id === this.id || (p !== undefined && p.msSinceHeard !== null && p.msSinceHeard <= PROMOTE_HEARD_MS);
+        });
         const need = Math.floor(voters.length / 2) + 1;
-        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live and caught up; a quorum needs ${need}: bring the others back first, or use --force`);
+        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: bring the others back first (or wait for this leader to hear from them), or use --force`);
       }
       if (change.id === this.id) return this.transferThenRefer(voters, deadline, done);
       next = { ...cur, members: cur.members.filter((m) => m.id !== change.id), removed: [...cur.removed, change.id], change: `remove ${change.id}` };
@@ -1071,18 +1080,16 @@ export class NodeMachine {
   private membershipApplied(): void {
     const cfg = this.membershipNow.config;
     this.log.info({ version: cfg.version, slot: this.membershipNow.slot, change: cfg.change, members: describeConfig(cfg) }, "configuration applied");
-    let changed = this.learnAddresses(cfg);
-    for (const id of cfg.removed) {
-      if (id !== this.id && this.addressBook.delete(id)) changed = true;
-    }
-    if (changed) this.ports.peers?.(this.addressBook);
+    this.ports.configApplied?.(cfg, this.membershipNow.slot);
+    // Removed members stay in the address book: the leader tells them of their removal.
+    this.learnAddresses(cfg);
   }
 
   /** Add a configuration's members to the address book; true if it changed. */
   private learnAddresses(cfg: ClusterConfig): boolean {
     let changed = false;
     for (const m of cfg.members) {
-      if (this.addressBook.get(m.id) === m.address || this.membershipNow.config.removed.includes(m.id)) continue;
+      if (this.addressBook.get(m.id) === m.address) continue;
       this.addressBook.set(m.id, m.address);
       changed = true;
     }

@@ -18,7 +18,7 @@ import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs 
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
 import { NodeMachine, type Clock, type Done, type ElectionEvent, type MemberProgress, type MembershipChange, type NodeOptions, type WriteOutcome } from "./machine.js";
-import type { ClusterConfig } from "./paxos/config.js";
+import { describeConfig, type ClusterConfig } from "./paxos/config.js";
 
 export { DATA_BYTES_HARD_MAX, LOG_MEMORY_SLOTS, SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, type Member, type NodeOptions, type WriteOutcome } from "./machine.js";
 
@@ -91,6 +91,9 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         },
         installed: (slot) => this.emit("installed", slot),
         peers: (members) => this.transport.setPeers(members),
+        // On the elections stream too (zk-cli elections watch): a configuration change, with what changed.
+        configApplied: (cfg) =>
+          this.emit("election", { type: "role", role: this.machine.role, ballot: this.machine.promised, leader: this.machine.leaderId, reason: `configuration v${cfg.version}: ${cfg.change || "first"} -> ${describeConfig(cfg)}`, tick: 0, unixMs: Date.now() }),
         election: (ev) => this.emit("election", ev),
         applied: (outcomes) => {
           // Watchers hear of events before the writes are answered: one that throws must not

@@ -4,6 +4,9 @@
 import {
   PaxosCore,
   SeededRng,
+  decodeConfig,
+  isConfigCommand,
+  type ClusterConfig,
   type Command,
   type CoreConfig,
   type Entry,
@@ -37,6 +40,8 @@ export class Harness {
   constructor(
     ids: readonly NodeId[],
     private readonly overrides: Partial<CoreConfig> = {},
+    /** Each node's first configuration (default: every id a voter); configurations it applies since win. */
+    private readonly firstConfig?: (id: NodeId) => ClusterConfig,
   ) {
     for (const id of ids) {
       const node: HarnessNode = { id, store: new MemAcceptorStore(), incarnation: 0, core: null, applied: [], events: [], reads: [] };
@@ -64,8 +69,11 @@ export class Harness {
   start(id: NodeId): void {
     const n = this.node(id);
     n.applied.length = n.store.applied();
+    // The configuration at the applied index, as the machine keeps it in its store.
+    let membership = this.firstConfig?.(id);
+    for (const e of n.applied) if (isConfigCommand(e.command)) membership = decodeConfig(e.command);
     n.core = new PaxosCore(
-      { id, members: this.ids, rng: new SeededRng(this.seed++), electionTimeoutTicks: 10, heartbeatTicks: 2, ...this.overrides, applied: n.store.applied(), incarnation: n.incarnation },
+      { id, members: this.ids, ...(membership ? { membership } : {}), rng: new SeededRng(this.seed++), electionTimeoutTicks: 10, heartbeatTicks: 2, ...this.overrides, applied: n.store.applied(), incarnation: n.incarnation },
       n.store.load(),
     );
     this.flush();

@@ -99,7 +99,17 @@ interface Progress {
   voter: boolean;
   /** A snapshot was asked for this follower (its next slot is below our log start) and is not done. */
   snapshotPending?: boolean;
+  /**
+   * A member a chosen configuration removed: it still gets our Accepts until it reports this
+   * slot chosen (so it learns it was removed) or LEAVING_HEARTBEATS_MAX heartbeats pass; it
+   * counts in nothing.
+   */
+  leavingAt?: number;
+  leavingHeartbeats?: number;
 }
+
+/** Heartbeats a removed member is told of its removal at most. */
+const LEAVING_HEARTBEATS_MAX = 20;
 
 type StepHandler = (m: Message) => void;
 type TickHandler = () => void;
@@ -730,9 +740,11 @@ export class PaxosCore {
     const leaderAlive =
       this.roleName === "leader" ||
       (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
-    // Both must be voters of the configuration we know: a learner or a removed member that
-    // has not heard of its removal cannot disturb the cluster.
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(this.id) && this.isVoter(m.from);
+    // The candidate must be a voter of the configuration we know: a learner, or a removed
+    // member that has not heard of its removal, cannot disturb the cluster. We grant even if
+    // we are no voter ourselves: a candidate that has not learnt of our removal still counts
+    // us, and refusing could leave it without a quorum for ever.
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 
@@ -835,7 +847,7 @@ export class PaxosCore {
     let won = true;
     let cfg = this.chosenConfig;
     const chain = [cfg];
-    for (const slot of [...recovered.configSlots].sort((a, b) => a - b)) chain.push((cfg = decodeConfig(recovered.values.get(slot)!.command)));
+    if (!this.cfg.plantedBugs.phase1ChosenConfigOnly) for (const slot of [...recovered.configSlots].sort((a, b) => a - b)) chain.push((cfg = decodeConfig(recovered.values.get(slot)!.command)));
     const ballot = this.promised;
     const incarnations = this.view();
     for (const c of chain) {
@@ -927,10 +939,21 @@ export class PaxosCore {
   private syncProgress(): void {
     const want = new Set<NodeId>();
     for (const c of this.windowConfigs()) for (const id of quorums(c).all) if (id !== this.id) want.add(id);
-    for (const id of [...this.progress.keys()]) if (!want.has(id)) this.progress.delete(id);
+    for (const [id, pr] of this.progress) {
+      if (want.has(id) || pr.leavingAt !== undefined) continue;
+      pr.leavingAt = this.chosenIndex;
+      pr.leavingHeartbeats = 0;
+    }
     for (const id of want) {
       if (!this.progress.has(id)) this.progress.set(id, { next: this.chosenIndex + 1, match: 0, inflight: 0, stalledHeartbeats: 0, chosen: 0, ackedSeq: 0, sentChosen: 0, incarnation: this.known.get(id) ?? 0, voter: true });
     }
+  }
+
+  /** A removed member that holds its removal (or never answers) is dropped. */
+  private dropIfLeft(id: NodeId, pr: Progress): boolean {
+    if (pr.leavingAt === undefined || (pr.chosen < pr.leavingAt && (pr.leavingHeartbeats ?? 0) < LEAVING_HEARTBEATS_MAX)) return false;
+    this.progress.delete(id);
+    return true;
   }
 
   /** Whether `ids` (votes in hand) hold a majority of every configuration in the window. */
@@ -955,8 +978,14 @@ export class PaxosCore {
     if (!changed) return;
     const voter = this.isVoter(this.id);
     if (this.roleName === "leader") {
+      if (!voter) {
+        // Tell the others the configuration that removed us is chosen before we go quiet: a
+        // voter that did not learn it would count us in its quorums.
+        for (const [p, pr] of this.progress) this.sendAccept(p, pr.next, []);
+        this.becomeFollower(null, "removed");
+        return;
+      }
       this.syncProgress();
-      if (!voter) this.becomeFollower(null, "removed");
     } else if (!this.recovering && this.roleName !== this.passiveRole()) {
       this.becomeFollower(this.leader, voter ? "promoted" : quorums(this.chosenConfig).all.has(this.id) ? "demoted" : "removed");
     }
@@ -1029,7 +1058,7 @@ export class PaxosCore {
     this.maybeCommit();
     if (this.roleName !== "leader") return; // the configuration just chosen removed us
     this.maybeSendTimeoutNow();
-    if (this.progress.has(m.from)) this.replicate(m.from);
+    if (this.progress.has(m.from) && !this.dropIfLeft(m.from, pr)) this.replicate(m.from);
   };
 
   private tickLeader = (): void => {
@@ -1048,6 +1077,10 @@ export class PaxosCore {
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       for (const [p, pr] of this.progress) {
+        if (pr.leavingAt !== undefined) {
+          pr.leavingHeartbeats = (pr.leavingHeartbeats ?? 0) + 1;
+          if (this.dropIfLeft(p, pr)) continue;
+        }
         if (pr.inflight > 0 && ++pr.stalledHeartbeats >= STALLED_HEARTBEATS_MAX) {
           pr.next = pr.match + 1;
           pr.inflight = 0;

@@ -247,7 +247,9 @@ export type ElectionReason =
   | "promoted"
   /** A configuration made this node a learner, or removed it. */
   | "demoted"
-  | "removed";
+  | "removed"
+  /** Not a role change: a node applied a configuration (the shell reports it on the elections stream). */
+  | `configuration v${number}: ${string}`;
 
 export interface RoleChangeEvent {
   readonly type: "role";
@@ -359,5 +361,7 @@ export interface CoreConfig {
     readonly localReads?: boolean;
     /** Read confirmation counts acks from the confirmation round before the read's. */
     readonly staleReadRound?: boolean;
+    /** Phase 1 counts a majority of the candidate's chosen configuration only, not of those its promises report. */
+    readonly phase1ChosenConfigOnly?: boolean;
   };
 }
