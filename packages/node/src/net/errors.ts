@@ -6,6 +6,11 @@ import { ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
 export const ERROR_METADATA_KEY = "zk-error-bin";
 /** The metadata key carrying a unary write's deduplication key (see SessionRequest.request_key). */
 export const REQUEST_KEY_METADATA = "zk-request-key";
+/**
+ * The metadata key carrying a client's credentials, one entry per identity: "digest:USER:PASSWORD"
+ * (ZooKeeper's addauth digest). The node turns them into principals (net/auth.ts).
+ */
+export const AUTH_METADATA = "zk-auth";
 
 const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.NO_NODE]: grpc.status.NOT_FOUND,
@@ -24,6 +29,8 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.CLUSTER_MISMATCH]: grpc.status.FAILED_PRECONDITION,
   [ErrorCode.CANNOT_PERSIST]: grpc.status.UNAVAILABLE,
   [ErrorCode.INTERNAL]: grpc.status.INTERNAL,
+  [ErrorCode.NO_AUTH]: grpc.status.PERMISSION_DENIED,
+  [ErrorCode.INVALID_ACL]: grpc.status.INVALID_ARGUMENT,
 };
 
 export class ZkError extends Error {

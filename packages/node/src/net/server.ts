@@ -4,7 +4,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { KvService, type KvServer, type SessionRequest, type SessionResponse } from "../gen/zk/v1/kv.js";
 import { WatchHub } from "../watch-hub.js";
-import { DEFAULT_DEADLINE_MS, KvOps } from "./kv-ops.js";
+import { DEFAULT_DEADLINE_MS, KvOps, type Auth } from "./kv-ops.js";
+import { grpcPrincipals } from "./auth.js";
 
 export { DEFAULT_DEADLINE_MS };
 import { ClusterService, Role as WireRole, type ClusterServer, type ElectionUpdate, type NodeStatus, type SaveSnapshotRequest, type SnapshotChunk } from "../gen/zk/v1/cluster.js";
@@ -31,6 +32,8 @@ const SNAPSHOT_READER_IDLE_MS = 30_000;
 export interface NodeServerOptions {
   /** The node's store file, read through a connection of its own for SaveSnapshot. */
   readonly snapshotSource?: string;
+  /** The super user's digest (--zk-super-digest): its requests pass every ACL check. */
+  readonly superDigest?: string;
 }
 
 export function roleToWire(r: Role): WireRole {
@@ -158,16 +161,19 @@ export class NodeServer {
 
   private kvService(): KvServer {
     const o = this.ops;
+    const sd = this.opts.superDigest;
     return {
-      put: unary(o.put.bind(o)),
-      create: unary(o.create.bind(o)),
-      set: unary(o.set.bind(o)),
-      delete: unary(o.delete.bind(o)),
-      multi: unary(o.multi.bind(o)),
-      get: unary(o.get.bind(o)),
-      list: unary(o.list.bind(o)),
-      exists: unary(o.exists.bind(o)),
-      sync: unary(o.sync.bind(o)),
+      put: unary(o.put.bind(o), sd),
+      create: unary(o.create.bind(o), sd),
+      set: unary(o.set.bind(o), sd),
+      delete: unary(o.delete.bind(o), sd),
+      multi: unary(o.multi.bind(o), sd),
+      get: unary(o.get.bind(o), sd),
+      list: unary(o.list.bind(o), sd),
+      exists: unary(o.exists.bind(o), sd),
+      sync: unary(o.sync.bind(o), sd),
+      getAcl: unary(o.getAcl.bind(o), sd),
+      setAcl: unary(o.setAcl.bind(o), sd),
       watch: (call) => {
         const req = call.request;
         try {
@@ -200,6 +206,13 @@ export class NodeServer {
   private serveSession(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): void {
     let sessionId = 0;
     const watches = new Map<number, () => void>();
+    // The stream's credentials are its metadata's, fixed for its life; bad ones fail every request.
+    let auth: Auth | Error;
+    try {
+      auth = grpcPrincipals(call.metadata, call.getPeer(), this.opts.superDigest);
+    } catch (e) {
+      auth = asZkError(e);
+    }
     const reply = (r: SessionResponse) => {
       if (!call.writableEnded && !call.destroyed) call.write(r);
     };
@@ -209,6 +222,7 @@ export class NodeServer {
       const r = req.request;
       if (!r) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "empty session request");
       const o = this.ops;
+      if (auth instanceof Error) throw auth;
       switch (r.$case) {
         case "openSession": {
           if (sessionId !== 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `this stream already has session ${sessionId}`);
@@ -238,22 +252,22 @@ export class NodeServer {
         case "create": {
           const req2 = r.value.ephemeral && r.value.sessionId === 0 ? { ...r.value, sessionId } : r.value;
           if (req2.ephemeral && req2.sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "an ephemeral node needs a session: send open_session first");
-          return { $case: "create", value: await o.create(req2, deadline, req.requestKey) };
+          return { $case: "create", value: await o.create(req2, deadline, req.requestKey, auth) };
         }
         case "get":
-          return { $case: "get", value: await o.get(r.value, deadline) };
+          return { $case: "get", value: await o.get(r.value, deadline, "", auth) };
         case "set":
-          return { $case: "set", value: await o.set(r.value, deadline, req.requestKey) };
+          return { $case: "set", value: await o.set(r.value, deadline, req.requestKey, auth) };
         case "put":
-          return { $case: "put", value: await o.put(r.value, deadline, req.requestKey) };
+          return { $case: "put", value: await o.put(r.value, deadline, req.requestKey, auth) };
         case "delete":
-          return { $case: "delete", value: await o.delete(r.value, deadline, req.requestKey) };
+          return { $case: "delete", value: await o.delete(r.value, deadline, req.requestKey, auth) };
         case "list":
-          return { $case: "list", value: await o.list(r.value, deadline) };
+          return { $case: "list", value: await o.list(r.value, deadline, "", auth) };
         case "exists":
           return { $case: "exists", value: await o.exists(r.value, deadline) };
         case "multi":
-          return { $case: "multi", value: await o.multi(r.value, deadline, req.requestKey) };
+          return { $case: "multi", value: await o.multi(r.value, deadline, req.requestKey, auth) };
         case "sync":
           return { $case: "sync", value: await o.sync(r.value, deadline) };
         case "watch": {
@@ -433,14 +447,21 @@ export class NodeServer {
   }
 }
 
-/** A unary handler with a deadline and one error path. */
-function unary<Req, Res>(f: (req: Req, deadline: number, key: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+/** A unary handler with a deadline, the caller's principals (zk-auth metadata) and one error path. */
+function unary<Req, Res>(f: (req: Req, deadline: number, key: string, auth: Auth) => Promise<Res>, superDigest: string | undefined): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const d = call.getDeadline();
     const ms = d instanceof Date ? d.getTime() : d;
     const deadline = Number.isFinite(ms) ? ms : Date.now() + DEFAULT_DEADLINE_MS;
     const key = call.metadata.get(REQUEST_KEY_METADATA)[0];
-    f(call.request, deadline, typeof key === "string" ? key : "").then(
+    let auth: Auth;
+    try {
+      auth = grpcPrincipals(call.metadata, call.getPeer(), superDigest);
+    } catch (e) {
+      callback(asZkError(e).toServiceError());
+      return;
+    }
+    f(call.request, deadline, typeof key === "string" ? key : "", auth).then(
       (res) => callback(null, res),
       (e) => callback(asZkError(e).toServiceError()),
     );
