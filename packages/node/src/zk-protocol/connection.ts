@@ -9,11 +9,9 @@ import { ZkError, asZkError } from "../net/errors.js";
 import { DEFAULT_DEADLINE_MS } from "../net/kv-ops.js";
 import { ROOT, parent } from "../tree/index.js";
 import { OPEN_ACL, Perm, allowed, digestPrincipals, redacted, type Acl } from "../tree/acl.js";
-import { NodeKind } from "../tree/attrs.js";
 import { ipPrincipal } from "../net/auth.js";
 import { JuteError, JuteReader, JuteWriter } from "./jute.js";
 import {
-  CONTAINER_OWNER,
   CreateFlags,
   Err,
   EventType,
@@ -26,7 +24,6 @@ import {
   readAcl,
   readConnectRequest,
   replyHeader,
-  ttlOwner,
   writeAcl,
   writeStat,
   writeWatcherEvent,
@@ -470,7 +467,7 @@ export class ZkConnection {
       }
       case Op.whoAmI: {
         // ZooKeeper's ClientInfo: a digest principal shows its user name only.
-        const who = this.authInfo.map((a) => ({ scheme: a.scheme, id: a.scheme === "digest" ? a.id.split(":", 1)[0]! : a.id }));
+        const who = javaSetOrder(this.authInfo).map((a) => ({ scheme: a.scheme, id: a.scheme === "digest" ? a.id.split(":", 1)[0]! : a.id }));
         return { err: Err.ok, body: (w) => w.vector(who, (x, a) => x.ustring(a.scheme).ustring(a.id)) };
       }
       case Op.multiRead: {
@@ -503,12 +500,10 @@ export class ZkConnection {
     return s ? this.zkStat(path, this.adjustRoot(path, s)) : null;
   }
 
-  /** The tree's stat with the node's aversion and container/TTL owner encoding. */
+  /** The tree's stat with the node's ACL version. */
   private zkStat(path: string, s: Stat): ZkStat {
     const a = this.server.node.tree.attrsOf(path);
-    if (a === null) return s;
-    const owner = a.kind === NodeKind.container ? CONTAINER_OWNER : a.kind === NodeKind.ttl ? ttlOwner(a.ttlMs) : undefined;
-    return { ...s, aversion: a.aversion, owner };
+    return a === null || a.aversion === 0 ? s : { ...s, aversion: a.aversion };
   }
 
   /** Whether this connection's principals may do `perm` on the (existing, stored) node. */
@@ -783,4 +778,24 @@ function drop(e: unknown): never {
   const z = asZkError(e);
   if (zkErrOf(z.code) !== null && z.code !== ErrorCode.INTERNAL) throw z;
   throw new DropConnection(z.message);
+}
+
+/**
+ * The order ZooKeeper lists a connection's auth ids in (whoAmI): they live in a hash set of
+ * jute Id records, so they come in bucket order of a 16-bucket table (Id.hashCode, spread as
+ * java.util.HashMap does), insertion order within a bucket. Fewer than 12 ids never resize it.
+ */
+export function javaSetOrder<T extends { scheme: string; id: string }>(ids: readonly T[]): T[] {
+  if (ids.length >= 12) return [...ids];
+  const bucket = (x: T) => {
+    const h = (Math.imul(Math.imul(17, 37) + javaStringHash(x.scheme), 37) + javaStringHash(x.id)) | 0;
+    return (h ^ (h >>> 16)) & 15;
+  };
+  return ids.map((x, i) => ({ x, i, b: bucket(x) })).sort((p, q) => p.b - q.b || p.i - q.i).map((e) => e.x);
+}
+
+function javaStringHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h;
 }

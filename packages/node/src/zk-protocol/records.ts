@@ -139,18 +139,11 @@ export function replyHeader(w: JuteWriter, xid: number, zxid: number, err: numbe
 }
 
 /**
- * A Stat as this port shows it: the tree's, with the node's ACL version and, for container
- * and TTL nodes, ZooKeeper's ephemeralOwner encoding of their kind (EphemeralType).
+ * A Stat as this port shows it: the tree's, with the node's ACL version. (A container or TTL
+ * node shows ephemeralOwner 0, as ZooKeeper's DataNode.copyStat hides their encoded kind.)
  */
 export interface ZkStat extends Stat {
   readonly aversion?: number;
-  readonly owner?: bigint;
-}
-
-/** EphemeralType.CONTAINER_EPHEMERAL_OWNER, and TTL's high byte (0xFF00000000000000 | ttl). */
-export const CONTAINER_OWNER = -(2n ** 63n);
-export function ttlOwner(ttlMs: number): bigint {
-  return BigInt.asIntN(64, 0xff00000000000000n | BigInt(ttlMs));
 }
 
 /** Stat, field by field. */
@@ -163,7 +156,7 @@ export function writeStat(w: JuteWriter, s: ZkStat): JuteWriter {
     .int(s.version)
     .int(s.cversion)
     .int(s.aversion ?? 0)
-    .long(s.owner ?? s.ephemeralOwner)
+    .long(s.ephemeralOwner)
     .int(s.dataLength)
     .int(s.numChildren)
     .long(s.pzxid);
