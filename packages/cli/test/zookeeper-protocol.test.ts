@@ -116,6 +116,7 @@ function fourLetterWord(port: number, word: string): Promise<string> {
 describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 180_000 }, () => {
   const dir = tempClusterDir("zkp");
   const zk = (...args: string[]) => cli([...args, "--dir", dir]);
+  const zkEnv = (env: Record<string, string>, ...args: string[]) => cli([...args, "--dir", dir], { env });
   const all = ZK_PORTS.map((p) => `127.0.0.1:${p}`).join(",");
   const clients: Client[] = [];
   /** The ZooKeeper address of the node the session-move test killed and restarted. */
@@ -129,7 +130,8 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
   };
 
   before(async () => {
-    const up = await zk("cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--json");
+    // The nodes' super user is super:admin (ZooKeeper's superDigest, on both ports).
+    const up = await zkEnv({ ZK_ZK_SUPER_DIGEST: "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=" }, "cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--json");
     assert.equal(up.code, 0, `cluster up failed: ${up.stderr}`);
   });
 
@@ -286,6 +288,48 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
     b.addAuthInfo("digest", Buffer.from("bob:secret"));
     const [again] = await call<[Buffer]>((cb) => b.getData("/secure", cb));
     assert.equal(again.toString(), "s");
+  });
+
+  it("zk-cli and the gRPC API enforce the same ACLs: acl get/set, --auth and ZK_AUTH, exit 8 when denied", async () => {
+    // /secure: bob's alone since the test before (set through the ZooKeeper port).
+    const denied = await zk("get", "/secure");
+    assert.equal(denied.code, 8, denied.stderr);
+    assert.match(denied.stderr, /^zk-cli: not authorized to read \/secure[^\n]*\n$/);
+    const got = await zk("get", "/secure", "--auth", "bob:secret");
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout, "s");
+    const acl = await zk("acl", "get", "/secure", "--auth", "bob:secret", "--json");
+    assert.equal(acl.code, 0, acl.stderr);
+    const j = JSON.parse(acl.stdout) as { acl: { scheme: string; id: string; perms: string }[]; aversion: number };
+    assert.deepEqual(j.acl, [{ scheme: "digest", id: "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=", perms: "cdrwa" }]);
+    assert.equal(j.aversion, 1);
+    const stale = await zk("acl", "set", "/secure", "world:anyone:r", "--version", "0", "--auth", "bob:secret");
+    assert.equal(stale.code, 4, stale.stderr);
+    const bad = await zk("acl", "set", "/secure", "world:anyone:rx", "--auth", "bob:secret");
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.equal(bad.stderr.split("\n").length, 2, "one line");
+    const noUser = await zk("acl", "set", "/secure", "auth::cdrwa", "--auth", "bob:secret", "--auth", "nopassword");
+    assert.equal(noUser.code, 2, noUser.stderr);
+    const set = await zk("acl", "set", "/secure", "world:anyone:r,auth::cdrwa", "--version", "1", "--auth", "bob:secret");
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^\/secure zxid=\d+ aversion=2\n$/);
+    // Anonymous: may read now, sees the digest without its hash, may not write.
+    assert.equal((await zk("get", "/secure")).stdout, "s");
+    assert.deepEqual((await zk("acl", "get", "/secure")).stdout.split("\n"), ["world:anyone:r", "digest:bob:x:cdrwa", ""]);
+    assert.equal((await zk("set", "/secure", "x")).code, 8);
+    assert.equal((await zk("create", "/secure/kid", "")).code, 8);
+    const asBob = await zkEnv({ ZK_AUTH: "bob:secret" }, "set", "/secure", "by-bob");
+    assert.equal(asBob.code, 0, asBob.stderr);
+    // The ZooKeeper port sees the same ACL and data: a write through gRPC, a read through jute.
+    const c = await client(`127.0.0.1:${steadyPort(1)}`);
+    await waitUntil(async () => (await call<[Buffer]>((cb) => c.getData("/secure", cb)))[0].toString() === "by-bob", 5000, "the ZooKeeper port to show bob's write");
+    await rejectsWith(call((cb) => c.setData("/secure", Buffer.from("anon"), -1, cb)), zookeeper.Exception.NO_AUTH);
+    // The node's super user passes every check on the gRPC port too.
+    const sup = await zk("set", "/secure", "by-super", "--auth", "super:admin");
+    assert.equal(sup.code, 0, sup.stderr);
+    const reset = await zk("acl", "set", "/secure", "world:anyone:cdrwa", "--auth", "super:admin");
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal((await zk("get", "/secure")).stdout, "by-super");
   });
 
   it("keeps ephemerals with their session, removes them when it closes, refuses their children", async () => {

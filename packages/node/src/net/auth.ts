@@ -1,6 +1,6 @@
 // Who a client is, as both client ports see it: the principals a request runs with (the
 // tree's ACL checks, src/tree/acl.ts). A gRPC client sends its credentials in the metadata
-// key zk-auth ("digest:USER:PASSWORD", one entry per identity); every client also has its
+// key zk-auth-bin ("digest:USER:PASSWORD", one entry per identity); every client also has its
 // address as an ip principal, as a ZooKeeper connection does. The node that took the request
 // computes them and puts them on the write's command, so the leader and every replica check
 // the same principals at apply; a password never enters the log, only its digest.
@@ -21,12 +21,12 @@ export function ipPrincipal(address: string): Principal {
   return { scheme: "ip", id: a.replace(/^::ffff:/i, "") };
 }
 
-/** The principals of one gRPC call: its address, then each zk-auth credential's. */
+/** The principals of one gRPC call: its address, then each zk-auth-bin credential's. */
 export function grpcPrincipals(md: grpc.Metadata, peer: string, superDigest: string | undefined): Principal[] {
   const out: Principal[] = [ipPrincipal(peer)];
   const values = md.get(AUTH_METADATA);
-  if (values.length > AUTH_ENTRIES_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `at most ${AUTH_ENTRIES_MAX} zk-auth credentials per request`);
-  for (const v of values) out.push(...credentialPrincipals(String(v), superDigest));
+  if (values.length > AUTH_ENTRIES_MAX) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `at most ${AUTH_ENTRIES_MAX} zk-auth-bin credentials per request`);
+  for (const v of values) out.push(...credentialPrincipals(Buffer.isBuffer(v) ? v.toString("utf8") : String(v), superDigest));
   return out;
 }
 
@@ -35,7 +35,7 @@ export function credentialPrincipals(credential: string, superDigest: string | u
   const colon = credential.indexOf(":");
   const scheme = colon < 0 ? credential : credential.slice(0, colon);
   if (scheme !== "digest" || colon < 0) {
-    throw new ZkError(ErrorCode.INVALID_ARGUMENT, `zk-auth credential of scheme ${JSON.stringify(scheme)}: only digest:USER:PASSWORD is known`);
+    throw new ZkError(ErrorCode.INVALID_ARGUMENT, `zk-auth-bin credential of scheme ${JSON.stringify(scheme)}: only digest:USER:PASSWORD is known`);
   }
   return digestPrincipals(credential.slice(colon + 1), superDigest);
 }

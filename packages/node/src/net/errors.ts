@@ -7,10 +7,12 @@ export const ERROR_METADATA_KEY = "zk-error-bin";
 /** The metadata key carrying a unary write's deduplication key (see SessionRequest.request_key). */
 export const REQUEST_KEY_METADATA = "zk-request-key";
 /**
- * The metadata key carrying a client's credentials, one entry per identity: "digest:USER:PASSWORD"
- * (ZooKeeper's addauth digest). The node turns them into principals (net/auth.ts).
+ * The metadata key carrying a client's credentials, one entry per identity, each the bytes of
+ * "digest:USER:PASSWORD" (ZooKeeper's addauth digest). Binary, so that several entries stay
+ * apart (text values of one key are joined with ", " on the way). The node turns them into
+ * principals (net/auth.ts).
  */
-export const AUTH_METADATA = "zk-auth";
+export const AUTH_METADATA = "zk-auth-bin";
 
 const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.NO_NODE]: grpc.status.NOT_FOUND,

@@ -447,7 +447,7 @@ export class NodeServer {
   }
 }
 
-/** A unary handler with a deadline, the caller's principals (zk-auth metadata) and one error path. */
+/** A unary handler with a deadline, the caller's principals (zk-auth-bin metadata) and one error path. */
 function unary<Req, Res>(f: (req: Req, deadline: number, key: string, auth: Auth) => Promise<Res>, superDigest: string | undefined): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const d = call.getDeadline();
