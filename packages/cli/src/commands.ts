@@ -1,5 +1,7 @@
 // Every zk-cli command by id (oclif's "explicit" command discovery). One list both for the
 // compiled tree (dist/commands/...) and for the bundle bin/run.js loads (scripts/bundle.mjs).
+import AclGet from "./commands/acl/get.js";
+import AclSet from "./commands/acl/set.js";
 import BenchFailover from "./commands/bench/failover.js";
 import BenchGet from "./commands/bench/get.js";
 import BenchMixed from "./commands/bench/mixed.js";
@@ -44,6 +46,8 @@ export const COMMANDS = {
   set: SetCommand,
   ls: Ls,
   stat: Stat,
+  "acl:get": AclGet,
+  "acl:set": AclSet,
   watch: Watch,
   txn: Txn,
   lock: Lock,

@@ -22,6 +22,9 @@ const JARS = "/usr/share/java";
 type Client = zookeeper.Client;
 type Trace = unknown[];
 
+/** The super user both servers know (ZooKeeper's superDigest): super:admin. */
+const SUPER_DIGEST = "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=";
+
 const haveZooKeeper = existsSync(JARS) && readdirSync(JARS).some((f) => /^zookeeper-3.*\.jar$/.test(f));
 
 function connected(port: number): Promise<Client> {
@@ -120,7 +123,39 @@ async function script(port: number): Promise<Trace> {
     await step("multi failing", (cb) => a.transaction().create("/m/y").setData("/m/x", Buffer.from("z"), 9).create("/m/z").commit(cb), (r: unknown) => r);
     await step("after failed multi", (cb) => a.getChildren("/m", cb), kids);
     await step("root children", (cb) => a.getChildren("/", cb), (c: string[]) => [...c].sort());
-    await step("acl /d", (cb) => a.getACL("/d", cb), (acl: zookeeper.ACL[], s: zookeeper.Stat) => ({ acl: acl.map((x) => `${x.id.scheme}:${x.id.id}:${(x as unknown as { permission: number }).permission}`), stat: n.stat(s) }));
+    const acls = (acl: zookeeper.ACL[], s: zookeeper.Stat) => ({ acl: acl.map((x) => `${x.id.scheme}:${x.id.id}:${(x as unknown as { permission: number }).permission}`), stat: n.stat(s) });
+    await step("acl /d", (cb) => a.getACL("/d", cb), acls);
+    // ACLs: a's digest owns /p; b, anonymous, may only read it, then not even that.
+    const { ACL, Id, Permission } = zookeeper;
+    const bobDigest = "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=";
+    a.addAuthInfo("digest", Buffer.from("bob:secret"));
+    await step("create /p for bob", (cb) => a.create("/p", Buffer.from("p"), [new ACL(Permission.ALL, new Id("digest", bobDigest)), new ACL(Permission.READ, new Id("world", "anyone"))], cb), (p: string) => p);
+    await step("getACL /p as bob", (cb) => a.getACL("/p", cb), acls);
+    await step("getACL /p as b (read only: the digest hidden)", (cb) => b.getACL("/p", cb), acls);
+    await step("b reads /p", (cb) => b.getData("/p", cb), dataStat);
+    await step("b sets /p", (cb) => b.setData("/p", Buffer.from("x"), -1, cb), stat);
+    await step("b creates under /p", (cb) => b.create("/p/b", Buffer.alloc(0), cb));
+    await step("bob creates under /p", (cb) => a.create("/p/a", Buffer.alloc(0), [new ACL(Permission.ALL, new Id("auth", ""))], cb), (p: string) => p);
+    await step("getACL /p/a (auth expanded)", (cb) => a.getACL("/p/a", cb), acls);
+    await step("b deletes /p/a", (cb) => b.remove("/p/a", -1, cb));
+    await step("b setACL /p", (cb) => b.setACL("/p", [new ACL(Permission.ALL, new Id("world", "anyone"))], -1, cb), stat);
+    await step("setACL /p stale aversion", (cb) => a.setACL("/p", [new ACL(Permission.ALL, new Id("digest", bobDigest))], 7, cb), stat);
+    await step("setACL /p bad digest", (cb) => a.setACL("/p", [new ACL(Permission.ALL, new Id("digest", "bob"))], -1, cb), stat);
+    await step("setACL /p bad ip", (cb) => a.setACL("/p", [new ACL(Permission.ALL, new Id("ip", "10.0.0.0/40"))], -1, cb), stat);
+    await step("setACL missing", (cb) => a.setACL("/none", [new ACL(Permission.ALL, new Id("world", "anyone"))], -1, cb), stat);
+    await step("setACL /p bob only", (cb) => a.setACL("/p", [new ACL(Permission.ALL, new Id("digest", bobDigest))], 0, cb), stat);
+    await step("b reads /p now", (cb) => b.getData("/p", cb), dataStat);
+    await step("b lists /p", (cb) => b.getChildren("/p", cb), kids);
+    await step("b exists /p (no permission needed)", (cb) => b.exists("/p", cb), stat);
+    await step("b getACL /p", (cb) => b.getACL("/p", cb), acls);
+    await step("create with an ip ACL", (cb) => b.create("/ip", Buffer.alloc(0), [new ACL(Permission.READ, new Id("ip", "127.0.0.0/8")), new ACL(Permission.ALL, new Id("ip", "10.1.2.3"))], cb), (p: string) => p);
+    await step("read by ip", (cb) => b.getData("/ip", cb), dataStat);
+    await step("write by ip", (cb) => b.setData("/ip", Buffer.from("x"), -1, cb), stat);
+    await step("b multi under /p", (cb) => b.transaction().check("/d").create("/p/m").commit(cb), (r: unknown) => r);
+    b.addAuthInfo("digest", Buffer.from("super:admin"));
+    await step("super sets /p", (cb) => b.setData("/p", Buffer.from("s"), -1, cb), stat);
+    await step("super getACL /p", (cb) => b.getACL("/p", cb), acls);
+    await step("bob deletes /p/a", (cb) => a.remove("/p/a", -1, cb));
     let registered!: () => void;
     const watching = new Promise<void>((resolve) => (registered = resolve));
     const bGone = new Promise<void>((resolve, reject) => {
@@ -155,8 +190,11 @@ describe("the same client script against a real ZooKeeper and against zk", { tim
   let real: ChildProcess | null = null;
 
   before(async () => {
-    real = spawn("java", ["-cp", `${JARS}/*`, "org.apache.zookeeper.server.ZooKeeperServerMain", String(REAL_ZK_PORT), zkData, "2000"], { stdio: "ignore" });
-    const up = await cli(["cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--dir", dir]);
+    // No admin server (its port 8080 may be taken); TTL nodes need extendedTypesEnabled (zk always
+    // has them); containers are checked every second, as zk's leader does.
+    const props = ["-Dzookeeper.admin.enableServer=false", "-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=1000", `-Dzookeeper.DigestAuthenticationProvider.superDigest=${SUPER_DIGEST}`];
+    real = spawn("java", [...props, "-cp", `${JARS}/*`, "org.apache.zookeeper.server.ZooKeeperServerMain", String(REAL_ZK_PORT), zkData, "2000"], { stdio: "ignore" });
+    const up = await cli(["cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--dir", dir], { env: { ZK_ZK_SUPER_DIGEST: SUPER_DIGEST } });
     assert.equal(up.code, 0, `cluster up failed: ${up.stderr}`);
     await waitUntil(
       () =>
@@ -212,21 +250,77 @@ describe("the same client script against a real ZooKeeper and against zk", { tim
       "ls /t",
       "quit",
     ].join("\n");
-    const run = (port: number) => {
-      // One stream, so that errors (stderr) and output (stdout) keep their order; the exit code is the last command's.
-      const r = spawnSync("sh", ["-c", `exec java -cp '${JARS}/*' org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:${port} 2>&1`], { input: script + "\n", encoding: "utf8", timeout: 60_000 });
-      assert.equal(r.error, undefined);
-      return r.stdout
-        .split("\n")
-        .filter((l) => l !== "" && !/SLF4J|log4j|^Connecting to/.test(l))
-        .map((l) => l.replace(/0x[0-9a-f]+/g, "0x?").replace(/^(c|m)time = .*/, "$1time = ?"))
-        .join("\n");
-    };
+    const run = (port: number) => zkCli(port, script);
     // zkCli.sh prints watch events from its event thread and replies from its main thread, so
     // "Created /t/r" and the NodeCreated it triggers come in either order with either server:
     // a watch event is compared with the WATCHER:: line before it, and the lines as a set.
     const lines = (t: string) => t.replace(/WATCHER::\n/g, "WATCHER:: ").split("\n").sort();
     assert.deepEqual(lines(run(ZK_PORT)), lines(run(REAL_ZK_PORT)));
+  });
+
+  it("zkCli.sh: getAcl, setAcl, addauth, containers and TTL nodes the same for both", async () => {
+    const owner = [
+      "create /acl x",
+      "addauth digest bob:secret",
+      "setAcl /acl auth::cdrwa",
+      "getAcl /acl",
+      "setAcl -v 5 /acl world:anyone:r",
+      "setAcl -v 1 /acl digest:bob:fyVmFCwVbTJYrznoSu1koqYEYF0=:cdrwa,world:anyone:r",
+      "getAcl /acl",
+      "stat /acl",
+      "create /acl/c y",
+      "setAcl /acl/c ip:127.0.0.1:cdrwa",
+      "getAcl /acl/c",
+      "get /acl/c",
+      "setAcl /acl/c ip:10.0.0.1:cdrwa",
+      "get /acl/c",
+      "getAcl /acl/c",
+      "delete /acl/c",
+      "setAcl /bad world:anyone:r",
+      "setAcl /acl foo:bar:r",
+      "setAcl /acl digest:bob:r",
+      "create /acl2 z digest:alice:x:r",
+      "create -c /ct",
+      "create /ct/k",
+      "stat /ct",
+      "delete /ct/k",
+      "create -c /ct-never",
+      "create -t 1500 /ttl v",
+      "create -t 1500 /ttl-kept v",
+      "create /ttl-kept/k",
+      "stat /ttl",
+      "create -t 0 /ttl0 v",
+      "create -t 1500 -e /ttl-e v",
+      "whoami",
+      "quit",
+    ].join("\n");
+    const other = [
+      "getAcl /acl",
+      "get /acl",
+      "set /acl nope",
+      "getAcl /acl2",
+      "get /acl2",
+      "ls /",
+      "addauth digest super:admin",
+      "set /acl2 yes",
+      "getAcl /acl2",
+      "whoami",
+      "addauth foo bar",
+      "ls /",
+      "quit",
+    ].join("\n");
+    assert.equal(zkCli(ZK_PORT, owner), zkCli(REAL_ZK_PORT, owner));
+    // Both reap the emptied container and the idle TTL node within a few seconds of checks.
+    for (const port of [ZK_PORT, REAL_ZK_PORT]) {
+      const c = await connected(port);
+      try {
+        const gone = (p: string) => new Promise<boolean>((resolve) => c.exists(p, (_e, s) => resolve(!s)));
+        await waitUntil(async () => (await gone("/ct")) && (await gone("/ttl")), 20_000, `port ${port} to reap /ct and /ttl`, 200);
+      } finally {
+        c.close();
+      }
+    }
+    assert.equal(zkCli(ZK_PORT, other), zkCli(REAL_ZK_PORT, other));
   });
 
   it("gives the same replies, stats, error codes and events", async () => {
@@ -236,3 +330,14 @@ describe("the same client script against a real ZooKeeper and against zk", { tim
     assert.deepEqual(actual, expected);
   });
 });
+
+/** A zkCli.sh session's output, zxids and times masked; errors (stderr) and output in one stream, in order. */
+function zkCli(port: number, script: string): string {
+  const r = spawnSync("sh", ["-c", `exec java -cp '${JARS}/*' org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:${port} 2>&1`], { input: script + "\n", encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.error, undefined);
+  return r.stdout
+    .split("\n")
+    .filter((l) => l !== "" && !/SLF4J|log4j|^Connecting to/.test(l))
+    .map((l) => l.replace(/0x[0-9a-f]+/g, "0x?").replace(/^(c|m)time = .*/, "$1time = ?"))
+    .join("\n");
+}

@@ -16,6 +16,7 @@ import { cli, destroyCluster, jsonLines, tempClusterDir, waitUntil } from "./hel
 const BASE_PORT = 26000;
 const ZK_PORTS = [26100, 26101, 26102];
 const SESSION_TIMEOUT_MS = 6000;
+const ZK_OPEN = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id("world", "anyone"))];
 
 type Client = zookeeper.Client;
 type Stat = zookeeper.Stat;
@@ -115,6 +116,7 @@ function fourLetterWord(port: number, word: string): Promise<string> {
 describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 180_000 }, () => {
   const dir = tempClusterDir("zkp");
   const zk = (...args: string[]) => cli([...args, "--dir", dir]);
+  const zkEnv = (env: Record<string, string>, ...args: string[]) => cli([...args, "--dir", dir], { env });
   const all = ZK_PORTS.map((p) => `127.0.0.1:${p}`).join(",");
   const clients: Client[] = [];
   /** The ZooKeeper address of the node the session-move test killed and restarted. */
@@ -128,7 +130,8 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
   };
 
   before(async () => {
-    const up = await zk("cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--json");
+    // The nodes' super user is super:admin (ZooKeeper's superDigest, on both ports).
+    const up = await zkEnv({ ZK_ZK_SUPER_DIGEST: "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=" }, "cluster", "up", "--detach", "--nodes", "3", "--base-port", String(BASE_PORT), "--json");
     assert.equal(up.code, 0, `cluster up failed: ${up.stderr}`);
   });
 
@@ -254,6 +257,81 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
     assert.equal(data.toString(), "b");
   });
 
+  it("stores ACLs through the log and enforces them on every node; setACL checks the aversion", async () => {
+    const E = zookeeper.Exception;
+    const { ACL, Id, Permission } = zookeeper;
+    const a = await client(`127.0.0.1:${steadyPort(0)}`);
+    const b = await client(`127.0.0.1:${steadyPort(1)}`);
+    a.addAuthInfo("digest", Buffer.from("bob:secret"));
+    // ZooKeeper's digest: base64(sha1("bob:secret")).
+    const bob = new Id("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
+    await call((cb) => a.create("/secure", Buffer.from("s"), [new ACL(Permission.ALL, bob), new ACL(Permission.READ, new Id("world", "anyone"))], cb));
+    // b, on another node and anonymous, may read but not write, create or administer.
+    const [d] = await call<[Buffer]>((cb) => b.getData("/secure", cb));
+    assert.equal(d.toString(), "s");
+    await rejectsWith(call((cb) => b.setData("/secure", Buffer.from("x"), -1, cb)), E.NO_AUTH);
+    await rejectsWith(call((cb) => b.create("/secure/b", Buffer.alloc(0), cb)), E.NO_AUTH);
+    await rejectsWith(call((cb) => b.setACL("/secure", ZK_OPEN, -1, cb)), E.NO_AUTH);
+    const [shown] = await call<[zookeeper.ACL[]]>((cb) => b.getACL("/secure", cb));
+    assert.deepEqual(shown.map((x) => `${x.id.scheme}:${x.id.id}`), ["digest:bob:x", "world:anyone"], "without ADMIN the digest is hidden");
+    // setACL through a's node: the aversion counts, a stale one is BadVersion, an empty list InvalidACL.
+    const [st] = await call<[Stat]>((cb) => a.setACL("/secure", [new ACL(Permission.ALL, bob)], 0, cb));
+    assert.equal(st.aversion, 1);
+    await rejectsWith(call((cb) => a.setACL("/secure", [new ACL(Permission.ALL, bob)], 0, cb)), E.BAD_VERSION);
+    await rejectsWith(call((cb) => a.create("/bad-acl", Buffer.alloc(0), [new ACL(Permission.ALL, new Id("digest", "no-hash"))], cb)), E.INVALID_ACL);
+    // auth means "the users I authenticated as": an anonymous client has none.
+    await rejectsWith(call((cb) => b.create("/bad-auth", Buffer.alloc(0), [new ACL(Permission.ALL, new Id("auth", ""))], cb)), E.INVALID_ACL);
+    // Now b cannot even read, on its own node, once that node has applied the change.
+    await waitUntil(async () => (await call<[Stat]>((cb) => b.exists("/secure", cb)))[0].aversion === 1, 5000, "b's node to apply the setACL");
+    await rejectsWith(call((cb) => b.getData("/secure", cb)), E.NO_AUTH);
+    await rejectsWith(call((cb) => b.getChildren("/secure", cb)), E.NO_AUTH);
+    b.addAuthInfo("digest", Buffer.from("bob:secret"));
+    const [again] = await call<[Buffer]>((cb) => b.getData("/secure", cb));
+    assert.equal(again.toString(), "s");
+  });
+
+  it("zk-cli and the gRPC API enforce the same ACLs: acl get/set, --auth and ZK_AUTH, exit 8 when denied", async () => {
+    // /secure: bob's alone since the test before (set through the ZooKeeper port).
+    const denied = await zk("get", "/secure");
+    assert.equal(denied.code, 8, denied.stderr);
+    assert.match(denied.stderr, /^zk-cli: not authorized to read \/secure[^\n]*\n$/);
+    const got = await zk("get", "/secure", "--auth", "bob:secret");
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout, "s");
+    const acl = await zk("acl", "get", "/secure", "--auth", "bob:secret", "--json");
+    assert.equal(acl.code, 0, acl.stderr);
+    const j = JSON.parse(acl.stdout) as { acl: { scheme: string; id: string; perms: string }[]; aversion: number };
+    assert.deepEqual(j.acl, [{ scheme: "digest", id: "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=", perms: "cdrwa" }]);
+    assert.equal(j.aversion, 1);
+    const stale = await zk("acl", "set", "/secure", "world:anyone:r", "--version", "0", "--auth", "bob:secret");
+    assert.equal(stale.code, 4, stale.stderr);
+    const bad = await zk("acl", "set", "/secure", "world:anyone:rx", "--auth", "bob:secret");
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.equal(bad.stderr.split("\n").length, 2, "one line");
+    const noUser = await zk("acl", "set", "/secure", "auth::cdrwa", "--auth", "bob:secret", "--auth", "nopassword");
+    assert.equal(noUser.code, 2, noUser.stderr);
+    const set = await zk("acl", "set", "/secure", "world:anyone:r,auth::cdrwa", "--version", "1", "--auth", "bob:secret");
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^\/secure zxid=\d+ aversion=2\n$/);
+    // Anonymous: may read now, sees the digest without its hash, may not write.
+    assert.equal((await zk("get", "/secure")).stdout, "s");
+    assert.deepEqual((await zk("acl", "get", "/secure")).stdout.split("\n"), ["world:anyone:r", "digest:bob:x:cdrwa", ""]);
+    assert.equal((await zk("set", "/secure", "x")).code, 8);
+    assert.equal((await zk("create", "/secure/kid", "")).code, 8);
+    const asBob = await zkEnv({ ZK_AUTH: "bob:secret" }, "set", "/secure", "by-bob");
+    assert.equal(asBob.code, 0, asBob.stderr);
+    // The ZooKeeper port sees the same ACL and data: a write through gRPC, a read through jute.
+    const c = await client(`127.0.0.1:${steadyPort(1)}`);
+    await waitUntil(async () => (await call<[Buffer]>((cb) => c.getData("/secure", cb)))[0].toString() === "by-bob", 5000, "the ZooKeeper port to show bob's write");
+    await rejectsWith(call((cb) => c.setData("/secure", Buffer.from("anon"), -1, cb)), zookeeper.Exception.NO_AUTH);
+    // The node's super user passes every check on the gRPC port too.
+    const sup = await zk("set", "/secure", "by-super", "--auth", "super:admin");
+    assert.equal(sup.code, 0, sup.stderr);
+    const reset = await zk("acl", "set", "/secure", "world:anyone:cdrwa", "--auth", "super:admin");
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal((await zk("get", "/secure")).stdout, "by-super");
+  });
+
   it("keeps ephemerals with their session, removes them when it closes, refuses their children", async () => {
     const owner = await client(`127.0.0.1:${ZK_PORTS[0]}`);
     const other = await client(`127.0.0.1:${ZK_PORTS[1]}`);
@@ -337,7 +415,7 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
 
   const zkCliJars = existsSync("/usr/share/java") && readdirSync("/usr/share/java").some((f) => /^zookeeper-3.*\.jar$/.test(f));
   it(
-    "zkCli.sh runs a session against zk: create -s -e, get -s, set -v, ls -R, stat, getAcl, sync, deleteall",
+    "zkCli.sh runs a session against zk: create -s -e, get -s, set -v, ls -R, stat, getAcl, addauth, setAcl, sync, deleteall",
     { skip: zkCliJars || process.env.CI ? false : "Debian's zookeeper package is not installed (apt-get install zookeeper; .ci/run installs it)" },
     () => {
       const script = [
@@ -350,6 +428,12 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
         "ls -R /cli",
         "stat /cli",
         "getAcl /cli",
+        "create /cli/locked l",
+        "addauth digest carol:pw",
+        "setAcl -v 0 /cli/locked auth::cdrwa,world:anyone:r",
+        "setAcl -v 0 /cli/locked world:anyone:cdrwa",
+        "getAcl /cli/locked",
+        "stat /cli/locked",
         "sync /cli",
         "deleteall /cli",
         "ls /",
@@ -367,6 +451,9 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
       assert.match(out, /^\/cli\n\/cli\/e-0000000000$/m);
       assert.match(out, /^dataVersion = 1$/m);
       assert.match(out, /^'world,'anyone\n: cdrwa$/m);
+      // base64(sha1("carol:pw")), as ZooKeeper's DigestAuthenticationProvider.
+      assert.match(out, /^'digest,'carol:RffyCdXXV1Js0ywLAoP5\/l25yKs=\n: cdrwa\n'world,'anyone\n: r$/m);
+      assert.match(out, /^aclVersion = 1$/m);
       assert.match(out, /Sync is OK/);
       assert.match(out, /^\[(.*, )?zookeeper(, .*)?\]$/m);
       assert.doesNotMatch(out, /^\[.*cli.*\]$/m, "deleteall removed /cli");

@@ -41,6 +41,12 @@ export interface NodeConfig {
   readonly zkPeers: readonly Member[];
   /** Serve the ZooKeeper port's reads after a quorum-confirmed barrier, not from the local tree. */
   readonly zkLinearizableReads: boolean;
+  /**
+   * The super user's digest ("user:base64(sha1(user:password))", as ZooKeeper's
+   * zookeeper.DigestAuthenticationProvider.superDigest): a client authenticated as it, on
+   * either port, passes every ACL check. Null: no super user.
+   */
+  readonly zkSuperDigest: string | null;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +74,7 @@ const SETTINGS = {
   "zk-listen": { env: "ZK_ZK_LISTEN", key: "zkListen" },
   "zk-peers": { env: "ZK_ZK_PEERS", key: "zkPeers" },
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
+  "zk-super-digest": { env: "ZK_ZK_SUPER_DIGEST", key: "zkSuperDigest" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
@@ -80,7 +87,7 @@ export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
        [--log-level info|debug|warn]
        [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
-       [--zk-linearizable-reads]] [--config FILE.json]
+       [--zk-linearizable-reads]] [--zk-super-digest USER:DIGEST] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
 has none. Without it a missing store is refused (a node that lost its disk must not come back as
 a fresh member). It changes nothing when the store exists.
@@ -97,13 +104,15 @@ come back this way, under a new id (ids are never reused).
 --zk-listen: also serve ZooKeeper's client protocol (zkCli.sh, Curator, kazoo) and its four-letter
 words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/config;
 --zk-linearizable-reads makes its reads linearizable (ZooKeeper's own are served locally).
+--zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this
+is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every ACL check, on both ports.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
 ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
-ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_CONFIG.
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
-logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads. Flags win over the environment,
+logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -179,6 +188,10 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   const zkLinearizableReads = bool(get("zk-linearizable-reads"), "--zk-linearizable-reads");
   if (zkListen === null && (zkPeers.length > 0 || zkLinearizableReads)) throw new ConfigError("--zk-peers and --zk-linearizable-reads configure the ZooKeeper port: add --zk-listen HOST:PORT");
+  const zkSuperDigest = get("zk-super-digest") ?? null;
+  if (zkSuperDigest !== null && !/^[^:]+:[A-Za-z0-9+/]{27}=$/.test(zkSuperDigest)) {
+    throw new ConfigError(`invalid --zk-super-digest "${zkSuperDigest}": expected USER:DIGEST, DIGEST being base64(sha1("USER:PASSWORD")) (28 characters)`);
+  }
   if (heartbeatTicks >= electionTimeoutTicks) throw new ConfigError(`--heartbeat-ticks (${heartbeatTicks}) must be below --election-ticks (${electionTimeoutTicks})`);
   return {
     id,
@@ -200,6 +213,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     zkListen,
     zkPeers,
     zkLinearizableReads,
+    zkSuperDigest,
   };
 }
 

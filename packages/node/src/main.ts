@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   }
   const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries };
   const node = new ZkNode(nodeOptions, store, log);
-  const server = new NodeServer(node, cfg.clusterId, cfg.listen, log, { snapshotSource: store.path });
+  const server = new NodeServer(node, cfg.clusterId, cfg.listen, log, { snapshotSource: store.path, superDigest: cfg.zkSuperDigest ?? undefined });
   try {
     await server.bind();
   } catch (e) {
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   if (cfg.zkListen !== null) {
     const zkAddresses = new Map(cfg.zkPeers.map((p) => [p.id, p.address]));
     zkAddresses.set(cfg.id, cfg.zkListen);
-    zkServer = new ZkProtocolServer(node, { listen: cfg.zkListen, clusterId: cfg.clusterId, dataDir: cfg.dataDir, linearizableReads: cfg.zkLinearizableReads, zkAddresses }, log);
+    zkServer = new ZkProtocolServer(node, { listen: cfg.zkListen, clusterId: cfg.clusterId, dataDir: cfg.dataDir, linearizableReads: cfg.zkLinearizableReads, zkAddresses, superDigest: cfg.zkSuperDigest ?? undefined }, log);
     try {
       await zkServer.listen();
     } catch (e) {

@@ -3,6 +3,7 @@
 // (gRPC) and the store, turns the machine's callbacks into promises for the gRPC server, and
 // runs the machine's Ready loop once per event-loop turn when there is work. Everything the
 // node decides lives in the machine, which the simulator runs unchanged.
+import { Reaper } from "./reaper.js";
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -58,6 +59,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private readonly transfersNow = new Map<NodeId, SnapshotTransferStatus>();
   /** Where snapshot files are made and received: beside the store. */
   private readonly snapshotDir: string;
+  /** Proposes the deletion of empty containers and expired TTL nodes while this node leads. */
+  private readonly reaper: Reaper;
 
   constructor(
     readonly opts: NodeOptions,
@@ -66,6 +69,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   ) {
     super();
     this.snapshotDir = join(dirname(store.path), "snapshots");
+    this.reaper = new Reaper(this, log);
     this.outgoing = new OutgoingSnapshots(this.snapshotDir, store.path);
     this.id = opts.id;
     const genesis = store.genesisMembers;
@@ -184,6 +188,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   start(): void {
     this.ticker = setInterval(() => this.machine.tick(), this.opts.tickMs);
+    this.reaper.start();
     this.machine.process();
   }
 
@@ -192,6 +197,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.reaper.stop();
     this.transport.close();
     this.machine.stop();
     this.outgoing.close();

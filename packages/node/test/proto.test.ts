@@ -22,6 +22,7 @@ test("Command round-trips through the binary encoding", () => {
     requestId: "session-7:42",
     timeMs: 1_732_752_000_123,
     nonce: 7,
+    auth: { ids: [{ scheme: "ip", id: "127.0.0.1" }, { scheme: "digest", id: "bob:abc=" }] },
     op: {
       $case: "create",
       value: {
@@ -30,6 +31,7 @@ test("Command round-trips through the binary encoding", () => {
         ephemeral: true,
         sequential: true,
         sessionId: 2 ** 53 - 1,
+        options: { acl: [{ perms: 1, scheme: "world", id: "anyone" }], container: false, ttlMs: 0 },
       },
     },
   };
@@ -40,6 +42,8 @@ test("Command round-trips through the binary encoding", () => {
     requestId: "",
     timeMs: 0,
     nonce: 0,
+    // Absent: a command without ACL checks (the node's own, or logged before zk had ACLs).
+    auth: undefined,
     op: {
       $case: "multi",
       value: {
@@ -114,7 +118,7 @@ test("PeerEnvelope with an accept message round-trips", () => {
   assert.ok(accept.value.commands[0] instanceof Uint8Array);
   const inner = Command.decode(accept.value.commands[0]);
   // Decoded messages carry every field, an absent optional one as an explicit undefined.
-  assert.deepEqual(inner.op, { $case: "put", value: { path: "/a", data: bytes("x"), expectedVersion: undefined } });
+  assert.deepEqual(inner.op, { $case: "put", value: { path: "/a", data: bytes("x"), expectedVersion: undefined, options: undefined } });
   assert.equal(accept.value.commands[1]?.length, 0);
 });
 

@@ -1,6 +1,6 @@
 import * as Args from "@oclif/core/args";
 import * as Flags from "@oclif/core/flags";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, authOf, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { CliError, EXIT_ERROR } from "../lib/errors.js";
 import { note, printLine } from "../lib/output.js";
@@ -56,7 +56,7 @@ export default class Create extends ZkCommand {
     const { whenLost } = await import("../lib/recipes.js");
     // Signals from now on end the command cleanly, even while the session is being opened.
     const stop = stopSignal({ stdinEof: true });
-    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout);
+    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout, authOf(flags));
     let created: string | null = null;
     try {
       if (flags.parents) {

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import * as Args from "@oclif/core/args";
 import * as Flags from "@oclif/core/flags";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, authOf, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { CliError, EXIT_LOCK_LOST, usageError } from "../lib/errors.js";
 import type { LeaderView } from "../lib/recipes.js";
@@ -45,7 +45,7 @@ export default class Elect extends ZkCommand {
     const { ErrorCode } = await import("@zk/node/client");
     const { followElection } = await import("../lib/recipes.js");
     const stop = stopSignal();
-    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout);
+    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout, authOf(flags));
     let ours: string | null = null;
     let printed = 0;
     let last: LeaderView | null = null;

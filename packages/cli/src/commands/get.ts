@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import * as Args from "@oclif/core/args";
 import * as Flags from "@oclif/core/flags";
 import type { GetResponse } from "@zk/node/client";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, readFlags } from "../base.js";
 import { keyToPath } from "../lib/keys.js";
 import { printLine } from "../lib/output.js";
 import { statJson, statLines } from "../lib/znode.js";
@@ -20,8 +20,7 @@ export default class Get extends ZkCommand {
   };
 
   static override flags = {
-    ...clientFlags,
-    consistency: Flags.option({ options: ["linearizable", "local"] as const, description: "Read consistency.", default: "linearizable" as const })(),
+    ...readFlags,
     stat: Flags.boolean({ description: "Also print the node's Stat (in --json it is always there).", default: false, exclusive: ["raw"] }),
     raw: Flags.boolean({ description: "Print exactly the stored bytes, with no newline even on a terminal.", default: false, exclusive: ["json", "stat"] }),
     "output-file": Flags.string({ char: "o", description: "Write the stored bytes to this file (created or replaced) instead of stdout.", exclusive: ["json"] }),

@@ -1,6 +1,6 @@
 import * as Args from "@oclif/core/args";
 import * as Flags from "@oclif/core/flags";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, authOf, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { usageError } from "../lib/errors.js";
 import { componentArg } from "../lib/znode.js";
@@ -53,6 +53,7 @@ export default class Lock extends ZkCommand {
     const { runLocked } = await import("../lib/run-locked.js");
     process.exitCode = await runLocked({
       endpoints,
+      auth: authOf(flags),
       name,
       command,
       ttlMs: flags.ttl,

@@ -1,6 +1,4 @@
-import * as Args from "@oclif/core/args";
-import * as Flags from "@oclif/core/flags";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, pathArgs, readFlags } from "../base.js";
 import { CliError, EXIT_NOT_FOUND } from "../lib/errors.js";
 import { keyToPath } from "../lib/keys.js";
 import { printLine } from "../lib/output.js";
@@ -13,14 +11,9 @@ export default class Stat extends ZkCommand {
 
   static override examples = ["<%= config.bin %> stat /app/config", "<%= config.bin %> stat /app/config --json"];
 
-  static override args = {
-    path: Args.string({ ignoreStdin: true, description: "Path (app/config means /app/config)", required: true }),
-  };
+  static override args = pathArgs;
 
-  static override flags = {
-    ...clientFlags,
-    consistency: Flags.option({ options: ["linearizable", "local"] as const, description: "Read consistency.", default: "linearizable" as const })(),
-  };
+  static override flags = readFlags;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stat);

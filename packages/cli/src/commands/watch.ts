@@ -1,7 +1,7 @@
 import * as Args from "@oclif/core/args";
 import * as Flags from "@oclif/core/flags";
 import type { WatchEvent } from "@zk/node/client";
-import { ZkCommand, clientFlags } from "../base.js";
+import { ZkCommand, authOf, clientFlags } from "../base.js";
 import { resolveEndpoints } from "../lib/endpoints.js";
 import { keyToPath } from "../lib/keys.js";
 import { note, printLine } from "../lib/output.js";
@@ -59,7 +59,7 @@ export default class Watch extends ZkCommand {
     const { endpoints } = resolveEndpoints(flags);
     const { CliSession, stopSignal } = await import("../lib/session.js");
     const stop = stopSignal();
-    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout);
+    const cs = await CliSession.open(endpoints, flags.ttl, flags.timeout, authOf(flags));
     let seen = 0;
     let lastZxid = 0;
     const from = flags["from-zxid"] ?? null;

@@ -27,6 +27,8 @@ export function zkExitCode(client: Pick<typeof Client, "exitCodeFor" | "ErrorCod
 export const EXIT_PIPE_CLOSED = 141;
 /** lock/elect: the lock or the leadership was lost, or became uncertain (session suspended or lost). */
 export const EXIT_LOCK_LOST = 7;
+/** Permission denied: the znode's ACL grants the credentials (--auth) no such right (ZooKeeper's NoAuth). Mapped in exitCodeFor. */
+export const EXIT_NO_AUTH = 8;
 
 export class CliError extends Error {
   override readonly name = "CliError";

@@ -18,7 +18,7 @@ export async function openBulkTarget(client: ZkClient, timeoutMs: number): Promi
   const { ZkSession, ErrorCode } = await import("@zk/node/client");
   let session: ZkSession;
   try {
-    session = await ZkSession.open({ endpoints: client.endpoints, timeoutMs });
+    session = await ZkSession.open({ endpoints: client.endpoints, timeoutMs, auth: client.credentials });
   } catch {
     // No session (e.g. no node reachable yet): unary calls report per line what is wrong.
     return { target: client, close: async () => undefined };

@@ -12,6 +12,8 @@ import { CliSession, stopSignal } from "./session.js";
 
 export interface RunLockedOptions {
   readonly endpoints: readonly string[];
+  /** Credentials USER:PASSWORD the session acts as (--auth). */
+  readonly auth?: readonly string[];
   readonly name: string;
   readonly command: readonly string[];
   readonly ttlMs: number;
@@ -55,7 +57,7 @@ export async function runLocked(o: RunLockedOptions): Promise<number> {
   const openMs = o.lockTimeoutMs === undefined ? o.timeoutMs : Math.min(o.timeoutMs, o.lockTimeoutMs);
   let cs: CliSession;
   try {
-    cs = await CliSession.open(o.endpoints, o.ttlMs, openMs);
+    cs = await CliSession.open(o.endpoints, o.ttlMs, openMs, o.auth);
   } catch (e) {
     if (timer) clearTimeout(timer);
     stop.dispose();

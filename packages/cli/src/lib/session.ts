@@ -65,11 +65,11 @@ export class CliSession {
    * transient failure (no leader at the moment, e.g. during an election) is retried until
    * `timeoutMs` has passed.
    */
-  static async open(endpoints: readonly string[], ttlMs: number, timeoutMs: number): Promise<CliSession> {
+  static async open(endpoints: readonly string[], ttlMs: number, timeoutMs: number, auth: readonly string[] = []): Promise<CliSession> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        return new CliSession(await ZkSession.open({ endpoints, ttlMs, timeoutMs }));
+        return new CliSession(await ZkSession.open({ endpoints, ttlMs, timeoutMs, auth }));
       } catch (e) {
         if (!isTransient(e) || Date.now() + RETRY_PAUSE_MS >= deadline) throw unreachableOnce(e, endpoints);
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));

@@ -18,19 +18,24 @@ import {
   type CreateResponse,
   type DeleteResponse,
   type ExistsResponse,
+  type GetAclResponse,
   type GetResponse,
   type ListResponse,
   type MultiResponse,
   type PutResponse,
+  type SetAclResponse,
   type SetResponse,
   type SyncResponse,
 } from "../gen/zk/v1/kv.js";
-import { ErrorCode, type Op } from "../gen/zk/v1/types.js";
+import { ErrorCode, type Acl, type Op } from "../gen/zk/v1/types.js";
 import { ERROR_METADATA_KEY, REQUEST_KEY_METADATA, ZkError } from "../net/errors.js";
+import { authMetadata } from "./auth-metadata.js";
 import { WriteKeys } from "./write-keys.js";
 
 export { ZkError, REQUEST_KEY_METADATA } from "../net/errors.js";
 export { ErrorCode, Consistency };
+export type { Acl, GetAclResponse, SetAclResponse };
+export { parseAclText, aclText, permsText, digestOf } from "../tree/acl.js";
 export type { NodeStatus, ElectionUpdate, GetResponse, PutResponse, DeleteResponse, ListResponse, CreateResponse, SetResponse, ExistsResponse, MultiResponse, SyncResponse, Op };
 export { Role } from "../gen/zk/v1/cluster.js";
 export type { SnapshotChunk, SnapshotDone } from "../gen/zk/v1/cluster.js";
@@ -113,7 +118,13 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Deadline of one attempt on one member [default: a third of timeoutMs, 100..1000 ms]. */
   readonly attemptMs?: number;
+  /**
+   * Credentials, each "USER:PASSWORD": every request is made as these digest users (ZooKeeper's
+   * `addauth digest`), sent in the zk-auth-bin metadata; the cluster checks znode ACLs with them.
+   */
+  readonly auth?: readonly string[];
 }
+
 
 export type ReadConsistency = "linearizable" | "local";
 
@@ -132,6 +143,8 @@ export class ZkClient {
   /** The endpoint that answered last; requests start there. */
   private current = 0;
   private readonly writeKeys = new WriteKeys();
+  /** The credentials every request is made with (ClientOptions.auth). */
+  readonly credentials: readonly string[];
 
   constructor(opts: ClientOptions) {
     if (opts.endpoints.length === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "no endpoints given");
@@ -140,6 +153,7 @@ export class ZkClient {
     this.attemptMs = Math.min(this.timeoutMs, opts.attemptMs ?? Math.max(ATTEMPT_MS_MIN, Math.min(ATTEMPT_MS_MAX, Math.floor(this.timeoutMs / 3))));
     this.hedgeMs = Math.min(READ_HEDGE_MS, this.attemptMs);
     this.conns = opts.endpoints.map((endpoint) => ({ endpoint, kv: null, cluster: null }));
+    this.credentials = opts.auth ?? [];
   }
 
   /** The endpoint that answered the latest call (where the next one starts). */
@@ -182,6 +196,17 @@ export class ZkClient {
   exists(path: string, opts: { consistency?: ReadConsistency } = {}): Promise<ExistsResponse> {
     const consistency = opts.consistency === "local" ? Consistency.LOCAL : Consistency.LINEARIZABLE;
     return this.call("read", (kv, md, o, cb) => kv.exists({ path, consistency }, md, o, cb));
+  }
+
+  /** The node's ACL and its version (digest hashes hidden unless these credentials have ADMIN on it). */
+  getAcl(path: string, opts: { consistency?: ReadConsistency } = {}): Promise<GetAclResponse> {
+    const consistency = opts.consistency === "local" ? Consistency.LOCAL : Consistency.LINEARIZABLE;
+    return this.call("read", (kv, md, o, cb) => kv.getAcl({ path, consistency }, md, o, cb));
+  }
+
+  /** Replace the node's ACL; `expectedAversion` (the ACL version) makes it conditional. */
+  setAcl(path: string, acl: Acl[], opts: { expectedAversion?: number } = {}): Promise<SetAclResponse> {
+    return this.call("write", (kv, md, o, cb) => kv.setAcl({ path, acl, expectedAversion: opts.expectedAversion }, md, o, cb));
   }
 
   sync(path = "/"): Promise<SyncResponse> {
@@ -348,7 +373,7 @@ export class ZkClient {
   ): Promise<T> {
     const start = Date.now();
     const deadline = start + this.timeoutMs;
-    const md = new grpc.Metadata();
+    const md = authMetadata(new grpc.Metadata(), this.credentials);
     if (kind === "write") md.set(REQUEST_KEY_METADATA, this.writeKeys.next());
     const n = this.conns.length;
     const first = this.current;
@@ -585,7 +610,10 @@ export function exitCodeFor(e: ZkError): number {
       return 5;
     case ErrorCode.INVALID_PATH:
     case ErrorCode.INVALID_ARGUMENT:
+    case ErrorCode.INVALID_ACL:
       return 2;
+    case ErrorCode.NO_AUTH:
+      return 8;
     default:
       return 1;
   }

@@ -18,6 +18,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
 import { WriteKeys } from "./write-keys.js";
+import { authMetadata } from "./auth-metadata.js";
 import {
   KvClient,
   type CreateResponse,
@@ -62,6 +63,8 @@ export interface SessionOptions {
   readonly endpoints: readonly string[];
   readonly ttlMs?: number;
   readonly timeoutMs?: number;
+  /** Credentials "USER:PASSWORD" the session's requests are made as (ClientOptions.auth). */
+  readonly auth?: readonly string[];
 }
 
 type SessionStream = grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
@@ -143,7 +146,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private lastAckSentMs = 0;
   private watchdogTimer: NodeJS.Timeout | null = null;
 
-  private constructor(opts: SessionOptions) {
+  private constructor(private readonly opts: SessionOptions) {
     super();
     this.endpoints = opts.endpoints;
     this.timeoutMs = opts.timeoutMs ?? 5000;
@@ -234,7 +237,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       // one HTTP/2 connection among every channel to the same address.
       "grpc.use_local_subchannel_pool": 1,
     });
-    const stream = this.kv.session();
+    const stream = this.kv.session(authMetadata(new grpc.Metadata(), this.opts.auth));
     stream.on("data", (r: SessionResponse) => this.onResponse(r));
     let broken = false;
     const onBroken = (why: string) => {

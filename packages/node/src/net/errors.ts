@@ -6,6 +6,13 @@ import { ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
 export const ERROR_METADATA_KEY = "zk-error-bin";
 /** The metadata key carrying a unary write's deduplication key (see SessionRequest.request_key). */
 export const REQUEST_KEY_METADATA = "zk-request-key";
+/**
+ * The metadata key carrying a client's credentials, one entry per identity, each the bytes of
+ * "digest:USER:PASSWORD" (ZooKeeper's addauth digest). Binary, so that several entries stay
+ * apart (text values of one key are joined with ", " on the way). The node turns them into
+ * principals (net/auth.ts).
+ */
+export const AUTH_METADATA = "zk-auth-bin";
 
 const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.NO_NODE]: grpc.status.NOT_FOUND,
@@ -25,6 +32,8 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.CANNOT_PERSIST]: grpc.status.UNAVAILABLE,
   [ErrorCode.MEMBERSHIP_CONFLICT]: grpc.status.FAILED_PRECONDITION,
   [ErrorCode.INTERNAL]: grpc.status.INTERNAL,
+  [ErrorCode.NO_AUTH]: grpc.status.PERMISSION_DENIED,
+  [ErrorCode.INVALID_ACL]: grpc.status.INVALID_ARGUMENT,
 };
 
 export class ZkError extends Error {

@@ -4,7 +4,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { KvService, type KvServer, type SessionRequest, type SessionResponse } from "../gen/zk/v1/kv.js";
 import { WatchHub } from "../watch-hub.js";
-import { DEFAULT_DEADLINE_MS, KvOps } from "./kv-ops.js";
+import { DEFAULT_DEADLINE_MS, KvOps, type Auth } from "./kv-ops.js";
+import { grpcPrincipals } from "./auth.js";
 
 export { DEFAULT_DEADLINE_MS };
 import {
@@ -45,6 +46,8 @@ const SNAPSHOT_READER_IDLE_MS = 30_000;
 export interface NodeServerOptions {
   /** The node's store file, read through a connection of its own for SaveSnapshot. */
   readonly snapshotSource?: string;
+  /** The super user's digest (--zk-super-digest): its requests pass every ACL check. */
+  readonly superDigest?: string;
 }
 
 export function roleToWire(r: Role): WireRole {
@@ -174,16 +177,19 @@ export class NodeServer {
 
   private kvService(): KvServer {
     const o = this.ops;
+    const sd = this.opts.superDigest;
     return {
-      put: unary(o.put.bind(o)),
-      create: unary(o.create.bind(o)),
-      set: unary(o.set.bind(o)),
-      delete: unary(o.delete.bind(o)),
-      multi: unary(o.multi.bind(o)),
-      get: unary(o.get.bind(o)),
-      list: unary(o.list.bind(o)),
-      exists: unary(o.exists.bind(o)),
-      sync: unary(o.sync.bind(o)),
+      put: unary(o.put.bind(o), sd),
+      create: unary(o.create.bind(o), sd),
+      set: unary(o.set.bind(o), sd),
+      delete: unary(o.delete.bind(o), sd),
+      multi: unary(o.multi.bind(o), sd),
+      get: unary(o.get.bind(o), sd),
+      list: unary(o.list.bind(o), sd),
+      exists: unary(o.exists.bind(o), sd),
+      sync: unary(o.sync.bind(o), sd),
+      getAcl: unary(o.getAcl.bind(o), sd),
+      setAcl: unary(o.setAcl.bind(o), sd),
       watch: (call) => {
         const req = call.request;
         try {
@@ -216,6 +222,13 @@ export class NodeServer {
   private serveSession(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): void {
     let sessionId = 0;
     const watches = new Map<number, () => void>();
+    // The stream's credentials are its metadata's, fixed for its life; bad ones fail every request.
+    let auth: Auth | Error;
+    try {
+      auth = grpcPrincipals(call.metadata, call.getPeer(), this.opts.superDigest);
+    } catch (e) {
+      auth = asZkError(e);
+    }
     const reply = (r: SessionResponse) => {
       if (!call.writableEnded && !call.destroyed) call.write(r);
     };
@@ -225,6 +238,7 @@ export class NodeServer {
       const r = req.request;
       if (!r) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "empty session request");
       const o = this.ops;
+      if (auth instanceof Error) throw auth;
       switch (r.$case) {
         case "openSession": {
           if (sessionId !== 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, `this stream already has session ${sessionId}`);
@@ -254,22 +268,22 @@ export class NodeServer {
         case "create": {
           const req2 = r.value.ephemeral && r.value.sessionId === 0 ? { ...r.value, sessionId } : r.value;
           if (req2.ephemeral && req2.sessionId === 0) throw new ZkError(ErrorCode.INVALID_ARGUMENT, "an ephemeral node needs a session: send open_session first");
-          return { $case: "create", value: await o.create(req2, deadline, req.requestKey) };
+          return { $case: "create", value: await o.create(req2, deadline, req.requestKey, auth) };
         }
         case "get":
-          return { $case: "get", value: await o.get(r.value, deadline) };
+          return { $case: "get", value: await o.get(r.value, deadline, "", auth) };
         case "set":
-          return { $case: "set", value: await o.set(r.value, deadline, req.requestKey) };
+          return { $case: "set", value: await o.set(r.value, deadline, req.requestKey, auth) };
         case "put":
-          return { $case: "put", value: await o.put(r.value, deadline, req.requestKey) };
+          return { $case: "put", value: await o.put(r.value, deadline, req.requestKey, auth) };
         case "delete":
-          return { $case: "delete", value: await o.delete(r.value, deadline, req.requestKey) };
+          return { $case: "delete", value: await o.delete(r.value, deadline, req.requestKey, auth) };
         case "list":
-          return { $case: "list", value: await o.list(r.value, deadline) };
+          return { $case: "list", value: await o.list(r.value, deadline, "", auth) };
         case "exists":
           return { $case: "exists", value: await o.exists(r.value, deadline) };
         case "multi":
-          return { $case: "multi", value: await o.multi(r.value, deadline, req.requestKey) };
+          return { $case: "multi", value: await o.multi(r.value, deadline, req.requestKey, auth) };
         case "sync":
           return { $case: "sync", value: await o.sync(r.value, deadline) };
         case "watch": {
@@ -393,13 +407,13 @@ export class NodeServer {
       memberAdd: unary((req: { id: string; address: string; learner: boolean }, deadline) => {
         checkMemberSpec(req.id, req.address);
         return this.changeMembership({ kind: "add", id: req.id, address: req.address, learner: req.learner }, deadline);
-      }),
-      memberPromote: unary((req: { id: string }, deadline) => this.changeMembership({ kind: "promote", id: checkMemberId(req.id) }, deadline)),
-      memberRemove: unary((req: { id: string; force: boolean }, deadline) => this.changeMembership({ kind: "remove", id: checkMemberId(req.id), force: req.force }, deadline)),
+      }, this.opts.superDigest),
+      memberPromote: unary((req: { id: string }, deadline) => this.changeMembership({ kind: "promote", id: checkMemberId(req.id) }, deadline), this.opts.superDigest),
+      memberRemove: unary((req: { id: string; force: boolean }, deadline) => this.changeMembership({ kind: "remove", id: checkMemberId(req.id), force: req.force }, deadline), this.opts.superDigest),
       leaderTransfer: unary(async (req: { id: string }, deadline) => {
         const r = await this.node.transferLeadership(checkMemberId(req.id), deadline).catch((e: unknown) => Promise.reject(this.withLeaderHint(e)));
         return { leaderId: r.leaderId, ballot: { round: r.ballot.round, nodeId: r.ballot.nodeId }, elapsedMs: Math.round(r.elapsedMs) };
-      }),
+      }, this.opts.superDigest),
       stepDown: (_call, callback) => {
         if (n.role !== "leader") {
           callback(new ZkError(ErrorCode.NOT_LEADER, `node ${n.id} is not the leader`, { leaderId: n.leaderId ?? undefined }).toServiceError());
@@ -522,14 +536,21 @@ function checkMemberSpec(id: string, address: string): void {
   }
 }
 
-/** A unary handler with a deadline and one error path. */
-function unary<Req, Res>(f: (req: Req, deadline: number, key: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+/** A unary handler with a deadline, the caller's principals (zk-auth-bin metadata) and one error path. */
+function unary<Req, Res>(f: (req: Req, deadline: number, key: string, auth: Auth) => Promise<Res>, superDigest: string | undefined): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const d = call.getDeadline();
     const ms = d instanceof Date ? d.getTime() : d;
     const deadline = Number.isFinite(ms) ? ms : Date.now() + DEFAULT_DEADLINE_MS;
     const key = call.metadata.get(REQUEST_KEY_METADATA)[0];
-    f(call.request, deadline, typeof key === "string" ? key : "").then(
+    let auth: Auth;
+    try {
+      auth = grpcPrincipals(call.metadata, call.getPeer(), superDigest);
+    } catch (e) {
+      callback(asZkError(e).toServiceError());
+      return;
+    }
+    f(call.request, deadline, typeof key === "string" ? key : "", auth).then(
       (res) => callback(null, res),
       (e) => callback(asZkError(e).toServiceError()),
     );

@@ -45,10 +45,19 @@ const FILE_READ_BYTES = 1024 * 1024;
 
 /** The state machine's tables, each read in the order of its primary key (the tree hash's order). */
 export const SNAPSHOT_TABLES = [
-  { name: "znodes", key: "path" },
-  { name: "sessions", key: "id" },
-  { name: "requests", key: "zxid" },
+  { name: "znodes", key: "path", sinceSchema: 2 },
+  { name: "znode_attrs", key: "path", sinceSchema: 5 },
+  { name: "sessions", key: "id", sinceSchema: 2 },
+  { name: "requests", key: "zxid", sinceSchema: 2 },
 ] as const;
+
+/** The oldest store schema whose snapshots this build installs (a table it lacks is installed empty). */
+const SNAPSHOT_SCHEMA_MIN = 4;
+
+/** The tables a snapshot of a store at `schema` holds. */
+function tablesOf(schema: number) {
+  return SNAPSHOT_TABLES.filter((t) => t.sinceSchema <= schema);
+}
 
 if (SNAPSHOT_TABLES.map((t) => t.name).join() !== TREE_HASH_TABLES.join()) {
   throw new Error("zk: bug: a snapshot must carry exactly the tables the tree hash covers (src/tree/hash.ts)");
@@ -391,7 +400,8 @@ export function readSnapshotFile(file: string, visitor: SnapshotVisitor = {}): S
     const header = parseHeader(r.json(), r);
     visitor.header?.(header);
     const rows: Record<string, number> = {};
-    for (const t of SNAPSHOT_TABLES) {
+    const tables = tablesOf(header.schemaVersion);
+    for (const t of tables) {
       r.expectTag("T", `the table ${t.name}`);
       const name = r.str();
       if (name !== t.name) throw r.damaged(`has table ${JSON.stringify(name)} where ${t.name} belongs`);
@@ -414,7 +424,7 @@ export function readSnapshotFile(file: string, visitor: SnapshotVisitor = {}): S
     }
     r.expectTag("S", "the summary");
     const summary = parseSummary(r.json(), r);
-    for (const t of SNAPSHOT_TABLES) {
+    for (const t of tables) {
       if (summary.rows[t.name] !== rows[t.name]) throw r.damaged(`summary counts ${summary.rows[t.name]} rows of ${t.name}, the file holds ${rows[t.name]}`);
     }
     if (r.offset !== bodyBytes) throw r.damaged(`has ${bodyBytes - r.offset} bytes after its summary`);
@@ -592,9 +602,11 @@ export function loadSnapshotInto(db: SqliteDatabase, file: string, opts: { reado
   if (!db.inTransaction) throw new Error("zk: bug: loadSnapshotInto must run inside the transaction that records the applied index");
   const schema = Number(db.prepare<[], unknown>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get());
   let insert: Database.Statement | null = null;
+  for (const t of SNAPSHOT_TABLES) db.prepare(`DELETE FROM ${t.name}`).run();
   const info = readSnapshotFile(file, {
     header: (h) => {
-      if (h.schemaVersion !== schema) {
+      // An older snapshot lacks only whole tables (tablesOf), emptied below and left so.
+      if (h.schemaVersion !== schema && !(h.schemaVersion >= SNAPSHOT_SCHEMA_MIN && h.schemaVersion < schema)) {
         throw new SnapshotError(`${file} is of store schema ${h.schemaVersion}, this store is at ${schema}; restore it with the zk version that wrote it`);
       }
       if (opts.clusterId !== undefined && h.clusterId !== opts.clusterId) {

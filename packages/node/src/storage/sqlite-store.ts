@@ -15,7 +15,7 @@ import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
 import { SnapshotError, fsyncDir, loadSnapshotInto, readSnapshotFile, type SnapshotInfo } from "./snapshot.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
 export const ZK_APPLICATION_ID = 0x7a6b0001;
@@ -201,6 +201,21 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
     db.exec(`
       ALTER TABLE requests ADD COLUMN time_ms INTEGER NOT NULL DEFAULT 0;
       CREATE INDEX requests_by_time ON requests (time_ms, zxid);
+    `);
+  },
+  // 4 -> 5: znode attributes beyond the Stat (src/tree/attrs.ts): the ACL (canonical JSON of
+  // src/tree/acl.ts), its version, and the container/TTL kind; a row only for a node with any
+  // of them not at its default.
+  (db) => {
+    db.exec(`
+      CREATE TABLE znode_attrs (
+        path     TEXT PRIMARY KEY NOT NULL,
+        acl      TEXT NOT NULL,
+        aversion INTEGER NOT NULL,
+        kind     INTEGER NOT NULL,
+        ttl_ms   INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX znode_attrs_by_kind ON znode_attrs (kind, path) WHERE kind != 0;
     `);
   },
 ];

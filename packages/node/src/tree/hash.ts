@@ -8,6 +8,7 @@
 // - znodes: every column of every node — path, parent, data, version, cversion (which also
 //   numbers sequential children: the sequence counters), the zxids, the leader times, the
 //   ephemeral owner and the child count.
+// - znode_attrs: every column (a node's ACL, aversion and container/TTL kind, src/tree/attrs.ts).
 // - sessions: every column (TTL, creation and renewal zxids and times).
 // - requests: the deduplication state (request id, first zxid, the encoded first outcome, the
 //   dedup clock), for the keys still inside the window. A key more than REQUEST_IDS_KEPT_SLOTS
@@ -30,13 +31,13 @@ import type { SqliteDatabase } from "../storage/sqlite-store.js";
 import { requestsStillKept } from "./tree.js";
 
 /** Tables whose rows are hashed, in this order, each in primary-key order. */
-export const TREE_HASH_TABLES = ["znodes", "sessions", "requests"] as const;
+export const TREE_HASH_TABLES = ["znodes", "znode_attrs", "sessions", "requests"] as const;
 
 /** Tables of the store deliberately not hashed (see the file comment). */
 export const TREE_HASH_EXCLUDED_TABLES = ["meta", "entries", "watch_events"] as const;
 
 /** Version of the digest's layout; changes whenever what or how it hashes changes. */
-const TREE_HASH_FORMAT = "zk-tree-hash/1";
+const TREE_HASH_FORMAT = "zk-tree-hash/2";
 
 export interface TreeHashOptions {
   /**
@@ -56,6 +57,7 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
   // forgets keys outside both the slot and the time bound of the window.
   const kept = requestsStillKept(db, applied);
   hashRows(h, db, "znodes", "SELECT * FROM znodes ORDER BY path", []);
+  hashRows(h, db, "znode_attrs", "SELECT * FROM znode_attrs ORDER BY path", []);
   hashRows(h, db, "sessions", "SELECT * FROM sessions ORDER BY id", []);
   hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? OR time_ms >= ? ORDER BY zxid", [kept.fromZxid, kept.fromTimeMs]);
   return h.digest();

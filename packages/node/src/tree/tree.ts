@@ -18,7 +18,11 @@ import type {
   OpenSessionOp,
   OpResult,
   PutOp,
+  Principal,
   PutResult,
+  ReapNodeOp,
+  SetAclOp,
+  SetAclResult,
   SetOp,
   SetResult,
   Stat,
@@ -27,6 +31,8 @@ import { Command, CommandResult, ErrorCode, ErrorDetail } from "../gen/zk/v1/typ
 import type { WatchEvent } from "../gen/zk/v1/kv.js";
 import { EventType } from "../gen/zk/v1/kv.js";
 import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.js";
+import { Perm, allowed, fixupAcl, OPEN_ACL, type Acl } from "./acl.js";
+import { NodeKind, ZnodeAttrs, type NodeAttrs, type NodeKindValue } from "./attrs.js";
 
 /** Default largest znode data: 1 MiB, ZooKeeper's jute.maxbuffer. */
 export const DATA_BYTES_MAX_DEFAULT = 1024 * 1024;
@@ -91,7 +97,7 @@ export function internalRequestKey(name: string): string {
 
 /** Commands only the node proposes; everything else carries a client's key (or none). */
 function isInternalOp(command: Command): boolean {
-  return command.op?.$case === "expireSession";
+  return command.op?.$case === "expireSession" || command.op?.$case === "reapNode";
 }
 
 /**
@@ -332,6 +338,10 @@ function sessionGone(id: number, path: string): OpFailure {
 export class ZnodeTree {
   readonly dataBytesMax: number;
   private readonly s: Statements;
+  /** ACLs, aversions, container and TTL kinds (attrs.ts). */
+  private readonly attrs: ZnodeAttrs;
+  /** The principals of the command being applied; null: no ACL checks (Command.auth absent). */
+  private principals: readonly Principal[] | null = null;
   private lastEvictAt = 0;
   private readonly multiSavepoint: (zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => void;
 
@@ -344,6 +354,7 @@ export class ZnodeTree {
     if (!Number.isSafeInteger(max) || max < 0) throw new RangeError(`zk: dataBytesMax ${max} must be an integer >= 0`);
     this.dataBytesMax = max;
     this.s = prepareStatements(db);
+    this.attrs = new ZnodeAttrs(db);
     // Called inside the caller's transaction, better-sqlite3 makes this a SAVEPOINT: a throw
     // rolls back the multi's writes only.
     this.multiSavepoint = db.transaction((zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => {
@@ -396,7 +407,13 @@ export class ZnodeTree {
     }
 
     const events: WatchEvent[] = [];
-    const r = this.execute(zxid, command, events);
+    this.principals = command.auth === undefined ? null : command.auth.ids;
+    let r: CommandResult | OpFailure;
+    try {
+      r = this.execute(zxid, command, events);
+    } finally {
+      this.principals = null;
+    }
     const outcome: ApplyOutcome = r instanceof OpFailure ? { error: r.toDetail(), events: [] } : { result: r, events };
 
     if (rid !== "") {
@@ -462,6 +479,21 @@ export class ZnodeTree {
     return this.s.countBetween.get(base + "/", base + "0") ?? 0;
   }
 
+  /** The node's ACL, aversion and kind, or null if it does not exist. */
+  attrsOf(path: string): NodeAttrs | null {
+    return this.s.stat.get(path) === undefined ? null : this.attrs.get(path);
+  }
+
+  /** Whether `principals` may do `perm` on the node (true for a missing node: the caller answers NoNode). */
+  permits(path: string, principals: readonly Principal[], perm: number): boolean {
+    return allowed(this.attrs.get(path).acl, principals, perm);
+  }
+
+  /** Container and TTL nodes the leader may reap at leader time `nowMs` (attrs.ts). */
+  reapable(nowMs: number): string[] {
+    return this.attrs.reapable(nowMs);
+  }
+
   /** Every node, the root included; and how many of them are ephemeral. */
   counts(): { znodes: number; ephemerals: number } {
     return { znodes: this.s.countAll.get() ?? 0, ephemerals: this.s.countEphemerals.get() ?? 0 };
@@ -504,6 +536,14 @@ export class ZnodeTree {
       }
       case "noop":
         return { result: { $case: "none", value: {} } };
+      case "setAcl": {
+        const r = this.setAcl(op.value);
+        return r instanceof OpFailure ? r : { result: { $case: "setAcl", value: r } };
+      }
+      case "reapNode": {
+        const r = this.reapNode(zxid, t, op.value, events);
+        return r instanceof OpFailure ? r : { result: { $case: "none", value: {} } };
+      }
       case undefined:
         return new OpFailure(ErrorCode.INVALID_ARGUMENT, "the command has no op (or one this zk-node does not know)", "");
     }
@@ -559,6 +599,10 @@ export class ZnodeTree {
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
     const tooBig = this.checkData(op.path, op.data);
     if (tooBig !== null) return tooBig;
+    const kind = nodeKindOf(op);
+    if (kind instanceof OpFailure) return kind;
+    const acl = this.aclToStore(op.path, op.options?.acl ?? []);
+    if (acl instanceof OpFailure) return acl;
     let owner = 0;
     if (op.ephemeral) {
       if (op.sessionId === 0) {
@@ -575,6 +619,8 @@ export class ZnodeTree {
     const parentPath = parent(op.sequential ? op.path + "0" : op.path);
     const p = this.s.stat.get(parentPath);
     if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, op.path);
+    const denied = this.denied(parentPath, Perm.create, op.path);
+    if (denied !== null) return denied;
     let path = op.path;
     if (op.sequential) {
       path = op.path + sequentialSuffix(p.cversion);
@@ -587,6 +633,7 @@ export class ZnodeTree {
     }
     if (p.ephemeral_owner !== 0) return noChildrenForEphemerals(parentPath, path);
     const stat = this.insertNode(zxid, t, path, parentPath, p, op.data, owner, events);
+    this.attrs.created(path, acl, kind, op.options?.ttlMs ?? 0);
     return { path, stat };
   }
 
@@ -598,6 +645,8 @@ export class ZnodeTree {
     const path = op.path;
     const row = this.s.stat.get(path);
     if (row !== undefined) {
+      const denied = this.denied(path, Perm.write, path);
+      if (denied !== null) return denied;
       const mismatch = badVersion(path, op.expectedVersion, row.version);
       if (mismatch !== null) return mismatch;
       const stat = this.writeData(zxid, t, path, row, op.data, events);
@@ -609,8 +658,14 @@ export class ZnodeTree {
     const parentPath = parent(path);
     const p = this.s.stat.get(parentPath);
     if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, path);
+    if (op.options?.container || (op.options?.ttlMs ?? 0) > 0) return new OpFailure(ErrorCode.INVALID_ARGUMENT, `put creates plain nodes only (${path})`, path);
+    const acl = this.aclToStore(path, op.options?.acl ?? []);
+    if (acl instanceof OpFailure) return acl;
+    const denied = this.denied(parentPath, Perm.create, path);
+    if (denied !== null) return denied;
     if (p.ephemeral_owner !== 0) return noChildrenForEphemerals(parentPath, path);
     const stat = this.insertNode(zxid, t, path, parentPath, p, op.data, 0, events);
+    this.attrs.created(path, acl, NodeKind.plain, 0);
     return { path, version: 0, created: true, stat };
   }
 
@@ -621,6 +676,8 @@ export class ZnodeTree {
     if (tooBig !== null) return tooBig;
     const row = this.s.stat.get(op.path);
     if (row === undefined) return noNode(op.path);
+    const denied = this.denied(op.path, Perm.write, op.path);
+    if (denied !== null) return denied;
     const mismatch = badVersion(op.path, op.expectedVersion, row.version);
     if (mismatch !== null) return mismatch;
     return { stat: this.writeData(zxid, t, op.path, row, op.data, events) };
@@ -630,6 +687,9 @@ export class ZnodeTree {
     const invalid = validatePath(op.path);
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
     if (op.path === ROOT) return new OpFailure(ErrorCode.INVALID_ARGUMENT, `the root node ${ROOT} cannot be deleted`, ROOT);
+    // As ZooKeeper: DELETE on the parent is checked before the node is looked up.
+    const denied = this.denied(parent(op.path), Perm.delete, op.path);
+    if (denied !== null) return denied;
     const row = this.s.stat.get(op.path);
     if (row === undefined) return noNode(op.path);
     const mismatch = badVersion(op.path, op.expectedVersion, row.version);
@@ -647,6 +707,8 @@ export class ZnodeTree {
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
     const row = this.s.stat.get(op.path);
     if (row === undefined) return noNode(op.path);
+    const denied = this.denied(op.path, Perm.read, op.path);
+    if (denied !== null) return denied;
     return badVersion(op.path, op.expectedVersion, row.version) ?? true;
   }
 
@@ -668,6 +730,49 @@ export class ZnodeTree {
     for (const path of this.s.ephemerals.all(id)) this.removeNode(zxid, path, events);
     this.s.sessionDelete.run(id);
     return true;
+  }
+
+  // Checks in ZooKeeper's order for setACL: InvalidACL, NoNode, NoAuth (ADMIN), BadVersion.
+  private setAcl(op: SetAclOp): SetAclResult | OpFailure {
+    const invalid = validatePath(op.path);
+    if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
+    const acl = this.aclToStore(op.path, op.acl, false);
+    if (acl instanceof OpFailure) return acl;
+    const row = this.s.stat.get(op.path);
+    if (row === undefined) return noNode(op.path);
+    const denied = this.denied(op.path, Perm.admin, op.path);
+    if (denied !== null) return denied;
+    const a = this.attrs.get(op.path);
+    const expected = op.expectedAversion;
+    if (expected !== undefined && expected !== -1 && expected !== a.aversion) {
+      return new OpFailure(ErrorCode.BAD_VERSION, `ACL version mismatch on ${op.path}: expected ${expected}, is ${a.aversion}`, op.path);
+    }
+    this.attrs.setAcl(op.path, acl, a.aversion + 1);
+    return { stat: toStat(row), aversion: a.aversion + 1 };
+  }
+
+  /** The leader's reaping of a container or TTL node: only if it still qualifies at the command's time. */
+  private reapNode(zxid: number, t: number, op: ReapNodeOp, events: WatchEvent[]): true | OpFailure {
+    if (this.s.stat.get(op.path) === undefined) return noNode(op.path);
+    if (!this.attrs.isReapable(op.path, t)) {
+      return new OpFailure(ErrorCode.INVALID_ARGUMENT, `node ${op.path} is not an empty container or an expired TTL node`, op.path);
+    }
+    this.removeNode(zxid, op.path, events);
+    return true;
+  }
+
+  /** NO_AUTH unless the command's principals may do `perm` on `aclPath` (no check without Command.auth). */
+  private denied(aclPath: string, perm: number, path: string): OpFailure | null {
+    if (this.principals === null || allowed(this.attrs.get(aclPath).acl, this.principals, perm)) return null;
+    return new OpFailure(ErrorCode.NO_AUTH, `not authorized: ${aclPath === path ? "" : `the parent ${aclPath} of `}${path} does not grant ${permName(perm)} to ${principalsText(this.principals)}`, path);
+  }
+
+  /** The ACL a create or set_acl stores; an empty one on create means world:anyone:cdrwa. */
+  private aclToStore(path: string, acl: readonly Acl[], emptyIsOpen = true): readonly Acl[] | OpFailure {
+    if (acl.length === 0 && emptyIsOpen) return OPEN_ACL;
+    const fixed = fixupAcl(acl, this.principals ?? []);
+    if (fixed === null) return new OpFailure(ErrorCode.INVALID_ACL, `invalid ACL for ${path}: an entry has an unknown scheme or a malformed id, the list is empty, or scheme auth names no authenticated user`, path);
+    return fixed;
   }
 
   // ---- Mutations (all checks done) ---------------------------------------------------------
@@ -720,6 +825,7 @@ export class ZnodeTree {
   private removeNode(zxid: number, path: string, events: WatchEvent[]): void {
     const r = this.s.delete.run(path);
     invariant(r.changes === 1, `deleting ${path} deleted ${r.changes} rows`);
+    this.attrs.removed(path);
     events.push({ type: EventType.DELETED, path, zxid });
     const parentPath = parent(path);
     const p = this.s.stat.get(parentPath);
@@ -745,4 +851,27 @@ function noChildrenForEphemerals(parentPath: string, path: string): OpFailure {
     `parent ${parentPath} is ephemeral and cannot have children`,
     path,
   );
+}
+
+/** ZooKeeper's TTL bound (EphemeralType.TTL: 40 bits). */
+export const TTL_MS_MAX = 2 ** 40 - 1;
+
+function nodeKindOf(op: CreateOp): NodeKindValue | OpFailure {
+  const container = op.options?.container ?? false;
+  const ttlMs = op.options?.ttlMs ?? 0;
+  const bad = (why: string) => new OpFailure(ErrorCode.INVALID_ARGUMENT, `${op.path}: ${why}`, op.path);
+  if (container && (op.ephemeral || op.sequential || ttlMs > 0)) return bad("a container node is not ephemeral, sequential or TTL");
+  if (ttlMs > 0 && op.ephemeral) return bad("a TTL node cannot be ephemeral");
+  if (ttlMs > TTL_MS_MAX) return bad(`TTL ${ttlMs} ms is above the limit of ${TTL_MS_MAX}`);
+  return container ? NodeKind.container : ttlMs > 0 ? NodeKind.ttl : NodeKind.plain;
+}
+
+function permName(perm: number): string {
+  const names: [number, string][] = [[Perm.read, "READ"], [Perm.write, "WRITE"], [Perm.create, "CREATE"], [Perm.delete, "DELETE"], [Perm.admin, "ADMIN"]];
+  return names.filter(([b]) => (perm & b) !== 0).map(([, n]) => n).join(" or ");
+}
+
+function principalsText(ps: readonly Principal[]): string {
+  const named = ps.filter((p) => p.scheme === "digest").map((p) => `digest:${p.id.split(":", 1)[0]}`);
+  return named.length === 0 ? "an unauthenticated client" : named.join(", ");
 }

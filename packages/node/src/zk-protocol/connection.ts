@@ -3,24 +3,24 @@
 // when the previous one has its reply), pings, one-shot watches and their notifications.
 // Everything goes through ZkNode's public API and the shared KvOps, the gRPC port's path.
 import type { Socket } from "node:net";
-import { ErrorCode, type Op as ZkOp, type OpResult } from "../gen/zk/v1/types.js";
+import { ErrorCode, type Op as ZkOp, type OpResult, type Principal, type Stat } from "../gen/zk/v1/types.js";
 import { EventType as ZkEventType, type WatchEvent } from "../gen/zk/v1/kv.js";
 import { ZkError, asZkError } from "../net/errors.js";
 import { DEFAULT_DEADLINE_MS } from "../net/kv-ops.js";
 import { ROOT, parent } from "../tree/index.js";
+import { OPEN_ACL, Perm, allowed, digestPrincipals, redacted, type Acl } from "../tree/acl.js";
+import { ipPrincipal } from "../net/auth.js";
 import { JuteError, JuteReader, JuteWriter } from "./jute.js";
 import {
   CreateFlags,
   Err,
   EventType,
   FOUR_LETTER_WORDS_KNOWN,
-  OPEN_ACL,
   Op,
   WatchMode,
   WatcherType,
   Xid,
   connectResponse,
-  isOpenAcl,
   readAcl,
   readConnectRequest,
   replyHeader,
@@ -28,8 +28,10 @@ import {
   writeStat,
   writeWatcherEvent,
   zkErrOf,
+  type ZkStat,
 } from "./records.js";
 import type { ZkProtocolServer } from "./listener.js";
+import { TTL_MS_MAX } from "../tree/tree.js";
 import { SYSTEM_ROOT, systemNode } from "./system-nodes.js";
 
 /** Requests read from one connection and not yet answered; past it the socket stops being read. */
@@ -64,7 +66,8 @@ export class ZkConnection {
   /** addWatch: watches that stay after they fire; recursive ones cover every descendant too. */
   readonly persistentWatches = new Set<string>();
   readonly recursiveWatches = new Set<string>();
-  readonly authInfo: { scheme: string; id: string }[] = [];
+  /** The connection's principals: its address (ZooKeeper's ip scheme), then what addauth added. */
+  readonly authInfo: Principal[];
   received = 0;
   sent = 0;
 
@@ -72,6 +75,7 @@ export class ZkConnection {
     private readonly server: ZkProtocolServer,
     readonly socket: Socket,
   ) {
+    this.authInfo = [ipPrincipal(socket.remoteAddress ?? "")];
     socket.setNoDelay(true);
     socket.on("data", (b: Buffer) => this.onData(b));
     socket.on("close", () => this.closed());
@@ -274,12 +278,14 @@ export class ZkConnection {
         r.int();
         const scheme = r.ustring() ?? "";
         const auth = (r.buffer() ?? Buffer.alloc(0)).toString("utf8");
-        if (scheme !== "digest" || !auth.includes(":")) {
+        if (scheme !== "digest") {
           // ZooKeeper answers AuthFailed and the client's session is unusable from then on.
           setImmediate(() => this.close());
           return { err: Err.authFailed };
         }
-        this.authInfo.push({ scheme, id: auth.slice(0, auth.indexOf(":")) });
+        for (const p of digestPrincipals(auth, this.server.opts.superDigest)) {
+          if (!this.authInfo.some((q) => q.scheme === p.scheme && q.id === p.id)) this.authInfo.push(p);
+        }
         return { err: Err.ok };
       }
       case Op.setWatches:
@@ -315,20 +321,33 @@ export class ZkConnection {
         return { err: Err.ok };
       }
       case Op.create:
-      case Op.create2: {
+      case Op.create2:
+      case Op.createContainer:
+      case Op.createTTL: {
         const path = r.path();
         const data = r.buffer() ?? Buffer.alloc(0);
         const acl = r.vector(readAcl);
         const flags = r.int();
-        const res = await this.create(path, data, acl, flags, deadline);
+        const ttl = type === Op.createTTL ? r.long() : -1;
+        const res = await this.create(path, data, acl, flags, ttl, deadline);
         if (type === Op.create) return { err: Err.ok, zxid: res.zxid, body: (w) => w.ustring(res.path) };
         return { err: Err.ok, zxid: res.zxid, body: (w) => writeStat(w.ustring(res.path), res.stat) };
+      }
+      case Op.setACL: {
+        const path = r.path();
+        const acl = r.vector(readAcl) ?? [];
+        const version = r.int();
+        this.refuseSystem(path);
+        if (acl.length === 0) return { err: Err.invalidAcl };
+        const o = await ops.setAcl({ path, acl, expectedAversion: version }, deadline, "", this.authInfo);
+        await this.caughtUp(o.zxid, deadline);
+        return { err: Err.ok, zxid: o.zxid, body: (w) => writeStat(w, this.zkStat(path, o.stat!)) };
       }
       case Op.delete: {
         const path = r.path();
         const version = r.int();
         this.refuseSystem(path);
-        const o = await ops.delete({ path, expectedVersion: version }, deadline);
+        const o = await ops.delete({ path, expectedVersion: version }, deadline, "", this.authInfo);
         await this.caughtUp(o.zxid, deadline);
         return { err: Err.ok, zxid: o.zxid };
       }
@@ -337,9 +356,9 @@ export class ZkConnection {
         const data = r.buffer() ?? Buffer.alloc(0);
         const version = r.int();
         this.refuseSystem(path);
-        const o = await ops.set({ path, data, expectedVersion: version }, deadline);
+        const o = await ops.set({ path, data, expectedVersion: version }, deadline, "", this.authInfo);
         await this.caughtUp(o.zxid, deadline);
-        return { err: Err.ok, zxid: o.zxid, body: (w) => writeStat(w, o.stat!) };
+        return { err: Err.ok, zxid: o.zxid, body: (w) => writeStat(w, this.zkStat(path, o.stat!)) };
       }
       case Op.check: {
         const path = r.path();
@@ -405,8 +424,9 @@ export class ZkConnection {
         const sys = systemNode(path, this.server);
         const n = sys ?? tree.get(path);
         if (!n) return { err: Err.noNode };
+        if (!sys && !this.may(path, Perm.read)) return { err: Err.noAuth };
         if (watch) this.dataWatches.add(path);
-        const stat = this.adjustRoot(path, n.stat);
+        const stat = sys ? n.stat : this.zkStat(path, this.adjustRoot(path, n.stat));
         return { err: Err.ok, body: (w) => writeStat(w.buffer(n.data), stat) };
       }
       case Op.getChildren:
@@ -415,6 +435,7 @@ export class ZkConnection {
         const watch = r.bool();
         const children = this.children(path);
         if (!children) return { err: Err.noNode };
+        if (!this.may(path, Perm.read)) return { err: Err.noAuth };
         if (watch) this.childWatches.add(path);
         const stat = this.stat(path)!;
         return { err: Err.ok, body: (w) => { w.vector(children, (x, c) => x.ustring(c)); if (type === Op.getChildren2) writeStat(w, stat); } };
@@ -423,11 +444,17 @@ export class ZkConnection {
         const path = r.path();
         const stat = this.stat(path);
         if (!stat) return { err: Err.noNode };
-        return { err: Err.ok, body: (w) => writeStat(w.vector(OPEN_ACL, writeAcl), stat) };
+        const a = systemNode(path, this.server) ? null : tree.attrsOf(path);
+        const acl: readonly Acl[] = a?.acl ?? OPEN_ACL;
+        // As ZooKeeper 3.6+: READ or ADMIN may read it; without ADMIN, digest ids lose their hash.
+        if (!allowed(acl, this.authInfo, Perm.read | Perm.admin)) return { err: Err.noAuth };
+        const shown = allowed(acl, this.authInfo, Perm.admin) ? acl : redacted(acl);
+        return { err: Err.ok, body: (w) => writeStat(w.vector(shown, writeAcl), stat) };
       }
       case Op.getAllChildrenNumber: {
         const path = r.path();
         if (!this.stat(path)) return { err: Err.noNode };
+        if (!this.may(path, Perm.read)) return { err: Err.noAuth };
         const sys = path === ROOT ? 3 : path === SYSTEM_ROOT ? 2 : 0;
         const n = path.startsWith(SYSTEM_ROOT + "/") ? 0 : tree.descendantCount(path) + sys;
         return { err: Err.ok, body: (w) => w.int(n) };
@@ -439,7 +466,8 @@ export class ZkConnection {
         return { err: Err.ok, body: (w) => w.vector(mine, (x, p) => x.ustring(p)) };
       }
       case Op.whoAmI: {
-        const who = [{ scheme: "ip", id: this.socket.remoteAddress ?? "" }, ...this.authInfo];
+        // ZooKeeper's ClientInfo: a digest principal shows its user name only.
+        const who = javaSetOrder(this.authInfo).map((a) => ({ scheme: a.scheme, id: a.scheme === "digest" ? a.id.split(":", 1)[0]! : a.id }));
         return { err: Err.ok, body: (w) => w.vector(who, (x, a) => x.ustring(a.scheme).ustring(a.id)) };
       }
       case Op.multiRead: {
@@ -465,11 +493,23 @@ export class ZkConnection {
     return { err: Err.unimplemented };
   }
 
-  private stat(path: string) {
+  private stat(path: string): ZkStat | null {
     const sys = systemNode(path, this.server);
     if (sys) return sys.stat;
     const s = this.server.node.tree.exists(path);
-    return s ? this.adjustRoot(path, s) : null;
+    return s ? this.zkStat(path, this.adjustRoot(path, s)) : null;
+  }
+
+  /** The tree's stat with the node's ACL version. */
+  private zkStat(path: string, s: Stat): ZkStat {
+    const a = this.server.node.tree.attrsOf(path);
+    return a === null || a.aversion === 0 ? s : { ...s, aversion: a.aversion };
+  }
+
+  /** Whether this connection's principals may do `perm` on the (existing, stored) node. */
+  private may(path: string, perm: number): boolean {
+    if (systemNode(path, this.server)) return true;
+    return this.server.node.tree.permits(path, this.authInfo, perm);
   }
 
   /** The root also holds ZooKeeper's /zookeeper, which zk serves on this port only. */
@@ -490,21 +530,30 @@ export class ZkConnection {
 
   // ---- Writes ------------------------------------------------------------------------------
 
-  private createOp(path: string, data: Uint8Array, acl: ReturnType<JuteReader["vector"]>, flags: number): ZkOp {
+  /**
+   * A create of any mode (CreateMode.fromFlag: 0-3 persistent/ephemeral, sequential or not,
+   * 4 container, 5-6 TTL, sequential or not); `ttl` is -1 unless the request was createTTL.
+   * As ZooKeeper (EphemeralType.validateTTL): a TTL mode needs 0 < ttl <= 2^40 - 1, and any
+   * other mode no ttl.
+   */
+  private createOp(path: string, data: Uint8Array, acl: Acl[] | null, flags: number, ttl: number): ZkOp {
+    if (flags < 0 || flags > CreateFlags.ttlSequential) throw new ZkErrorWith(Err.badArguments);
+    const isTtl = flags === CreateFlags.ttl || flags === CreateFlags.ttlSequential;
+    if (isTtl ? ttl <= 0 || ttl > TTL_MS_MAX : ttl >= 0) throw new ZkErrorWith(Err.badArguments);
     if (acl === null || acl.length === 0) throw new ZkErrorWith(Err.invalidAcl);
-    if (!isOpenAcl(acl as never)) throw new ZkErrorWith(Err.invalidAcl);
-    if (flags < 0 || flags > (CreateFlags.ephemeral | CreateFlags.sequential)) throw new ZkErrorWith(Err.badArguments);
     this.refuseSystem(path, true);
-    const ephemeral = (flags & CreateFlags.ephemeral) !== 0;
-    return { op: { $case: "create", value: { path, data, ephemeral, sequential: (flags & CreateFlags.sequential) !== 0, sessionId: ephemeral ? this.sessionId : 0 } } };
+    const ephemeral = flags === CreateFlags.ephemeral || flags === (CreateFlags.ephemeral | CreateFlags.sequential);
+    const sequential = flags === CreateFlags.sequential || flags === (CreateFlags.ephemeral | CreateFlags.sequential) || flags === CreateFlags.ttlSequential;
+    const options = { acl, container: flags === CreateFlags.container, ttlMs: isTtl ? ttl : 0 };
+    return { op: { $case: "create", value: { path, data, ephemeral, sequential, sessionId: ephemeral ? this.sessionId : 0, options } } };
   }
 
-  private async create(path: string, data: Uint8Array, acl: ReturnType<JuteReader["vector"]>, flags: number, deadline: number) {
-    const op = this.createOp(path, data, acl, flags);
+  private async create(path: string, data: Uint8Array, acl: Acl[] | null, flags: number, ttl: number, deadline: number) {
+    const op = this.createOp(path, data, acl, flags, ttl);
     if (op.op?.$case !== "create") throw new Error("unreachable");
-    const o = await this.server.ops.create(op.op.value, deadline);
+    const o = await this.server.ops.create(op.op.value, deadline, "", this.authInfo);
     await this.caughtUp(o.zxid, deadline);
-    return { zxid: o.zxid, path: o.path, stat: o.stat! };
+    return { zxid: o.zxid, path: o.path, stat: this.zkStat(o.path, o.stat!) };
   }
 
   private async multi(r: JuteReader, deadline: number): Promise<Reply> {
@@ -519,11 +568,14 @@ export class ZkConnection {
         types.push(t);
         switch (t) {
           case Op.create:
-          case Op.create2: {
+          case Op.create2:
+          case Op.createContainer:
+          case Op.createTTL: {
             const path = r.path();
             const data = r.buffer() ?? Buffer.alloc(0);
             const acl = r.vector(readAcl);
-            ops.push(this.createOp(path, data, acl, r.int()));
+            const flags = r.int();
+            ops.push(this.createOp(path, data, acl, flags, t === Op.createTTL ? r.long() : -1));
             break;
           }
           case Op.delete: {
@@ -573,8 +625,8 @@ export class ZkConnection {
           const v = result.result;
           if (v?.$case === "create") {
             w.ustring(v.value.path);
-            if (t === Op.create2) writeStat(w, v.value.stat!);
-          } else if (v?.$case === "set") writeStat(w, v.value.stat!);
+            if (t !== Op.create) writeStat(w, this.zkStat(v.value.path, v.value.stat!));
+          } else if (v?.$case === "set") writeStat(w, this.zkStat((ops[i]!.op!.value as { path: string }).path, v.value.stat!));
         });
         w.int(-1).bool(true).int(-1);
       },
@@ -582,7 +634,7 @@ export class ZkConnection {
   }
 
   private async multiWrite(ops: ZkOp[], deadline: number): Promise<{ zxid: number; results: OpResult[] }> {
-    const o = await this.server.ops.multi({ ops }, deadline);
+    const o = await this.server.ops.multi({ ops }, deadline, "", this.authInfo);
     await this.caughtUp(o.zxid, deadline);
     return o;
   }
@@ -726,4 +778,24 @@ function drop(e: unknown): never {
   const z = asZkError(e);
   if (zkErrOf(z.code) !== null && z.code !== ErrorCode.INTERNAL) throw z;
   throw new DropConnection(z.message);
+}
+
+/**
+ * The order ZooKeeper lists a connection's auth ids in (whoAmI): they live in a hash set of
+ * jute Id records, so they come in bucket order of a 16-bucket table (Id.hashCode, spread as
+ * java.util.HashMap does), insertion order within a bucket. Fewer than 12 ids never resize it.
+ */
+export function javaSetOrder<T extends { scheme: string; id: string }>(ids: readonly T[]): T[] {
+  if (ids.length >= 12) return [...ids];
+  const bucket = (x: T) => {
+    const h = (Math.imul(Math.imul(17, 37) + javaStringHash(x.scheme), 37) + javaStringHash(x.id)) | 0;
+    return (h ^ (h >>> 16)) & 15;
+  };
+  return ids.map((x, i) => ({ x, i, b: bucket(x) })).sort((p, q) => p.b - q.b || p.i - q.i).map((e) => e.x);
+}
+
+function javaStringHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h;
 }

@@ -86,7 +86,7 @@ export class JuteWriter {
     return this.push(b);
   }
 
-  long(v: number): this {
+  long(v: number | bigint): this {
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(v));
     return this.push(b);

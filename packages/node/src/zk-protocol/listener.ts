@@ -28,6 +28,8 @@ export interface ZkProtocolOptions {
   readonly linearizableReads: boolean;
   /** Every member's ZooKeeper-port address by id, for /zookeeper/config (this node's at least). */
   readonly zkAddresses: ReadonlyMap<string, string>;
+  /** The super user's digest (--zk-super-digest): `addauth digest` with its password passes every ACL check. */
+  readonly superDigest?: string;
 }
 
 export class ZkProtocolServer implements SystemNodeSource {

@@ -2,6 +2,7 @@
 // ZooKeeper's zookeeper.jute (org.apache.zookeeper.proto and .data) and ZooDefs.OpCode.
 import type { Stat } from "../gen/zk/v1/types.js";
 import { ErrorCode } from "../gen/zk/v1/types.js";
+import type { Acl } from "../tree/acl.js";
 import { JuteReader, JuteWriter } from "./jute.js";
 
 /** ZooDefs.OpCode. */
@@ -75,8 +76,6 @@ export const KeeperState = { syncConnected: 3 } as const;
 /** CreateMode flags. */
 export const CreateFlags = { ephemeral: 1, sequential: 2, container: 4, ttl: 5, ttlSequential: 6 } as const;
 
-/** ZooDefs.Perms.ALL: what world:anyone gets in OPEN_ACL_UNSAFE, the only ACL zk takes yet. */
-export const PERMS_ALL = 31;
 
 /**
  * A zk error that the client should see as a reply's err, or null when ZooKeeper would have
@@ -100,6 +99,10 @@ export function zkErrOf(code: ErrorCode): number | null {
       return Err.badArguments;
     case ErrorCode.SESSION_EXPIRED:
       return Err.sessionExpired;
+    case ErrorCode.NO_AUTH:
+      return Err.noAuth;
+    case ErrorCode.INVALID_ACL:
+      return Err.invalidAcl;
     case ErrorCode.INTERNAL:
       return Err.systemError;
     default:
@@ -135,8 +138,16 @@ export function replyHeader(w: JuteWriter, xid: number, zxid: number, err: numbe
   return w.int(xid).long(zxid).int(err);
 }
 
-/** Stat, field by field; zk keeps no ACL versions yet, so aversion is 0. */
-export function writeStat(w: JuteWriter, s: Stat): JuteWriter {
+/**
+ * A Stat as this port shows it: the tree's, with the node's ACL version. (A container or TTL
+ * node shows ephemeralOwner 0, as ZooKeeper's DataNode.copyStat hides their encoded kind.)
+ */
+export interface ZkStat extends Stat {
+  readonly aversion?: number;
+}
+
+/** Stat, field by field. */
+export function writeStat(w: JuteWriter, s: ZkStat): JuteWriter {
   return w
     .long(s.czxid)
     .long(s.mzxid)
@@ -144,17 +155,11 @@ export function writeStat(w: JuteWriter, s: Stat): JuteWriter {
     .long(s.mtimeMs)
     .int(s.version)
     .int(s.cversion)
-    .int(0)
+    .int(s.aversion ?? 0)
     .long(s.ephemeralOwner)
     .int(s.dataLength)
     .int(s.numChildren)
     .long(s.pzxid);
-}
-
-export interface Acl {
-  readonly perms: number;
-  readonly scheme: string;
-  readonly id: string;
 }
 
 export function readAcl(r: JuteReader): Acl {
@@ -165,11 +170,6 @@ export function writeAcl(w: JuteWriter, a: Acl): void {
   w.int(a.perms).ustring(a.scheme).ustring(a.id);
 }
 
-export const OPEN_ACL: readonly Acl[] = [{ perms: PERMS_ALL, scheme: "world", id: "anyone" }];
-
-export function isOpenAcl(acl: readonly Acl[] | null): boolean {
-  return acl !== null && acl.length > 0 && acl.every((a) => a.scheme === "world" && a.id === "anyone" && a.perms === PERMS_ALL);
-}
 
 export function writeWatcherEvent(w: JuteWriter, type: number, path: string): JuteWriter {
   return w.int(type).int(KeeperState.syncConnected).ustring(path);

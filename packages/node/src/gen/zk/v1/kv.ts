@@ -22,7 +22,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorDetail, Op, OpResult, Stat } from "./types.js";
+import { Acl, ErrorDetail, NodeOptions, Op, OpResult, Stat } from "./types.js";
 
 export const protobufPackage = "zk.v1";
 
@@ -141,6 +141,48 @@ export function eventTypeToJSON(object: EventType): string {
   }
 }
 
+/** Read a node's ACL. */
+export interface GetAclRequest {
+  /** The node's path. */
+  path: string;
+  /** How fresh the read must be. */
+  consistency: Consistency;
+}
+
+/** A node's ACL. */
+export interface GetAclResponse {
+  /** The node's ACL entries, in order. */
+  acl: Acl[];
+  /** The node's ACL version: the number of set_acl changes to it. */
+  aversion: number;
+  /** The node's stat. */
+  stat?:
+    | Stat
+    | undefined;
+  /** The applied index the read was served at. */
+  zxid: number;
+}
+
+/** Replace a node's ACL. */
+export interface SetAclRequest {
+  /** The node's path. */
+  path: string;
+  /** The new ACL (zkCli.sh's scheme:id:perms entries, parsed). */
+  acl: Acl[];
+  /** The ACL version the node must have; absent or -1: any. */
+  expectedAversion?: number | undefined;
+}
+
+/** The node after the change. */
+export interface SetAclResponse {
+  /** The zxid of the change. */
+  zxid: number;
+  /** The node's new ACL version. */
+  aversion: number;
+  /** The node's stat. */
+  stat?: Stat | undefined;
+}
+
 /** Create a node. */
 export interface CreateRequest {
   /** The node's path; for a sequential node, the prefix of its name. */
@@ -156,6 +198,11 @@ export interface CreateRequest {
    * is ignored: the stream's session owns the node.
    */
   sessionId: number;
+  /**
+   * The node's ACL and kind (container, TTL); absent: world:anyone with every permission,
+   * a plain node.
+   */
+  options?: NodeOptions | undefined;
 }
 
 /** The created node. */
@@ -551,8 +598,416 @@ export interface SessionResponse {
     | undefined;
 }
 
+function createBaseGetAclRequest(): GetAclRequest {
+  return { path: "", consistency: 0 };
+}
+
+export const GetAclRequest: MessageFns<GetAclRequest> = {
+  encode(message: GetAclRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.consistency !== 0) {
+      writer.uint32(16).int32(message.consistency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAclRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAclRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAclRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      consistency: isSet(object.consistency) ? consistencyFromJSON(object.consistency) : 0,
+    };
+  },
+
+  toJSON(message: GetAclRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.consistency !== 0) {
+      obj.consistency = consistencyToJSON(message.consistency);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAclRequest>): GetAclRequest {
+    return GetAclRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAclRequest>): GetAclRequest {
+    const message = createBaseGetAclRequest();
+    message.path = object.path ?? "";
+    message.consistency = object.consistency ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetAclResponse(): GetAclResponse {
+  return { acl: [], aversion: 0, stat: undefined, zxid: 0 };
+}
+
+export const GetAclResponse: MessageFns<GetAclResponse> = {
+  encode(message: GetAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.acl) {
+      Acl.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.aversion !== 0) {
+      writer.uint32(16).int64(message.aversion);
+    }
+    if (message.stat !== undefined) {
+      Stat.encode(message.stat, writer.uint32(26).fork()).join();
+    }
+    if (message.zxid !== 0) {
+      writer.uint32(32).uint64(message.zxid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAclResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAclResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acl.push(Acl.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.aversion = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stat = Stat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.zxid = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAclResponse {
+    return {
+      acl: globalThis.Array.isArray(object?.acl) ? object.acl.map((e: any) => Acl.fromJSON(e)) : [],
+      aversion: isSet(object.aversion) ? globalThis.Number(object.aversion) : 0,
+      stat: isSet(object.stat) ? Stat.fromJSON(object.stat) : undefined,
+      zxid: isSet(object.zxid) ? globalThis.Number(object.zxid) : 0,
+    };
+  },
+
+  toJSON(message: GetAclResponse): unknown {
+    const obj: any = {};
+    if (message.acl?.length) {
+      obj.acl = message.acl.map((e) => Acl.toJSON(e));
+    }
+    if (message.aversion !== 0) {
+      obj.aversion = Math.round(message.aversion);
+    }
+    if (message.stat !== undefined) {
+      obj.stat = Stat.toJSON(message.stat);
+    }
+    if (message.zxid !== 0) {
+      obj.zxid = Math.round(message.zxid);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAclResponse>): GetAclResponse {
+    return GetAclResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAclResponse>): GetAclResponse {
+    const message = createBaseGetAclResponse();
+    message.acl = object.acl?.map((e) => Acl.fromPartial(e)) || [];
+    message.aversion = object.aversion ?? 0;
+    message.stat = (object.stat !== undefined && object.stat !== null) ? Stat.fromPartial(object.stat) : undefined;
+    message.zxid = object.zxid ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetAclRequest(): SetAclRequest {
+  return { path: "", acl: [], expectedAversion: undefined };
+}
+
+export const SetAclRequest: MessageFns<SetAclRequest> = {
+  encode(message: SetAclRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    for (const v of message.acl) {
+      Acl.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.expectedAversion !== undefined) {
+      writer.uint32(24).int64(message.expectedAversion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAclRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAclRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acl.push(Acl.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expectedAversion = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAclRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      acl: globalThis.Array.isArray(object?.acl) ? object.acl.map((e: any) => Acl.fromJSON(e)) : [],
+      expectedAversion: isSet(object.expectedAversion)
+        ? globalThis.Number(object.expectedAversion)
+        : isSet(object.expected_aversion)
+        ? globalThis.Number(object.expected_aversion)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetAclRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.acl?.length) {
+      obj.acl = message.acl.map((e) => Acl.toJSON(e));
+    }
+    if (message.expectedAversion !== undefined) {
+      obj.expectedAversion = Math.round(message.expectedAversion);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAclRequest>): SetAclRequest {
+    return SetAclRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAclRequest>): SetAclRequest {
+    const message = createBaseSetAclRequest();
+    message.path = object.path ?? "";
+    message.acl = object.acl?.map((e) => Acl.fromPartial(e)) || [];
+    message.expectedAversion = object.expectedAversion ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetAclResponse(): SetAclResponse {
+  return { zxid: 0, aversion: 0, stat: undefined };
+}
+
+export const SetAclResponse: MessageFns<SetAclResponse> = {
+  encode(message: SetAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.zxid !== 0) {
+      writer.uint32(8).uint64(message.zxid);
+    }
+    if (message.aversion !== 0) {
+      writer.uint32(16).int64(message.aversion);
+    }
+    if (message.stat !== undefined) {
+      Stat.encode(message.stat, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAclResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAclResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.zxid = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.aversion = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.stat = Stat.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAclResponse {
+    return {
+      zxid: isSet(object.zxid) ? globalThis.Number(object.zxid) : 0,
+      aversion: isSet(object.aversion) ? globalThis.Number(object.aversion) : 0,
+      stat: isSet(object.stat) ? Stat.fromJSON(object.stat) : undefined,
+    };
+  },
+
+  toJSON(message: SetAclResponse): unknown {
+    const obj: any = {};
+    if (message.zxid !== 0) {
+      obj.zxid = Math.round(message.zxid);
+    }
+    if (message.aversion !== 0) {
+      obj.aversion = Math.round(message.aversion);
+    }
+    if (message.stat !== undefined) {
+      obj.stat = Stat.toJSON(message.stat);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAclResponse>): SetAclResponse {
+    return SetAclResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAclResponse>): SetAclResponse {
+    const message = createBaseSetAclResponse();
+    message.zxid = object.zxid ?? 0;
+    message.aversion = object.aversion ?? 0;
+    message.stat = (object.stat !== undefined && object.stat !== null) ? Stat.fromPartial(object.stat) : undefined;
+    return message;
+  },
+};
+
 function createBaseCreateRequest(): CreateRequest {
-  return { path: "", data: new Uint8Array(0), ephemeral: false, sequential: false, sessionId: 0 };
+  return { path: "", data: new Uint8Array(0), ephemeral: false, sequential: false, sessionId: 0, options: undefined };
 }
 
 export const CreateRequest: MessageFns<CreateRequest> = {
@@ -571,6 +1026,9 @@ export const CreateRequest: MessageFns<CreateRequest> = {
     }
     if (message.sessionId !== 0) {
       writer.uint32(40).uint64(message.sessionId);
+    }
+    if (message.options !== undefined) {
+      NodeOptions.encode(message.options, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -628,6 +1086,14 @@ export const CreateRequest: MessageFns<CreateRequest> = {
             message.sessionId = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.options = NodeOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -651,6 +1117,7 @@ export const CreateRequest: MessageFns<CreateRequest> = {
         : isSet(object.session_id)
         ? globalThis.Number(object.session_id)
         : 0,
+      options: isSet(object.options) ? NodeOptions.fromJSON(object.options) : undefined,
     };
   },
 
@@ -671,6 +1138,9 @@ export const CreateRequest: MessageFns<CreateRequest> = {
     if (message.sessionId !== 0) {
       obj.sessionId = Math.round(message.sessionId);
     }
+    if (message.options !== undefined) {
+      obj.options = NodeOptions.toJSON(message.options);
+    }
     return obj;
   },
 
@@ -684,6 +1154,9 @@ export const CreateRequest: MessageFns<CreateRequest> = {
     message.ephemeral = object.ephemeral ?? false;
     message.sequential = object.sequential ?? false;
     message.sessionId = object.sessionId ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? NodeOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
@@ -4155,6 +4628,29 @@ export const KvService = {
     responseSerialize: (value: WatchEvent): Buffer => Buffer.from(WatchEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchEvent => WatchEvent.decode(value),
   },
+  /**
+   * Read a node's ACL (needs READ or ADMIN on it; without ADMIN, digest ids are shown as
+   * "user:x", as ZooKeeper does).
+   */
+  getAcl: {
+    path: "/zk.v1.Kv/GetAcl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAclRequest): Buffer => Buffer.from(GetAclRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAclRequest => GetAclRequest.decode(value),
+    responseSerialize: (value: GetAclResponse): Buffer => Buffer.from(GetAclResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAclResponse => GetAclResponse.decode(value),
+  },
+  /** Replace a node's ACL (needs ADMIN on it). */
+  setAcl: {
+    path: "/zk.v1.Kv/SetAcl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetAclRequest): Buffer => Buffer.from(SetAclRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetAclRequest => SetAclRequest.decode(value),
+    responseSerialize: (value: SetAclResponse): Buffer => Buffer.from(SetAclResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetAclResponse => SetAclResponse.decode(value),
+  },
 } as const;
 
 export interface KvServer extends UntypedServiceImplementation {
@@ -4196,6 +4692,13 @@ export interface KvServer extends UntypedServiceImplementation {
    * longer stored), then follows new ones, until the client cancels.
    */
   watch: handleServerStreamingCall<WatchRequest, WatchEvent>;
+  /**
+   * Read a node's ACL (needs READ or ADMIN on it; without ADMIN, digest ids are shown as
+   * "user:x", as ZooKeeper does).
+   */
+  getAcl: handleUnaryCall<GetAclRequest, GetAclResponse>;
+  /** Replace a node's ACL (needs ADMIN on it). */
+  setAcl: handleUnaryCall<SetAclRequest, SetAclResponse>;
 }
 
 export interface KvClient extends Client {
@@ -4351,6 +4854,41 @@ export interface KvClient extends Client {
    */
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEvent>;
   watch(request: WatchRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchEvent>;
+  /**
+   * Read a node's ACL (needs READ or ADMIN on it; without ADMIN, digest ids are shown as
+   * "user:x", as ZooKeeper does).
+   */
+  getAcl(
+    request: GetAclRequest,
+    callback: (error: ServiceError | null, response: GetAclResponse) => void,
+  ): ClientUnaryCall;
+  getAcl(
+    request: GetAclRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAclResponse) => void,
+  ): ClientUnaryCall;
+  getAcl(
+    request: GetAclRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAclResponse) => void,
+  ): ClientUnaryCall;
+  /** Replace a node's ACL (needs ADMIN on it). */
+  setAcl(
+    request: SetAclRequest,
+    callback: (error: ServiceError | null, response: SetAclResponse) => void,
+  ): ClientUnaryCall;
+  setAcl(
+    request: SetAclRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetAclResponse) => void,
+  ): ClientUnaryCall;
+  setAcl(
+    request: SetAclRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetAclResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const KvClient = makeGenericClientConstructor(KvService, "zk.v1.Kv") as unknown as {

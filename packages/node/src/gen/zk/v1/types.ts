@@ -82,12 +82,22 @@ export enum ErrorCode {
    */
   CANNOT_PERSIST = 16,
   /**
+   * NO_AUTH - The requester's identities lack the permission the node's ACL (or its parent's) requires
+   * (PERMISSION_DENIED).
+   */
+  NO_AUTH = 17,
+  /**
+   * INVALID_ACL - The ACL is malformed or empty, or scheme auth names no authenticated identity
+   * (INVALID_ARGUMENT).
+   */
+  INVALID_ACL = 18,
+  /**
    * MEMBERSHIP_CONFLICT - A membership change or leader transfer conflicts with the cluster's state: another change
    * is in flight (the message names it), the id or address is already a member's, the removal
    * would leave too few live voters for a quorum, or the member is not caught up
    * (FAILED_PRECONDITION).
    */
-  MEMBERSHIP_CONFLICT = 17,
+  MEMBERSHIP_CONFLICT = 19,
   UNRECOGNIZED = -1,
 }
 
@@ -145,6 +155,12 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case "ERROR_CODE_CANNOT_PERSIST":
       return ErrorCode.CANNOT_PERSIST;
     case 17:
+    case "ERROR_CODE_NO_AUTH":
+      return ErrorCode.NO_AUTH;
+    case 18:
+    case "ERROR_CODE_INVALID_ACL":
+      return ErrorCode.INVALID_ACL;
+    case 19:
     case "ERROR_CODE_MEMBERSHIP_CONFLICT":
       return ErrorCode.MEMBERSHIP_CONFLICT;
     case -1:
@@ -190,6 +206,10 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_INTERNAL";
     case ErrorCode.CANNOT_PERSIST:
       return "ERROR_CODE_CANNOT_PERSIST";
+    case ErrorCode.NO_AUTH:
+      return "ERROR_CODE_NO_AUTH";
+    case ErrorCode.INVALID_ACL:
+      return "ERROR_CODE_INVALID_ACL";
     case ErrorCode.MEMBERSHIP_CONFLICT:
       return "ERROR_CODE_MEMBERSHIP_CONFLICT";
     case ErrorCode.UNRECOGNIZED:
@@ -247,6 +267,15 @@ export interface Command {
    * waiting on a slot recognises its own command by its bytes. Not used for deduplication.
    */
   nonce: number;
+  /**
+   * Who asks, as the node that took the request authenticated them: the state machine checks
+   * every op's permissions against the nodes' ACLs with these principals at apply, so every
+   * replica decides the same. Absent: no ACL check (the node's own commands, such as a
+   * session's expiry, and commands logged before zk had ACLs, when every ACL was open).
+   */
+  auth?:
+    | AuthContext
+    | undefined;
   /** What to do. Exactly one is set. */
   op?:
     | //
@@ -279,7 +308,62 @@ export interface Command {
     | //
     /** Do nothing (an explicit no-op, e.g. to commit an index for a read or a barrier). */
     { $case: "noop"; value: NoopOp }
+    | //
+    /** Replace a node's ACL. */
+    { $case: "setAcl"; value: SetAclOp }
+    | //
+    /** Delete an empty container node or an expired TTL node (proposed by the leader). */
+    { $case: "reapNode"; value: ReapNodeOp }
     | undefined;
+}
+
+/** One entry of a node's ACL, as ZooKeeper's ACL record: who (scheme and id) may do what. */
+export interface Acl {
+  /** Permission bits, ZooKeeper's ZooDefs.Perms: READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16. */
+  perms: number;
+  /** world, digest, ip or auth (auth is expanded at create/set_acl into the requester's ids). */
+  scheme: string;
+  /**
+   * The scheme's id: "anyone" (world), "user:base64(sha1(user:password))" (digest), an
+   * address or address/bits (ip).
+   */
+  id: string;
+}
+
+/**
+ * One authenticated identity of a requester (scheme digest: "user:digest"; ip: the address;
+ * super: the configured super user, allowed everything).
+ */
+export interface Principal {
+  /** The scheme. */
+  scheme: string;
+  /** The id within the scheme. */
+  id: string;
+}
+
+/** The identities a request runs with. */
+export interface AuthContext {
+  /** Every identity of the requester; empty: anonymous (only world:anyone entries grant). */
+  ids: Principal[];
+}
+
+/** Replace the ACL of an existing node (needs ADMIN on it). */
+export interface SetAclOp {
+  /** The node's path. */
+  path: string;
+  /** The new ACL; must not be empty. */
+  acl: Acl[];
+  /** The ACL version (aversion) the node must have; absent or -1: any. */
+  expectedAversion?: number | undefined;
+}
+
+/**
+ * Delete `path` if it is a container node that had children and has none now, or a TTL node
+ * without children not modified for its TTL as of the command's time; otherwise fail.
+ */
+export interface ReapNodeOp {
+  /** The node's path. */
+  path: string;
 }
 
 /**
@@ -295,7 +379,14 @@ export interface PutOp {
    * The version the node must have; absent or -1: any version (and the node may be
    * missing). Any other value requires the node to exist with that version.
    */
-  expectedVersion?: number | undefined;
+  expectedVersion?:
+    | number
+    | undefined;
+  /**
+   * The ACL of a node the put creates (container and ttl_ms must be unset); absent:
+   * world:anyone with every permission.
+   */
+  options?: NodeOptions | undefined;
 }
 
 /**
@@ -316,6 +407,21 @@ export interface CreateOp {
   sequential: boolean;
   /** The session that owns an ephemeral node; 0 for a persistent node. */
   sessionId: number;
+  /** The node's ACL and kind; absent: world:anyone with every permission, a plain node. */
+  options?: NodeOptions | undefined;
+}
+
+/** What a created node has beyond its data: its ACL, and whether it is a container or TTL node. */
+export interface NodeOptions {
+  /** The node's ACL; empty: world:anyone with every permission. */
+  acl: Acl[];
+  /** A container node: deleted by the leader once it had children and has none left. */
+  container: boolean;
+  /**
+   * Above 0: a TTL node, deleted by the leader once it has no children and was not
+   * modified for this many milliseconds. Not with ephemeral or container.
+   */
+  ttlMs: number;
 }
 
 /** Replace the data of an existing node. */
@@ -428,9 +534,25 @@ export interface CommandResult {
     /** Result of open_session. */
     { $case: "openSession"; value: OpenSessionResult }
     | //
-    /** Result of a command with nothing to return (close_session, expire_session, noop). */
+    /**
+     * Result of a command with nothing to return (close_session, expire_session, noop,
+     * reap_node).
+     */
     { $case: "none"; value: NoResult }
+    | //
+    /** Result of set_acl. */
+    { $case: "setAcl"; value: SetAclResult }
     | undefined;
+}
+
+/** Result of a SetAclOp. */
+export interface SetAclResult {
+  /** The node's stat after the change. */
+  stat?:
+    | Stat
+    | undefined;
+  /** The node's new ACL version. */
+  aversion: number;
 }
 
 /** Result of a PutOp. */
@@ -745,7 +867,7 @@ export const Entry: MessageFns<Entry> = {
 };
 
 function createBaseCommand(): Command {
-  return { requestId: "", timeMs: 0, nonce: 0, op: undefined };
+  return { requestId: "", timeMs: 0, nonce: 0, auth: undefined, op: undefined };
 }
 
 export const Command: MessageFns<Command> = {
@@ -758,6 +880,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.nonce !== 0) {
       writer.uint32(24).uint64(message.nonce);
+    }
+    if (message.auth !== undefined) {
+      AuthContext.encode(message.auth, writer.uint32(34).fork()).join();
     }
     switch (message.op?.$case) {
       case "put":
@@ -786,6 +911,12 @@ export const Command: MessageFns<Command> = {
         break;
       case "noop":
         NoopOp.encode(message.op.value, writer.uint32(146).fork()).join();
+        break;
+      case "setAcl":
+        SetAclOp.encode(message.op.value, writer.uint32(154).fork()).join();
+        break;
+      case "reapNode":
+        ReapNodeOp.encode(message.op.value, writer.uint32(162).fork()).join();
         break;
     }
     return writer;
@@ -826,6 +957,14 @@ export const Command: MessageFns<Command> = {
             }
 
             message.nonce = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.auth = AuthContext.decode(reader, reader.uint32());
             continue;
           }
           case 10: {
@@ -900,6 +1039,22 @@ export const Command: MessageFns<Command> = {
             message.op = { $case: "noop", value: NoopOp.decode(reader, reader.uint32()) };
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.op = { $case: "setAcl", value: SetAclOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.op = { $case: "reapNode", value: ReapNodeOp.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -925,6 +1080,7 @@ export const Command: MessageFns<Command> = {
         ? globalThis.Number(object.time_ms)
         : 0,
       nonce: isSet(object.nonce) ? globalThis.Number(object.nonce) : 0,
+      auth: isSet(object.auth) ? AuthContext.fromJSON(object.auth) : undefined,
       op: isSet(object.put)
         ? { $case: "put", value: PutOp.fromJSON(object.put) }
         : isSet(object.create)
@@ -949,6 +1105,14 @@ export const Command: MessageFns<Command> = {
         ? { $case: "expireSession", value: ExpireSessionOp.fromJSON(object.expire_session) }
         : isSet(object.noop)
         ? { $case: "noop", value: NoopOp.fromJSON(object.noop) }
+        : isSet(object.setAcl)
+        ? { $case: "setAcl", value: SetAclOp.fromJSON(object.setAcl) }
+        : isSet(object.set_acl)
+        ? { $case: "setAcl", value: SetAclOp.fromJSON(object.set_acl) }
+        : isSet(object.reapNode)
+        ? { $case: "reapNode", value: ReapNodeOp.fromJSON(object.reapNode) }
+        : isSet(object.reap_node)
+        ? { $case: "reapNode", value: ReapNodeOp.fromJSON(object.reap_node) }
         : undefined,
     };
   },
@@ -963,6 +1127,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.nonce !== 0) {
       obj.nonce = Math.round(message.nonce);
+    }
+    if (message.auth !== undefined) {
+      obj.auth = AuthContext.toJSON(message.auth);
     }
     if (message.op?.$case === "put") {
       obj.put = PutOp.toJSON(message.op.value);
@@ -982,6 +1149,10 @@ export const Command: MessageFns<Command> = {
       obj.expireSession = ExpireSessionOp.toJSON(message.op.value);
     } else if (message.op?.$case === "noop") {
       obj.noop = NoopOp.toJSON(message.op.value);
+    } else if (message.op?.$case === "setAcl") {
+      obj.setAcl = SetAclOp.toJSON(message.op.value);
+    } else if (message.op?.$case === "reapNode") {
+      obj.reapNode = ReapNodeOp.toJSON(message.op.value);
     }
     return obj;
   },
@@ -994,6 +1165,9 @@ export const Command: MessageFns<Command> = {
     message.requestId = object.requestId ?? "";
     message.timeMs = object.timeMs ?? 0;
     message.nonce = object.nonce ?? 0;
+    message.auth = (object.auth !== undefined && object.auth !== null)
+      ? AuthContext.fromPartial(object.auth)
+      : undefined;
     switch (object.op?.$case) {
       case "put": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
@@ -1049,13 +1223,450 @@ export const Command: MessageFns<Command> = {
         }
         break;
       }
+      case "setAcl": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "setAcl", value: SetAclOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "reapNode": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "reapNode", value: ReapNodeOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
+function createBaseAcl(): Acl {
+  return { perms: 0, scheme: "", id: "" };
+}
+
+export const Acl: MessageFns<Acl> = {
+  encode(message: Acl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.perms !== 0) {
+      writer.uint32(8).uint32(message.perms);
+    }
+    if (message.scheme !== "") {
+      writer.uint32(18).string(message.scheme);
+    }
+    if (message.id !== "") {
+      writer.uint32(26).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Acl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.perms = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scheme = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Acl {
+    return {
+      perms: isSet(object.perms) ? globalThis.Number(object.perms) : 0,
+      scheme: isSet(object.scheme) ? globalThis.String(object.scheme) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: Acl): unknown {
+    const obj: any = {};
+    if (message.perms !== 0) {
+      obj.perms = Math.round(message.perms);
+    }
+    if (message.scheme !== "") {
+      obj.scheme = message.scheme;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Acl>): Acl {
+    return Acl.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Acl>): Acl {
+    const message = createBaseAcl();
+    message.perms = object.perms ?? 0;
+    message.scheme = object.scheme ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBasePrincipal(): Principal {
+  return { scheme: "", id: "" };
+}
+
+export const Principal: MessageFns<Principal> = {
+  encode(message: Principal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheme !== "") {
+      writer.uint32(10).string(message.scheme);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Principal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrincipal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheme = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Principal {
+    return {
+      scheme: isSet(object.scheme) ? globalThis.String(object.scheme) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: Principal): unknown {
+    const obj: any = {};
+    if (message.scheme !== "") {
+      obj.scheme = message.scheme;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Principal>): Principal {
+    return Principal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Principal>): Principal {
+    const message = createBasePrincipal();
+    message.scheme = object.scheme ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthContext(): AuthContext {
+  return { ids: [] };
+}
+
+export const AuthContext: MessageFns<AuthContext> = {
+  encode(message: AuthContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ids) {
+      Principal.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthContext {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthContext();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ids.push(Principal.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthContext {
+    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => Principal.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: AuthContext): unknown {
+    const obj: any = {};
+    if (message.ids?.length) {
+      obj.ids = message.ids.map((e) => Principal.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthContext>): AuthContext {
+    return AuthContext.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthContext>): AuthContext {
+    const message = createBaseAuthContext();
+    message.ids = object.ids?.map((e) => Principal.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetAclOp(): SetAclOp {
+  return { path: "", acl: [], expectedAversion: undefined };
+}
+
+export const SetAclOp: MessageFns<SetAclOp> = {
+  encode(message: SetAclOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    for (const v of message.acl) {
+      Acl.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.expectedAversion !== undefined) {
+      writer.uint32(24).int64(message.expectedAversion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAclOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAclOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acl.push(Acl.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expectedAversion = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAclOp {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      acl: globalThis.Array.isArray(object?.acl) ? object.acl.map((e: any) => Acl.fromJSON(e)) : [],
+      expectedAversion: isSet(object.expectedAversion)
+        ? globalThis.Number(object.expectedAversion)
+        : isSet(object.expected_aversion)
+        ? globalThis.Number(object.expected_aversion)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetAclOp): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.acl?.length) {
+      obj.acl = message.acl.map((e) => Acl.toJSON(e));
+    }
+    if (message.expectedAversion !== undefined) {
+      obj.expectedAversion = Math.round(message.expectedAversion);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAclOp>): SetAclOp {
+    return SetAclOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAclOp>): SetAclOp {
+    const message = createBaseSetAclOp();
+    message.path = object.path ?? "";
+    message.acl = object.acl?.map((e) => Acl.fromPartial(e)) || [];
+    message.expectedAversion = object.expectedAversion ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReapNodeOp(): ReapNodeOp {
+  return { path: "" };
+}
+
+export const ReapNodeOp: MessageFns<ReapNodeOp> = {
+  encode(message: ReapNodeOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReapNodeOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReapNodeOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReapNodeOp {
+    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+  },
+
+  toJSON(message: ReapNodeOp): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReapNodeOp>): ReapNodeOp {
+    return ReapNodeOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReapNodeOp>): ReapNodeOp {
+    const message = createBaseReapNodeOp();
+    message.path = object.path ?? "";
+    return message;
+  },
+};
+
 function createBasePutOp(): PutOp {
-  return { path: "", data: new Uint8Array(0), expectedVersion: undefined };
+  return { path: "", data: new Uint8Array(0), expectedVersion: undefined, options: undefined };
 }
 
 export const PutOp: MessageFns<PutOp> = {
@@ -1068,6 +1679,9 @@ export const PutOp: MessageFns<PutOp> = {
     }
     if (message.expectedVersion !== undefined) {
       writer.uint32(24).int64(message.expectedVersion);
+    }
+    if (message.options !== undefined) {
+      NodeOptions.encode(message.options, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1109,6 +1723,14 @@ export const PutOp: MessageFns<PutOp> = {
             message.expectedVersion = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.options = NodeOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1130,6 +1752,7 @@ export const PutOp: MessageFns<PutOp> = {
         : isSet(object.expected_version)
         ? globalThis.Number(object.expected_version)
         : undefined,
+      options: isSet(object.options) ? NodeOptions.fromJSON(object.options) : undefined,
     };
   },
 
@@ -1144,6 +1767,9 @@ export const PutOp: MessageFns<PutOp> = {
     if (message.expectedVersion !== undefined) {
       obj.expectedVersion = Math.round(message.expectedVersion);
     }
+    if (message.options !== undefined) {
+      obj.options = NodeOptions.toJSON(message.options);
+    }
     return obj;
   },
 
@@ -1155,12 +1781,15 @@ export const PutOp: MessageFns<PutOp> = {
     message.path = object.path ?? "";
     message.data = object.data ?? new Uint8Array(0);
     message.expectedVersion = object.expectedVersion ?? undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? NodeOptions.fromPartial(object.options)
+      : undefined;
     return message;
   },
 };
 
 function createBaseCreateOp(): CreateOp {
-  return { path: "", data: new Uint8Array(0), ephemeral: false, sequential: false, sessionId: 0 };
+  return { path: "", data: new Uint8Array(0), ephemeral: false, sequential: false, sessionId: 0, options: undefined };
 }
 
 export const CreateOp: MessageFns<CreateOp> = {
@@ -1179,6 +1808,9 @@ export const CreateOp: MessageFns<CreateOp> = {
     }
     if (message.sessionId !== 0) {
       writer.uint32(40).uint64(message.sessionId);
+    }
+    if (message.options !== undefined) {
+      NodeOptions.encode(message.options, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1236,6 +1868,14 @@ export const CreateOp: MessageFns<CreateOp> = {
             message.sessionId = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.options = NodeOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1259,6 +1899,7 @@ export const CreateOp: MessageFns<CreateOp> = {
         : isSet(object.session_id)
         ? globalThis.Number(object.session_id)
         : 0,
+      options: isSet(object.options) ? NodeOptions.fromJSON(object.options) : undefined,
     };
   },
 
@@ -1279,6 +1920,9 @@ export const CreateOp: MessageFns<CreateOp> = {
     if (message.sessionId !== 0) {
       obj.sessionId = Math.round(message.sessionId);
     }
+    if (message.options !== undefined) {
+      obj.options = NodeOptions.toJSON(message.options);
+    }
     return obj;
   },
 
@@ -1292,6 +1936,114 @@ export const CreateOp: MessageFns<CreateOp> = {
     message.ephemeral = object.ephemeral ?? false;
     message.sequential = object.sequential ?? false;
     message.sessionId = object.sessionId ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? NodeOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseNodeOptions(): NodeOptions {
+  return { acl: [], container: false, ttlMs: 0 };
+}
+
+export const NodeOptions: MessageFns<NodeOptions> = {
+  encode(message: NodeOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.acl) {
+      Acl.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.container !== false) {
+      writer.uint32(16).bool(message.container);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(24).uint64(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acl.push(Acl.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.container = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeOptions {
+    return {
+      acl: globalThis.Array.isArray(object?.acl) ? object.acl.map((e: any) => Acl.fromJSON(e)) : [],
+      container: isSet(object.container) ? globalThis.Boolean(object.container) : false,
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeOptions): unknown {
+    const obj: any = {};
+    if (message.acl?.length) {
+      obj.acl = message.acl.map((e) => Acl.toJSON(e));
+    }
+    if (message.container !== false) {
+      obj.container = message.container;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeOptions>): NodeOptions {
+    return NodeOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeOptions>): NodeOptions {
+    const message = createBaseNodeOptions();
+    message.acl = object.acl?.map((e) => Acl.fromPartial(e)) || [];
+    message.container = object.container ?? false;
+    message.ttlMs = object.ttlMs ?? 0;
     return message;
   },
 };
@@ -2129,6 +2881,9 @@ export const CommandResult: MessageFns<CommandResult> = {
       case "none":
         NoResult.encode(message.result.value, writer.uint32(58).fork()).join();
         break;
+      case "setAcl":
+        SetAclResult.encode(message.result.value, writer.uint32(66).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2202,6 +2957,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.result = { $case: "none", value: NoResult.decode(reader, reader.uint32()) };
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.result = { $case: "setAcl", value: SetAclResult.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2232,6 +2995,10 @@ export const CommandResult: MessageFns<CommandResult> = {
         ? { $case: "openSession", value: OpenSessionResult.fromJSON(object.open_session) }
         : isSet(object.none)
         ? { $case: "none", value: NoResult.fromJSON(object.none) }
+        : isSet(object.setAcl)
+        ? { $case: "setAcl", value: SetAclResult.fromJSON(object.setAcl) }
+        : isSet(object.set_acl)
+        ? { $case: "setAcl", value: SetAclResult.fromJSON(object.set_acl) }
         : undefined,
     };
   },
@@ -2252,6 +3019,8 @@ export const CommandResult: MessageFns<CommandResult> = {
       obj.openSession = OpenSessionResult.toJSON(message.result.value);
     } else if (message.result?.$case === "none") {
       obj.none = NoResult.toJSON(message.result.value);
+    } else if (message.result?.$case === "setAcl") {
+      obj.setAcl = SetAclResult.toJSON(message.result.value);
     }
     return obj;
   },
@@ -2304,7 +3073,98 @@ export const CommandResult: MessageFns<CommandResult> = {
         }
         break;
       }
+      case "setAcl": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "setAcl", value: SetAclResult.fromPartial(object.result.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseSetAclResult(): SetAclResult {
+  return { stat: undefined, aversion: 0 };
+}
+
+export const SetAclResult: MessageFns<SetAclResult> = {
+  encode(message: SetAclResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stat !== undefined) {
+      Stat.encode(message.stat, writer.uint32(10).fork()).join();
+    }
+    if (message.aversion !== 0) {
+      writer.uint32(16).int64(message.aversion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAclResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAclResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stat = Stat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.aversion = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAclResult {
+    return {
+      stat: isSet(object.stat) ? Stat.fromJSON(object.stat) : undefined,
+      aversion: isSet(object.aversion) ? globalThis.Number(object.aversion) : 0,
+    };
+  },
+
+  toJSON(message: SetAclResult): unknown {
+    const obj: any = {};
+    if (message.stat !== undefined) {
+      obj.stat = Stat.toJSON(message.stat);
+    }
+    if (message.aversion !== 0) {
+      obj.aversion = Math.round(message.aversion);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAclResult>): SetAclResult {
+    return SetAclResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAclResult>): SetAclResult {
+    const message = createBaseSetAclResult();
+    message.stat = (object.stat !== undefined && object.stat !== null) ? Stat.fromPartial(object.stat) : undefined;
+    message.aversion = object.aversion ?? 0;
     return message;
   },
 };
