@@ -4,6 +4,7 @@
 // cut to a few dozen characters with their full size.
 import { isUtf8 } from "node:buffer";
 import type { decodeCommand } from "@zk/node/tree";
+import { aclText } from "@zk/node/tree";
 
 export type Command = ReturnType<typeof decodeCommand>;
 type Op = NonNullable<Command["op"]>;
@@ -22,7 +23,9 @@ export function describeCommand(cmd: Command): string {
       return `put ${op.value.path} ${describeData(op.value.data)} v=${version(op.value.expectedVersion)}`;
     case "create": {
       const c = op.value;
-      return `create ${c.path} ${describeData(c.data)}${c.ephemeral ? ` ephemeral session=${sessionId(c.sessionId)}` : ""}${c.sequential ? " sequential" : ""}`;
+      const kind = c.options?.container ? " container" : (c.options?.ttlMs ?? 0) > 0 ? ` ttl=${c.options!.ttlMs}ms` : "";
+      const acl = c.options && c.options.acl.length > 0 ? ` acl=${aclText(c.options.acl)}` : "";
+      return `create ${c.path} ${describeData(c.data)}${c.ephemeral ? ` ephemeral session=${sessionId(c.sessionId)}` : ""}${c.sequential ? " sequential" : ""}${kind}${acl}`;
     }
     case "set":
       return `set ${op.value.path} ${describeData(op.value.data)} v=${version(op.value.expectedVersion)}`;
@@ -38,6 +41,10 @@ export function describeCommand(cmd: Command): string {
       return `expire-session ${sessionId(op.value.sessionId)}`;
     case "noop":
       return "no-op";
+    case "setAcl":
+      return `set-acl ${op.value.path} ${aclText(op.value.acl)} aversion=${version(op.value.expectedAversion)}`;
+    case "reapNode":
+      return `reap ${op.value.path}`;
     default:
       return `unknown op ${(op as { $case: string }).$case}`;
   }
@@ -63,7 +70,8 @@ function describeMultiOp(o: MultiOp): string {
 export function opSummary(cmd: Command): { op: string; path: string | null } {
   const op = cmd.op;
   if (!op) return { op: "empty", path: null };
-  const name = op.$case === "openSession" ? "open-session" : op.$case === "closeSession" ? "close-session" : op.$case === "expireSession" ? "expire-session" : op.$case === "noop" ? "no-op" : op.$case;
+  const names: Partial<Record<string, string>> = { openSession: "open-session", closeSession: "close-session", expireSession: "expire-session", noop: "no-op", setAcl: "set-acl", reapNode: "reap" };
+  const name = names[op.$case] ?? op.$case;
   const path = "path" in op.value && typeof op.value.path === "string" ? op.value.path : null;
   return { op: name, path };
 }

@@ -3,3 +3,5 @@ export * from "./paths.js";
 export * from "./tree.js";
 export * from "./watch-log.js";
 export * from "./hash.js";
+export * from "./acl.js";
+export * from "./attrs.js";

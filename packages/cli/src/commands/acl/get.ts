@@ -7,7 +7,7 @@ export default class AclGet extends ZkCommand {
   static override description =
     'Entries are in zkCli.sh\'s syntax (the output of acl get is an ACL acl set takes, joined with commas): scheme world, digest (id USER:base64(sha1(USER:PASSWORD))), ip (an address or address/bits); perms letters of cdrwa (create children, delete children, read, write, admin). Needs READ or ADMIN on the node; without ADMIN a digest\'s hash shows as "x", as in ZooKeeper. With --json {"path","acl":[{"scheme","id","perms"}],"aversion","zxid"}, aversion being the ACL\'s version (acl set --version). Exit 3 when the node does not exist, 8 when the credentials (--auth) may not read it.';
 
-  static override examples = ["<%= config.bin %> acl get /app", "<%= config.bin %> acl get /app --auth bob:secret --json"];
+  static override examples = ["<%= config.bin %> acl get /shared", "<%= config.bin %> acl get /shared --auth bob:secret --json"];
 
   static override args = pathArgs;
 

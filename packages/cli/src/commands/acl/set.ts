@@ -12,8 +12,8 @@ export default class AclSet extends ZkCommand {
     'ACL is comma-separated scheme:id:perms entries, as zkCli.sh\'s setAcl: world:anyone:r, digest:USER:HASH:cdrwa (HASH = base64(sha1("USER:PASSWORD"))), ip:10.0.0.0/8:rw, auth::cdrwa (every user of --auth). Needs ADMIN on the node. Prints "<path> zxid=<zxid> aversion=<new ACL version>"; with --json {"path","zxid","aversion"}. With --version N it applies only if the ACL\'s version is N (exit 4 otherwise). Exit 2 for a malformed ACL, 3 when the node does not exist, 8 when the credentials may not change it.';
 
   static override examples = [
-    "<%= config.bin %> acl set /app 'world:anyone:r,auth::cdrwa' --auth bob:secret",
-    "<%= config.bin %> acl set /app 'digest:bob:fyVmFCwVbTJYrznoSu1koqYEYF0=:cdrwa' --version 1 --auth bob:secret",
+    "<%= config.bin %> acl set /shared 'world:anyone:r,auth::cdrwa' --auth bob:secret",
+    "<%= config.bin %> acl set /shared 'digest:bob:fyVmFCwVbTJYrznoSu1koqYEYF0=:cdrwa' --version 1 --auth bob:secret",
   ];
 
   static override args = {
