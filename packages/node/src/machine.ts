@@ -132,6 +132,8 @@ export interface MemberProgress {
   readonly caughtUp: boolean;
   /** Since its last answer (null: never, since this node leads). */
   readonly msSinceHeard: number | null;
+  /** It lost its disk and is catching up: it votes in nothing yet. */
+  readonly recovering: boolean;
 }
 
 export interface WriteOutcome {
@@ -798,7 +800,9 @@ export class NodeMachine {
       // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
       //    fsync per Ready, durable before anything leaves this node.
       //    A Ready that only advances the chosen index and applies needs no fsync (mustSync).
-      const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise);
+      // Applying a configuration is fsynced too: a node that restarted knowing only an older
+      // configuration could wait for ever for votes of members that were removed and stopped.
+      const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise) || rd.committed.some((e) => isConfigCommand(e.command));
       let outcomes: Applied[] | null;
       try {
         outcomes = this.store.transaction(() => {
@@ -946,7 +950,7 @@ export class NodeMachine {
       // match > 0: it answered in this leadership (a new leader knows nothing of anyone's log yet);
       // voter: it is not recovering from a lost disk.
       const caughtUp = pr.match > 0 && pr.voter && lag <= this.promoteLagSlots && msSinceHeard !== null && msSinceHeard <= PROMOTE_HEARD_MS;
-      out.set(id, { lag, caughtUp, msSinceHeard });
+      out.set(id, { lag, caughtUp, msSinceHeard, recovering: !pr.voter });
     }
     return out;
   }
@@ -989,10 +993,10 @@ export class NodeMachine {
       if (member.voter && voters.length === 0) return conflict(`${change.id} is the only voter; add and promote another member before removing it`);
       if (member.voter && !change.force) {
         const progress = this.memberProgress();
-        // Live: answered this leader within PROMOTE_HEARD_MS (a voter that is down or cut off does not).
+        // Live: answered this leader within PROMOTE_HEARD_MS and votes (a voter that is down, cut off or recovering does not).
         const live = voters.filter((id) => {
           const p = progress.get(id);
-          return id === this.id || (p !== undefined && p.msSinceHeard !== null && p.msSinceHeard <= PROMOTE_HEARD_MS);
+          return id === this.id || (p !== undefined && !p.recovering && p.msSinceHeard !== null && p.msSinceHeard <= PROMOTE_HEARD_MS);
         });
         const need = Math.floor(voters.length / 2) + 1;
         if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: bring the others back first (or wait for this leader to hear from them), or use --force`);
