@@ -23,7 +23,7 @@ export const clientFlags = {
   ...commonFlags,
   endpoints: Flags.string({ description: "Comma-separated host:port list (env ZK_ENDPOINTS) [default: the local cluster's manifest]" }),
   // Not oclif's env option: with `multiple` it would split ZK_AUTH into characters.
-  auth: Flags.string({ description: "Act as this digest user, USER:PASSWORD, for znode ACLs (ZooKeeper's addauth digest); repeat for several (env ZK_AUTH: one).", multiple: true }),
+  auth: Flags.string({ description: "Act as this digest user, USER:PASSWORD, for znode ACLs (ZooKeeper's addauth digest); repeat for several (env ZK_AUTH: one).", multiple: true, multipleNonGreedy: true }),
 };
 
 /** Flags of commands that read the tree. */
