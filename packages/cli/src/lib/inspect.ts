@@ -6,6 +6,7 @@
 // command prints them (STYLE.md 12).
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { decodeConfig, describeConfig, isConfigCommand } from "@zk/node/paxos";
 import { CliError, EXIT_USAGE } from "./errors.js";
 import { describeCommand, opSummary } from "./inspect-format.js";
 import { loadStorage, loadTree } from "./inspect-load.js";
@@ -144,10 +145,9 @@ export async function openDb(file: string): Promise<OpenedDb> {
           let requestId: string | null = null;
           let timeMs: number | null = null;
           try {
-            if (e.command.length > 0 && e.command[0] === 0xff) {
-              // A configuration command (src/paxos/config.ts): a marker byte, then JSON.
-              const cfg = JSON.parse(Buffer.from(e.command.subarray(1)).toString("utf8")) as { version: number; change: string; members: { id: string; voter: boolean }[] };
-              command = `configuration v${cfg.version}: ${cfg.change || "first"} -> ${cfg.members.map((m) => (m.voter ? m.id : `${m.id}(learner)`)).join(",")}`;
+            if (isConfigCommand(e.command)) {
+              const cfg = decodeConfig(e.command);
+              command = `configuration v${cfg.version}: ${cfg.change || "first"} -> ${describeConfig(cfg)}`;
               summary = { op: "configuration", path: null };
             } else {
               const cmd = decodeCommand(e.command);

@@ -7,6 +7,7 @@
 // then the chosen entries after it replayed through the same apply function.
 import Database from "better-sqlite3";
 import { MIGRATIONS, type SqliteDatabase } from "../../src/storage/sqlite-store.js";
+import { SNAPSHOT_TABLES } from "../../src/storage/snapshot.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { WatchLog, ZnodeTree } from "../../src/tree/index.js";
 import { treeHash } from "../../src/tree/hash.js";
@@ -18,8 +19,6 @@ const CHECKPOINT_EVERY_SLOTS = 32;
 /** Checkpoints kept per disk: enough to roll back past un-fsynced applies. */
 const CHECKPOINTS_KEPT = 4;
 
-/** The state machine's tables a snapshot carries (the watch history starts over after it). */
-const SNAPSHOT_TABLES = ["znodes", "sessions", "requests"] as const;
 
 export interface SimSnapshot {
   readonly slot: number;
@@ -134,7 +133,8 @@ export class SimDisk implements NodeStore {
     const src = new Database(snap.image, { readonly: true });
     try {
       this.transaction(() => {
-        for (const table of SNAPSHOT_TABLES) {
+        // The state machine's tables a snapshot carries, as the real snapshot file does (the watch history starts over after it).
+        for (const { name: table } of SNAPSHOT_TABLES) {
           this.database.prepare(`DELETE FROM ${table}`).run();
           const rows = src.prepare(`SELECT * FROM ${table}`).raw(true).all() as unknown[][];
           if (rows.length === 0) continue;
