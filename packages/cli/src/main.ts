@@ -64,6 +64,10 @@ async function report(e: unknown): Promise<number> {
     code = EXIT_USAGE;
     message = `unknown command "${unknown[1]!.replaceAll(":", " ")}"; see zk-cli --help`;
   }
+  // oclif adds a note to usage errors when a command has a `multiple` flag (--auth) that
+  // would take the arguments after it; --auth takes one value per use (multipleNonGreedy),
+  // so the note is wrong here and breaks the one-line error.
+  message = message.replace(/\n?Note: --\S+ allows multiple values\.[^\n]*(\n?Alternatively, you can use "--"[^\n]*)?/g, "");
   const debug = Boolean(process.env.ZK_CLI_DEBUG);
   process.stderr.write(`zk-cli: ${debug && err instanceof Error && err.stack ? err.stack : oneLine(message)}\n`);
   return code;

@@ -52,7 +52,8 @@ const SETUP: Record<string, string[]> = {
   "zk-cli delete /app/config --version 3": ["zk-cli propose /app/config v0", "zk-cli set /app/config v1", "zk-cli set /app/config v2", "zk-cli set /app/config v3"],
   "zk-cli create /app/config 'color=blue'": ["zk-cli create /app"],
   "zk-cli create /workers/w1 host-a:8080 --ephemeral &": ["zk-cli create /workers"],
-  "zk-cli create /shared ''": ["zk-cli delete /shared --auth bob:secret"],
+  // The README's ACL block follows "Running zk-node", whose example left the cluster down.
+  "zk-cli create /shared ''": ["zk-cli cluster up --detach", "zk-cli delete /shared --auth bob:secret"],
   "zk-cli acl get /shared": ["zk-cli create /shared"],
   [`echo '[{"op":"check","path":"/a","version":1},{"op":"create","path":"/b","data":"x"},{"op":"set","path":"/a","data":"y","version":1},{"op":"delete","path":"/c"}]' | zk-cli txn`]: [
     "zk-cli create /a x",

@@ -305,6 +305,22 @@ export class NodeMachine {
   /** Snapshot transfers in flight, by follower: the last discarded slot when each began. */
   private readonly transfers = new Map<NodeId, number>();
 
+  /**
+   * --peers only gives addresses once a store records its configuration: quorums come from the
+   * log. A --peers with other members than the configuration in force is not an error (it goes
+   * stale after every `member add`), but an operator who meant it as a change should hear that
+   * it is not one.
+   */
+  private warnIfPeersDiffer(): void {
+    const ids = (l: readonly { id: string }[]) => l.map((m) => m.id).sort().join(",");
+    const cfg = this.membershipNow.config;
+    if (cfg.members.length === 0 || ids(cfg.members) === ids(this.opts.members)) return;
+    this.log.warn(
+      { peers: ids(this.opts.members), configuration: describeConfig(cfg), version: cfg.version },
+      "--peers lists other members than the configuration in force; membership comes from the log, not from --peers (change it with zk-cli member add/remove)",
+    );
+  }
+
   constructor(
     readonly opts: MachineOptions,
     private readonly store: NodeStore,
@@ -328,6 +344,7 @@ export class NodeMachine {
     this.retainEntries = opts.retainEntries ?? RETAIN_ENTRIES_DEFAULT;
     const loaded = this.loadCore();
     this.coreNow = loaded.core;
+    this.warnIfPeersDiffer();
     this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
     this.log.info({ promised: loaded.durable.hardState.promised, chosen: loaded.durable.hardState.chosen, applied: this.applied, entries: loaded.durable.entries.length }, "acceptor state loaded");
   }
