@@ -1348,8 +1348,16 @@ class Simulation {
         this.askMember(target, `promote ${id}`, (m, d, done) => m.changeMembership({ kind: "promote", id }, d, done));
       });
     }
-    if (cfg.members.length > 1 && voters.length > 1) {
-      const id = r.pick(cfg.members).id;
+    const removable = cfg.members.filter(({ id }) => {
+      // A removal that leaves fewer voters than the rebuilt ones among them can spare is a
+      // second fault on top of a lost disk (the leader may not know yet: a wiped node's last
+      // heartbeat is recent): the operator's mistake, not a liveness bug. Not scheduled.
+      const staying = voters.filter((v) => v !== id);
+      const rebuilt = this.nodes.filter((n) => staying.includes(n.id) && this.rebuilding(n)).length;
+      return staying.length - (Math.floor(staying.length / 2) + 1) - rebuilt >= 0;
+    });
+    if (cfg.members.length > 1 && voters.length > 1 && removable.length > 0) {
+      const id = r.pick(removable).id;
       // --force skips the liveness check: the operator takes the risk. Not when a voter that
       // stays is rebuilt and not yet voting: a forced removal can then leave a configuration
       // whose quorums need it, and it votes again only once a leader exists (a deadlock).
