@@ -4,15 +4,19 @@
 #   bash scripts/bench/compare.sh            # everything, medians of RUNS runs per shape
 #   RUNS=5 DURATION_MS=5000 bash scripts/bench/compare.sh
 #   SYSTEMS="zk" bash scripts/bench/compare.sh   # only zk (e.g. while tuning the daemon)
+#   SYSTEMS="zookeeper zk zk-zkport" bash scripts/bench/compare.sh
 #
 # Installs etcd-server and zookeeper from Debian when missing (as root). Starts a 3-member
 # etcd, a 3-member ZooKeeper and a 3-node zk cluster on 127.0.0.1, one system at a time (an
 # idle system still costs CPU on a small machine), runs scripts/bench/load.mts against each,
-# and prints the table (scripts/bench/report.mts). Every process it starts is stopped by PID
+# and prints the table (scripts/bench/report.mts). Systems: etcd, zookeeper, zk (through its
+# gRPC API) and zk-zkport (the same zk cluster driven through its ZooKeeper port, --zk-listen,
+# by load.mts's node-zookeeper-client driver, as ZooKeeper is). Every process it starts is stopped by PID
 # on exit; nothing is killed by name. Results (JSON lines) and logs stay in $OUT.
 #
 # Shapes, as in issue 6: put with 1 client; put with 64 clients; linearizable get with 64
-# clients (ZooKeeper: sync + getData); leader kill -9 and the longest write gap (8 writers).
+# clients (ZooKeeper and zk-zkport: sync + getData; these two also run plain getData with 64
+# clients); leader kill -9 and the longest write gap (8 writers).
 # Closed-loop clients, one request in flight each, one connection per client, 100-byte values.
 set -euo pipefail
 
@@ -21,14 +25,14 @@ RUNS="${RUNS:-3}"
 FAILOVER_RUNS="${FAILOVER_RUNS:-$RUNS}"
 DURATION_MS="${DURATION_MS:-3000}"
 WARMUP_MS="${WARMUP_MS:-1000}"
-SYSTEMS="${SYSTEMS:-etcd zookeeper zk}"
+SYSTEMS="${SYSTEMS:-etcd zookeeper zk zk-zkport}"
 BASE="${BASE_PORT:-27000}"
 OUT="${OUT:-$(mktemp -d /tmp/zk-compare.XXXXXX)}"
 STEP_TIMEOUT_S="${STEP_TIMEOUT_S:-90}"
 # Failover writers give up on a request after this long and send the next one (every system
 # alike): otherwise a write stuck at a dead leader holds its writer for a whole deadline.
 FAILOVER_TIMEOUT_MS="${FAILOVER_TIMEOUT_MS:-1000}"
-TOTAL_BUDGET_S="${TOTAL_BUDGET_S:-570}"
+TOTAL_BUDGET_S="${TOTAL_BUDGET_S:-900}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
@@ -156,20 +160,35 @@ ZK_BASE=$((BASE + 51))
 zkcli() { node "$ROOT/packages/cli/bin/run.js" "$@" --dir "$ZK_DIR"; }
 zk_endpoints() { echo "127.0.0.1:$ZK_BASE,127.0.0.1:$((ZK_BASE + 1)),127.0.0.1:$((ZK_BASE + 2))"; }
 zk_pids() { zk_manifest_pids | paste -sd, -; }
+# zk-zkport: the same cluster, its nodes' ZooKeeper ports (zkAddress in `cluster status --json`,
+# in the manifest's node order so that they line up with zk_pids; base port + 100 if absent).
+zk_zkport_endpoints() {
+  local status
+  status=$(zkcli cluster status --json 2>/dev/null) || status=""
+  node -e '
+    const [manifest, status, base] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+    const byId = new Map();
+    for (const l of status.split("\n")) { try { const r = JSON.parse(l); if (r.id && r.zkAddress) byId.set(r.id, r.zkAddress); } catch {} }
+    const nodes = JSON.parse(require("fs").readFileSync(manifest, "utf8")).nodes;
+    console.log(nodes.map((n, i) => byId.get(n.id) ?? n.zkAddress ?? `127.0.0.1:${base + 100 + i}`).join(","));' \
+    "$ZK_DIR/cluster.json" "$status" "$ZK_BASE"
+}
+zk_zkport_pids() { zk_pids; }
 
 # ---- running one system -------------------------------------------------------------------------
 system_up() {
   case $1 in
     etcd) for i in 0 1 2; do etcd_start_member "$i"; done ;;
     zookeeper) for i in 0 1 2; do zookeeper_config "$i"; zookeeper_start_member "$i"; done ;;
-    zk) zkcli cluster up --detach --base-port "$ZK_BASE" >"$OUT/zk-up.log" 2>&1 || die "zk cluster up failed; see $OUT/zk-up.log" ;;
+    # A fresh cluster (own dir) for each: zk-zkport does not inherit zk's keys and log.
+    zk | zk-zkport) ZK_DIR="$WORK/$1"; zkcli cluster up --detach --base-port "$ZK_BASE" >"$OUT/$1-up.log" 2>&1 || die "$1: zk cluster up failed; see $OUT/$1-up.log" ;;
   esac
 }
 system_down() {
   case $1 in
     etcd) stop_pids TERM 30 "${ETCD_PIDS[@]}" ;;
     zookeeper) stop_pids TERM 30 "${ZOOKEEPER_PIDS[@]}" ;;
-    zk) zkcli cluster down >/dev/null 2>&1 || true; mapfile -t p < <(zk_manifest_pids); stop_pids TERM 30 "${p[@]}" ;;
+    zk | zk-zkport) zkcli cluster down >/dev/null 2>&1 || true; mapfile -t p < <(zk_manifest_pids); stop_pids TERM 30 "${p[@]}" ;;
   esac
 }
 restart_member() {
@@ -177,23 +196,26 @@ restart_member() {
   case $sys in
     etcd) etcd_start_member "$i" ;;
     zookeeper) zookeeper_start_member "$i" ;;
-    zk) zkcli cluster start "n$((i + 1))" >/dev/null ;;
+    zk | zk-zkport) zkcli cluster start "n$((i + 1))" >/dev/null ;;
   esac
 }
 
 run_system() {
-  local sys=$1 eps pids
+  local sys=$1 eps pids fn=${1//-/_}
   log "$sys: starting 3 members"
   system_up "$sys"
-  eps=$("${sys}_endpoints")
+  eps=$("${fn}_endpoints")
   load --system "$sys" --endpoints "$eps" --shape ready >/dev/null || die "$sys did not become ready; see $OUT"
-  pids=$("${sys}_pids")
+  pids=$("${fn}_pids")
   local common=(--system "$sys" --endpoints "$eps" --pids "$pids" --duration "$DURATION_MS" --warmup "$WARMUP_MS")
   # Unmeasured: warms the servers' JIT (V8, HotSpot) and caches before the first measured run.
   log "$sys: warming up"
   load --system "$sys" --endpoints "$eps" --shape put --clients 64 --duration 2000 --warmup 0 --label warmup >/dev/null || true
-  # The last shape is extra: every client on the leader (no forwarding through followers).
-  for shape in "put 1 spread" "put 64 spread" "get 64 spread" "put 64 leader"; do
+  # The last shapes are extra: every client on the leader (no forwarding through followers);
+  # plain getData (no sync) where the driver speaks ZooKeeper's protocol.
+  local shapes=("put 1 spread" "put 64 spread" "get 64 spread" "put 64 leader")
+  case $sys in zookeeper | zk-zkport) shapes+=("getdata 64 spread") ;; esac
+  for shape in "${shapes[@]}"; do
     set -- $shape
     for r in $(seq 1 "$RUNS"); do
       budget_left || { log "time budget spent; skipping the rest of $sys"; break 2; }
@@ -204,7 +226,7 @@ run_system() {
   for r in $(seq 1 "$FAILOVER_RUNS"); do
     budget_left || { log "time budget spent; skipping $sys failover"; break; }
     log "$sys: leader kill -9, run $r/$FAILOVER_RUNS"
-    pids=$("${sys}_pids")
+    pids=$("${fn}_pids")
     local line file="$OUT/$sys-failover-$r.json"
     load --system "$sys" --endpoints "$eps" --pids "$pids" --shape failover --clients 8 --timeout "$FAILOVER_TIMEOUT_MS" --run "$r" >"$file" || { log "$sys failover run $r failed"; break; }
     line=$(cat "$file")

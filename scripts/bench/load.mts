@@ -2,10 +2,13 @@
 // histogram (packages/cli/src/lib/bench-run.ts, shared with `zk-cli bench`) and the same
 // workload shapes against zk, etcd and ZooKeeper. One connection per client (a ZkSession, an
 // etcd3 client pinned to one member, a ZooKeeper session), clients spread over the members
-// round-robin, one request in flight per client, 100-byte values.
+// round-robin, one request in flight per client, 100-byte values. `zk-zkport` is zk driven
+// through its ZooKeeper port (zk-node --zk-listen) by the same node-zookeeper-client driver
+// as `zookeeper`; `getdata` is the ZooKeeper drivers' plain getData (no sync: ZooKeeper's
+// default read, served from the member the session is on).
 //
-//   tsx scripts/bench/load.mts --system zk|etcd|zookeeper --endpoints h:p,h:p,h:p \
-//       --shape put|get|failover|ready [--clients N] [--duration MS] [--warmup MS] \
+//   tsx scripts/bench/load.mts --system zk|etcd|zookeeper|zk-zkport --endpoints h:p,h:p,h:p \
+//       --shape put|get|getdata|failover|ready [--clients N] [--duration MS] [--warmup MS] \
 //       [--connect spread|leader] [--pids PID,PID,PID] [--timeout MS] [--label NAME] [--run N]
 //
 // Prints one JSON object on stdout per run. --pids (the members' PIDs, in endpoint order) adds
@@ -62,9 +65,9 @@ function die(message: string): never {
   process.exit(2);
 }
 
-const system = flags.system ?? die("--system zk|etcd|zookeeper is required");
+const system = flags.system ?? die("--system zk|etcd|zookeeper|zk-zkport is required");
 const endpoints = (flags.endpoints ?? die("--endpoints is required")).split(",").filter(Boolean);
-const shape = flags.shape ?? die("--shape put|get|failover|ready is required");
+const shape = flags.shape ?? die("--shape put|get|getdata|failover|ready is required");
 const clients = Number(flags.clients);
 const durationMs = Number(flags.duration);
 const warmupMs = Number(flags.warmup);
@@ -87,6 +90,8 @@ interface Conn {
   create(key: string, value: Buffer): Promise<void>;
   /** Linearizable read; null when the key does not exist. */
   get(key: string): Promise<Buffer | null>;
+  /** The ZooKeeper drivers only: plain getData, no sync before it. */
+  getData?(key: string): Promise<Buffer | null>;
   close(): Promise<void>;
 }
 
@@ -241,6 +246,11 @@ async function zookeeperSystem(): Promise<System> {
       return {
         put: (k, v) => withTimeout(cb<void>((done) => c.setData(path(k), v, -1, (e: Error | null) => done(e)))),
         create: (k, v) => withTimeout(cb<void>((done) => c.create(path(k), v, (e: Error | null) => done(e)))),
+        getData: (k) =>
+          withTimeout(cb<Buffer>((done) => c.getData(path(k), (e: Error | null, data: Buffer) => done(e, data)))).catch((e: unknown) => {
+            if ((e as { getCode?: () => number }).getCode?.() === Exception.NO_NODE) return null;
+            throw e;
+          }),
         get: async (k) => {
           // sync + getData, pipelined on the session: the read is ordered after the sync.
           const s = sync(c, path(k));
@@ -312,13 +322,14 @@ async function openAll(sys: System, n: number, all: boolean): Promise<Conn[]> {
   return Promise.all(Array.from({ length: n }, (_, i) => sys.open(i, all)));
 }
 
-async function load(sys: System, kind: "put" | "get"): Promise<Record<string, unknown>> {
+async function load(sys: System, kind: "put" | "get" | "getdata"): Promise<Record<string, unknown>> {
   if (connect === "leader") {
     const l = await sys.leader(endpoints.map((_, i) => i));
     if (l < 0) die("no leader to connect to");
     pinned = l;
   }
   const conns = await openAll(sys, clients, false);
+  if (kind === "getdata" && !conns[0]!.getData) die(`--shape getdata needs a ZooKeeper driver (--system zookeeper or zk-zkport), not ${system}`);
   try {
     const value = Buffer.alloc(valueSize, "v");
     await sys.prepare(conns[0]!);
@@ -340,10 +351,11 @@ async function load(sys: System, kind: "put" | "get"): Promise<Record<string, un
         clients,
         durationMs,
         warmupMs,
-        pick: () => (kind === "get" ? "read" : "write"),
+        pick: () => (kind === "put" ? "write" : "read"),
         op: (i, k) => {
           const key = keys[Math.floor(Math.random() * keys.length)]!;
-          return k === "read" ? conns[i]!.get(key) : conns[i]!.put(key, value);
+          if (k === "write") return conns[i]!.put(key, value);
+          return kind === "getdata" ? conns[i]!.getData!(key) : conns[i]!.get(key);
         },
         errorName,
         // Sampled once while every connection is in use.
@@ -485,10 +497,17 @@ async function ready(sys: System): Promise<Record<string, unknown>> {
 
 // ---- main ---------------------------------------------------------------------------------------
 
-const sys = system === "zk" ? await zkSystem() : system === "etcd" ? await etcdSystem() : system === "zookeeper" ? await zookeeperSystem() : die(`unknown --system ${system}`);
+const sys =
+  system === "zk"
+    ? await zkSystem()
+    : system === "etcd"
+      ? await etcdSystem()
+      : system === "zookeeper" || system === "zk-zkport"
+        ? await zookeeperSystem()
+        : die(`unknown --system ${system}`);
 const started = Date.now();
 let out: Record<string, unknown>;
-if (shape === "put" || shape === "get") out = await load(sys, shape);
+if (shape === "put" || shape === "get" || shape === "getdata") out = await load(sys, shape);
 else if (shape === "failover") out = await failover(sys);
 else if (shape === "ready") out = await ready(sys);
 else die(`unknown --shape ${shape}`);

@@ -1,5 +1,7 @@
 // Turns compare.sh's results (JSON lines from scripts/bench/load.mts) into the comparison
-// table: medians over the runs of each shape, and zk's ratio to each incumbent.
+// table: medians over the runs of each shape, and zk's ratio to each incumbent. zk-zkport (zk
+// through its ZooKeeper port, driven as ZooKeeper is) gets rows of its own, with its ratios to
+// ZooKeeper and to zk (the cost of the protocol), after the existing ones.
 //
 //   tsx scripts/bench/report.mts results.jsonl
 import { readFileSync } from "node:fs";
@@ -43,8 +45,12 @@ const machine = objs.find((o) => o.machine === true) as Record<string, unknown> 
 const machineEnd = objs.find((o) => o.machine === "end") as Record<string, unknown> | undefined;
 const rows = objs.filter((o) => !o.machine) as unknown as Row[];
 
-const SYSTEMS = ["etcd", "zookeeper", "zk"] as const;
-const NAMES: Record<string, string> = { etcd: "etcd", zookeeper: "ZooKeeper", zk: "zk" };
+const SYSTEMS = ["etcd", "zookeeper", "zk", "zk-zkport"] as const;
+const NAMES: Record<string, string> = { etcd: "etcd", zookeeper: "ZooKeeper", zk: "zk", "zk-zkport": "zk-zkport" };
+/** The systems zk's own ratio rows divide by. */
+const INCUMBENTS: readonly string[] = ["etcd", "zookeeper"];
+/** What zk-zkport's ratio rows divide by. */
+const ZKPORT_VERSUS: readonly string[] = ["zookeeper", "zk"];
 const SHAPES = [
   { label: "put-1", title: "put, 1 client" },
   { label: "put-64", title: "put, 64 clients" },
@@ -133,16 +139,33 @@ out.push(`| system | ${SHAPES.map((s) => s.title).join(" | ")} |`);
 out.push(`|---|${SHAPES.map(() => "---").join("|")}|`);
 for (const sys of present) out.push(`| ${NAMES[sys]} | ${SHAPES.map((s) => cell(s.label, summary(sys, s.label))).join(" | ")} |`);
 if (present.includes("zk")) {
-  for (const other of present.filter((s) => s !== "zk")) {
+  for (const other of present.filter((s) => INCUMBENTS.includes(s))) {
     out.push(`| zk ÷ ${NAMES[other]} | ${SHAPES.map((s) => ratioCell(s.label, summary("zk", s.label), summary(other, s.label))).join(" | ")} |`);
+  }
+}
+const zkport = present.includes("zk-zkport");
+if (zkport) {
+  for (const other of present.filter((s) => ZKPORT_VERSUS.includes(s))) {
+    out.push(`| zk-zkport ÷ ${NAMES[other]} | ${SHAPES.map((s) => ratioCell(s.label, summary("zk-zkport", s.label), summary(other, s.label))).join(" | ")} |`);
   }
 }
 out.push("");
 out.push("Medians over the runs; ratios are zk's figure divided by the other's (ops/s: higher is better for zk; latency and gap: lower is better).");
+if (zkport) {
+  out.push(
+    "zk-zkport is zk's cluster through its ZooKeeper port (--zk-listen), driven by the same node-zookeeper-client driver as ZooKeeper " +
+      "(linearizable get: sync + getData); its ratio rows divide zk-zkport's figure by ZooKeeper's and by zk's (gRPC).",
+  );
+}
 out.push("");
 out.push("| system | shape | runs | ops/s median (min-max) | p50 ms | p99 ms | errors | server CPU µs/op | load generator CPU µs/op | client TCP conns | peak RSS per member (MB) |");
 out.push("|---|---|---|---|---|---|---|---|---|---|---|");
-const DETAIL = [...SHAPES.slice(0, 3), { label: "put-64-leader", title: "put, 64 clients, all on the leader" }];
+const DETAIL = [
+  ...SHAPES.slice(0, 3),
+  { label: "put-64-leader", title: "put, 64 clients, all on the leader" },
+  // ZooKeeper and zk-zkport only.
+  { label: "getdata-64", title: "getData (no sync), 64 clients" },
+];
 for (const sys of present) {
   for (const shape of DETAIL) {
     const s = summary(sys, shape.label);
@@ -152,6 +175,24 @@ for (const sys of present) {
         `${fmtInt(s.serverCpu)} | ${fmtInt(s.loadgenCpu)} | ${fmtInt(s.tcp)} | ${s.rss.join(", ")} |`,
     );
   }
+}
+// zk-zkport's ratios per detail shape, server CPU per op included.
+const zkportRatios: string[] = [];
+for (const other of zkport ? present.filter((s) => ZKPORT_VERSUS.includes(s)) : []) {
+  for (const shape of DETAIL) {
+    const a = summary("zk-zkport", shape.label);
+    const b = summary(other, shape.label);
+    if (!a || !b) continue;
+    zkportRatios.push(
+      `| zk-zkport ÷ ${NAMES[other]} | ${shape.title} | ${ratio(a.ops, b.ops)} | ${ratio(a.p50, b.p50)} | ${ratio(a.p99, b.p99)} | ${ratio(a.serverCpu, b.serverCpu)} |`,
+    );
+  }
+}
+if (zkportRatios.length > 0) {
+  out.push("");
+  out.push("| ratio | shape | ops/s | p50 | p99 | server CPU µs/op |");
+  out.push("|---|---|---|---|---|---|");
+  out.push(...zkportRatios);
 }
 out.push("");
 out.push("| system | failover runs | write gap ms median (min-max) | election ms median | acknowledged writes checked | lost |");
