@@ -11,6 +11,7 @@ import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorCode, ZkClient } from "@zk/node/client";
+import { nextMember } from "../src/lib/cluster-members.js";
 import { readManifest } from "../src/lib/manifest.js";
 import { clusterCli, destroyCluster, isRunning, jsonLines, oneErrorLine, tempClusterDir, waitUntil } from "./helpers.js";
 
@@ -280,8 +281,29 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
       client.close();
     }
     // The first change is chosen once the followers run again (or lost with the leader's term); either way the cluster goes on.
-    await waitUntil(async () => (await zk(["member", "list", "--json"])).code === 0, 30_000, "a leader again");
+    await waitUntil(
+      async () => {
+        const r = await zk(["member", "list", "--json"]);
+        return r.code === 0 && jsonLines<{ changeInFlight: string }>(r.stdout).every((x) => x.changeInFlight === "");
+      },
+      30_000,
+      "a leader again, with no change in flight",
+    );
     if ((await members()).some((m) => m.id === "n20")) await ok(["member", "remove", "n20"]);
     assert.deepEqual((await members()).map((m) => m.id), now.map((m) => m.id));
+  });
+
+  test("cluster add-node never reuses an id that member remove retired (ids the manifest never held)", async () => {
+    const before = await members();
+    const m = readManifest(dir)!;
+    const next = nextMember(m, before);
+    await ok(["member", "add", next.id, "127.0.0.1:33992", "--learner"]);
+    await ok(["member", "remove", next.id]);
+    const added = await zk(["cluster", "add-node", "--learner", "--json", "--wait-ms", String(CHANGE_TIMEOUT_MS)]);
+    assert.equal(added.code, 0, added.stderr);
+    const id = jsonLines<{ step: string; id: string }>(added.stdout)[0]!.id;
+    assert.ok(Number(id.slice(1)) > Number(next.id.slice(1)), `${id} comes after the retired ${next.id}`);
+    await ok(["cluster", "remove-node", id]);
+    assert.deepEqual((await members()).map((x) => x.id), before.map((x) => x.id));
   });
 });

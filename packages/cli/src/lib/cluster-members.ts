@@ -80,7 +80,8 @@ export async function addNode(opts: {
   const { dir, manifest: m, client, onStep } = opts;
   const deadline = Date.now() + opts.waitMs;
   const before = await client.memberList();
-  const next = nextMember(m, before.members);
+  // Ids the cluster removed through the log (`member remove`, not only `cluster remove-node`) are never reused either.
+  const next = nextMember(m, [...before.members, ...before.removed.map((id) => ({ id, address: `${HOST}:0` }))]);
   const members = [...before.members.map((x) => ({ id: x.id, address: x.address })), next];
   const template = m.nodes[0];
   const node = manifestNodeFor(dir, m.clusterId, members, next, template ? tuningOf(template.args) : []);

@@ -376,6 +376,7 @@ export class NodeServer {
       configVersion: config.version,
       configSlot: slot,
       changeInFlight: inFlight ? `v${inFlight.config.version}: ${inFlight.config.change}` : "",
+      removed: [...config.removed],
     };
   }
 

@@ -212,6 +212,8 @@ export interface MembersResponse {
   configSlot: number;
   /** A change proposed and not yet applied, e.g. "v5: add n4 (learner)"; empty if none. */
   changeInFlight: string;
+  /** Former members' ids (removed through the log): never reused, so never offered to `member add`. */
+  removed: string[];
 }
 
 /** Add a member. */
@@ -1107,7 +1109,7 @@ export const MembersRequest: MessageFns<MembersRequest> = {
 };
 
 function createBaseMembersResponse(): MembersResponse {
-  return { members: [], clusterId: "", leaderId: "", configVersion: 0, configSlot: 0, changeInFlight: "" };
+  return { members: [], clusterId: "", leaderId: "", configVersion: 0, configSlot: 0, changeInFlight: "", removed: [] };
 }
 
 export const MembersResponse: MessageFns<MembersResponse> = {
@@ -1129,6 +1131,9 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     }
     if (message.changeInFlight !== "") {
       writer.uint32(50).string(message.changeInFlight);
+    }
+    for (const v of message.removed) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -1194,6 +1199,14 @@ export const MembersResponse: MessageFns<MembersResponse> = {
             message.changeInFlight = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.removed.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1234,6 +1247,9 @@ export const MembersResponse: MessageFns<MembersResponse> = {
         : isSet(object.change_in_flight)
         ? globalThis.String(object.change_in_flight)
         : "",
+      removed: globalThis.Array.isArray(object?.removed)
+        ? object.removed.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1257,6 +1273,9 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     if (message.changeInFlight !== "") {
       obj.changeInFlight = message.changeInFlight;
     }
+    if (message.removed?.length) {
+      obj.removed = message.removed;
+    }
     return obj;
   },
 
@@ -1271,6 +1290,7 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     message.configVersion = object.configVersion ?? 0;
     message.configSlot = object.configSlot ?? 0;
     message.changeInFlight = object.changeInFlight ?? "";
+    message.removed = object.removed?.map((e) => e) || [];
     return message;
   },
 };
