@@ -88,6 +88,47 @@ describe("configurations in the log", () => {
   });
 });
 
+describe("a removed leader that alone knows its removal is chosen", () => {
+  /**
+   * C1 = {n1,n2} (n3 removed); n1 leads and proposes C2 = {n2} (remove n1). n2 accepts it, but
+   * no empty Accept reaches it (no heartbeat, not n1's farewell): n1 counts C2 chosen and steps
+   * down, while n2 still counts C1, whose quorums need n1.
+   */
+  function lastWitness(overrides = {}) {
+    const h = cluster(["n1", "n2", "n3"], overrides);
+    h.elect("n1");
+    const c1: ClusterConfig = { ...C0, version: 2, members: C0.members.filter((m) => m.id !== "n3"), removed: ["n3"], change: "remove n3" };
+    h.core("n1").proposeConfig(encodeConfig(c1));
+    settle(h);
+    assert.equal(h.core("n2").config.version, 2);
+    h.crash("n3");
+    const c2: ClusterConfig = { ...c1, version: 3, members: c1.members.filter((m) => m.id !== "n1"), removed: ["n3", "n1"], change: "remove n1" };
+    h.core("n1").proposeConfig(encodeConfig(c2));
+    h.flush();
+    const batches = (m: Message) => among("n1", "n2")(m) && (m.type !== "accept" || m.commands.length > 0);
+    h.deliver(batches, (m) => !batches(m));
+    assert.equal(h.core("n1").role, "learner", "n1 counts its removal chosen and steps down");
+    assert.equal(h.core("n2").config.version, 2, "n2 holds C2 but does not know it is chosen");
+    h.queue = [];
+    return h;
+  }
+
+  test("it grants the staying voter's pre-vote, whose Phase 1 then learns C2 from its promise", () => {
+    const h = lastWitness();
+    h.runUntil(() => h.leader() === "n2", 300, among("n1", "n2"));
+    h.runUntil(() => h.core("n2").config.version === 3, 100, among("n1", "n2"));
+    const at = h.core("n2").chosen;
+    h.core("n2").propose([enc("alone")]);
+    settle(h, among("n2"));
+    assert.equal(h.core("n2").chosen, at + 1, "n2 alone is a majority of C2");
+  });
+
+  test("planted bug: refusing a pre-vote to a candidate that knows less of the chosen log leaves no leader", () => {
+    const h = lastWitness({ plantedBugs: { removedPreVoteNeedsChosen: true } });
+    assert.throws(() => h.runUntil(() => h.leader() === "n2", 300, among("n1", "n2")), /condition not reached/);
+  });
+});
+
 describe("Phase 1 across configurations", () => {
   /**
    * n1 leads C0 = {n1,n2,n3} with n2 cut off, adds n4 as a voter (C1 = {n1..n4}, chosen by

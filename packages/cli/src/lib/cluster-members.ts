@@ -169,6 +169,19 @@ export interface RemoveNodeResult {
   readonly killed: boolean;
 }
 
+/** How long remove-node waits for the staying members to apply a removal before it stops the removed node anyway. */
+const REMOVAL_SETTLE_MS = 10_000;
+
+/** Until `need` of `addresses` have applied `slot`, or `waitMs` passed. */
+async function untilApplied(client: ZkClient, addresses: readonly string[], need: number, slot: number, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  const done = new Set<string>();
+  while (done.size < need && Date.now() < deadline) {
+    await Promise.all([...addresses].filter((a) => !done.has(a)).map((a) => client.status(a).then((s) => s.appliedIndex >= slot && done.add(a), () => false)));
+    if (done.size < need) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Remove a member through consensus, then stop its process by PID and forget it in the manifest (its data dir stays). */
 export async function removeNode(opts: { dir: string; manifest: Manifest; client: ZkClient; id: string; force: boolean; waitMs: number; onStep: StepSink }): Promise<RemoveNodeResult> {
   const { dir, manifest: m, client, id, onStep } = opts;
@@ -183,6 +196,13 @@ export async function removeNode(opts: { dir: string; manifest: Manifest; client
     onStep({ step: "removed", id, text: `removed ${id}: config v${removed.configVersion} at slot ${removed.configSlot}; leader ${removed.leaderId || "unknown"}`, configVersion: removed.configVersion, configSlot: removed.configSlot, leader: removed.leaderId || null });
   } else {
     onStep({ step: "removed", id, text: `${id} is no longer a member (config v${view.configVersion}); stopping it`, configVersion: view.configVersion, configSlot: view.configSlot, leader: view.leaderId || null });
+  }
+  // Stop it only once a majority of the voters that stay have applied its removal (they can
+  // then elect a leader without it): a removed leader that went quiet before they learned the
+  // change is chosen would leave them counting it in their quorums.
+  if (removed !== null) {
+    const voters = removed.members.filter((x) => x.id !== id && !x.learner).map((x) => x.address);
+    await untilApplied(client, voters, Math.floor(voters.length / 2) + 1, removed.configSlot, Math.min(opts.waitMs, REMOVAL_SETTLE_MS));
   }
   const wasRunning = isAlive(node.pid);
   const killed = wasRunning ? (await stopPids([node.pid], opts.waitMs)).length > 0 : false;

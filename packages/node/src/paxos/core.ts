@@ -744,7 +744,11 @@ export class PaxosCore {
     // member that has not heard of its removal, cannot disturb the cluster. We grant even if
     // we are no voter ourselves: a candidate that has not learnt of our removal still counts
     // us, and refusing could leave it without a quorum for ever.
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && m.chosen >= this.chosenIndex && this.isVoter(m.from);
+    // Nor do we, when no voter, hold out for a candidate that knows as much as we do: we cannot
+    // lead, and we may be the only one that knows the last chosen slot (the configuration that
+    // removed us), which the candidate's Phase 1 then learns from our promise.
+    const upToDate = m.chosen >= this.chosenIndex || (!this.isVoter(this.id) && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.isVoter(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 

@@ -363,5 +363,7 @@ export interface CoreConfig {
     readonly staleReadRound?: boolean;
     /** Phase 1 counts a majority of the candidate's chosen configuration only, not of those its promises report. */
     readonly phase1ChosenConfigOnly?: boolean;
+    /** A member that is no voter refuses a pre-vote to a candidate that knows less of the chosen log (a liveness bug). */
+    readonly removedPreVoteNeedsChosen?: boolean;
   };
 }

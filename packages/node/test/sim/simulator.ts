@@ -140,6 +140,8 @@ export type FaultKind =
 const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
+/** How long the operator waits for the staying voters to apply a removal before stopping the removed node anyway (zk-cli cluster remove-node: 10 s). */
+const REMOVAL_SETTLE_TICKS = 10_000 / TICK_MS;
 /** Applied slots between comparisons of the replicas' tree hashes. */
 const HASH_EVERY_SLOTS = 64;
 const READY_ROUNDS_MAX = 1000;
@@ -210,6 +212,8 @@ interface SimNode {
   readonly joined: boolean;
   /** Removed from the cluster: its process stops at this tick (0: not removed), and never restarts. */
   retireAt: number;
+  /** The slot of the configuration that removed it (0: not removed). */
+  retireSlot: number;
   retired: boolean;
 }
 
@@ -437,6 +441,7 @@ class Simulation {
         executed: new Map(),
         joined,
         retireAt: 0,
+        retireSlot: 0,
         retired: false,
       };
       node.disk = this.newDisk(node, mem, 0);
@@ -641,7 +646,7 @@ class Simulation {
 
   private restartDue(): void {
     for (const n of this.nodes) {
-      if (n.retireAt > 0 && n.retireAt <= this.now && !n.retired) {
+      if (n.retireAt > 0 && n.retireAt <= this.now && !n.retired && this.removalSettled(n)) {
         this.crash(n, "it was removed from the cluster: its process stops for good");
         n.retired = true;
         this.faults["member-retired"]++;
@@ -700,7 +705,10 @@ class Simulation {
         // A removed member's process stops a while later (its operator shuts it down).
         for (const id of cfg.removed) {
           const r = this.nodes.find((x) => x.id === id);
-          if (r && r.retireAt === 0) r.retireAt = this.now + 1 + this.memberRng.int(this.now <= this.faultTicks ? 100 : 10);
+          if (r && r.retireAt === 0) {
+            r.retireAt = this.now + 1 + this.memberRng.int(this.now <= this.faultTicks ? 100 : 10);
+            r.retireSlot = slot;
+          }
         }
       }
       if (command.length === 0 || outcome === null) continue;
@@ -1271,14 +1279,32 @@ class Simulation {
     return n.mem.durableHardState().recovering === true;
   }
 
+  /**
+   * The operator stops a removed member (as `zk-cli cluster remove-node` does) once a majority
+   * of the voters that stay have applied its removal, or REMOVAL_SETTLE_TICKS after it meant to:
+   * a removed leader that went quiet before any of them learned its removal was chosen would
+   * leave them counting it in their quorums.
+   */
+  private removalSettled(n: SimNode): boolean {
+    if (n.retireSlot === 0 || this.now >= n.retireAt + REMOVAL_SETTLE_TICKS) return true;
+    const voters = this.newestConfig().members.filter((m) => m.voter).map((m) => m.id);
+    const applied = this.nodes.filter((x) => x !== n && voters.includes(x.id) && x.machine && !this.stalled(x) && x.disk.tablesApplied >= n.retireSlot).length;
+    return applied >= Math.floor(voters.length / 2) + 1;
+  }
+
   private heal(): void {
     this.blocked.clear();
-    // Removed members stop now if they have not yet; the others come back.
+    // Removed members stop now if they have not yet (once their removal is settled); nodes
+    // that never became members stop; the others come back.
     const members = quorums(this.newestConfig()).all;
     for (const n of this.nodes) {
       if (this.opts.membership && !members.has(n.id) && !n.retired) {
-        this.crash(n, "it is not a member: its process stops for good");
-        n.retired = true;
+        if (n.retireSlot > 0) {
+          n.retireAt = Math.min(n.retireAt, this.now);
+        } else {
+          this.crash(n, "it is not a member: its process stops for good");
+          n.retired = true;
+        }
       }
       if (!n.machine) n.restartAt = this.now;
       n.stalledUntil = 0;
