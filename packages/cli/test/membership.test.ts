@@ -15,7 +15,7 @@ import { nextMember } from "../src/lib/cluster-members.js";
 import { readManifest } from "../src/lib/manifest.js";
 import { clusterCli, destroyCluster, isRunning, jsonLines, oneErrorLine, tempClusterDir, waitUntil } from "./helpers.js";
 
-const BASE_PORT = 33001;
+const BASE_PORT = 29001; // below the kernel's ephemeral ports (32768+), which any outgoing connection may hold
 const CHANGE_TIMEOUT_MS = 60_000;
 
 interface MemberJson {
@@ -231,14 +231,14 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     await refuse(["member", "remove", "n99"], 2, /n99/);
     await refuse(["leader", "transfer", "n99"], 2, /n99/);
     await refuse(["cluster", "remove-node", "n99"], 2, /n99/);
-    await refuse(["member", "add", "bad id!", "127.0.0.1:33999"], 2);
+    await refuse(["member", "add", "bad id!", "127.0.0.1:29999"], 2);
     await refuse(["member", "add", "n9", "not-an-address"], 2);
     // Duplicate ids (a member's, a former member's) and addresses: 4.
-    await refuse(["member", "add", a!.id, "127.0.0.1:33998"], 4, new RegExp(a!.id));
-    await refuse(["member", "add", "n1", "127.0.0.1:33998"], 4, /n1/);
+    await refuse(["member", "add", a!.id, "127.0.0.1:29998"], 4, new RegExp(a!.id));
+    await refuse(["member", "add", "n1", "127.0.0.1:29998"], 4, /n1/);
     await refuse(["member", "add", "n9", b!.address], 4, new RegExp(b!.address.replaceAll(".", "\\.")));
     // An unreachable address is added as a learner that never catches up, so never a voter.
-    assert.match(await ok(["member", "add", "n9", "127.0.0.1:33999", "--learner"]), /^added n9 at 127\.0\.0\.1:33999 as a learner/);
+    assert.match(await ok(["member", "add", "n9", "127.0.0.1:29999", "--learner"]), /^added n9 at 127\.0\.0\.1:29999 as a learner/);
     await sleep(1000);
     const n9 = (await members()).find((m) => m.id === "n9")!;
     assert.equal(n9.role, "learner");
@@ -261,15 +261,16 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     const leader = now.find((m) => m.leader)!;
     const followers = readManifest(dir)!.nodes.filter((n) => n.id !== leader.id && now.some((m) => m.id === n.id) && isRunning(n.pid));
     const client = new ZkClient({ endpoints: [leader.address], timeoutMs: 3000 });
+    let lastList = "";
     // (New ids: the tests before used n9, and a removed id is never reused.) With every follower paused, nothing the leader proposes is chosen: the first change stays in flight.
     for (const f of followers) process.kill(f.pid, "SIGSTOP");
     try {
-      const first = client.memberAdd("n20", "127.0.0.1:33990", { learner: true }).then(
+      const first = client.memberAdd("n20", "127.0.0.1:29990", { learner: true }).then(
         () => null,
         (e: unknown) => e,
       );
       await sleep(100);
-      const second = await client.memberAdd("n21", "127.0.0.1:33991", { learner: true }).then(
+      const second = await client.memberAdd("n21", "127.0.0.1:29991", { learner: true }).then(
         () => null,
         (e: unknown) => e as { code?: number; message?: string },
       );
@@ -284,11 +285,14 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     await waitUntil(
       async () => {
         const r = await zk(["member", "list", "--json"]);
-        return r.code === 0 && jsonLines<{ changeInFlight: string }>(r.stdout).every((x) => x.changeInFlight === "");
+        lastList = `${r.code} ${r.stdout} ${r.stderr}`;
+        return r.code === 0 && jsonLines<{ changeInFlight: string | null }>(r.stdout).every((x) => !x.changeInFlight);
       },
       30_000,
       "a leader again, with no change in flight",
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last member list: ${lastList}`);
+    });
     if ((await members()).some((m) => m.id === "n20")) await ok(["member", "remove", "n20"]);
     assert.deepEqual((await members()).map((m) => m.id), now.map((m) => m.id));
   });
@@ -297,7 +301,7 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     const before = await members();
     const m = readManifest(dir)!;
     const next = nextMember(m, before);
-    await ok(["member", "add", next.id, "127.0.0.1:33992", "--learner"]);
+    await ok(["member", "add", next.id, "127.0.0.1:29992", "--learner"]);
     await ok(["member", "remove", next.id]);
     const added = await zk(["cluster", "add-node", "--learner", "--json", "--wait-ms", String(CHANGE_TIMEOUT_MS)]);
     assert.equal(added.code, 0, added.stderr);

@@ -14,7 +14,7 @@ import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import { ErrorCode, ZkError } from "../src/client/index.js";
 import { sleep } from "./support/nodes.js";
 
-const BASE = 34000;
+const BASE = 29500; // below the kernel's ephemeral ports (32768+)
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zk-membership-node-"));
 const running: { node: ZkNode; server: NodeServer; store: SqliteAcceptorStore }[] = [];
 after(async () => {
