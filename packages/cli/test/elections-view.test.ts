@@ -176,7 +176,7 @@ describe("elections view components", () => {
 
   it("membership changes from the leader's status: one timeline line each, a row for a member added since, learners by role", () => {
     const withMembers = (u: FeedUpdate, members: { id: string; learner?: boolean }[]): FeedUpdate =>
-      u.kind !== "status" ? u : { ...u, status: { ...u.status, members: members.map((m) => ({ id: m.id, address: m.id === "n4" ? "127.0.0.1:17593" : key(m.id), learner: m.learner ?? false, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 })) } };
+      u.kind !== "status" ? u : { ...u, status: { ...u.status, members: members.map((m) => ({ id: m.id, address: m.id === "n4" ? "127.0.0.1:17593" : key(m.id), learner: m.learner ?? false, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0, heard: false })) } };
     const three = [{ id: "n1" }, { id: "n2" }, { id: "n3" }];
     let s = reduce(steady(), withMembers(status("n1", "leader", [1, "n1"], "n1", 10, T0 + 100), three));
     assert.deepEqual(s.timeline, [], "the first configuration seen is no change");

@@ -145,9 +145,9 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     appliedIndex: 118,
     clusterId: "c-1",
     members: [
-      { id: "n1", address: "127.0.0.1:7001", learner: false, hasProgress: true, lag: 0, caughtUp: true, lastHeardMsAgo: 0 },
+      { id: "n1", address: "127.0.0.1:7001", learner: false, hasProgress: true, lag: 0, caughtUp: true, lastHeardMsAgo: 0, heard: true },
       // A learner 2^40 slots behind: 64-bit lag survives the round trip.
-      { id: "n2", address: "127.0.0.1:7002", learner: true, hasProgress: true, lag: 2 ** 40, caughtUp: false, lastHeardMsAgo: 1500 },
+      { id: "n2", address: "127.0.0.1:7002", learner: true, hasProgress: true, lag: 2 ** 40, caughtUp: false, lastHeardMsAgo: 1500, heard: true },
     ],
     lastHeartbeatMsAgo: 4,
     alarms: [],
@@ -158,7 +158,7 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
     status: (_call, callback) => callback(null, status),
     members: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
     memberAdd: (call, callback) =>
-      callback(null, { configVersion: 2, configSlot: 121, members: [{ id: call.request.id, address: call.request.address, learner: call.request.learner, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 }], leaderId: "n1" }),
+      callback(null, { configVersion: 2, configSlot: 121, members: [{ id: call.request.id, address: call.request.address, learner: call.request.learner, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0, heard: false }], leaderId: "n1" }),
     memberPromote: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
     memberRemove: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),
     leaderTransfer: (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" }),

@@ -38,7 +38,7 @@ export function memberRows(members: readonly Member[], leaderId: string): Member
     leader: m.id === leaderId,
     caughtUp: m.hasProgress ? m.caughtUp : null,
     lag: m.hasProgress ? m.lag : null,
-    lastHeardMsAgo: m.hasProgress ? m.lastHeardMsAgo : null,
+    lastHeardMsAgo: m.hasProgress && m.heard ? m.lastHeardMsAgo : null,
   }));
 }
 

@@ -361,9 +361,9 @@ export class NodeServer {
     return config.members.map((m) => {
       // The leader reports itself as caught up with lag 0 (cluster.proto Member).
       const p = leading && m.id === this.node.id ? { lag: 0, caughtUp: true, msSinceHeard: 0 } : progress.get(m.id);
-      // A member the leader never heard from reports 0 ms (the field cannot say "never"); its
-      // lag and caught_up say that it has nothing.
-      return { id: m.id, address: m.address, learner: !m.voter, hasProgress: p !== undefined, lag: p?.lag ?? 0, caughtUp: p?.caughtUp ?? false, lastHeardMsAgo: Math.round(p?.msSinceHeard ?? 0) };
+      // A member the leader never heard from: heard false, 0 ms.
+      const heard = p !== undefined && p.msSinceHeard !== null;
+      return { id: m.id, address: m.address, learner: !m.voter, hasProgress: p !== undefined, lag: p?.lag ?? 0, caughtUp: p?.caughtUp ?? false, lastHeardMsAgo: Math.round(p?.msSinceHeard ?? 0), heard };
     });
   }
 

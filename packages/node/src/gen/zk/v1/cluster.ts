@@ -126,6 +126,11 @@ export interface Member {
   caughtUp: boolean;
   /** Leader only: milliseconds since the member last answered (0 for the leader itself). */
   lastHeardMsAgo: number;
+  /**
+   * Leader only: false while the leader has never heard from the member (last_heard_ms_ago is
+   * then 0 and means nothing).
+   */
+  heard: boolean;
 }
 
 /** Ask for a node's status. */
@@ -353,7 +358,16 @@ export interface SnapshotDone {
 }
 
 function createBaseMember(): Member {
-  return { id: "", address: "", learner: false, hasProgress: false, lag: 0, caughtUp: false, lastHeardMsAgo: 0 };
+  return {
+    id: "",
+    address: "",
+    learner: false,
+    hasProgress: false,
+    lag: 0,
+    caughtUp: false,
+    lastHeardMsAgo: 0,
+    heard: false,
+  };
 }
 
 export const Member: MessageFns<Member> = {
@@ -378,6 +392,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.lastHeardMsAgo !== 0) {
       writer.uint32(56).uint64(message.lastHeardMsAgo);
+    }
+    if (message.heard !== false) {
+      writer.uint32(64).bool(message.heard);
     }
     return writer;
   },
@@ -451,6 +468,14 @@ export const Member: MessageFns<Member> = {
             message.lastHeardMsAgo = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.heard = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -484,6 +509,7 @@ export const Member: MessageFns<Member> = {
         : isSet(object.last_heard_ms_ago)
         ? globalThis.Number(object.last_heard_ms_ago)
         : 0,
+      heard: isSet(object.heard) ? globalThis.Boolean(object.heard) : false,
     };
   },
 
@@ -510,6 +536,9 @@ export const Member: MessageFns<Member> = {
     if (message.lastHeardMsAgo !== 0) {
       obj.lastHeardMsAgo = Math.round(message.lastHeardMsAgo);
     }
+    if (message.heard !== false) {
+      obj.heard = message.heard;
+    }
     return obj;
   },
 
@@ -525,6 +554,7 @@ export const Member: MessageFns<Member> = {
     message.lag = object.lag ?? 0;
     message.caughtUp = object.caughtUp ?? false;
     message.lastHeardMsAgo = object.lastHeardMsAgo ?? 0;
+    message.heard = object.heard ?? false;
     return message;
   },
 };
