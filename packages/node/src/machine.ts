@@ -1016,7 +1016,11 @@ export class NodeMachine {
           return id === this.id || (p !== undefined && !p.recovering && p.msSinceHeard !== null && p.msSinceHeard <= PROMOTE_HEARD_MS);
         });
         const need = Math.floor(voters.length / 2) + 1;
-        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: bring the others back first (or wait for this leader to hear from them), or use --force`);
+        // A recovering voter (rebuilt after a lost disk) votes again only once a leader has caught
+        // it up: forcing the removal could leave a configuration that can never elect one.
+        const rebuilding = voters.filter((id) => progress.get(id)?.recovering === true);
+        const advice = rebuilding.length > 0 ? `wait until ${rebuilding.join(",")} (recovering after a lost disk) has caught up; --force now could leave no quorum for good` : "bring the others back first (or wait for this leader to hear from them), or use --force";
+        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: ${advice}`);
       }
       if (change.id === this.id) return this.transferThenRefer(voters, deadline, done);
       next = { ...cur, members: cur.members.filter((m) => m.id !== change.id), removed: [...cur.removed, change.id], change: `remove ${change.id}` };
