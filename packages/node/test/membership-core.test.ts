@@ -129,6 +129,48 @@ describe("a removed leader that alone knows its removal is chosen", () => {
   });
 });
 
+describe("a member that holds its own removal, not known chosen", () => {
+  /**
+   * n3 leads C0 = {n1,n2,n3} and proposes C1 = {n2,n3} (remove n1). Only n1 accepts it (n2 is
+   * cut off), so n3 counts it chosen and then crashes before telling anyone: n1 holds C1 but
+   * does not know it is chosen; n2 never saw it.
+   */
+  function removedUnknowing(overrides = {}) {
+    const h = cluster(["n1", "n2", "n3"], overrides);
+    h.elect("n3");
+    settle(h);
+    const c1: ClusterConfig = { ...C0, version: 2, members: C0.members.filter((m) => m.id !== "n1"), removed: ["n1"], change: "remove n1" };
+    h.core("n3").proposeConfig(encodeConfig(c1));
+    h.flush();
+    const batches = (m: Message) => among("n1", "n3")(m) && (m.type !== "accept" || m.commands.length > 0);
+    h.deliver(batches, (m) => !batches(m));
+    assert.equal(h.core("n3").config.version, 2, "n3 counts C1 chosen");
+    assert.equal(h.core("n1").config.version, 1, "n1 holds C1, not known chosen");
+    h.crash("n3");
+    h.queue = [];
+    return h;
+  }
+  const campaigned = (h: Harness, id: NodeId) => h.node(id).events.some((e) => e.role === "candidate" || e.role === "precandidate");
+
+  test("it does not campaign (it could not win, and its ballots would outbid the staying voters' candidates); the staying voters elect", () => {
+    const h = removedUnknowing();
+    const before = h.node("n1").events.length;
+    settle(h, among("n1", "n2"), 100);
+    assert.ok(!h.node("n1").events.slice(before).some((e) => e.role === "candidate" || e.role === "precandidate"), "n1 waits");
+    h.start("n3");
+    h.runUntil(() => h.leader() === "n2" || h.leader() === "n3", 300);
+    h.runUntil(() => h.core("n1").role === "learner", 100);
+  });
+
+  test("planted bug: counting the chosen configuration only, it campaigns", () => {
+    const h = removedUnknowing({ plantedBugs: { preVoteChosenConfigOnly: true } });
+    const before = h.node("n1").events.length;
+    settle(h, among("n1", "n2"), 100);
+    assert.ok(h.node("n1").events.slice(before).some((e) => e.role === "candidate"), "n1 wins n2's pre-vote and campaigns");
+    assert.ok(campaigned(h, "n1"));
+  });
+});
+
 describe("Phase 1 across configurations", () => {
   /**
    * n1 leads C0 = {n1,n2,n3} with n2 cut off, adds n4 as a voter (C1 = {n1..n4}, chosen by

@@ -280,6 +280,15 @@ export class PaxosCore {
   isVoter(id: NodeId): boolean {
     return quorums(this.chosenConfig).voters.has(id);
   }
+
+  /**
+   * A voter of every configuration we hold that governs or may govern slots (the chosen one
+   * and those accepted but not known chosen): who may campaign, and get our pre-vote.
+   */
+  private votesInWindow(id: NodeId): boolean {
+    if (this.cfg.plantedBugs.preVoteChosenConfigOnly) return this.isVoter(id);
+    return this.windowConfigs().every((c) => quorums(c).voters.has(id));
+  }
   private knowsMember(id: NodeId): boolean {
     if (this.chosenConfig.members.length === 0) return true;
     return this.windowConfigs().some((c) => quorums(c).all.has(id));
@@ -747,8 +756,12 @@ export class PaxosCore {
     // Nor do we, when no voter, hold out for a candidate that knows as much as we do: we cannot
     // lead, and we may be the only one that knows the last chosen slot (the configuration that
     // removed us), which the candidate's Phase 1 then learns from our promise.
-    const upToDate = m.chosen >= this.chosenIndex || (!this.isVoter(this.id) && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.isVoter(m.from);
+    const upToDate = m.chosen >= this.chosenIndex || (!this.votesInWindow(this.id) && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
+    // And a voter of every configuration we hold that may be chosen: a member removed by a
+    // configuration we accepted (chosen, as far as we know, or not) would win our pre-vote,
+    // fail its Phase 1 (which needs that configuration's majority too) and raise our promise,
+    // again and again, past every round the staying voters' candidates try.
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.votesInWindow(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 
@@ -772,7 +785,11 @@ export class PaxosCore {
 
   private tickElection = (): void => {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) this.startPreVote();
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    // A voter that holds a configuration removing it (not known chosen) waits: if it is chosen
+    // our campaign cannot win, and the others need no duel with us to elect a leader.
+    if (!this.votesInWindow(this.id)) return this.resetElectionTimer();
+    this.startPreVote();
   };
 
   private startPreVote(): void {
