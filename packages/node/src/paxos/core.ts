@@ -283,7 +283,8 @@ export class PaxosCore {
 
   /**
    * A voter of every configuration we hold that governs or may govern slots (the chosen one
-   * and those accepted but not known chosen): who may campaign, and get our pre-vote.
+   * and those accepted but not known chosen): whether we may campaign, and must insist on
+   * candidates that know as much of the chosen log as we do.
    */
   private votesInWindow(id: NodeId): boolean {
     if (this.cfg.plantedBugs.preVoteChosenConfigOnly) return this.isVoter(id);
@@ -757,11 +758,11 @@ export class PaxosCore {
     // lead, and we may be the only one that knows the last chosen slot (the configuration that
     // removed us), which the candidate's Phase 1 then learns from our promise.
     const upToDate = m.chosen >= this.chosenIndex || (!this.votesInWindow(this.id) && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
-    // And a voter of every configuration we hold that may be chosen: a member removed by a
-    // configuration we accepted (chosen, as far as we know, or not) would win our pre-vote,
-    // fail its Phase 1 (which needs that configuration's majority too) and raise our promise,
-    // again and again, past every round the staying voters' candidates try.
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.votesInWindow(m.from);
+    // (A candidate that a configuration we hold, not known chosen, would remove still gets our
+    // pre-vote: it may be the one that knows most of the chosen log, and refusing it could leave
+    // no candidate we and it would both accept. It does not campaign if it holds that
+    // configuration itself: tickElection.)
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.isVoter(m.from);
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 

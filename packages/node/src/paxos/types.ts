@@ -365,7 +365,7 @@ export interface CoreConfig {
     readonly phase1ChosenConfigOnly?: boolean;
     /** A member that is no voter refuses a pre-vote to a candidate that knows less of the chosen log (a liveness bug). */
     readonly removedPreVoteNeedsChosen?: boolean;
-    /** Campaigns and pre-votes count the chosen configuration only, not every one held (a member removed by one it holds but does not know chosen duels the staying voters' candidates for ever). */
+    /** Whether a node may campaign counts its chosen configuration only, not every one it holds (a member removed by one it holds but does not know chosen duels the staying voters' candidates for ever). */
     readonly preVoteChosenConfigOnly?: boolean;
   };
 }
