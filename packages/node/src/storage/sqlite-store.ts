@@ -313,6 +313,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
 
   private readonly statements: Statements;
   private readonly saveTxn: (hardState: HardState | null, entries: readonly Entry[]) => void;
+  private readonly runTxn: (fn: () => unknown) => unknown;
   /** Multi-row entry INSERTs by row count (entryInsert). */
   private readonly entryInserts: (Database.Statement<unknown[]> | undefined)[] = [];
   /** The bound values of one entry INSERT, reused. */
@@ -337,6 +338,9 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.appliedIndex = openedMeta.applied;
     this.statements = prepareStatements(database);
     this.saveTxn = database.transaction((hardState: HardState | null, entries: readonly Entry[]) => this.writeSave(hardState, entries));
+    // One wrapper for every transaction() call: database.transaction(fn) builds four new
+    // functions per call, once per Ready on the write path.
+    this.runTxn = database.transaction((fn: () => unknown) => fn());
   }
 
   /** save()'s writes, in the transaction the caller holds. */
@@ -429,7 +433,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
   save(hardState: HardState | null, entries: readonly Entry[]): void {
     this.assertWritable();
     if (!this.syncFull && !this.database.inTransaction) {
-      this.database.pragma("synchronous = FULL");
+      this.database.exec("PRAGMA synchronous = FULL");
       this.syncFull = true;
     }
     if (hardState === null && entries.length === 0) return;
@@ -489,12 +493,15 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.assertOpen();
     const durable = opts.durable ?? true;
     if (durable !== this.syncFull && !this.database.inTransaction) {
-      this.database.pragma(durable ? "synchronous = FULL" : "synchronous = NORMAL");
+      // Not a statement prepared once: SQLite applies PRAGMA synchronous when the statement
+      // is prepared, and running a prepared one again changes nothing. exec() prepares and
+      // steps it in native code without building a statement object (db.pragma() does).
+      this.database.exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
       this.syncFull = durable;
     }
     const before = { hardState: this.hardState, applied: this.appliedIndex };
     try {
-      return this.guard(() => this.database.transaction(fn)());
+      return this.guard(() => this.runTxn(fn) as T);
     } catch (err) {
       this.hardState = before.hardState;
       this.appliedIndex = before.applied;
