@@ -15,6 +15,7 @@ import type { Ballot, NodeId, PaxosCore, Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import type { WatchLog, ZnodeTree } from "./tree/index.js";
 import { PeerTransport } from "./net/peer-transport.js";
+import { flushTurnBatches } from "./net/turn-batch.js";
 import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs } from "./net/snapshot-transfer.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
@@ -208,7 +209,10 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      // Forwards gathered this turn leave before the Ready's fsync; the answers it settles, right after it.
+      flushTurnBatches();
       this.machine.process();
+      flushTurnBatches();
     });
   }
 
@@ -254,6 +258,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   handleForward(req: ForwardRequest, deadline: number): Promise<ForwardResponse> {
     return new Promise((resolve) => this.machine.handleForward(req, monotonicDeadline(deadline), resolve));
+  }
+
+  /** handleForward with a callback: `done` runs where the answer settles (inside the Ready loop for a write), not in a later microtask. */
+  handleForwardThen(req: ForwardRequest, deadline: number, done: (r: ForwardResponse) => void): void {
+    this.machine.handleForward(req, monotonicDeadline(deadline), done);
   }
 
   write(command: Command, deadline: number, forwarded = false): Promise<WriteOutcome> {

@@ -157,12 +157,8 @@ export class NodeServer {
           FORWARD_BATCH_ITEMS_MAX,
         );
         call.on("data", (b: ForwardBatchRequest) => {
-          for (const req of b.requests) {
-            void this.handleForward(req).then(
-              (res) => out.add(res),
-              () => undefined,
-            );
-          }
+          const deadline = Date.now() + DEFAULT_DEADLINE_MS;
+          for (const req of b.requests) this.node.handleForwardThen(req, deadline, (res) => out.add(res));
         });
         call.on("end", () => {
           out.flush();

@@ -2,6 +2,17 @@
 // send what one turn produced as one message instead of one message per item (grpc-js costs
 // about as much per message as a small write costs SQLite). setImmediate runs after the I/O
 // callbacks of the current turn, so a batch waits for nothing but the work already queued.
+// The node also hands every batch on right before and right after its Ready loop runs
+// (flushTurnBatches): a forward must not wait behind a transaction's fsync, and the answers
+// a Ready settles leave as soon as it is done, as they did one message at a time.
+
+/** Batches holding items, for flushTurnBatches. */
+const holding = new Set<TurnBatch<unknown>>();
+
+/** Hand on every batch that holds items now. */
+export function flushTurnBatches(): void {
+  for (const b of [...holding]) b.flush();
+}
 
 export class TurnBatch<T> {
   private items: T[] = [];
@@ -23,6 +34,7 @@ export class TurnBatch<T> {
     if (this.items.length > 0 && this.bytes + bytes > this.bytesMax) this.flush();
     this.items.push(item);
     this.bytes += bytes;
+    holding.add(this as TurnBatch<unknown>);
     if (this.items.length >= this.itemsMax || this.bytes >= this.bytesMax) {
       this.flush();
       return;
@@ -38,6 +50,7 @@ export class TurnBatch<T> {
 
   /** Hand on what is gathered now. */
   flush(): void {
+    holding.delete(this as TurnBatch<unknown>);
     if (this.items.length === 0) return;
     const items = this.items;
     this.items = [];
@@ -47,6 +60,7 @@ export class TurnBatch<T> {
 
   /** Take what is gathered without handing it on (the stream it was for is gone). */
   clear(): T[] {
+    holding.delete(this as TurnBatch<unknown>);
     const items = this.items;
     this.items = [];
     this.bytes = 0;
