@@ -232,14 +232,6 @@ interface RequestRow {
   readonly time_ms: number;
 }
 
-interface RequestLookupRow {
-  readonly clock: number | null;
-  readonly zxid: number | null;
-  readonly result: Uint8Array | null;
-  readonly error: Uint8Array | null;
-  readonly time_ms: number | null;
-}
-
 // length(data) does not read the blob (SQLite takes the size from the record header), so
 // stat reads stay cheap however large the data.
 const STAT_COLUMNS =
@@ -279,17 +271,13 @@ function prepareStatements(db: SqliteDatabase) {
          ttl_ms = excluded.ttl_ms, renewed_zxid = excluded.renewed_zxid, renewed_ms = excluded.renewed_ms`,
     ),
     sessionDelete: db.prepare<[number]>("DELETE FROM sessions WHERE id = ?"),
-    // Always one row: the dedup clock (the time of the newest row: times only grow with zxid)
-    // and the key's row, its columns NULL when the key is not remembered.
-    requestLookup: db.prepare<[string], RequestLookupRow>(
-      `SELECT (SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1) AS clock, r.zxid, r.result, r.error, r.time_ms
-       FROM (SELECT 1) LEFT JOIN requests r ON r.request_id = ?`,
-    ),
+    requestGet: db.prepare<[string], RequestRow>("SELECT zxid, result, error, time_ms FROM requests WHERE request_id = ?"),
     requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null, number]>(
       "INSERT INTO requests (zxid, request_id, result, error, time_ms) VALUES (?, ?, ?, ?, ?)",
     ),
     requestEvict: db.prepare<[number]>("DELETE FROM requests WHERE zxid <= ?"),
     // Times only grow with zxid (the dedup clock never goes back), so this is a boundary.
+    requestClock: db.prepare<[], number>("SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1").pluck(),
     requestNewestBefore: db.prepare<[number], number>("SELECT zxid FROM requests WHERE time_ms < ? ORDER BY time_ms DESC, zxid DESC LIMIT 1").pluck(),
     requestDelete: db.prepare<[string]>("DELETE FROM requests WHERE request_id = ?"),
     // A path range on the primary key: "/a/" <= path < "/a0" is every descendant of /a ('0' follows '/').
@@ -403,11 +391,8 @@ export class ZnodeTree {
     if (rid !== "") {
       // Read from the table, not cached: the clock is exactly what the store holds (a rolled
       // back transaction cannot leave it ahead), on every replica alike.
-      // The clock and the key's row in one statement (a write with a key runs this once).
-      const seen = this.s.requestLookup.get(rid);
-      invariant(seen !== undefined, "the dedup lookup returned no row");
-      dedupNowMs = Math.max(seen.clock ?? 0, command.timeMs);
-      let prior: RequestRow | undefined = seen.zxid === null ? undefined : (seen as RequestRow);
+      dedupNowMs = Math.max(this.s.requestClock.get() ?? 0, command.timeMs);
+      let prior = this.s.requestGet.get(rid);
       if (prior !== undefined && forgotten(prior.zxid, prior.time_ms, zxid, dedupNowMs)) {
         // Outside the window (eviction runs in batches): forgotten, exactly as if evicted.
         this.s.requestDelete.run(rid);
