@@ -53,6 +53,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private readonly machine: NodeMachine;
   private readonly transport: PeerTransport;
   private scheduled = false;
+  /** The Ready loop waited one turn for forwards handed on just before it (schedule()). */
+  private processDeferred = false;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly outgoing: OutgoingSnapshots;
@@ -209,9 +211,18 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      // Forwards gathered this turn leave before the Ready's fsync; the answers it settles, right after it.
-      flushTurnBatches();
+      // Forwards gathered this turn must leave before the Ready's fsync. A gRPC write made in
+      // an immediate reaches the socket only from HTTP/2's native immediate at the start of the
+      // next turn's immediates: so when a batch was handed on this turn, the Ready waits for
+      // that turn (once: a steady stream of forwards must not hold it back for ever).
+      if (flushTurnBatches() && !this.processDeferred) {
+        this.processDeferred = true;
+        this.schedule();
+        return;
+      }
+      this.processDeferred = false;
       this.machine.process();
+      // The answers the Ready settled (batched forwards) leave now, as they did one by one.
       flushTurnBatches();
     });
   }

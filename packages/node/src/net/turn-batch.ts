@@ -3,15 +3,24 @@
 // about as much per message as a small write costs SQLite). setImmediate runs after the I/O
 // callbacks of the current turn, so a batch waits for nothing but the work already queued.
 // The node also hands every batch on right before and right after its Ready loop runs
-// (flushTurnBatches): a forward must not wait behind a transaction's fsync, and the answers
-// a Ready settles leave as soon as it is done, as they did one message at a time.
+// (flushTurnBatches, node.ts): a forward must not wait behind a transaction's fsync, and the
+// answers a Ready settles leave as soon as it is done, as they did one message at a time.
 
 /** Batches holding items, for flushTurnBatches. */
 const holding = new Set<TurnBatch<unknown>>();
+/** Some batch was handed on since the last flushTurnBatches(). */
+let handedOn = false;
 
-/** Hand on every batch that holds items now. */
-export function flushTurnBatches(): void {
+/**
+ * Hand on every batch that holds items now. True when any batch was handed on since the last
+ * call (by this call or by a batch's own end of turn): its gRPC writes reach the socket only in
+ * the next turn (HTTP/2 sends from a native immediate), so the caller may want to wait for it.
+ */
+export function flushTurnBatches(): boolean {
   for (const b of [...holding]) b.flush();
+  const r = handedOn;
+  handedOn = false;
+  return r;
 }
 
 export class TurnBatch<T> {
@@ -55,6 +64,7 @@ export class TurnBatch<T> {
     const items = this.items;
     this.items = [];
     this.bytes = 0;
+    handedOn = true;
     this.flushTo(items);
   }
 
