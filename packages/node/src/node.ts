@@ -15,6 +15,7 @@ import type { Ballot, NodeId, PaxosCore, Role } from "./paxos/index.js";
 import type { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import type { WatchLog, ZnodeTree } from "./tree/index.js";
 import { PeerTransport } from "./net/peer-transport.js";
+import { flushTurnBatches } from "./net/turn-batch.js";
 import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs } from "./net/snapshot-transfer.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
@@ -52,6 +53,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   private readonly machine: NodeMachine;
   private readonly transport: PeerTransport;
   private scheduled = false;
+  /** The Ready loop waited one turn for forwards handed on just before it (schedule()). */
+  private processDeferred = false;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly outgoing: OutgoingSnapshots;
@@ -208,7 +211,19 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      // Forwards gathered this turn must leave before the Ready's fsync. A gRPC write made in
+      // an immediate reaches the socket only from HTTP/2's native immediate at the start of the
+      // next turn's immediates: so when a batch was handed on this turn, the Ready waits for
+      // that turn (once: a steady stream of forwards must not hold it back for ever).
+      if (flushTurnBatches() && !this.processDeferred) {
+        this.processDeferred = true;
+        this.schedule();
+        return;
+      }
+      this.processDeferred = false;
       this.machine.process();
+      // The answers the Ready settled (batched forwards) leave now, as they did one by one.
+      flushTurnBatches();
     });
   }
 
@@ -254,6 +269,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
 
   handleForward(req: ForwardRequest, deadline: number): Promise<ForwardResponse> {
     return new Promise((resolve) => this.machine.handleForward(req, monotonicDeadline(deadline), resolve));
+  }
+
+  /** handleForward with a callback: `done` runs where the answer settles (inside the Ready loop for a write), not in a later microtask. */
+  handleForwardThen(req: ForwardRequest, deadline: number, done: (r: ForwardResponse) => void): void {
+    this.machine.handleForward(req, monotonicDeadline(deadline), done);
   }
 
   write(command: Command, deadline: number, forwarded = false): Promise<WriteOutcome> {

@@ -10,7 +10,18 @@
 // none and is let in on its cluster id.
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { ForwardRequest, PeerClient, type ForwardResponse, type PeerEnvelope, type InstallSnapshotChunk, type InstallSnapshotProgress } from "../gen/zk/v1/peer.js";
+import {
+  ForwardRequest,
+  PeerClient,
+  type ForwardBatchRequest,
+  type ForwardBatchResponse,
+  type ForwardResponse,
+  type PeerEnvelope,
+  type InstallSnapshotChunk,
+  type InstallSnapshotProgress,
+} from "../gen/zk/v1/peer.js";
+import type { Command, Op } from "../gen/zk/v1/types.js";
+import { TurnBatch } from "./turn-batch.js";
 import type { Message, NodeId } from "../paxos/types.js";
 import { messageToWire } from "./convert.js";
 import { ZkError } from "./errors.js";
@@ -24,6 +35,10 @@ const HEALTHY_STREAM_MS = 2000;
 /** Forwarded requests waiting on one leader before new ones are refused. */
 const FORWARD_PENDING_MAX = 16384;
 export const PEER_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+/** Forwarded requests (or their answers) per ForwardBatch message at most. */
+export const FORWARD_BATCH_ITEMS_MAX = 256;
+/** Data bytes per ForwardBatch request message at most (a request above it alone goes alone). */
+export const FORWARD_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 
 /** Stream metadata: the sender's cluster id, node id, member-list hash and member list. */
 export const PEER_CLUSTER_METADATA = "zk-cluster-id";
@@ -102,11 +117,21 @@ interface Link {
   retryAt: number;
   backoffMs: number;
   forward: ForwardStream | null;
+  /** The peer answered ForwardBatch with UNIMPLEMENTED (an older node): forward one request per message. */
+  forwardUnbatched: boolean;
+}
+
+interface PendingForward {
+  readonly req: ForwardRequest;
+  readonly resolve: (r: ForwardResponse) => void;
+  readonly reject: (e: Error) => void;
 }
 
 interface ForwardStream {
-  readonly call: grpc.ClientDuplexStream<ForwardRequest, ForwardResponse>;
-  readonly pending: Map<number, { resolve: (r: ForwardResponse) => void; reject: (e: Error) => void }>;
+  /** Writes one request: into the turn's batch (ForwardBatch) or as its own message (Forward). */
+  readonly write: (req: ForwardRequest) => void;
+  readonly cancel: () => void;
+  readonly pending: Map<number, PendingForward>;
 }
 
 export class PeerTransport {
@@ -145,14 +170,14 @@ export class PeerTransport {
     for (const [peer, link] of [...this.links]) {
       if (peers.get(peer) === link.address) continue;
       link.stream?.end();
-      link.forward?.call.cancel();
+      link.forward?.cancel();
       link.client.close();
       this.links.delete(peer);
     }
     for (const [peer, address] of peers) {
       if (peer === this.self || this.links.has(peer)) continue;
       const client = new PeerClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.links.set(peer, { peer, address, client, stream: null, writable: false, openedAt: 0, retryAt: 0, backoffMs: BACKOFF_MIN_MS, forward: null });
+      this.links.set(peer, { peer, address, client, stream: null, writable: false, openedAt: 0, retryAt: 0, backoffMs: BACKOFF_MIN_MS, forward: null, forwardUnbatched: false });
     }
   }
 
@@ -219,40 +244,20 @@ export class PeerTransport {
   forward(leader: NodeId, req: Omit<ForwardRequest, "id">, deadlineMs: number): Promise<ForwardResponse> {
     const link = this.links.get(leader);
     if (!link || this.closed) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `no link to leader ${leader}`));
-    let fwd = link.forward;
-    if (!fwd) {
-      const call = link.client.forward(this.metadata);
-      const pending: ForwardStream["pending"] = new Map();
-      fwd = { call, pending };
-      link.forward = fwd;
-      const stream = fwd;
-      const fail = (why: string) => {
-        if (link.forward === stream) link.forward = null;
-        for (const p of pending.values()) p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the link to leader ${leader} (${why}); retry`));
-        pending.clear();
-      };
-      call.on("data", (r: ForwardResponse) => {
-        const p = pending.get(r.id);
-        if (!p) return;
-        pending.delete(r.id);
-        p.resolve(r);
-      });
-      call.on("error", (e: grpc.ServiceError) => {
-        this.noteRefusal(leader, e);
-        fail(e.details || e.message);
-      });
-      call.on("end", () => fail("stream ended"));
-    }
+    const fwd = link.forward ?? this.openForward(link);
     if (fwd.pending.size >= FORWARD_PENDING_MAX) {
       return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `too many requests waiting on leader ${leader}; retry later`));
     }
     const id = this.nextForwardId++;
-    const stream = fwd;
+    const full = { id, ...req } as ForwardRequest;
     return new Promise<ForwardResponse>((resolve, reject) => {
+      // The request stays with whichever stream of this link carries it (a fallback moves it).
       const timer = setTimeout(() => {
-        if (stream.pending.delete(id)) reject(new ZkError(ErrorCode.TIMEOUT, `leader ${leader} did not answer within ${deadlineMs} ms`));
+        const now = link.forward;
+        if (now?.pending.delete(id) || fwd.pending.delete(id)) reject(new ZkError(ErrorCode.TIMEOUT, `leader ${leader} did not answer within ${deadlineMs} ms`));
       }, deadlineMs);
-      stream.pending.set(id, {
+      fwd.pending.set(id, {
+        req: full,
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -262,8 +267,87 @@ export class PeerTransport {
           reject(e);
         },
       });
-      stream.call.write({ id, ...req } as ForwardRequest);
+      fwd.write(full);
     });
+  }
+
+  /**
+   * The Forward stream to `link`'s peer: ForwardBatch, whose messages carry what one turn of
+   * the event loop forwarded, unless the peer does not know it (then Forward, one per message).
+   */
+  private openForward(link: Link): ForwardStream {
+    const leader = link.peer;
+    const pending = new Map<number, PendingForward>();
+    let stream: ForwardStream;
+    const fail = (why: string) => {
+      if (link.forward === stream) link.forward = null;
+      for (const p of pending.values()) p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the link to leader ${leader} (${why}); retry`));
+      pending.clear();
+    };
+    const answer = (r: ForwardResponse) => {
+      const p = pending.get(r.id);
+      if (!p) return;
+      pending.delete(r.id);
+      p.resolve(r);
+    };
+    if (link.forwardUnbatched) {
+      const call = link.client.forward(this.metadata);
+      stream = { pending, write: (req) => call.write(req), cancel: () => call.cancel() };
+      call.on("data", answer);
+      call.on("error", (e: grpc.ServiceError) => {
+        this.noteRefusal(leader, e);
+        fail(e.details || e.message);
+      });
+      call.on("end", () => fail("stream ended"));
+      link.forward = stream;
+      return stream;
+    }
+    const call: grpc.ClientDuplexStream<ForwardBatchRequest, ForwardBatchResponse> = link.client.forwardBatch(this.metadata);
+    let open = true;
+    const out = new TurnBatch<ForwardRequest>(
+      (requests) => {
+        if (open) call.write({ requests });
+      },
+      FORWARD_BATCH_ITEMS_MAX,
+      FORWARD_BATCH_BYTES_MAX,
+    );
+    stream = {
+      pending,
+      write: (req) => out.add(req, requestBytes(req)),
+      cancel: () => {
+        open = false;
+        out.clear();
+        call.cancel();
+      },
+    };
+    call.on("data", (b: ForwardBatchResponse) => {
+      for (const r of b.responses) answer(r);
+    });
+    call.on("error", (e: grpc.ServiceError) => {
+      open = false;
+      out.clear();
+      if (e.code === grpc.status.UNIMPLEMENTED && link.forward === stream && !this.closed) {
+        // An older leader: it refused the stream before reading any of it, so nothing sent on
+        // it was proposed. Send the same requests (same ids, same promises) one by one.
+        link.forwardUnbatched = true;
+        link.forward = null;
+        const next = this.openForward(link);
+        for (const [id, p] of pending) {
+          next.pending.set(id, p);
+          next.write(p.req);
+        }
+        pending.clear();
+        return;
+      }
+      this.noteRefusal(leader, e);
+      fail(e.details || e.message);
+    });
+    call.on("end", () => {
+      open = false;
+      fail("stream ended");
+    });
+    link.forward = stream;
+    return stream;
   }
 
   /** Whether the channel to `peer` is connected now (a snapshot is made only for a peer that can take it). */
@@ -283,7 +367,7 @@ export class PeerTransport {
   abandonForwards(leader: NodeId, why: string): void {
     const fwd = this.links.get(leader)?.forward;
     if (!fwd) return;
-    fwd.call.cancel();
+    fwd.cancel();
     for (const p of fwd.pending.values()) p.reject(new ZkError(ErrorCode.UNAVAILABLE, why));
     fwd.pending.clear();
   }
@@ -291,10 +375,40 @@ export class PeerTransport {
   close(): void {
     this.closed = true;
     for (const link of this.links.values()) {
-      link.forward?.call.cancel();
+      link.forward?.cancel();
       link.stream?.end();
       link.stream = null;
       link.client.close();
     }
   }
+}
+
+/** About how many bytes a forwarded request takes on the wire (its data and paths; for batch bounds). */
+function requestBytes(req: ForwardRequest): number {
+  const k = req.kind;
+  return k?.$case === "command" ? commandBytes(k.value) : 64;
+}
+
+function commandBytes(c: Command): number {
+  const op = c.op;
+  let n = 64 + c.requestId.length;
+  if (op === undefined) return n;
+  switch (op.$case) {
+    case "put":
+    case "create":
+    case "set":
+      return n + op.value.data.length + 3 * op.value.path.length;
+    case "multi":
+      for (const o of op.value.ops) n += opBytes(o);
+      return n;
+    default:
+      return n + 256;
+  }
+}
+
+function opBytes(o: Op): number {
+  const v = o.op;
+  if (v === undefined) return 16;
+  const data = "data" in v.value ? v.value.data.length : 0;
+  return 32 + data + 3 * v.value.path.length;
 }

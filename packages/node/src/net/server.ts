@@ -20,7 +20,8 @@ import {
   type SaveSnapshotRequest,
   type SnapshotChunk,
 } from "../gen/zk/v1/cluster.js";
-import { PeerService, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
+import { PeerService, type ForwardBatchRequest, type ForwardRequest, type ForwardResponse, type PeerEnvelope, type PeerServer } from "../gen/zk/v1/peer.js";
+import { TurnBatch } from "./turn-batch.js";
 import { ErrorCode } from "../gen/zk/v1/types.js";
 import type { Message, Role } from "../paxos/types.js";
 import type { ZkNode } from "../node.js";
@@ -29,7 +30,7 @@ import { ConfigError, parsePeers } from "../config.js";
 import type { MembershipChange } from "../machine.js";
 import { REQUEST_KEY_METADATA, ZkError, asZkError } from "./errors.js";
 import { messageFromWire } from "./convert.js";
-import { PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
+import { FORWARD_BATCH_ITEMS_MAX, PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
 import { SNAPSHOT_CHUNK_BYTES_DEFAULT, openSnapshotSource, snapshotChunks } from "../storage/snapshot.js";
 
@@ -144,6 +145,32 @@ export class NodeServer {
         });
         call.on("end", () => call.end());
         call.on("error", () => undefined);
+      },
+      forwardBatch: (call) => {
+        if (this.refusePeer(call, (e) => call.emit("error", e))) return;
+        let open = true;
+        // The answers that settle in one turn (a Ready applies many writes at once) go back as one message.
+        const out = new TurnBatch<ForwardResponse>(
+          (responses) => {
+            if (open) call.write({ responses });
+          },
+          FORWARD_BATCH_ITEMS_MAX,
+        );
+        call.on("data", (b: ForwardBatchRequest) => {
+          const deadline = Date.now() + DEFAULT_DEADLINE_MS;
+          for (const req of b.requests) this.node.handleForwardThen(req, deadline, (res) => out.add(res));
+        });
+        call.on("end", () => {
+          out.flush();
+          open = false;
+          call.end();
+        });
+        const gone = () => {
+          open = false;
+          out.clear();
+        };
+        call.on("error", gone);
+        call.on("cancelled", gone);
       },
       installSnapshot: (call) => {
         if (this.refusePeer(call, (e) => call.emit("error", e))) return;

@@ -252,6 +252,9 @@ interface Meta {
   readonly firstEntrySlot: number;
 }
 
+/** Entries per multi-row INSERT in save() (4 bound values each; SQLite allows 32,766). */
+const ENTRY_INSERT_ROWS_MAX = 64;
+
 /** The size of probeWrite's row: a few pages, like a small Ready. */
 const PROBE_BYTES = 64 * 1024;
 
@@ -310,6 +313,11 @@ export class SqliteAcceptorStore implements AcceptorStore {
 
   private readonly statements: Statements;
   private readonly saveTxn: (hardState: HardState | null, entries: readonly Entry[]) => void;
+  private readonly runTxn: (fn: () => unknown) => unknown;
+  /** Multi-row entry INSERTs by row count (entryInsert). */
+  private readonly entryInserts: (Database.Statement<unknown[]> | undefined)[] = [];
+  /** The bound values of one entry INSERT, reused. */
+  private readonly entryArgs: unknown[] = [];
   /** What the file holds, as of the last committed write of this connection (writer only). */
   private hardState: HardState;
   /** The connection's current synchronous mode (FULL unless a transaction asked otherwise). */
@@ -329,19 +337,50 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.hardState = metaHardState(openedMeta);
     this.appliedIndex = openedMeta.applied;
     this.statements = prepareStatements(database);
-    this.saveTxn = database.transaction((hardState: HardState | null, entries: readonly Entry[]) => {
-      const put = this.statements.entryPut;
-      for (const e of entries) put.run(e.slot, e.ballot.round, e.ballot.nodeId, e.command);
-      if (hardState !== null) {
-        // Written unconditionally, not skipped when the cache says unchanged: a cache that
-        // drifted from the file (a rolled-back outer transaction) must not cost a promise.
-        this.setMeta("promised_round", hardState.promised.round);
-        this.setMeta("promised_node", hardState.promised.nodeId);
-        this.setMeta("chosen", hardState.chosen);
-        if (hardState.recovering !== undefined) this.statements.metaUpsert.run("recovering", hardState.recovering ? 1 : 0);
-        if (hardState.incarnations !== undefined) this.statements.metaUpsert.run("incarnations", JSON.stringify(hardState.incarnations));
+    this.saveTxn = database.transaction((hardState: HardState | null, entries: readonly Entry[]) => this.writeSave(hardState, entries));
+    // One wrapper for every transaction() call: database.transaction(fn) builds four new
+    // functions per call, once per Ready on the write path.
+    this.runTxn = database.transaction((fn: () => unknown) => fn());
+  }
+
+  /** save()'s writes, in the transaction the caller holds. */
+  private writeSave(hardState: HardState | null, entries: readonly Entry[]): void {
+    // One multi-row INSERT per ENTRY_INSERT_ROWS_MAX entries instead of one per entry: each
+    // statement run is a crossing into SQLite and a B-tree descent of its own.
+    for (let i = 0; i < entries.length; i += ENTRY_INSERT_ROWS_MAX) {
+      const n = Math.min(ENTRY_INSERT_ROWS_MAX, entries.length - i);
+      const args = this.entryArgs;
+      args.length = 4 * n;
+      for (let j = 0; j < n; j++) {
+        const e = entries[i + j]!;
+        args[4 * j] = e.slot;
+        args[4 * j + 1] = e.ballot.round;
+        args[4 * j + 2] = e.ballot.nodeId;
+        args[4 * j + 3] = e.command;
       }
-    });
+      this.entryInsert(n).run(args);
+    }
+    this.entryArgs.length = 0;
+    if (hardState !== null) {
+      // Written unconditionally, not skipped when the cache says unchanged: a cache that
+      // drifted from the file (a rolled-back outer transaction) must not cost a promise.
+      // One statement for the three rows (they exist in every store: migration 0 -> 1).
+      const r = this.statements.hardStateSet.run(hardState.promised.round, hardState.promised.nodeId, hardState.chosen);
+      if (r.changes !== 3) throw new Error(`zk: bug: the hard state's meta keys are missing from ${this.path}`);
+      if (hardState.recovering !== undefined) this.statements.metaUpsert.run("recovering", hardState.recovering ? 1 : 0);
+      if (hardState.incarnations !== undefined) this.statements.metaUpsert.run("incarnations", JSON.stringify(hardState.incarnations));
+    }
+  }
+
+  /** The INSERT of `rows` entries, prepared once per row count (at most ENTRY_INSERT_ROWS_MAX statements). */
+  private entryInsert(rows: number): Database.Statement<unknown[]> {
+    let st = this.entryInserts[rows];
+    if (st === undefined) {
+      const values = Array.from({ length: rows }, () => "(?, ?, ?, ?)").join(", ");
+      st = this.database.prepare<unknown[]>(`INSERT OR REPLACE INTO entries (slot, ballot_round, ballot_node, command) VALUES ${values}`);
+      this.entryInserts[rows] = st;
+    }
+    return st;
   }
 
   /** The underlying connection, for layers that keep their own tables in the same file. */
@@ -394,13 +433,18 @@ export class SqliteAcceptorStore implements AcceptorStore {
   save(hardState: HardState | null, entries: readonly Entry[]): void {
     this.assertWritable();
     if (!this.syncFull && !this.database.inTransaction) {
-      this.database.pragma("synchronous = FULL");
+      this.database.exec("PRAGMA synchronous = FULL");
       this.syncFull = true;
     }
     if (hardState === null && entries.length === 0) return;
     for (const e of entries) assertEntry(e);
     if (hardState !== null) this.assertHardStateAdvances(hardState);
-    this.guard(() => this.saveTxn(hardState, entries));
+    // Inside the caller's transaction (a Ready's), the writes go straight into it: no
+    // SAVEPOINT of their own. A failure here throws out of that transaction, which rolls back
+    // all of it (and transaction() restores the cached state), so nothing of a Ready is left half
+    // written either way; a savepoint would only matter to a caller that caught the error and
+    // committed the rest, which none does.
+    this.guard(() => (this.database.inTransaction ? this.writeSave(hardState, entries) : this.saveTxn(hardState, entries)));
     // Only after the commit: a rolled-back save must leave the cache as the file is.
     if (hardState !== null) {
       this.hardState = {
@@ -449,12 +493,15 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.assertOpen();
     const durable = opts.durable ?? true;
     if (durable !== this.syncFull && !this.database.inTransaction) {
-      this.database.pragma(durable ? "synchronous = FULL" : "synchronous = NORMAL");
+      // Not a statement prepared once: SQLite applies PRAGMA synchronous when the statement
+      // is prepared, and running a prepared one again changes nothing. exec() prepares and
+      // steps it in native code without building a statement object (db.pragma() does).
+      this.database.exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
       this.syncFull = durable;
     }
     const before = { hardState: this.hardState, applied: this.appliedIndex };
     try {
-      return this.guard(() => this.database.transaction(fn)());
+      return this.guard(() => this.runTxn(fn) as T);
     } catch (err) {
       this.hardState = before.hardState;
       this.appliedIndex = before.applied;
@@ -991,11 +1038,12 @@ function prepareStatements(db: SqliteDatabase) {
   return {
     metaAll: db.prepare<[], MetaRow>("SELECT key, value FROM meta"),
     metaSet: db.prepare<[unknown, string]>("UPDATE meta SET value = ? WHERE key = ?"),
+    hardStateSet: db.prepare<[number, string, number]>(
+      `UPDATE meta SET value = CASE key WHEN 'promised_round' THEN ? WHEN 'promised_node' THEN ? ELSE ? END
+       WHERE key IN ('promised_round', 'promised_node', 'chosen')`,
+    ),
     // For the optional keys, absent from stores written before they existed.
     metaUpsert: db.prepare<[string, unknown]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-    entryPut: db.prepare<[number, number, string, Uint8Array]>(
-      "INSERT OR REPLACE INTO entries (slot, ballot_round, ballot_node, command) VALUES (?, ?, ?, ?)",
-    ),
     entriesAll: db.prepare<[], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries ORDER BY slot"),
     entriesFrom: db.prepare<[number], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot >= ? ORDER BY slot"),
     entryOne: db.prepare<[number], EntryRow>("SELECT slot, ballot_round, ballot_node, command FROM entries WHERE slot = ?"),

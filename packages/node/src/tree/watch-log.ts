@@ -17,6 +17,7 @@ export class WatchLog {
   private readonly prune;
   private readonly page;
   private readonly oldest;
+  private readonly setOldest;
   private lastPrunedAt = 0;
 
   private readonly pruneEvery: number;
@@ -30,6 +31,7 @@ export class WatchLog {
     this.prune = db.prepare("DELETE FROM watch_events WHERE zxid < ?");
     this.page = db.prepare("SELECT zxid, event FROM watch_events WHERE zxid >= ? AND zxid <= ? ORDER BY zxid, seq");
     this.oldest = db.prepare("SELECT value FROM meta WHERE key = 'watch_history_from'");
+    this.setOldest = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)");
   }
 
   /** Record one zxid's events; call inside the apply transaction. */
@@ -39,7 +41,7 @@ export class WatchLog {
       this.lastPrunedAt = zxid;
       const from = zxid - this.historySlots;
       this.prune.run(from);
-      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(from));
+      this.setOldest.run(String(from));
     }
   }
 

@@ -270,6 +270,16 @@ export interface ForwardRequest {
     | undefined;
 }
 
+/** Forwarded requests, each answered as if it had come alone on Forward. */
+export interface ForwardBatchRequest {
+  requests: ForwardRequest[];
+}
+
+/** Answers to forwarded requests, in any order (matched by id). */
+export interface ForwardBatchResponse {
+  responses: ForwardResponse[];
+}
+
 /**
  * Sessions whose clients are connected to a follower and alive: the leader, which decides
  * expiry, renews their deadlines. Answered with an empty outcome, or SESSION_EXPIRED naming
@@ -2308,6 +2318,148 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
   },
 };
 
+function createBaseForwardBatchRequest(): ForwardBatchRequest {
+  return { requests: [] };
+}
+
+export const ForwardBatchRequest: MessageFns<ForwardBatchRequest> = {
+  encode(message: ForwardBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      ForwardRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForwardBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForwardBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(ForwardRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForwardBatchRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => ForwardRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ForwardBatchRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => ForwardRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ForwardBatchRequest>): ForwardBatchRequest {
+    return ForwardBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ForwardBatchRequest>): ForwardBatchRequest {
+    const message = createBaseForwardBatchRequest();
+    message.requests = object.requests?.map((e) => ForwardRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseForwardBatchResponse(): ForwardBatchResponse {
+  return { responses: [] };
+}
+
+export const ForwardBatchResponse: MessageFns<ForwardBatchResponse> = {
+  encode(message: ForwardBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.responses) {
+      ForwardResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForwardBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForwardBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.responses.push(ForwardResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForwardBatchResponse {
+    return {
+      responses: globalThis.Array.isArray(object?.responses)
+        ? object.responses.map((e: any) => ForwardResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ForwardBatchResponse): unknown {
+    const obj: any = {};
+    if (message.responses?.length) {
+      obj.responses = message.responses.map((e) => ForwardResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ForwardBatchResponse>): ForwardBatchResponse {
+    return ForwardBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ForwardBatchResponse>): ForwardBatchResponse {
+    const message = createBaseForwardBatchResponse();
+    message.responses = object.responses?.map((e) => ForwardResponse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseSessionKeepalive(): SessionKeepalive {
   return { sessionIds: [] };
 }
@@ -2561,6 +2713,23 @@ export const PeerService = {
     responseDeserialize: (value: Buffer): ForwardResponse => ForwardResponse.decode(value),
   },
   /**
+   * Forward with several requests per message: a follower sends what its clients sent during
+   * one turn of its event loop as one ForwardBatchRequest, and the leader answers what settled
+   * during one turn of its own as one ForwardBatchResponse (a message per write cost the
+   * leader more CPU than the write itself). A follower falls back to Forward when the leader
+   * answers UNIMPLEMENTED (an older node).
+   */
+  forwardBatch: {
+    path: "/zk.v1.Peer/ForwardBatch" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ForwardBatchRequest): Buffer => Buffer.from(ForwardBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForwardBatchRequest => ForwardBatchRequest.decode(value),
+    responseSerialize: (value: ForwardBatchResponse): Buffer =>
+      Buffer.from(ForwardBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForwardBatchResponse => ForwardBatchResponse.decode(value),
+  },
+  /**
    * A leader streams a snapshot of its state machine to a follower whose next slot lies
    * below the leader's log start. The first request carries the snapshot's identity and no
    * data; the follower answers with how many bytes of it it already holds (a transfer broken
@@ -2593,6 +2762,14 @@ export interface PeerServer extends UntypedServiceImplementation {
    * node that does not lead answers each request with NOT_LEADER.
    */
   forward: handleBidiStreamingCall<ForwardRequest, ForwardResponse>;
+  /**
+   * Forward with several requests per message: a follower sends what its clients sent during
+   * one turn of its event loop as one ForwardBatchRequest, and the leader answers what settled
+   * during one turn of its own as one ForwardBatchResponse (a message per write cost the
+   * leader more CPU than the write itself). A follower falls back to Forward when the leader
+   * answers UNIMPLEMENTED (an older node).
+   */
+  forwardBatch: handleBidiStreamingCall<ForwardBatchRequest, ForwardBatchResponse>;
   /**
    * A leader streams a snapshot of its state machine to a follower whose next slot lies
    * below the leader's log start. The first request carries the snapshot's identity and no
@@ -2632,6 +2809,19 @@ export interface PeerClient extends Client {
   forward(): ClientDuplexStream<ForwardRequest, ForwardResponse>;
   forward(options: Partial<CallOptions>): ClientDuplexStream<ForwardRequest, ForwardResponse>;
   forward(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ForwardRequest, ForwardResponse>;
+  /**
+   * Forward with several requests per message: a follower sends what its clients sent during
+   * one turn of its event loop as one ForwardBatchRequest, and the leader answers what settled
+   * during one turn of its own as one ForwardBatchResponse (a message per write cost the
+   * leader more CPU than the write itself). A follower falls back to Forward when the leader
+   * answers UNIMPLEMENTED (an older node).
+   */
+  forwardBatch(): ClientDuplexStream<ForwardBatchRequest, ForwardBatchResponse>;
+  forwardBatch(options: Partial<CallOptions>): ClientDuplexStream<ForwardBatchRequest, ForwardBatchResponse>;
+  forwardBatch(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<ForwardBatchRequest, ForwardBatchResponse>;
   /**
    * A leader streams a snapshot of its state machine to a follower whose next slot lies
    * below the leader's log start. The first request carries the snapshot's identity and no
