@@ -266,7 +266,9 @@ describe("ZooKeeper's client protocol against a 3-node zk cluster", { timeout: 1
     // ZooKeeper's digest: base64(sha1("bob:secret")).
     const bob = new Id("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
     await call((cb) => a.create("/secure", Buffer.from("s"), [new ACL(Permission.ALL, bob), new ACL(Permission.READ, new Id("world", "anyone"))], cb));
-    // b, on another node and anonymous, may read but not write, create or administer.
+    // b, on another node and anonymous, may read but not write, create or administer. (Its node
+    // serves reads locally, ZooKeeper's guarantee: another session's write shows once it is applied there.)
+    await waitUntil(async () => (await call<[Stat | null]>((cb) => b.exists("/secure", cb)))[0], 5000, "/secure on b's node");
     const [d] = await call<[Buffer]>((cb) => b.getData("/secure", cb));
     assert.equal(d.toString(), "s");
     await rejectsWith(call((cb) => b.setData("/secure", Buffer.from("x"), -1, cb)), E.NO_AUTH);
