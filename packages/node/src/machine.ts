@@ -1110,8 +1110,8 @@ export class NodeMachine {
     this.learnAddresses(cfg);
   }
 
-  /** Add a configuration's members to the address book; true if it changed. */
-  private learnAddresses(cfg: ClusterConfig): boolean {
+  /** Add a configuration's members to the address book (the links follow when it changed). */
+  private learnAddresses(cfg: ClusterConfig): void {
     let changed = false;
     for (const m of cfg.members) {
       if (this.addressBook.get(m.id) === m.address) continue;
@@ -1119,7 +1119,6 @@ export class NodeMachine {
       changed = true;
     }
     if (changed) this.ports.peers?.(this.addressBook);
-    return changed;
   }
 
   // ---- Snapshots and log compaction -----------------------------------------------------------

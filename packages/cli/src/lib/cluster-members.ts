@@ -25,10 +25,13 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
-/** The next member of a local cluster: an id past every id it had (ids are never reused), the port past every port. */
-export function nextMember(m: Manifest, taken: readonly { id: string; address: string }[] = []): { id: string; address: string } {
+/**
+ * The next member of a local cluster: an id past every id it had (ids are never reused: the
+ * manifest's, `taken`'s and those the log `retired`), the port past every port.
+ */
+export function nextMember(m: Manifest, taken: readonly { id: string; address: string }[] = [], retired: readonly string[] = []): { id: string; address: string } {
   const all = [...m.nodes, ...(m.removed ?? []), ...taken];
-  const n = Math.max(0, ...all.map((x) => /^n(\d+)$/.exec(x.id)).map((r) => (r ? Number(r[1]) : 0)));
+  const n = Math.max(0, ...[...all.map((x) => x.id), ...retired].map((id) => /^n(\d+)$/.exec(id)).map((r) => (r ? Number(r[1]) : 0)));
   const port = Math.max(m.basePort - 1, ...all.map((x) => portOf(x.address))) + 1;
   if (port + ZK_PORT_OFFSET > 65535) throw usageError(`no port left for a new member: the next one, ${port}, and its ZooKeeper port ${port + ZK_PORT_OFFSET} must be below 65536`);
   return { id: `n${n + 1}`, address: `${HOST}:${port}` };
@@ -81,7 +84,7 @@ export async function addNode(opts: {
   const deadline = Date.now() + opts.waitMs;
   const before = await client.memberList();
   // Ids the cluster removed through the log (`member remove`, not only `cluster remove-node`) are never reused either.
-  const next = nextMember(m, [...before.members, ...before.removed.map((id) => ({ id, address: `${HOST}:0` }))]);
+  const next = nextMember(m, before.members, before.removed);
   const members = [...before.members.map((x) => ({ id: x.id, address: x.address })), next];
   const template = m.nodes[0];
   const node = manifestNodeFor(dir, m.clusterId, members, next, template ? tuningOf(template.args) : []);

@@ -287,8 +287,12 @@ export class PaxosCore {
    * candidates that know as much of the chosen log as we do.
    */
   private votesInWindow(id: NodeId): boolean {
-    if (this.cfg.plantedBugs.preVoteChosenConfigOnly) return this.isVoter(id);
     return this.windowConfigs().every((c) => quorums(c).voters.has(id));
+  }
+
+  /** votesInWindow for ourselves (the planted bug counts the chosen configuration only). */
+  private selfVotesInWindow(): boolean {
+    return this.cfg.plantedBugs.preVoteChosenConfigOnly ? this.isVoter(this.id) : this.votesInWindow(this.id);
   }
   private knowsMember(id: NodeId): boolean {
     if (this.chosenConfig.members.length === 0) return true;
@@ -455,6 +459,7 @@ export class PaxosCore {
    */
   proposeConfig(command: Command): { ok: true; slot: number } | { ok: false; reason: "not-leader" | "in-flight" | "transfer" } {
     invariant(isConfigCommand(command), "not a configuration command");
+    invariant(quorums(decodeConfig(command)).voters.size > 0, "a configuration must keep at least one voter");
     if (this.roleName !== "leader") return { ok: false, reason: "not-leader" };
     if (this.pendingConfigs.size > 0) return { ok: false, reason: "in-flight" };
     if (this.transfer !== null) return { ok: false, reason: "transfer" };
@@ -474,7 +479,7 @@ export class PaxosCore {
     if (this.roleName !== "leader") return { ok: false, reason: "not-leader" };
     if (to === this.id) return { ok: false, reason: "already-leader" };
     const pr = this.progress.get(to);
-    if (!this.windowConfigs().every((c) => quorums(c).voters.has(to)) || pr === undefined) return { ok: false, reason: "not-a-voter" };
+    if (!this.votesInWindow(to) || pr === undefined) return { ok: false, reason: "not-a-voter" };
     if (!pr.voter) return { ok: false, reason: "recovering" };
     this.transfer = { to, ticksLeft: 2 * this.cfg.electionTimeoutTicks, sent: false };
     this.maybeSendTimeoutNow();
@@ -757,7 +762,7 @@ export class PaxosCore {
     // Nor do we, when no voter, hold out for a candidate that knows as much as we do: we cannot
     // lead, and we may be the only one that knows the last chosen slot (the configuration that
     // removed us), which the candidate's Phase 1 then learns from our promise.
-    const upToDate = m.chosen >= this.chosenIndex || (!this.votesInWindow(this.id) && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
+    const upToDate = m.chosen >= this.chosenIndex || (!this.selfVotesInWindow() && !this.cfg.plantedBugs.removedPreVoteNeedsChosen);
     // (A candidate that a configuration we hold, not known chosen, would remove still gets our
     // pre-vote: it may be the one that knows most of the chosen log, and refusing it could leave
     // no candidate we and it would both accept. It does not campaign if it holds that
@@ -789,7 +794,7 @@ export class PaxosCore {
     if (this.electionElapsed < this.randomizedElectionTimeout) return;
     // A voter that holds a configuration removing it (not known chosen) waits: if it is chosen
     // our campaign cannot win, and the others need no duel with us to elect a leader.
-    if (!this.votesInWindow(this.id)) return this.resetElectionTimer();
+    if (!this.selfVotesInWindow()) return this.resetElectionTimer();
     this.startPreVote();
   };
 

@@ -1245,9 +1245,8 @@ class Simulation {
       // With membership changes, every configuration that may govern a slot must keep its spares
       // (the newest applied, and one proposed but not yet chosen).
       const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
-      const spare = (voters: readonly NodeId[]) => voters.length - (Math.floor(voters.length / 2) + 1) - this.nodes.filter((n) => voters.includes(n.id) && this.rebuilding(n)).length;
       const candidates = this.nodes.filter((n) => !n.retired && !this.rebuilding(n));
-      if (this.now >= this.noWipeUntil && configs.every((v) => spare(v) > 0) && candidates.length > 0) this.wipe(this.rng.pick(candidates));
+      if (this.now >= this.noWipeUntil && configs.every((v) => this.spare(v) > 0) && candidates.length > 0) this.wipe(this.rng.pick(candidates));
     }
     if (this.rng.chance(this.stallRate)) {
       const live = this.liveNodes();
@@ -1269,6 +1268,11 @@ class Simulation {
         this.log(`${n.id}'s disk is full until tick ${n.diskFullUntil}`);
       }
     }
+  }
+
+  /** How many more of these voters may stop voting with a quorum left: the majority's slack, less those rebuilding now. */
+  private spare(voters: readonly NodeId[]): number {
+    return voters.length - (Math.floor(voters.length / 2) + 1) - this.nodes.filter((n) => voters.includes(n.id) && this.rebuilding(n)).length;
   }
 
   /** Rebuilt after a wipe and not yet voting again (down or recovering). */
@@ -1378,9 +1382,7 @@ class Simulation {
       // A removal that leaves fewer voters than the rebuilt ones among them can spare is a
       // second fault on top of a lost disk (the leader may not know yet: a wiped node's last
       // heartbeat is recent): the operator's mistake, not a liveness bug. Not scheduled.
-      const staying = voters.filter((v) => v !== id);
-      const rebuilt = this.nodes.filter((n) => staying.includes(n.id) && this.rebuilding(n)).length;
-      return staying.length - (Math.floor(staying.length / 2) + 1) - rebuilt >= 0;
+      return this.spare(voters.filter((v) => v !== id)) >= 0;
     });
     if (cfg.members.length > 1 && voters.length > 1 && removable.length > 0) {
       const id = r.pick(removable).id;
