@@ -162,10 +162,21 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
   });
 
   test("replace a member whose disk was wiped: remove its id, add a new member as a learner, promote it", async () => {
+    // From a healthy cluster: the leader (new since the shrink) has heard from every voter.
+    await waitUntil(async () => (await members()).every((m) => m.caughtUp === true), 20_000, "every member caught up");
     const [victim, ...rest] = (await members()).map((m) => m.id);
     const node = readManifest(dir)!.nodes.find((n) => n.id === victim!)!;
     await ok(["cluster", "kill", victim!]);
     rmSync(node.dataDir, { recursive: true, force: true });
+    // If it led, a new leader counts a voter live only once it has heard from it.
+    await waitUntil(
+      async () => {
+        const v = await members();
+        return v.some((m) => m.leader && m.id !== victim) && v.filter((m) => m.id !== victim).every((m) => m.caughtUp === true);
+      },
+      20_000,
+      "a leader among the others that has heard from them",
+    );
     // The wiped machine does not come back under its old id: that id is removed...
     const removed = await zk(["cluster", "remove-node", victim!]);
     assert.equal(removed.code, 0, removed.stderr);
@@ -309,5 +320,24 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     assert.ok(Number(id.slice(1)) > Number(next.id.slice(1)), `${id} comes after the retired ${next.id}`);
     await ok(["cluster", "remove-node", id]);
     assert.deepEqual((await members()).map((x) => x.id), before.map((x) => x.id));
+  });
+
+  test("cluster remove-node says so when the staying voters had not applied the removal by the time it stopped the node", async () => {
+    const now = await members();
+    const leader = now.find((m) => m.leader)!;
+    const [paused, removed] = now.filter((m) => !m.leader && m.role === "voter");
+    const pausedPid = readManifest(dir)!.nodes.find((n) => n.id === paused!.id)!.pid;
+    // With one staying voter paused, --force (the liveness check would refuse) removes through
+    // the leader's and the removed node's votes, and the paused voter cannot apply it.
+    process.kill(pausedPid, "SIGSTOP");
+    try {
+      const r = await zk(["cluster", "remove-node", removed!.id, "--force", "--wait-ms", "1500"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`^warning: ${removed!.id} is stopped, but only 1 of the 2 staying voters had applied its removal \\(config v\\d+\\) within 2 s; if \`zk-cli status\` then shows no leader, start it again until they have \\(\`.+zk-node.+\`; its data is left in .+\\)\\n`, "m"));
+    } finally {
+      process.kill(pausedPid, "SIGCONT");
+    }
+    await waitUntil(async () => (await members()).every((m) => m.caughtUp !== false), 20_000, `${paused!.id} caught up`);
+    assert.deepEqual((await members()).map((m) => m.id).sort(), [leader.id, paused!.id].sort());
   });
 });

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MemberChangeResponse, ZkClient } from "@zk/node/client";
-import { describeExit, manifestNodeFor, peerArgs, spawnNode, ZK_PORT_OFFSET } from "./cluster.js";
+import { describeExit, manifestNodeFor, peerArgs, spawnNode, zkNodeBin, ZK_PORT_OFFSET } from "./cluster.js";
 import { HOST } from "./cluster-defaults.js";
 import { CliError, EXIT_CONFLICT, EXIT_UNAVAILABLE, usageError } from "./errors.js";
 import { writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
@@ -175,14 +175,15 @@ export interface RemoveNodeResult {
 /** How long remove-node waits for the staying members to apply a removal before it stops the removed node anyway. */
 const REMOVAL_SETTLE_MS = 10_000;
 
-/** Until `need` of `addresses` have applied `slot`, or `waitMs` passed. */
-async function untilApplied(client: ZkClient, addresses: readonly string[], need: number, slot: number, waitMs: number): Promise<void> {
+/** Until `need` of `addresses` have applied `slot`, or `waitMs` passed; how many have. */
+async function untilApplied(client: ZkClient, addresses: readonly string[], need: number, slot: number, waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;
   const done = new Set<string>();
   while (done.size < need && Date.now() < deadline) {
     await Promise.all([...addresses].filter((a) => !done.has(a)).map((a) => client.status(a).then((s) => s.appliedIndex >= slot && done.add(a), () => false)));
     if (done.size < need) await new Promise((r) => setTimeout(r, 100));
   }
+  return done.size;
 }
 
 /** Remove a member through consensus, then stop its process by PID and forget it in the manifest (its data dir stays). */
@@ -205,7 +206,13 @@ export async function removeNode(opts: { dir: string; manifest: Manifest; client
   // change is chosen would leave them counting it in their quorums.
   if (removed !== null) {
     const voters = removed.members.filter((x) => x.id !== id && !x.learner).map((x) => x.address);
-    await untilApplied(client, voters, Math.floor(voters.length / 2) + 1, removed.configSlot, Math.min(opts.waitMs, REMOVAL_SETTLE_MS));
+    const need = Math.floor(voters.length / 2) + 1;
+    const applied = await untilApplied(client, voters, need, removed.configSlot, Math.min(opts.waitMs, REMOVAL_SETTLE_MS));
+    if (applied < need) {
+      process.stderr.write(
+        `warning: ${id} is stopped, but only ${applied} of the ${voters.length} staying voters had applied its removal (config v${removed.configVersion}) within ${Math.round(Math.min(opts.waitMs, REMOVAL_SETTLE_MS) / 1000)} s; if \`zk-cli status\` then shows no leader, start it again until they have (\`${process.execPath} ${zkNodeBin()} ${node.args.join(" ")}\`; its data is left in ${node.dataDir})\n`,
+      );
+    }
   }
   const wasRunning = isAlive(node.pid);
   const killed = wasRunning ? (await stopPids([node.pid], opts.waitMs)).length > 0 : false;
