@@ -979,7 +979,7 @@ export class NodeMachine {
    * never becomes a voter. Removing the leader hands leadership to another voter first and
    * answers NOT_LEADER naming it, so the caller asks there.
    */
-  changeMembership(change: MembershipChange, deadline: number, done: Done<{ config: ClusterConfig; slot: number; leaderId: NodeId | null }>): void {
+  changeMembership(change: MembershipChange, deadline: number, done: Done<{ config: ClusterConfig; slot: number; leaderId: NodeId | null }>, unknownUntil?: number): void {
     const finish: Done<{ config: ClusterConfig; slot: number }> = (r) => done(r instanceof ZkError ? r : { ...r, leaderId: this.core.leaderId });
     if (this.stopped) return done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} is shutting down`));
     if (this.diskAlarm) return done(this.cannotPersistError());
@@ -1020,7 +1020,19 @@ export class NodeMachine {
         // it up: forcing the removal could leave a configuration that can never elect one.
         const rebuilding = voters.filter((id) => progress.get(id)?.recovering === true);
         const advice = rebuilding.length > 0 ? `wait until ${rebuilding.join(",")} (recovering after a lost disk) has caught up; --force now could leave no quorum for good` : "bring the others back first (or wait for this leader to hear from them), or use --force";
-        if (live.length < need) return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: ${advice}`);
+        if (live.length < need) {
+          // A voter this leader has not heard from since it took over (a removed leader hands
+          // over first, so that is the usual case) is not known to be down: ask again each
+          // tick for up to PROMOTE_HEARD_MS before refusing.
+          const until = unknownUntil ?? this.clock.now() + PROMOTE_HEARD_MS;
+          const unknown = voters.some((id) => id !== this.id && progress.get(id)?.msSinceHeard === null);
+          const next = this.clock.now() + this.opts.tickMs;
+          if (unknown && next < Math.min(deadline, until)) {
+            this.after(next, () => this.changeMembership(change, deadline, done, until));
+            return;
+          }
+          return conflict(`removing ${change.id} would leave voters ${voters.join(",")} of which only ${live.join(",") || "none"} ${live.length === 1 ? "is" : "are"} live; a quorum needs ${need}: ${advice}`);
+        }
       }
       if (change.id === this.id) return this.transferThenRefer(voters, deadline, done);
       next = { ...cur, members: cur.members.filter((m) => m.id !== change.id), removed: [...cur.removed, change.id], change: `remove ${change.id}` };
