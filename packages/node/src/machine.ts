@@ -56,8 +56,17 @@ export interface NodeStore extends AcceptorStore {
   /** 0 for a store created with the cluster, larger for a store rebuilt after a lost disk. */
   readonly incarnation: number;
   setApplied(n: number): void;
-  /** `fn` in one transaction; `durable: false` commits without an fsync. */
-  transaction<T>(fn: () => T, opts?: { durable?: boolean }): T;
+  /**
+   * `fn` in one transaction; `durable: false` commits without an fsync; `later: true` commits
+   * without one too, and is durable once a flush() asked for after it reports success.
+   */
+  transaction<T>(fn: () => T, opts?: { durable?: boolean; later?: boolean }): T;
+  /**
+   * Make every committed transaction durable, off the event loop; `done(err)` when the disk
+   * failed to (what was committed since the last flush may be lost). Without it, durable
+   * transactions fsync before they return.
+   */
+  flush?(done: (err: Error | null) => void): void;
   /** A small real write: throws the write error while the disk does not take writes. */
   probeWrite(): void;
   /**
@@ -116,6 +125,8 @@ export interface MachinePorts {
   peers?(members: ReadonlyMap<NodeId, string>): void;
   /** A configuration was applied here (chosen at `slot`), or installed with a snapshot. */
   configApplied?(config: ClusterConfig, slot: number): void;
+  /** The machine stopped for good (a failed fsync): the process should exit. */
+  fatal?(err: Error): void;
 }
 
 /** A membership change an operator asks for (zk-cli member ...). */
@@ -160,6 +171,11 @@ export interface MachinePlantedBugs {
   readonly expireOnElection?: boolean;
   /** The tree ignores request ids: a retried write applies twice. */
   readonly ignoreRequestIds?: boolean;
+  /**
+   * A Ready's messages and answers leave without waiting for its flush: an acceptance or a
+   * promise can be claimed, and a write acknowledged, and then lost with the power.
+   */
+  readonly sendBeforeFlush?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -290,6 +306,12 @@ export class NodeMachine {
   private applied: number;
   private pendingCompaction = false;
   private stopped = false;
+  /**
+   * The core whose Ready is committed and waiting for its flush (store.flush): it cuts no next
+   * Ready until that one is durable. A core replaced meanwhile (snapshot installed, disk
+   * alarm) does not wait for it: the old Ready's messages and answers are dropped.
+   */
+  private flushingCore: PaxosCore | null = null;
   private lastEvent: ElectionEvent | null = null;
   /** Set while the store cannot be written (disk full, I/O error): see enterDiskAlarm. */
   private diskAlarm: { readonly message: string; readonly code: string } | null = null;
@@ -806,7 +828,7 @@ export class NodeMachine {
   // ---- The Ready loop ---------------------------------------------------------------------
 
   process(): void {
-    if (this.stopped || this.diskAlarm) return;
+    if (this.stopped || this.diskAlarm || this.flushingCore === this.core) return;
     while (this.core.hasReady()) {
       const rd = this.core.ready();
       // 0. A leader's proposals (Accept) may leave before its own write: they claim nothing
@@ -820,12 +842,16 @@ export class NodeMachine {
       // Applying a configuration is fsynced too: a node that restarted knowing only an older
       // configuration could wait for ever for votes of members that were removed and stopped.
       const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise) || rd.committed.some((e) => isConfigCommand(e.command));
+      // With a store that flushes off the event loop, the transaction commits without its
+      // fsync, and steps 2-4 wait for the flush: meanwhile the event loop keeps receiving, and
+      // what arrives goes into the next Ready (whose batch grows while this one syncs).
+      const later = durable && this.store.flush !== undefined;
       let outcomes: Applied[] | null;
       try {
         outcomes = this.store.transaction(() => {
           if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
           return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
-        }, { durable });
+        }, { durable, later });
       } catch (e) {
         if (!isWriteError(e)) throw e;
         // Nothing of this Ready may leave or be answered: it is not durable (it rolled back).
@@ -834,28 +860,57 @@ export class NodeMachine {
       }
       // Members of a configuration we now hold must be reachable (a candidate asks its voters).
       for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
-      // 2. Send the rest: promises and acceptances only now that they are durable.
-      this.ports.send(proposals.length > 0 ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
-      // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
-      if (outcomes !== null) this.settle(outcomes);
-      if (this.admission.length > 0) this.admit();
-      // 4. Reads confirmed by a quorum; elections.
-      for (const rs of rd.readStates) {
-        const r = this.pendingReads.get(rs.ctx);
-        if (!r) continue;
-        this.pendingReads.delete(rs.ctx);
-        r.timer.fire = null;
-        r.done(rs.index);
+      if (later && !this.opts.plantedBugs?.sendBeforeFlush) {
+        const core = this.core;
+        this.flushingCore = core;
+        this.store.flush!((err) => {
+          if (this.flushingCore === core) this.flushingCore = null;
+          // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
+          if (this.stopped || this.core !== core) return;
+          if (err !== null) return this.flushFailed(err);
+          this.finishReady(rd, proposals.length > 0, outcomes);
+          this.process();
+        });
+        return;
       }
-      for (const ev of rd.events) this.onRoleChange(ev);
-      for (const peer of rd.snapshotsNeeded) this.startTransfer(peer);
-      this.core.advance();
-      if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
-      if (this.pendingCompaction) {
-        this.pendingCompaction = false;
-        this.core.compact(this.applied - this.logMemorySlots);
-      }
+      this.finishReady(rd, proposals.length > 0, outcomes);
     }
+  }
+
+  /** Steps 2-4 of a Ready whose writes are durable; then the core may cut the next one. */
+  private finishReady(rd: Ready, proposalsSent: boolean, outcomes: Applied[] | null): void {
+    // 2. Send the rest: promises and acceptances only now that they are durable.
+    this.ports.send(proposalsSent ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
+    // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
+    if (outcomes !== null) this.settle(outcomes);
+    if (this.admission.length > 0) this.admit();
+    // 4. Reads confirmed by a quorum; elections.
+    for (const rs of rd.readStates) {
+      const r = this.pendingReads.get(rs.ctx);
+      if (!r) continue;
+      this.pendingReads.delete(rs.ctx);
+      r.timer.fire = null;
+      r.done(rs.index);
+    }
+    for (const ev of rd.events) this.onRoleChange(ev);
+    for (const peer of rd.snapshotsNeeded) this.startTransfer(peer);
+    this.core.advance();
+    if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
+    if (this.pendingCompaction) {
+      this.pendingCompaction = false;
+      this.core.compact(this.applied - this.logMemorySlots);
+    }
+  }
+
+  /**
+   * The fsync of a Ready failed: what it wrote may not be on the disk, though SQLite (and the
+   * page cache) still show it, so neither this process nor a core reloaded from the file may
+   * claim it. As etcd and ZooKeeper do, the node stops: nothing of the Ready left it.
+   */
+  private flushFailed(err: Error): void {
+    this.log.error({ code: writeErrorCode(err), err: oneLine(err) }, `${this.id}: ${oneLine(err)}; stopping, since the disk may have lost acknowledged state: check the disk (dmesg), then restart zk-node`);
+    this.stop();
+    this.ports.fatal?.(err);
   }
 
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */

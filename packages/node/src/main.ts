@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   log.info({ listen: cfg.listen, zkListen: cfg.zkListen, members: cfg.members, dataDir: cfg.dataDir, clusterId: cfg.clusterId, pid: process.pid }, "zk-node serving");
 
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
@@ -145,13 +145,15 @@ async function main(): Promise<void> {
       store.close();
       lock.release();
       log.info(how);
-      process.exit(0);
+      process.exit(exitCode);
     };
     // gRPC's own shutdown can hang on a connection to a peer that is stuck (SIGSTOP, a dead
     // host): the node has stopped and nothing is left to persist, so it exits anyway.
     setTimeout(() => finish(`stopped (gRPC shutdown unfinished after ${SHUTDOWN_WAIT_MS} ms)`), SHUTDOWN_WAIT_MS).unref();
     void Promise.all([server.shutdown(), zkServer?.close()]).then(() => finish("stopped"));
   };
+  // The disk failed an fsync (logged by the machine): stop, and exit non-zero so a supervisor sees it.
+  node.once("fatal", () => shutdown("fsync failure", 1));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 }

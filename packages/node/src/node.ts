@@ -37,6 +37,8 @@ export interface NodeEvents {
   applied: [zxid: number, events: WatchEvent[]];
   /** A snapshot replaced the state up to this slot: watch history before it is gone. */
   installed: [slot: number];
+  /** The node stopped for good: an fsync failed (zk-node exits). */
+  fatal: [err: Error];
 }
 
 /**
@@ -102,6 +104,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         configApplied: (cfg) =>
           this.emit("election", { type: "role", role: this.machine.role, ballot: this.machine.promised, leader: this.machine.leaderId, reason: `configuration v${cfg.version}: ${cfg.change || "first"} -> ${describeConfig(cfg)}`, tick: 0, unixMs: Date.now() }),
         election: (ev) => this.emit("election", ev),
+        // A failed fsync (machine.flushFailed): zk-node exits (main.ts).
+        fatal: (err) => this.emit("fatal", err),
         applied: (outcomes) => {
           // Watchers hear of events before the writes are answered: one that throws must not
           // take the Ready loop (and the answers) down with it.

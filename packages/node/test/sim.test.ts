@@ -54,6 +54,7 @@ describe("planted bugs are caught", () => {
     { bug: "double-apply", nodes: 3, from: 1 },
     { bug: "expire-on-election", nodes: 3, from: 2 },
     { bug: "expire-on-election", nodes: 5, from: 9 },
+    { bug: "send-before-flush", nodes: 3, from: 5 },
     { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
   ];
   for (const { bug, nodes, from } of cases) {

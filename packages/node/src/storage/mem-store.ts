@@ -22,10 +22,14 @@ export class MemAcceptorStore implements AcceptorStore {
   private appliedIndex = 0;
   /** Entries up to here were deleted by compaction or replaced by an installed snapshot. */
   private discarded = 0;
-  /** The chosen and applied indexes as of the last durable commit: what crash() goes back to. */
-  private lastDurable = { chosen: 0, applied: 0 };
+  /**
+   * What crash() takes back: the commits not yet durable (`durable: false`, or `later: true`
+   * not yet flushed), oldest first, each as the state before it (its seq numbers commits).
+   */
+  private notDurable: (Undo & { readonly seq: number })[] = [];
+  private commitSeq = 0;
   /** Inside transaction(): the values to restore if it throws (slots first written in it). */
-  private undo: { hardState: HardState; applied: number; slots: Map<number, Entry | undefined> } | null = null;
+  private undo: Undo | null = null;
   /** Between close() and the next load() the node is down; it must not write. */
   private closed = false;
   private readonly forgetPromiseOnRestart: boolean;
@@ -89,7 +93,7 @@ export class MemAcceptorStore implements AcceptorStore {
     this.discarded = Math.max(this.discarded, firstKept - 1);
     // SQLite's WAL commits in order: a compaction that survives a power cut brings every
     // commit before it (the applies it rests on) along. Here it is simply durable.
-    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
+    if (!this.undo) this.notDurable = [];
   }
 
   /**
@@ -120,14 +124,33 @@ export class MemAcceptorStore implements AcceptorStore {
       this.stored.set(e.slot, copyEntry(e));
     }
     if (hardState !== null) this.hardState = mergeHardState(this.hardState, hardState);
-    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
+    if (!this.undo) this.notDurable = [];
   }
 
-  /** A power cut: commits made with `durable: false` since the last durable one are gone. */
+  /** A power cut: commits not yet durable (see `notDurable`) are gone, newest first. */
   crash(): void {
-    this.hardState = { ...this.hardState, chosen: this.lastDurable.chosen };
-    this.appliedIndex = this.lastDurable.applied;
+    for (let i = this.notDurable.length - 1; i >= 0; i--) this.rollBack(this.notDurable[i]!);
+    this.notDurable = [];
     this.closed = true;
+  }
+
+  /** The last commit's number: a flush asked for now makes commits up to it durable (`flushed`). */
+  get lastCommit(): number {
+    return this.commitSeq;
+  }
+
+  /** A flush asked for at `lastCommit` = `seq` completed: those commits survive a crash. */
+  flushed(seq: number): void {
+    this.notDurable = this.notDurable.filter((u) => u.seq > seq);
+  }
+
+  private rollBack(undo: Undo): void {
+    this.hardState = undo.hardState;
+    this.appliedIndex = undo.applied;
+    for (const [slot, e] of undo.slots) {
+      if (e === undefined) this.stored.delete(slot);
+      else this.stored.set(slot, e);
+    }
   }
 
   applied(): number {
@@ -141,17 +164,18 @@ export class MemAcceptorStore implements AcceptorStore {
       throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
     }
     this.appliedIndex = n;
-    if (!this.undo) this.lastDurable = { chosen: this.hardState.chosen, applied: n };
+    if (!this.undo) this.notDurable = [];
   }
 
   /**
    * All of `fn` or none of it. With `durable: false` the commit survives a crash() only if a
-   * later durable commit follows; such a transaction may not record a promise or entries.
+   * later durable commit (or flush) follows; such a transaction may not record a promise or
+   * entries. With `later: true` it may, and survives once `flushed()` covers it.
    */
-  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
+  transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     if (this.undo) return fn();
     const durable = opts.durable ?? true;
-    const undo = { hardState: this.hardState, applied: this.appliedIndex, slots: new Map<number, Entry | undefined>() };
+    const undo: Undo = { hardState: this.hardState, applied: this.appliedIndex, slots: new Map<number, Entry | undefined>() };
     this.undo = undo;
     try {
       const r = fn();
@@ -159,17 +183,13 @@ export class MemAcceptorStore implements AcceptorStore {
         if (undo.slots.size > 0 || !ballotEqual(undo.hardState.promised, this.hardState.promised)) {
           throw new Error("zk: bug: a transaction without fsync recorded a promise or entries");
         }
-      } else {
-        this.lastDurable = { chosen: this.hardState.chosen, applied: this.appliedIndex };
       }
+      this.commitSeq++;
+      if (durable && opts.later !== true) this.notDurable = [];
+      else this.notDurable.push({ ...undo, seq: this.commitSeq });
       return r;
     } catch (err) {
-      this.hardState = undo.hardState;
-      this.appliedIndex = undo.applied;
-      for (const [slot, e] of undo.slots) {
-        if (e === undefined) this.stored.delete(slot);
-        else this.stored.set(slot, e);
-      }
+      this.rollBack(undo);
       throw err;
     } finally {
       this.undo = null;
@@ -183,6 +203,13 @@ export class MemAcceptorStore implements AcceptorStore {
   private assertWritable(): void {
     if (this.closed) throw new Error("zk: bug: a closed (crashed) node wrote to its store");
   }
+}
+
+interface Undo {
+  readonly hardState: HardState;
+  readonly applied: number;
+  /** Slots first written in the transaction, with what they held before (undefined: nothing). */
+  readonly slots: Map<number, Entry | undefined>;
 }
 
 function copyBallot(b: Ballot): Ballot {

@@ -6,7 +6,7 @@
 import Database from "better-sqlite3";
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
-import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fdatasync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
@@ -326,6 +326,8 @@ export class SqliteAcceptorStore implements AcceptorStore {
   /** Compaction's target (markSnapshot): entries below it may go. In memory: a restart waits for the next snapshot point. */
   private compactBelow = 1;
   private closed = false;
+  /** The write-ahead log, opened by the first flush() (fdatasync through it). */
+  private walFd: number | null = null;
 
   private constructor(
     private readonly database: SqliteDatabase,
@@ -481,24 +483,19 @@ export class SqliteAcceptorStore implements AcceptorStore {
   }
 
   /**
-   * Run `fn` inside one SQLite transaction (a savepoint when nested). Writes made by `fn`,
-   * setApplied() and save() included, commit together or not at all.
+   * Run `fn` in one SQLite transaction (a savepoint when nested): its writes, setApplied()
+   * and save() included, commit together or not at all.
+   * - `durable` (the default): fsynced before this returns (synchronous=FULL).
+   * - `durable: false`: no fsync (synchronous=NORMAL: WAL order still holds, so a power cut
+   *   loses a suffix of such commits, never part of one, and never a durable commit made
+   *   before them).
+   * - `later: true`: committed like `durable: false`, and durable once a flush() asked for
+   *   after it reports success. The fsync then runs on libuv's thread pool while the event
+   *   loop goes on (group commit that overlaps the fsync with the next batch).
    */
-  /**
-   * Run `fn` in one transaction. `durable: false` commits without an fsync
-   * (synchronous=NORMAL: WAL order still holds, so a power cut loses a suffix of such
-   * commits, never part of one, and never a durable commit made before them).
-   */
-  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
+  transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     this.assertOpen();
-    const durable = opts.durable ?? true;
-    if (durable !== this.syncFull && !this.database.inTransaction) {
-      // Not a statement prepared once: SQLite applies PRAGMA synchronous when the statement
-      // is prepared, and running a prepared one again changes nothing. exec() prepares and
-      // steps it in native code without building a statement object (db.pragma() does).
-      this.database.exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-      this.syncFull = durable;
-    }
+    const durable = (opts.durable ?? true) && opts.later !== true;
     const before = { hardState: this.hardState, applied: this.appliedIndex };
     try {
       return this.guard(() => this.runTxn(fn) as T);
@@ -698,10 +695,35 @@ export class SqliteAcceptorStore implements AcceptorStore {
     return this.database.pragma("freelist_count", { simple: true }) as number;
   }
 
+  /**
+   * Make every transaction committed so far durable: fdatasync the write-ahead log on libuv's
+   * thread pool, then `done(null)`; `done(err)` when the disk did not take it (what was
+   * committed since the last successful flush may then be lost). A checkpoint needs no care
+   * here: with synchronous=NORMAL SQLite syncs the log before it copies pages into the file,
+   * and the file before the log is reused.
+   */
+  flush(done: (err: Error | null) => void): void {
+    this.assertOpen();
+    const wal = `${this.path}-wal`;
+    if (this.walFd === null) {
+      try {
+        this.walFd = openSync(wal, "r");
+        // A log file just created must be found after a power cut too (SQLite syncs the
+        // directory on the first sync of a new log; with NORMAL that would be at a checkpoint).
+        fsyncDir(dirname(this.path));
+      } catch (err) {
+        return done(flushError(wal, err));
+      }
+    }
+    fdatasync(this.walFd, (err) => done(err === null ? null : flushError(wal, err)));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.database.close();
+    if (this.walFd !== null) closeSync(this.walFd);
+    this.walFd = null;
   }
 
   /**
@@ -1111,4 +1133,10 @@ function isEmptyFile(path: string): boolean {
   } catch {
     return true;
   }
+}
+
+/** A failed fsync of the write-ahead log, with the OS's code (EIO, ENOSPC, ...) kept for the caller. */
+function flushError(wal: string, err: unknown): Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return Object.assign(new Error(`zk: fsync of ${wal} failed: ${oneLine(errorMessage(err))}`, { cause: err }), { code: typeof code === "string" ? code : "EIO" });
 }

@@ -35,6 +35,8 @@ export interface DiskFaults {
   full(): boolean;
   /** The power goes out as this transaction begins. */
   cutBeforeWrite(): boolean;
+  /** An fsync on the disk's own time: `done` runs later (or never, if the power goes first). */
+  sync(done: () => void): void;
 }
 
 export class SimDisk implements NodeStore {
@@ -92,17 +94,28 @@ export class SimDisk implements NodeStore {
     this.mem.close();
   }
 
-  transaction<T>(fn: () => T, opts: { durable?: boolean } = {}): T {
+  transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     if (this.faults.cutBeforeWrite()) throw new PowerCut("power cut before the write");
     if (this.faults.full()) throw diskFull();
     const r = this.mem.transaction(() => this.txn(fn), opts);
     const applied = this.mem.applied();
+    // The tables are where the commit left them, durable or not (a crash before its flush rolls them back).
+    this.tablesApplied = applied;
     if (applied - this.lastCheckpointSlot >= CHECKPOINT_EVERY_SLOTS) {
       this.checkpoints.push({ slot: applied, image: this.database.serialize() });
       if (this.checkpoints.length > CHECKPOINTS_KEPT) this.checkpoints.shift();
       this.lastCheckpointSlot = applied;
     }
     return r;
+  }
+
+  /** The fsync of what is committed now completes when the simulator says so (DiskFaults.sync). */
+  flush(done: (err: Error | null) => void): void {
+    const upTo = this.mem.lastCommit;
+    this.faults.sync(() => {
+      this.mem.flushed(upTo);
+      done(null);
+    });
   }
 
   probeWrite(): void {

@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "lock-ignores-suspension";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "lock-ignores-suspension";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "lock-ignores-suspension"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "lock-ignores-suspension"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -134,7 +134,9 @@ export type FaultKind =
   /** A removed member's process stops (it may run on for a while first). */
   | "member-retired"
   /** The power goes while a follower installs a snapshot (half the tables replaced). */
-  | "crash-mid-install";
+  | "crash-mid-install"
+  /** The power goes while a Ready's fsync is in flight (committed, not yet durable, nothing of it sent). */
+  | "crash-before-flush";
 
 /** Simulated milliseconds per tick of the global clock. */
 const TICK_MS = 10;
@@ -312,6 +314,8 @@ class Simulation {
 
   private network: InFlight[] = [];
   private transfers: Transfer[] = [];
+  /** Fsyncs in flight (SimDisk.flush), each completing at its tick unless its node went down first. */
+  private syncs: { n: SimNode; incarnation: number; at: number; done: () => void }[] = [];
   private snapshotsInstalled = 0;
   private now = 0;
   private steps = 0;
@@ -335,6 +339,7 @@ class Simulation {
     "clock-skew": 0,
     "snapshot-transfer-broken": 0,
     "crash-mid-install": 0,
+    "crash-before-flush": 0,
     "member-add": 0,
     "member-promote": 0,
     "member-remove": 0,
@@ -540,7 +545,7 @@ class Simulation {
         inflightBatchesMax: 3,
         plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
-      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election" },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush" },
     };
     const incarnation = n.incarnation;
     const live = () => n.machine !== null && n.incarnation === incarnation;
@@ -584,6 +589,8 @@ class Simulation {
       {
         full: () => this.now < n.diskFullUntil,
         cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
+        // Most fsyncs complete within the tick; some take one or two more (a slow disk).
+        sync: (done) => this.syncs.push({ n, incarnation: n.incarnation, at: this.now + (this.rng.chance(0.7) ? 0 : 1 + this.rng.int(2)), done }),
       },
       // zk-node --join: a new member's store knows no configuration (it votes in nothing) until the log's.
       // zk-node --initial-cluster: the first members' stores hold the first configuration.
@@ -746,7 +753,7 @@ class Simulation {
   private drainReadies(): void {
     for (let round = 0; ; round++) {
       if (round >= READY_ROUNDS_MAX) throw new Violated("liveness", "Ready loop did not settle");
-      let any = false;
+      let any = this.completeSyncs();
       for (const n of this.nodes) {
         const m = n.machine;
         if (!m || this.stalled(n) || !m.core.hasReady() || m.cannotPersist) continue;
@@ -755,6 +762,24 @@ class Simulation {
       }
       if (!any) return;
     }
+  }
+
+  /** Complete the fsyncs due by now (the power may go first); true when any completed. */
+  private completeSyncs(): boolean {
+    if (this.syncs.length === 0) return false;
+    const due = this.syncs.filter((x) => x.at <= this.now && !this.stalled(x.n));
+    if (due.length === 0) return false;
+    this.syncs = this.syncs.filter((x) => !due.includes(x));
+    for (const x of due) {
+      if (x.n.machine === null || x.n.incarnation !== x.incarnation) continue;
+      if (this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate)) {
+        this.faults["crash-before-flush"]++;
+        this.crash(x.n, "the power went while a Ready's fsync was in flight");
+        continue;
+      }
+      this.call(x.n, () => x.done());
+    }
+    return true;
   }
 
   // ---- Clients ------------------------------------------------------------------------------
