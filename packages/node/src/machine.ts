@@ -424,7 +424,7 @@ export class NodeMachine {
       t.done(new ZkError(ErrorCode.UNAVAILABLE, `${t.to} did not take over leadership within two election timeouts; ${this.id} still leads`, { leaderId: this.id }));
     }
     if (this.compacting && !this.diskAlarm) this.compactStep();
-    if (this.core.role === "leader" && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
+    if (this.leaderSettled() && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
     this.process();
   }
 
@@ -746,6 +746,16 @@ export class NodeMachine {
   }
 
   /**
+   * This node leads, and the machine has handled the event that made it leader in this ballot
+   * (onRoleChange: every session a full TTL from the election). The core can lead before
+   * that: it may win while a Ready's flush is in flight, and its event waits for the next Ready.
+   */
+  private leaderSettled(): boolean {
+    const ev = this.lastEvent;
+    return this.core.role === "leader" && ev !== null && ev.role === "leader" && ev.ballot.round === this.core.promisedBallot.round && ev.ballot.nodeId === this.core.promisedBallot.nodeId;
+  }
+
+  /**
    * Leader: propose the expiry of every session not seen within its TTL. Deadlines run on
    * the monotonic clock (a wall-clock step must not expire every session at once). If this
    * check ran much later than scheduled, the process could not run for a while (an
@@ -869,7 +879,8 @@ export class NodeMachine {
           if (this.stopped || this.core !== core) return;
           if (err !== null) return this.flushFailed(err);
           this.finishReady(rd, proposals.length > 0, outcomes);
-          this.process();
+          // The next Ready (and the answers finishReady queued in batches) on the next turn.
+          this.ports.schedule();
         });
         return;
       }

@@ -457,6 +457,67 @@ describe("durability of a transaction", () => {
     }
   });
 
+  test("a transaction committed `later` is not fsynced by itself; flush() makes it durable off the event loop", async () => {
+    const path = dbPath();
+    const s = SqliteAcceptorStore.open(path, ID);
+    try {
+      const mode = () => s.db.pragma("synchronous", { simple: true });
+      s.transaction(() => {
+        assert.equal(mode(), 1, "committed without its own fsync (NORMAL)");
+        s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1))]);
+      }, { durable: true, later: true });
+      let sync = false;
+      const flushed = new Promise<Error | null>((resolve) => s.flush((err) => resolve(err)));
+      void flushed.then(() => (sync = true));
+      assert.equal(sync, false, "flush() answers asynchronously");
+      assert.equal(await flushed, null);
+      s.transaction(() => assert.equal(mode(), 2), { durable: true });
+    } finally {
+      s.close();
+    }
+    const back = SqliteAcceptorStore.open(path, ID);
+    try {
+      assert.equal(back.load().entries.length, 1);
+    } finally {
+      back.close();
+    }
+  });
+
+  test("a failed fsync of the log reaches flush()'s caller with the OS's code", async () => {
+    const s = SqliteAcceptorStore.open(dbPath(), ID);
+    try {
+      s.transaction(() => s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1))]), { later: true });
+      // The log's descriptor closed under the store: fdatasync fails (EBADF), as a failing disk's would (EIO).
+      const fd = (s as unknown as { walFd: number | null }).walFd;
+      await new Promise<void>((resolve) => s.flush(() => resolve()));
+      fs.closeSync((s as unknown as { walFd: number }).walFd);
+      const err = await new Promise<Error | null>((resolve) => s.flush(resolve));
+      assert.equal(fd, null, "the log is opened by the first flush");
+      assert.match(err?.message ?? "", /fsync of .*zk\.db-wal|fsync of .*-wal failed/);
+      assert.equal((err as { code?: string }).code, "EBADF");
+      (s as unknown as { walFd: number | null }).walFd = null;
+    } finally {
+      s.close();
+    }
+  });
+
+  test("the in-memory store keeps `later` commits through a crash only once a flush covers them", () => {
+    const s = new MemAcceptorStore();
+    s.load();
+    s.transaction(() => s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1))]), { later: true });
+    const first = s.lastCommit;
+    s.transaction(() => s.save(hs(2, "n2", 0), [entry(2, 2, "n2", bytes(2))]), { later: true });
+    s.flushed(first);
+    s.crash();
+    const back = s.load();
+    assert.deepEqual(back.hardState, hs(1, "n1", 0), "the promise of the unflushed commit is gone");
+    assert.deepEqual(back.entries.map((e) => e.slot), [1], "and so is its entry");
+    s.transaction(() => s.save(hs(2, "n2", 0), [entry(2, 2, "n2", bytes(2))]), { later: true });
+    s.flushed(s.lastCommit);
+    s.crash();
+    assert.deepEqual(s.load().entries.map((e) => e.slot), [1, 2], "a flushed commit survives");
+  });
+
   test("the in-memory store loses what was committed without fsync when it crashes, and nothing else", () => {
     const s = new MemAcceptorStore();
     s.load();

@@ -496,6 +496,13 @@ export class SqliteAcceptorStore implements AcceptorStore {
   transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     this.assertOpen();
     const durable = (opts.durable ?? true) && opts.later !== true;
+    if (durable !== this.syncFull && !this.database.inTransaction) {
+      // Not a statement prepared once: SQLite applies PRAGMA synchronous when the statement
+      // is prepared, and running a prepared one again changes nothing. exec() prepares and
+      // steps it in native code without building a statement object (db.pragma() does).
+      this.database.exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      this.syncFull = durable;
+    }
     const before = { hardState: this.hardState, applied: this.appliedIndex };
     try {
       return this.guard(() => this.runTxn(fn) as T);
