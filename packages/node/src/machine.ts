@@ -176,6 +176,12 @@ export interface MachinePlantedBugs {
    * promise can be claimed, and a write acknowledged, and then lost with the power.
    */
   readonly sendBeforeFlush?: boolean;
+  /**
+   * Session expiry runs as soon as the core leads, before the machine has handled the event
+   * that made it leader (which gives every session a full TTL): a core that wins while a
+   * Ready's flush is in flight expires sessions on the keepalive times of its previous term.
+   */
+  readonly expireBeforeElectionEvent?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -424,7 +430,8 @@ export class NodeMachine {
       t.done(new ZkError(ErrorCode.UNAVAILABLE, `${t.to} did not take over leadership within two election timeouts; ${this.id} still leads`, { leaderId: this.id }));
     }
     if (this.compacting && !this.diskAlarm) this.compactStep();
-    if (this.leaderSettled() && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
+    const leading = this.opts.plantedBugs?.expireBeforeElectionEvent ? this.core.role === "leader" : this.leaderSettled();
+    if (leading && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
     this.process();
   }
 
