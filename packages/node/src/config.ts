@@ -47,6 +47,8 @@ export interface NodeConfig {
    * either port, passes every ACL check. Null: no super user.
    */
   readonly zkSuperDigest: string | null;
+  /** --fsync-off-loop: a Ready's fsync runs on libuv's thread pool while the event loop goes on. */
+  readonly fsyncOffLoop: boolean;
 }
 
 export class ConfigError extends Error {
@@ -75,17 +77,18 @@ const SETTINGS = {
   "zk-peers": { env: "ZK_ZK_PEERS", key: "zkPeers" },
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
   "zk-super-digest": { env: "ZK_ZK_SUPER_DIGEST", key: "zkSuperDigest" },
+  "fsync-off-loop": { env: "ZK_FSYNC_OFF_LOOP", key: "fsyncOffLoop" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads", "fsync-off-loop"]);
 
 type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
-       [--log-level info|debug|warn]
+       [--log-level info|debug|warn] [--fsync-off-loop]
        [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
        [--zk-linearizable-reads]] [--zk-super-digest USER:DIGEST] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
@@ -104,15 +107,19 @@ come back this way, under a new id (ids are never reused).
 --zk-listen: also serve ZooKeeper's client protocol (zkCli.sh, Curator, kazoo) and its four-letter
 words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/config;
 --zk-linearizable-reads makes its reads linearizable (ZooKeeper's own are served locally).
+--fsync-off-loop: commit a Ready without its fsync and run the fsync (an fdatasync of the WAL) on
+libuv's thread pool; the Ready's messages and answers still wait for it, while the event loop
+keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
+docs/benchmarks.md). A failed fsync then stops the node (exit 1).
 --zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this
 is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every ACL check, on both ports.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
 ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
-ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_CONFIG.
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
-logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest. Flags win over the environment,
+logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -214,6 +221,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     zkPeers,
     zkLinearizableReads,
     zkSuperDigest,
+    fsyncOffLoop: bool(get("fsync-off-loop"), "--fsync-off-loop"),
   };
 }
 

@@ -43,6 +43,8 @@ export interface NodeOptions {
   readonly snapshotEntries?: number;
   /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
   readonly retainEntries?: number;
+  /** A Ready's fsync through store.flush(), off the event loop (zk-node --fsync-off-loop). */
+  readonly fsyncOffLoop?: boolean;
 }
 
 /** What the machine needs from its store: the acceptor state and the state machine's tables, in one file. */
@@ -859,10 +861,10 @@ export class NodeMachine {
       // Applying a configuration is fsynced too: a node that restarted knowing only an older
       // configuration could wait for ever for votes of members that were removed and stopped.
       const durable = mustSync(rd.hardState, rd.entries, this.store.persistedPromise) || rd.committed.some((e) => isConfigCommand(e.command));
-      // With a store that flushes off the event loop, the transaction commits without its
-      // fsync, and steps 2-4 wait for the flush: meanwhile the event loop keeps receiving, and
+      // With the fsync off the event loop (--fsync-off-loop), the transaction commits without
+      // it, and steps 2-4 wait for the flush: meanwhile the event loop keeps receiving, and
       // what arrives goes into the next Ready (whose batch grows while this one syncs).
-      const later = durable && this.store.flush !== undefined;
+      const later = durable && this.opts.fsyncOffLoop === true && this.store.flush !== undefined;
       let outcomes: Applied[] | null;
       try {
         outcomes = this.store.transaction(() => {

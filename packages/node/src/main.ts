@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     if (e instanceof StoreError) fail(e.message);
     fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
   }
-  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries };
+  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries, fsyncOffLoop: cfg.fsyncOffLoop };
   const node = new ZkNode(nodeOptions, store, log);
   const server = new NodeServer(node, cfg.clusterId, cfg.listen, log, { snapshotSource: store.path, superDigest: cfg.zkSuperDigest ?? undefined });
   try {

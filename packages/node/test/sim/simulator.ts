@@ -538,6 +538,9 @@ class Simulation {
       nonceBase: n.incarnation * 2 ** 32,
       logMemorySlots: LOG_MEMORY_SLOTS,
       promoteLagSlots: 8,
+      // The fsync off the event loop: the more general path (a flush that completes within
+      // the tick is the inline fsync, as far as any other node can tell).
+      fsyncOffLoop: true,
       snapshotEntries: SNAPSHOT_ENTRIES,
       retainEntries: RETAIN_ENTRIES,
       core: {
