@@ -31,6 +31,7 @@ import { Command, CommandResult, ErrorCode, ErrorDetail } from "../gen/zk/v1/typ
 import type { WatchEvent } from "../gen/zk/v1/kv.js";
 import { EventType } from "../gen/zk/v1/kv.js";
 import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.js";
+import { encodeShared } from "./encode.js";
 import { Perm, allowed, fixupAcl, OPEN_ACL, type Acl } from "./acl.js";
 import { NodeKind, ZnodeAttrs, type NodeAttrs, type NodeKindValue } from "./attrs.js";
 
@@ -152,7 +153,7 @@ export interface SessionInfo {
 
 /** Encode a command for Entry.command. */
 export function encodeCommand(cmd: Command): Uint8Array {
-  return Command.encode(cmd).finish();
+  return encodeShared(Command.encode, cmd);
 }
 
 /**
@@ -418,9 +419,9 @@ export class ZnodeTree {
 
     if (rid !== "") {
       if ("result" in outcome) {
-        this.s.requestPut.run(zxid, rid, CommandResult.encode(outcome.result).finish(), null, dedupNowMs);
+        this.s.requestPut.run(zxid, rid, encodeShared(CommandResult.encode, outcome.result), null, dedupNowMs);
       } else {
-        this.s.requestPut.run(zxid, rid, null, ErrorDetail.encode(outcome.error).finish(), dedupNowMs);
+        this.s.requestPut.run(zxid, rid, null, encodeShared(ErrorDetail.encode, outcome.error), dedupNowMs);
       }
       // Forget old keys in batches: a range delete per write would cost a page per write.
       // Only keys outside both bounds go, so a row is deleted only once apply() ignores it.

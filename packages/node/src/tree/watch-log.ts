@@ -4,6 +4,7 @@
 // COMPACTED error naming the oldest zxid still available.
 import type { Database } from "better-sqlite3";
 import { WatchEvent } from "../gen/zk/v1/kv.js";
+import { encodeShared } from "./encode.js";
 
 /** Zxids of history kept behind the applied index, by default (zk-node --watch-history-slots). */
 export const WATCH_HISTORY_SLOTS_DEFAULT = 100_000;
@@ -36,7 +37,7 @@ export class WatchLog {
 
   /** Record one zxid's events; call inside the apply transaction. */
   record(zxid: number, events: readonly WatchEvent[]): void {
-    for (let i = 0; i < events.length; i++) this.insert.run(zxid, i, WatchEvent.encode(events[i]!).finish());
+    for (let i = 0; i < events.length; i++) this.insert.run(zxid, i, encodeShared(WatchEvent.encode, events[i]!));
     if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
       this.lastPrunedAt = zxid;
       const from = zxid - this.historySlots;
