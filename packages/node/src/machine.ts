@@ -17,7 +17,7 @@
 // fsync and one Accept per follower (group commit).
 import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
-import { PaxosCore, SeededRng, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
+import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
 import { mustSync, type AcceptorStore } from "./storage/store.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
@@ -761,7 +761,7 @@ export class NodeMachine {
    */
   private leaderSettled(): boolean {
     const ev = this.lastEvent;
-    return this.core.role === "leader" && ev !== null && ev.role === "leader" && ev.ballot.round === this.core.promisedBallot.round && ev.ballot.nodeId === this.core.promisedBallot.nodeId;
+    return this.core.role === "leader" && ev?.role === "leader" && ballotEquals(ev.ballot, this.core.promisedBallot);
   }
 
   /**
@@ -925,10 +925,12 @@ export class NodeMachine {
   /**
    * The fsync of a Ready failed: what it wrote may not be on the disk, though SQLite (and the
    * page cache) still show it, so neither this process nor a core reloaded from the file may
-   * claim it. As etcd and ZooKeeper do, the node stops: nothing of the Ready left it.
+   * claim it. As etcd and ZooKeeper do, the node stops; none of the Ready's promises,
+   * acceptances or answers left it (its leader's Accepts may have). A restart on the same file
+   * would read it back from the page cache, so the way back is a rebuilt store (--rejoin).
    */
   private flushFailed(err: Error): void {
-    this.log.error({ code: writeErrorCode(err), err: oneLine(err) }, `${this.id}: ${oneLine(err)}; stopping, since the disk may have lost acknowledged state: check the disk (dmesg), then restart zk-node`);
+    this.log.error({ code: writeErrorCode(err), err: oneLine(err) }, `${this.id}: ${oneLine(err)}; stopping: the disk may have lost what this node acknowledged, so its store cannot be trusted. Fix the disk, move ${this.store.path} and its -wal and -shm files aside, then restart this node with --rejoin`);
     this.stop();
     this.ports.fatal?.(err);
   }

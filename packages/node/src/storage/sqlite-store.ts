@@ -1,8 +1,8 @@
 // The real acceptor store: one SQLite file per node (better-sqlite3, WAL, synchronous=FULL).
 // A promise or an acceptance is only a promise once it is in this file and fsynced, so
-// save() commits one Ready in one transaction before the driver lets any message out (the
-// node's Ready loop commits with `later: true` and waits for flush(), an fdatasync of the WAL
-// on libuv's thread pool).
+// save() commits one Ready in one transaction before the driver lets any message out (with
+// zk-node --fsync-off-loop the Ready loop commits with `later: true` and waits for flush(), an
+// fdatasync of the WAL on libuv's thread pool).
 // Opening refuses, with a one-line StoreError, any file it cannot trust: another cluster's
 // or another node's, a newer schema, a corrupt file, or a file that is not zk's at all.
 import Database from "better-sqlite3";

@@ -769,10 +769,11 @@ class Simulation {
 
   /** Complete the fsyncs due by now (the power may go first); true when any completed. */
   private completeSyncs(): boolean {
-    if (this.syncs.length === 0) return false;
-    const due = this.syncs.filter((x) => x.at <= this.now && !this.stalled(x.n));
+    const due: typeof this.syncs = [];
+    const later: typeof this.syncs = [];
+    for (const x of this.syncs) (x.at <= this.now && !this.stalled(x.n) ? due : later).push(x);
     if (due.length === 0) return false;
-    this.syncs = this.syncs.filter((x) => !due.includes(x));
+    this.syncs = later;
     for (const x of due) {
       if (x.n.machine === null || x.n.incarnation !== x.incarnation) continue;
       if (this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate)) {
