@@ -43,7 +43,7 @@ export interface NodeOptions {
   readonly snapshotEntries?: number;
   /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
   readonly retainEntries?: number;
-  /** A Ready's fsync through store.flush(), off the event loop (zk-node --fsync-off-loop). */
+  /** A Ready's fsync through store.flush(), off the event loop; default true (false: zk-node --fsync-on-loop). */
   readonly fsyncOffLoop?: boolean;
 }
 
@@ -422,9 +422,13 @@ export class NodeMachine {
     // In a disk alarm the core is frozen: no election timeout fires, so it never campaigns.
     if (this.diskAlarm) {
       if (now - this.lastDiskProbeMs >= DISK_PROBE_MS) this.probeDisk(now);
-    } else {
+    } else if (this.flushingCore !== this.core) {
       this.core.tick();
     }
+    // While its own fsync is in flight the core's clocks stand still, as they did when that
+    // fsync blocked the event loop: a node whose disk is slow neither campaigns (its leader's
+    // heartbeats may be held up by its own slow fsync just as long) nor, leading, steps down
+    // for want of the acknowledgements it is not yet sending.
     this.fireTimers(now);
     if (this.pendingTransfer !== null && this.core.role === "leader" && this.core.transferTarget === null) {
       const t = this.pendingTransfer;
@@ -520,6 +524,11 @@ export class NodeMachine {
   }
 
   // ---- Observers ---------------------------------------------------------------------------
+
+  /** Whether a Ready's fsync runs on the thread pool (the default) rather than in its commit. */
+  get fsyncOffLoop(): boolean {
+    return this.opts.fsyncOffLoop !== false && this.store.flush !== undefined;
+  }
 
   get role(): Role {
     return this.core.role;
@@ -864,7 +873,7 @@ export class NodeMachine {
       // With the fsync off the event loop (--fsync-off-loop), the transaction commits without
       // it, and steps 2-4 wait for the flush: meanwhile the event loop keeps receiving, and
       // what arrives goes into the next Ready (whose batch grows while this one syncs).
-      const later = durable && this.opts.fsyncOffLoop === true && this.store.flush !== undefined;
+      const later = durable && this.fsyncOffLoop;
       let outcomes: Applied[] | null;
       try {
         outcomes = this.store.transaction(() => {
