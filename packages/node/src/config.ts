@@ -47,7 +47,7 @@ export interface NodeConfig {
    * either port, passes every ACL check. Null: no super user.
    */
   readonly zkSuperDigest: string | null;
-  /** A Ready's fsync runs on libuv's thread pool while the event loop goes on (the default; --fsync-on-loop turns it off). */
+  /** --fsync-off-loop: a Ready's fsync runs on libuv's thread pool while the event loop goes on. */
   readonly fsyncOffLoop: boolean;
 }
 
@@ -78,18 +78,17 @@ const SETTINGS = {
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
   "zk-super-digest": { env: "ZK_ZK_SUPER_DIGEST", key: "zkSuperDigest" },
   "fsync-off-loop": { env: "ZK_FSYNC_OFF_LOOP", key: "fsyncOffLoop" },
-  "fsync-on-loop": { env: "ZK_FSYNC_ON_LOOP", key: "fsyncOnLoop" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads", "fsync-off-loop", "fsync-on-loop"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads", "fsync-off-loop"]);
 
 type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
-       [--log-level info|debug|warn] [--fsync-on-loop]
+       [--log-level info|debug|warn] [--fsync-off-loop]
        [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
        [--zk-linearizable-reads]] [--zk-super-digest USER:DIGEST] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
@@ -108,20 +107,19 @@ come back this way, under a new id (ids are never reused).
 --zk-listen: also serve ZooKeeper's client protocol (zkCli.sh, Curator, kazoo) and its four-letter
 words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/config;
 --zk-linearizable-reads makes its reads linearizable (ZooKeeper's own are served locally).
---fsync-on-loop: run each Ready's fsync inside its commit, on the event loop (blocking it). By
-default (--fsync-off-loop, kept for scripts) a Ready commits without it and the fsync (an
-fdatasync of the WAL) runs on libuv's thread pool: equally durable, the Ready's messages and
-answers still wait for it, and the event loop keeps receiving meanwhile (see
-docs/benchmarks.md). A failed fsync stops the node (exit 1) either way.
+--fsync-off-loop: commit a Ready without its fsync and run the fsync (an fdatasync of the WAL) on
+libuv's thread pool; the Ready's messages and answers still wait for it, while the event loop
+keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
+docs/benchmarks.md). A failed fsync then stops the node (exit 1).
 --zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this
 is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every ACL check, on both ports.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
 ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
-ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=0 is --fsync-on-loop), ZK_FSYNC_ON_LOOP (=1), ZK_CONFIG.
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1), ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
-logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop, fsyncOnLoop. Flags win over the environment,
+logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -223,7 +221,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     zkPeers,
     zkLinearizableReads,
     zkSuperDigest,
-    fsyncOffLoop: fsyncOffLoop(get("fsync-off-loop"), get("fsync-on-loop")),
+    fsyncOffLoop: bool(get("fsync-off-loop"), "--fsync-off-loop"),
   };
 }
 
@@ -249,13 +247,6 @@ function checkAddress(address: string, what: string): void {
   const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[2]) : 0;
   if (!m || port < 1 || port > 65535) throw new ConfigError(`invalid address "${address}" for ${what}: expected HOST:PORT, e.g. 127.0.0.1:7001`);
-}
-
-/** Off the loop unless --fsync-on-loop (or ZK_FSYNC_OFF_LOOP=0) says otherwise. */
-function fsyncOffLoop(off: string | undefined, on: string | undefined): boolean {
-  const onLoop = bool(on, "--fsync-on-loop");
-  if (onLoop && off !== undefined && bool(off, "--fsync-off-loop")) throw new ConfigError("--fsync-off-loop and --fsync-on-loop contradict each other; give one of them");
-  return onLoop ? false : off === undefined ? true : bool(off, "--fsync-off-loop");
 }
 
 function bool(v: string | undefined, name: string): boolean {

@@ -43,7 +43,7 @@ export interface NodeOptions {
   readonly snapshotEntries?: number;
   /** Entries kept below a snapshot point, for followers a little behind; default RETAIN_ENTRIES_DEFAULT. */
   readonly retainEntries?: number;
-  /** A Ready's fsync through store.flush(), off the event loop; default true (false: zk-node --fsync-on-loop). */
+  /** A Ready's fsync through store.flush(), off the event loop (zk-node --fsync-off-loop). */
   readonly fsyncOffLoop?: boolean;
 }
 
@@ -184,6 +184,11 @@ export interface MachinePlantedBugs {
    * Ready's flush is in flight expires sessions on the keepalive times of its previous term.
    */
   readonly expireBeforeElectionEvent?: boolean;
+  /**
+   * A failed flush is taken for a slow one: the Ready's promises, acceptances and answers leave
+   * before the node stops (they claim what the disk may not hold).
+   */
+  readonly sendOnFlushError?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -525,9 +530,14 @@ export class NodeMachine {
 
   // ---- Observers ---------------------------------------------------------------------------
 
-  /** Whether a Ready's fsync runs on the thread pool (the default) rather than in its commit. */
+  /** Stopped for good: by stop(), or by a failed fsync (ports.fatal). */
+  get halted(): boolean {
+    return this.stopped;
+  }
+
+  /** Whether a Ready's fsync runs on the thread pool (--fsync-off-loop) rather than in its commit. */
   get fsyncOffLoop(): boolean {
-    return this.opts.fsyncOffLoop !== false && this.store.flush !== undefined;
+    return this.opts.fsyncOffLoop === true && this.store.flush !== undefined;
   }
 
   get role(): Role {
@@ -895,7 +905,10 @@ export class NodeMachine {
           if (this.flushingCore === core) this.flushingCore = null;
           // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
           if (this.stopped || this.core !== core) return;
-          if (err !== null) return this.flushFailed(err);
+          if (err !== null) {
+            if (this.opts.plantedBugs?.sendOnFlushError) this.finishReady(rd, proposals.length > 0, outcomes);
+            return this.flushFailed(err);
+          }
           this.finishReady(rd, proposals.length > 0, outcomes);
           // The next Ready (and the answers finishReady queued in batches) on the next turn.
           this.ports.schedule();

@@ -219,7 +219,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
       // an immediate reaches the socket only from HTTP/2's native immediate at the start of the
       // next turn's immediates: so when a batch was handed on this turn, the Ready waits for
       // that turn (once: a steady stream of forwards must not hold it back for ever).
-      // With the fsync off the loop (the default) nothing waits behind it: no turn to wait for.
+      // With the fsync off the loop (--fsync-off-loop) nothing waits behind it: no turn to wait for.
       if (flushTurnBatches() && !this.machine.fsyncOffLoop && !this.processDeferred) {
         this.processDeferred = true;
         this.schedule();

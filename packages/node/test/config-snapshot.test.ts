@@ -1,5 +1,5 @@
-// zk-node's settings: compaction (--snapshot-entries, --retain-entries: flags, environment,
-// config file, defaults, bounds) and where the fsync runs (--fsync-off-loop, --fsync-on-loop).
+// zk-node's compaction settings: --snapshot-entries and --retain-entries (flags, environment,
+// config file), their defaults and their bounds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, RETAIN_ENTRIES_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT, parseNodeConfig, type NodeConfig } from "../src/config.js";
@@ -31,17 +31,4 @@ test("bad values are one line naming the flag", () => {
   ] as [string[], RegExp][]) {
     assert.throws(() => parse(args), (e: Error) => e instanceof ConfigError && re.test(e.message) && !e.message.includes("\n"));
   }
-});
-
-test("the fsync runs off the event loop unless --fsync-on-loop (or ZK_FSYNC_OFF_LOOP=0) says otherwise", () => {
-  assert.equal(parse([]).fsyncOffLoop, true);
-  assert.equal(parse(["--fsync-off-loop"]).fsyncOffLoop, true, "the old switch still parses");
-  assert.equal(parse(["--fsync-on-loop"]).fsyncOffLoop, false);
-  assert.equal(parse([], { ZK_FSYNC_ON_LOOP: "1" }).fsyncOffLoop, false);
-  assert.equal(parse([], { ZK_FSYNC_OFF_LOOP: "0" }).fsyncOffLoop, false);
-  assert.equal(parse([], { ZK_FSYNC_OFF_LOOP: "1" }).fsyncOffLoop, true);
-  assert.throws(
-    () => parse(["--fsync-off-loop", "--fsync-on-loop"]),
-    (e: Error) => e instanceof ConfigError && /--fsync-off-loop and --fsync-on-loop contradict each other/.test(e.message) && !e.message.includes("\n"),
-  );
 });

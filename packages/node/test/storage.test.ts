@@ -483,6 +483,26 @@ describe("durability of a transaction", () => {
     }
   });
 
+  test("flush() syncs the log SQLite writes now, even if the file it first opened was deleted", async () => {
+    const path = dbPath();
+    const s = SqliteAcceptorStore.open(path, ID);
+    const walFd = () => (s as unknown as { walFd: number | null }).walFd;
+    try {
+      s.transaction(() => s.save(hs(1, "n1", 0), [entry(1, 1, "n1", bytes(1))]), { later: true });
+      await new Promise<void>((resolve) => s.flush(() => resolve()));
+      const first = walFd();
+      assert.notEqual(first, null);
+      assert.equal(fs.fstatSync(first!).ino, fs.statSync(`${path}-wal`).ino);
+      // What flush() must not miss: the log it holds is gone and a new one is at the path.
+      fs.unlinkSync(`${path}-wal`);
+      fs.writeFileSync(`${path}-wal`, "");
+      assert.equal(await new Promise<Error | null>((resolve) => s.flush(resolve)), null);
+      assert.equal(fs.fstatSync(walFd()!).ino, fs.statSync(`${path}-wal`).ino, "the descriptor follows the path to the new log");
+    } finally {
+      s.close();
+    }
+  });
+
   test("a failed fsync of the log reaches flush()'s caller with the OS's code", async () => {
     const s = SqliteAcceptorStore.open(dbPath(), ID);
     try {

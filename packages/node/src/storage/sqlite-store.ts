@@ -8,7 +8,7 @@
 import Database from "better-sqlite3";
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
-import { closeSync, existsSync, fdatasync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fdatasync, fstatSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
 import { StoreError } from "./store.js";
@@ -714,6 +714,20 @@ export class SqliteAcceptorStore implements AcceptorStore {
   flush(done: (err: Error | null) => void): void {
     this.assertOpen();
     const wal = `${this.path}-wal`;
+    // SQLite keeps its log while a connection holds it; should it ever delete it and make a new
+    // one, the descriptor would sync a file nobody writes: reopen it (a deleted file has no links).
+    if (this.walFd !== null) {
+      let gone: boolean;
+      try {
+        gone = fstatSync(this.walFd).nlink === 0;
+      } catch (err) {
+        return done(flushError(wal, err));
+      }
+      if (gone) {
+        closeSync(this.walFd);
+        this.walFd = null;
+      }
+    }
     if (this.walFd === null) {
       try {
         this.walFd = openSync(wal, "r");

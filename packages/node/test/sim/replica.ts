@@ -35,8 +35,8 @@ export interface DiskFaults {
   full(): boolean;
   /** The power goes out as this transaction begins. */
   cutBeforeWrite(): boolean;
-  /** An fsync on the disk's own time: `done` runs later (or never, if the power goes first). */
-  sync(done: () => void): void;
+  /** An fsync on the disk's own time: `done` runs later (or never, if the power goes first), with the error of a failed fsync. */
+  sync(done: (err: Error | null) => void): void;
 }
 
 export class SimDisk implements NodeStore {
@@ -112,9 +112,10 @@ export class SimDisk implements NodeStore {
   /** The fsync of what is committed now completes when the simulator says so (DiskFaults.sync). */
   flush(done: (err: Error | null) => void): void {
     const upTo = this.mem.lastCommit;
-    this.faults.sync(() => {
-      this.mem.flushed(upTo);
-      done(null);
+    this.faults.sync((err) => {
+      // A failed fsync made nothing durable (the node stops; its store is rebuilt).
+      if (err === null) this.mem.flushed(upTo);
+      done(err);
     });
   }
 

@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "lock-ignores-suspension";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "lock-ignores-suspension";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "lock-ignores-suspension"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "lock-ignores-suspension"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -136,7 +136,13 @@ export type FaultKind =
   /** The power goes while a follower installs a snapshot (half the tables replaced). */
   | "crash-mid-install"
   /** The power goes while a Ready's fsync is in flight (committed, not yet durable, nothing of it sent). */
-  | "crash-before-flush";
+  | "crash-before-flush"
+  /**
+   * A Ready's fsync fails (EIO): the node stops, having sent none of that Ready's promises,
+   * acceptances or answers, and the operator does what its log line says: moves the store aside
+   * and restarts the node with --rejoin (a rebuilt, recovering store).
+   */
+  | "fsync-error";
 
 /** Simulated milliseconds per tick of the global clock. */
 const TICK_MS = 10;
@@ -217,6 +223,8 @@ interface SimNode {
   /** The slot of the configuration that removed it (0: not removed). */
   retireSlot: number;
   retired: boolean;
+  /** Its machine reported a fatal error (ports.fatal: a failed fsync) since the simulator last looked. */
+  fatal: boolean;
 }
 
 /** A client write: retried (same request id) on another node until it has an answer. */
@@ -315,7 +323,7 @@ class Simulation {
   private network: InFlight[] = [];
   private transfers: Transfer[] = [];
   /** Fsyncs in flight (SimDisk.flush), each completing at its tick unless its node went down first. */
-  private syncs: { n: SimNode; incarnation: number; at: number; done: () => void }[] = [];
+  private syncs: { n: SimNode; incarnation: number; at: number; done: (err: Error | null) => void }[] = [];
   private snapshotsInstalled = 0;
   private now = 0;
   private steps = 0;
@@ -340,6 +348,7 @@ class Simulation {
     "snapshot-transfer-broken": 0,
     "crash-mid-install": 0,
     "crash-before-flush": 0,
+    "fsync-error": 0,
     "member-add": 0,
     "member-promote": 0,
     "member-remove": 0,
@@ -448,6 +457,7 @@ class Simulation {
         retireAt: 0,
         retireSlot: 0,
         retired: false,
+        fatal: false,
       };
       node.disk = this.newDisk(node, mem, 0);
       this.nodes.push(node);
@@ -548,7 +558,7 @@ class Simulation {
         inflightBatchesMax: 3,
         plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
-      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event" },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error" },
     };
     const incarnation = n.incarnation;
     const live = () => n.machine !== null && n.incarnation === incarnation;
@@ -564,6 +574,9 @@ class Simulation {
         },
         cancelForwards: () => undefined,
         schedule: () => undefined,
+        fatal: () => {
+          if (live()) n.fatal = true;
+        },
         election: (ev) => live() && this.onElection(n, ev),
         applied: (outcomes) => live() && this.onApplied(n, outcomes),
         appliedEntry: (slot) => live() && this.onAppliedEntry(n, slot),
@@ -631,8 +644,8 @@ class Simulation {
   }
 
   /** The node's disk is gone: it comes back on an empty store under a new incarnation. */
-  private wipe(n: SimNode): void {
-    this.crash(n, "its disk is wiped");
+  private wipe(n: SimNode, why = "its disk is wiped"): void {
+    this.crash(n, why);
     n.disk.discard();
     n.mem = this.newStore(true);
     n.storeIncarnation = this.opts.bug === "wiped-votes" ? 0 : this.now;
@@ -640,7 +653,7 @@ class Simulation {
     n.applied = [];
     n.executed = new Map();
     n.wipedAt = this.now;
-    this.faults.wipe++;
+    if (why === "its disk is wiped") this.faults.wipe++;
   }
 
   private crash(n: SimNode, why: string): void {
@@ -777,11 +790,25 @@ class Simulation {
     for (const x of due) {
       if (x.n.machine === null || x.n.incarnation !== x.incarnation) continue;
       if (this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate)) {
+        if (this.rng.chance(0.5)) {
+          this.faults["fsync-error"]++;
+          this.log(`${x.n.id}: a Ready's fsync fails (EIO)`);
+          this.call(x.n, () => x.done(Object.assign(new Error("fsync of zk.db-wal failed: EIO: i/o error"), { code: "EIO" })));
+          if (x.n.machine !== null && !x.n.machine.halted) throw new Violated("assertion", `${x.n.id} runs on after its fsync failed`);
+          if (!x.n.fatal) throw new Violated("assertion", `${x.n.id} stopped after a failed fsync without saying so (ports.fatal)`);
+          x.n.fatal = false;
+          // What the log line says: a rebuilt store (only while the cluster can spare one more).
+          // Or the machine went down with the disk, whose file then holds what it held before
+          // the Ready: a restart on it sees the truth, and nothing of that Ready may be claimed.
+          if (this.rng.chance(0.5) && this.mayRebuild(x.n)) this.wipe(x.n, "its fsync failed; the operator moves the store aside and restarts it with --rejoin");
+          else this.crash(x.n, "its fsync failed and the machine went down: the disk holds what it held before that Ready");
+          continue;
+        }
         this.faults["crash-before-flush"]++;
         this.crash(x.n, "the power went while a Ready's fsync was in flight");
         continue;
       }
-      this.call(x.n, () => x.done());
+      this.call(x.n, () => x.done(null));
     }
     return true;
   }
@@ -1273,9 +1300,8 @@ class Simulation {
       // only wipe while every other rebuilt node has recovered... up to the spare count.
       // With membership changes, every configuration that may govern a slot must keep its spares
       // (the newest applied, and one proposed but not yet chosen).
-      const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
-      const candidates = this.nodes.filter((n) => !n.retired && !this.rebuilding(n));
-      if (this.now >= this.noWipeUntil && configs.every((v) => this.spare(v) > 0) && candidates.length > 0) this.wipe(this.rng.pick(candidates));
+      const candidates = this.nodes.filter((n) => this.mayRebuild(n));
+      if (candidates.length > 0) this.wipe(this.rng.pick(candidates));
     }
     if (this.rng.chance(this.stallRate)) {
       const live = this.liveNodes();
@@ -1300,6 +1326,12 @@ class Simulation {
   }
 
   /** How many more of these voters may stop voting with a quorum left: the majority's slack, less those rebuilding now. */
+  /** Whether `n` may lose its store now: the cluster can spare one more rebuilt member. */
+  private mayRebuild(n: SimNode): boolean {
+    const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
+    return !n.retired && !this.rebuilding(n) && this.now >= this.noWipeUntil && configs.every((v) => this.spare(v) > 0);
+  }
+
   private spare(voters: readonly NodeId[]): number {
     return voters.length - (Math.floor(voters.length / 2) + 1) - this.nodes.filter((n) => voters.includes(n.id) && this.rebuilding(n)).length;
   }
