@@ -1017,6 +1017,17 @@ export class NodeMachine {
       if (!this.opts.plantedBugs?.expireOnElection) this.sessionSeen.clear();
       this.lastSessionCheckMs = null;
     } else {
+      // Writes we proposed and did not see chosen: only a later leader's log decides them, and
+      // it may fill their slots with other writes, or not for a long time (an idle cluster).
+      // Waiting for that would hold each one until its deadline (and a pipelining client's
+      // whole window behind it). As ZooKeeper's deposed leader does, answer now: unknown.
+      const chosen = this.core.chosen;
+      for (const [slot, p] of [...this.pendingWrites]) {
+        if (slot <= chosen) continue; // chosen, applied in a Ready to come: its answer is known soon
+        this.pendingWrites.delete(slot);
+        p.timer.fire = null;
+        p.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before slot ${slot} was chosen; the write may or may not have been applied`, { leaderId: ev.leader ?? undefined }));
+      }
       // Reads waiting on our leadership cannot be confirmed any more.
       for (const r of this.pendingReads.values()) {
         r.timer.fire = null;

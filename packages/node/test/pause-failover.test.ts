@@ -3,7 +3,7 @@
 // paused member first in the endpoint list succeed through another member; a write whose
 // first attempt's outcome is unknown (applied, but the answer lost on the way back: a proxy
 // on 23010 swallows it) is resent and applied once. Every paused process is SIGCONTed in
-// cleanup. Ports 23000-23002, 23010.
+// cleanup. A leader that loses its quorum answers what it proposed at once. Ports 23000-23002, 23010.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { join } from "node:path";
@@ -201,6 +201,31 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
     );
     assert.ok(werr);
     assert.match(werr.message, /^no leader among .*; the write may still take effect$/, werr.message);
+  });
+
+  test("a leader that loses its quorum answers the writes it proposed at once (outcome unknown), not at their deadline", async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader);
+    // Only the leader: the session cannot move, so the answer is the leader's own.
+    const s = await ZkSession.open({ endpoints: [c.node(leader).address], ttlMs: 30_000, timeoutMs: 25_000 });
+    try {
+      for (const n of others) pause(n);
+      // Proposed, never chosen (no follower runs); the leader steps down on check-quorum. It must
+      // not hold the write until the 25 s deadline: no later leader of an idle cluster may ever
+      // fill the slot.
+      const err = await s.put("/deposed", enc("x")).then(
+        () => null,
+        (e: ZkError) => e,
+      );
+      assert.ok(err, "a write no majority accepted is not acknowledged");
+      assert.match(err.message, new RegExp(`node ${leader} stopped leading before slot \\d+ was chosen; the write may or may not have been applied`), err.message);
+    } finally {
+      for (const n of others) resume(n);
+      await s.close().catch(() => undefined);
+    }
+    // Once the followers run again the cluster goes on.
+    await c.waitForLeader();
+    await c.client().put("/deposed-after", enc("y"));
   });
 
   test("nothing listening: the write was not applied, and the error says so", async () => {
