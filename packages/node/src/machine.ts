@@ -110,6 +110,11 @@ export interface MachinePorts {
   cancelForwards(leader: NodeId, why: string): void;
   /** There is work for process(): call it soon (e.g. on the next event-loop turn). */
   schedule(): void;
+  /**
+   * Run `fn` on a later turn, after what send() queued this turn has left (the shell: an
+   * immediate, behind HTTP/2's writes). Without it, a leader's transaction runs at once.
+   */
+  defer?(fn: () => void): void;
   election(ev: ElectionEvent): void;
   /** Entries applied by a committed transaction, in slot order (watch events and observers). */
   applied(outcomes: readonly Applied[]): void;
@@ -320,8 +325,9 @@ export class NodeMachine {
   private pendingCompaction = false;
   private stopped = false;
   /**
-   * The core whose Ready is committed and waiting for its flush (store.flush): it cuts no next
-   * Ready until that one is durable. A core replaced meanwhile (snapshot installed, disk
+   * The core whose Ready is committed and waiting for its flush (store.flush), or whose
+   * Ready's transaction waits for the next turn (ports.defer): it cuts no next Ready until that
+   * one is durable. A core replaced meanwhile (snapshot installed, disk
    * alarm) does not wait for it: the old Ready's messages and answers are dropped.
    */
   private flushingCore: PaxosCore | null = null;
@@ -430,7 +436,8 @@ export class NodeMachine {
     } else if (this.flushingCore !== this.core) {
       this.core.tick();
     }
-    // While its own fsync is in flight the core's clocks stand still, as they did when that
+    // While its own fsync is in flight (or its transaction waits for the next turn) the core's
+    // clocks stand still, as they did when that
     // fsync blocked the event loop: a node whose disk is slow neither campaigns (its leader's
     // heartbeats may be held up by its own slow fsync just as long) nor, leading, steps down
     // for want of the acknowledgements it is not yet sending.
@@ -884,20 +891,27 @@ export class NodeMachine {
       // it, and steps 2-4 wait for the flush: meanwhile the event loop keeps receiving, and
       // what arrives goes into the next Ready (whose batch grows while this one syncs).
       const later = durable && this.fsyncOffLoop;
-      let outcomes: Applied[] | null;
-      try {
-        outcomes = this.store.transaction(() => {
-          if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
-          return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
-        }, { durable, later });
-      } catch (e) {
-        if (!isWriteError(e)) throw e;
-        // Nothing of this Ready may leave or be answered: it is not durable (it rolled back).
-        this.enterDiskAlarm(e);
+      // With the fsync inline, a leader's durable transaction waits one turn (ports.defer): the
+      // Accepts sent above reach the socket only when the event loop turns, and a transaction
+      // fsynced now would hold them back. Deferred, the followers' fsyncs overlap ours. (A Ready
+      // that only applies has no fsync to overlap: its Accepts just carry the chosen index.)
+      if (durable && !later && proposals.length > 0 && this.ports.defer !== undefined) {
+        const core = this.core;
+        this.flushingCore = core;
+        this.ports.defer(() => {
+          if (this.flushingCore === core) this.flushingCore = null;
+          // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
+          if (this.stopped || this.core !== core) return;
+          const persisted = this.persist(rd, durable, false);
+          if (persisted === null) return;
+          this.finishReady(rd, true, persisted.outcomes);
+          this.ports.schedule();
+        });
         return;
       }
-      // Members of a configuration we now hold must be reachable (a candidate asks its voters).
-      for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
+      const persisted = this.persist(rd, durable, later);
+      if (persisted === null) return;
+      const { outcomes } = persisted;
       if (later && !this.opts.plantedBugs?.sendBeforeFlush) {
         const core = this.core;
         this.flushingCore = core;
@@ -917,6 +931,31 @@ export class NodeMachine {
       }
       this.finishReady(rd, proposals.length > 0, outcomes);
     }
+  }
+
+  /**
+   * Step 1 of a Ready: its acceptor state and what became chosen, in one transaction (fsynced
+   * when `durable`, unless `later`: then flush() makes it durable). Null when the disk refused
+   * it: nothing of the Ready may leave or be answered (it rolled back), and the node is in a
+   * disk alarm.
+   */
+  private persist(rd: Ready, durable: boolean, later: boolean): { outcomes: Applied[] | null } | null {
+    // Nothing to write (a Ready of messages only: heartbeats, their answers): no transaction.
+    if (rd.hardState === null && rd.entries.length === 0 && rd.committed.length === 0) return { outcomes: null };
+    let outcomes: Applied[] | null;
+    try {
+      outcomes = this.store.transaction(() => {
+        if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+        return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
+      }, { durable, later });
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      this.enterDiskAlarm(e);
+      return null;
+    }
+    // Members of a configuration we now hold must be reachable (a candidate asks its voters).
+    for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
+    return { outcomes };
   }
 
   /** Steps 2-4 of a Ready whose writes are durable; then the core may cut the next one. */

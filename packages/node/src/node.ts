@@ -92,6 +92,13 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         forward: (to, req, timeoutMs, done) => this.forward(to, req, timeoutMs, done),
         cancelForwards: (leader, why) => this.transport.abandonForwards(leader, why),
         schedule: () => this.schedule(),
+        // An immediate runs after HTTP/2's native immediate has written what send() queued.
+        defer: (fn) =>
+          setImmediate(() => {
+            if (this.stopped) return;
+            fn();
+            flushTurnBatches();
+          }),
         sendSnapshot: (to, minSlot, done) => {
           this.sendSnapshot(to, minSlot).then(done, (e: unknown) => {
             log.warn({ to, err: (e as Error).message.split("\n")[0] }, "cannot send a snapshot");

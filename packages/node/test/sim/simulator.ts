@@ -137,6 +137,8 @@ export type FaultKind =
   | "crash-mid-install"
   /** The power goes while a Ready's fsync is in flight (committed, not yet durable, nothing of it sent). */
   | "crash-before-flush"
+  /** The power goes after a leader's Accepts left and before its own transaction (the inline fsync's deferred turn). */
+  | "crash-after-accepts"
   /**
    * A Ready's fsync fails (EIO): the node stops, having sent none of that Ready's promises,
    * acceptances or answers, and the operator does what its log line says: moves the store aside
@@ -324,6 +326,10 @@ class Simulation {
   private transfers: Transfer[] = [];
   /** Fsyncs in flight (SimDisk.flush), each completing at its tick unless its node went down first. */
   private syncs: { n: SimNode; incarnation: number; at: number; done: (err: Error | null) => void }[] = [];
+  /** Work a machine put off to its next turn (ports.defer: a leader's transaction behind its Accepts). */
+  private deferred: { n: SimNode; incarnation: number; at: number; fn: () => void }[] = [];
+  /** When deferred work runs: its own PRNG, so the other streams stay as without it. */
+  private readonly turnRng: SeededRng;
   private snapshotsInstalled = 0;
   private now = 0;
   private steps = 0;
@@ -348,6 +354,7 @@ class Simulation {
     "snapshot-transfer-broken": 0,
     "crash-mid-install": 0,
     "crash-before-flush": 0,
+    "crash-after-accepts": 0,
     "fsync-error": 0,
     "member-add": 0,
     "member-promote": 0,
@@ -406,6 +413,7 @@ class Simulation {
     this.trace = opts.trace;
     this.ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     this.memberRng = new SeededRng(opts.seed * 40503 + 7);
+    this.turnRng = new SeededRng(opts.seed * 69069 + 3);
     this.nextNodeNumber = opts.nodes + 1;
     const calm = opts.faults === "demo";
     this.lossRate = calm ? 0 : this.rng.next() * 0.2;
@@ -575,6 +583,11 @@ class Simulation {
         },
         cancelForwards: () => undefined,
         schedule: () => undefined,
+        defer: (fn) => {
+          // Mostly within the tick; sometimes messages, ticks and requests arrive first (the
+          // real event loop polls for I/O between the turns).
+          if (live()) this.deferred.push({ n, incarnation, at: this.now + (this.turnRng.chance(0.7) ? 0 : 1), fn });
+        },
         fatal: () => {
           if (live()) n.fatal = true;
         },
@@ -771,6 +784,7 @@ class Simulation {
     for (let round = 0; ; round++) {
       if (round >= READY_ROUNDS_MAX) throw new Violated("liveness", "Ready loop did not settle");
       let any = this.completeSyncs();
+      if (this.runDeferred()) any = true;
       for (const n of this.nodes) {
         const m = n.machine;
         if (!m || this.stalled(n) || !m.core.hasReady() || m.cannotPersist) continue;
@@ -779,6 +793,24 @@ class Simulation {
       }
       if (!any) return;
     }
+  }
+
+  /** The next turn of each machine that put work off to it (a paused one waits); true when any ran. */
+  private runDeferred(): boolean {
+    const due = this.deferred.filter((x) => x.at <= this.now && !this.stalled(x.n));
+    if (due.length === 0) return false;
+    this.deferred = this.deferred.filter((x) => !due.includes(x));
+    for (const x of due) {
+      if (x.n.machine === null || x.n.incarnation !== x.incarnation) continue;
+      // The power goes after a leader's Accepts left and before its own transaction ran.
+      if (this.now <= this.faultTicks && this.turnRng.chance(this.persistCrashRate)) {
+        this.faults["crash-after-accepts"]++;
+        this.crash(x.n, "the power went after its Accepts left, before its own transaction");
+        continue;
+      }
+      this.call(x.n, () => x.fn());
+    }
+    return true;
   }
 
   /** Complete the fsyncs due by now (the power may go first); true when any completed. */
