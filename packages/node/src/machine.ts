@@ -331,6 +331,9 @@ export class NodeMachine {
    * alarm) does not wait for it: the old Ready's messages and answers are dropped.
    */
   private flushingCore: PaxosCore | null = null;
+  /** A leader's pipelined flush is in flight; the one wanted after it (see flushLeaderEntries). */
+  private leaderFlushing = false;
+  private leaderFlushWanted: { ballot: Ballot; slot: number } | null = null;
   private lastEvent: ElectionEvent | null = null;
   /** Set while the store cannot be written (disk full, I/O error): see enterDiskAlarm. */
   private diskAlarm: { readonly message: string; readonly code: string } | null = null;
@@ -912,6 +915,14 @@ export class NodeMachine {
       const persisted = this.persist(rd, durable, later);
       if (persisted === null) return;
       const { outcomes } = persisted;
+      if (later && this.pipelined(rd)) {
+        // A leader's Ready whose only claim on its own disk is its acceptance of its entries:
+        // the rest goes on at once and the next Ready may be cut; those entries count toward
+        // quorums once their flush completes (core.persisted).
+        this.finishReady(rd, proposals.length > 0, outcomes, false);
+        this.flushLeaderEntries(this.core.promisedBallot, rd.entries[rd.entries.length - 1]!.slot);
+        continue;
+      }
       if (later && !this.opts.plantedBugs?.sendBeforeFlush) {
         const core = this.core;
         this.flushingCore = core;
@@ -958,8 +969,53 @@ export class NodeMachine {
     return { outcomes };
   }
 
+  /**
+   * Whether a Ready committed `later` may go on before its flush: the node leads, and nothing
+   * in it rests on this node's disk but its acceptance of its own entries, which the core
+   * counts only after persisted(). Not a promise, a vote or a follower's acceptance; not a
+   * role change (its event rests on a promise); not a configuration (applying one is fsynced).
+   */
+  private pipelined(rd: Ready): boolean {
+    return (
+      this.core.role === "leader" &&
+      !this.opts.plantedBugs?.sendBeforeFlush &&
+      rd.entries.length > 0 &&
+      rd.events.length === 0 &&
+      rd.messages.every((m) => m.type === "accept") &&
+      !mustSync(rd.hardState, [], this.store.persistedPromise) &&
+      !rd.entries.some((e) => isConfigCommand(e.command)) &&
+      !rd.committed.some((e) => isConfigCommand(e.command))
+    );
+  }
+
+  /**
+   * Flush what a pipelined Ready committed; then its entries up to `slot` count (under
+   * `ballot`). One flush at a time: what is committed meanwhile waits for the next one, which
+   * covers all of it (group commit).
+   */
+  private flushLeaderEntries(ballot: Ballot, slot: number): void {
+    this.leaderFlushWanted = { ballot, slot };
+    if (this.leaderFlushing) return;
+    const want = this.leaderFlushWanted;
+    this.leaderFlushWanted = null;
+    this.leaderFlushing = true;
+    const core = this.core;
+    this.store.flush!((err) => {
+      this.leaderFlushing = false;
+      if (this.stopped) return;
+      // A core replaced meanwhile (a snapshot installed) holds none of these entries.
+      if (this.core === core) {
+        if (err !== null) return this.flushFailed(err);
+        core.persisted(want.ballot, want.slot);
+      }
+      const next = this.leaderFlushWanted;
+      if (next !== null) this.flushLeaderEntries(next.ballot, next.slot);
+      this.ports.schedule();
+    });
+  }
+
   /** Steps 2-4 of a Ready whose writes are durable; then the core may cut the next one. */
-  private finishReady(rd: Ready, proposalsSent: boolean, outcomes: Applied[] | null): void {
+  private finishReady(rd: Ready, proposalsSent: boolean, outcomes: Applied[] | null, entriesDurable = true): void {
     // 2. Send the rest: promises and acceptances only now that they are durable.
     this.ports.send(proposalsSent ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
     // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
@@ -975,7 +1031,7 @@ export class NodeMachine {
     }
     for (const ev of rd.events) this.onRoleChange(ev);
     for (const peer of rd.snapshotsNeeded) this.startTransfer(peer);
-    this.core.advance();
+    this.core.advance(entriesDurable);
     if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
     if (this.pendingCompaction) {
       this.pendingCompaction = false;

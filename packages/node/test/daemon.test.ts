@@ -134,36 +134,7 @@ describe("a 3-node cluster", () => {
     }
   });
 
-  test("no acknowledged write is lost when every node is killed -9 mid-stream and restarted", async () => {
-    const client = c.client(undefined, 3000);
-    const acked = new Map<string, string>();
-    let stop = false;
-    const writers = Array.from({ length: 8 }, async (_, w) => {
-      for (let i = 0; !stop && i < 10_000; i++) {
-        const key = `/w${w}-${i}`;
-        try {
-          await client.put(key, enc(`v${i}`));
-          acked.set(key, `v${i}`);
-        } catch (e) {
-          assert.ok(e instanceof ZkError);
-        }
-      }
-    });
-    await sleep(700);
-    await c.stopAll("SIGKILL");
-    stop = true;
-    await Promise.all(writers);
-    client.close();
-    assert.ok(acked.size > 20, `only ${acked.size} writes were acknowledged before the kill`);
-    c.startAll();
-    await c.waitForLeader();
-    const reader = c.client();
-    try {
-      for (const [key, value] of acked) assert.equal(dec((await reader.get(key)).data), value, `${key} lost`);
-    } finally {
-      reader.close();
-    }
-  });
+  test("no acknowledged write is lost when every node is killed -9 mid-stream and restarted", () => killAllMidStream(c));
 
   test("a killed leader is replaced, writes continue, and the old leader catches up when it returns", async () => {
     const leader = await c.waitForLeader();
@@ -199,6 +170,68 @@ describe("a 3-node cluster", () => {
       await assert.rejects(client.put("/no-quorum", enc("x")), (e: ZkError) => e.code === ErrorCode.TIMEOUT || e.code === ErrorCode.UNAVAILABLE);
     } finally {
       client.close();
+    }
+  });
+});
+
+/** Eight writers; every node killed -9 after 700 ms and restarted (with `extra`): every acknowledged write is there. */
+async function killAllMidStream(c: TestCluster, extra: string[] = []): Promise<void> {
+  const client = c.client(undefined, 3000);
+  const acked = new Map<string, string>();
+  let stop = false;
+  const writers = Array.from({ length: 8 }, async (_, w) => {
+    for (let i = 0; !stop && i < 10_000; i++) {
+      const key = `/w${w}-${i}`;
+      try {
+        await client.put(key, enc(`v${i}`));
+        acked.set(key, `v${i}`);
+      } catch (e) {
+        assert.ok(e instanceof ZkError);
+      }
+    }
+  });
+  await sleep(700);
+  await c.stopAll("SIGKILL");
+  stop = true;
+  await Promise.all(writers);
+  client.close();
+  assert.ok(acked.size > 20, `only ${acked.size} writes were acknowledged before the kill`);
+  c.startAll(extra);
+  await c.waitForLeader();
+  const reader = c.client();
+  try {
+    for (const [key, value] of acked) assert.equal(dec((await reader.get(key)).data), value, `${key} lost`);
+  } finally {
+    reader.close();
+  }
+}
+
+describe("with --fsync-off-loop", () => {
+  test("one node alone counts its own flushed writes: it takes writes", async () => {
+    const c = new TestCluster(1, 17030, "offloop-one");
+    try {
+      c.startAll(["--fsync-off-loop"]);
+      await c.waitForLeader();
+      const client = c.client();
+      try {
+        for (let i = 0; i < 20; i++) assert.equal((await client.put(`/one-${i}`, enc(`v${i}`))).created, true);
+        assert.equal(dec((await client.get("/one-19")).data), "v19");
+      } finally {
+        client.close();
+      }
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  test("no acknowledged write is lost when every node of three is killed -9 mid-stream and restarted", async () => {
+    const c = new TestCluster(3, 17033, "offloop-three");
+    try {
+      c.startAll(["--fsync-off-loop"]);
+      await c.waitForLeader();
+      await killAllMidStream(c, ["--fsync-off-loop"]);
+    } finally {
+      await c.cleanup();
     }
   });
 });

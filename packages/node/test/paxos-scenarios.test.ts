@@ -309,6 +309,30 @@ describe("replication", () => {
     assert.deepEqual(h.chosenLog("n2"), ["a", "b", "c"]);
   });
 
+  test("a leader's entries advanced before their fsync count toward a quorum only once persisted, in its own ballot", () => {
+    const h = new Harness(three);
+    h.elect("n1");
+    h.tick(h.ids, 2);
+    h.deliver();
+    const leader = h.core("n1");
+    const before = leader.chosen;
+    assert.ok(leader.propose([enc("x")]).ok);
+    // The leader's Ready: committed without its fsync (--fsync-off-loop), the core told so.
+    const rd = leader.ready();
+    h.node("n1").store.save(rd.hardState, rd.entries);
+    h.queue.push(...rd.messages);
+    leader.advance(false);
+    const slot = rd.entries[rd.entries.length - 1]!.slot;
+    // Only n2 gets the Accept: with the leader's own copy not yet durable, one acceptance is not a quorum.
+    h.deliver((m) => (m.type === "accept" || m.type === "acceptReply") && m.from !== "n3" && m.to !== "n3");
+    assert.equal(leader.chosen, before, "chosen on one durable acceptance");
+    // A flush from another term proves nothing about this one's writes.
+    leader.persisted({ round: leader.promisedBallot.round - 1, nodeId: "n1" }, slot);
+    assert.equal(leader.chosen, before);
+    leader.persisted(leader.promisedBallot, slot);
+    assert.equal(leader.chosen, slot, "the leader's durable copy and n2's make a quorum");
+  });
+
   test("a leader refuses proposals past its uncommitted limit", () => {
     const h = new Harness(three, { uncommittedEntriesMax: 10 });
     h.elect("n1");

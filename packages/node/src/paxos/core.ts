@@ -593,17 +593,33 @@ export class PaxosCore {
     return rd;
   }
 
-  /** The driver persisted, sent and applied the last Ready. */
-  advance(): void {
+  /**
+   * The driver persisted, sent and applied the last Ready. `entriesDurable: false` (a leader
+   * whose write of its own entries is committed but not yet fsynced): the next Ready may be
+   * cut, and the entries count toward quorums only once persisted() says they are durable.
+   */
+  advance(entriesDurable = true): void {
     const out = this.readyOut;
     invariant(out !== null, "advance() without a ready()");
     this.readyOut = null;
     this.committedCursor = Math.max(this.committedCursor, out.committedTo);
-    if (this.roleName === "leader" && out.lastUnstableSlot > this.stableSlot) {
+    if (entriesDurable && this.roleName === "leader" && out.lastUnstableSlot > this.stableSlot) {
       // Our own acceptances are durable now; they may complete a quorum.
       this.stableSlot = out.lastUnstableSlot;
       this.maybeCommit();
     }
+  }
+
+  /**
+   * A leader's own entries up to `slot`, written while it led under `ballot`, are durable
+   * (their fsync completed). Ignored once it leads no more under that ballot: a later term
+   * may have rewritten those slots after the write this fsync covered.
+   */
+  persisted(ballot: Ballot, slot: number): void {
+    if (this.roleName !== "leader" || !ballotEquals(ballot, this.promised) || slot <= this.stableSlot) return;
+    this.stableSlot = Math.min(slot, this.lastSlot);
+    this.maybeCommit();
+    if (this.roleName === "leader") this.maybeSendTimeoutNow();
   }
 
   // ---- Acceptor: every node, whatever its role -----------------------------------------------

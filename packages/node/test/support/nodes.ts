@@ -65,8 +65,8 @@ export class TestCluster {
     return n;
   }
 
-  startAll(): void {
-    for (const n of this.nodes) this.start(n.id);
+  startAll(extra: string[] = []): void {
+    for (const n of this.nodes) this.start(n.id, extra);
   }
 
   node(id: string): TestNode {
