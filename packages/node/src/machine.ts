@@ -928,12 +928,15 @@ export class NodeMachine {
         this.flushingCore = core;
         this.store.flush!((err) => {
           if (this.flushingCore === core) this.flushingCore = null;
-          // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
-          if (this.stopped || this.core !== core) return;
+          if (this.stopped) return;
+          // A failed fsync stops the node even when a snapshot replaced the core meanwhile: the
+          // disk may have dropped any of the writes before it, not only this Ready's.
           if (err !== null) {
-            if (this.opts.plantedBugs?.sendOnFlushError) this.finishReady(rd, proposals.length > 0, outcomes);
+            if (this.opts.plantedBugs?.sendOnFlushError && this.core === core) this.finishReady(rd, proposals.length > 0, outcomes);
             return this.flushFailed(err);
           }
+          // The core was replaced meanwhile: this Ready is not the current one's.
+          if (this.core !== core) return;
           this.finishReady(rd, proposals.length > 0, outcomes);
           // The next Ready (and the answers finishReady queued in batches) on the next turn.
           this.ports.schedule();
@@ -951,8 +954,6 @@ export class NodeMachine {
    * disk alarm.
    */
   private persist(rd: Ready, durable: boolean, later: boolean): { outcomes: Applied[] | null } | null {
-    // Nothing to write (a Ready of messages only: heartbeats, their answers): no transaction.
-    if (rd.hardState === null && rd.entries.length === 0 && rd.committed.length === 0) return { outcomes: null };
     let outcomes: Applied[] | null;
     try {
       outcomes = this.store.transaction(() => {
@@ -1003,11 +1004,9 @@ export class NodeMachine {
     this.store.flush!((err) => {
       this.leaderFlushing = false;
       if (this.stopped) return;
+      if (err !== null) return this.flushFailed(err);
       // A core replaced meanwhile (a snapshot installed) holds none of these entries.
-      if (this.core === core) {
-        if (err !== null) return this.flushFailed(err);
-        core.persisted(want.ballot, want.slot);
-      }
+      if (this.core === core) core.persisted(want.ballot, want.slot);
       const next = this.leaderFlushWanted;
       if (next !== null) this.flushLeaderEntries(next.ballot, next.slot);
       this.ports.schedule();

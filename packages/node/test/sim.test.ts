@@ -56,10 +56,10 @@ describe("planted bugs are caught", () => {
     { bug: "expire-on-election", nodes: 5, from: 9 },
     { bug: "send-before-flush", nodes: 3, from: 5 },
     // An election won while a flush is in flight (its event comes with the next Ready).
-    { bug: "expire-before-election-event", nodes: 3, from: 2414 },
+    { bug: "expire-before-election-event", nodes: 3, from: 2168 },
     // Sends a Ready whose fsync failed, then stops: found once the machine restarts on the disk's truth.
-    { bug: "send-on-flush-error", nodes: 3, from: 2094 },
-    { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
+    { bug: "send-on-flush-error", nodes: 3, from: 3262 },
+    { bug: "lock-ignores-suspension", nodes: 3, from: 328 },
   ];
   for (const { bug, nodes, from, membership = false } of cases) {
     test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, () => {
@@ -74,6 +74,21 @@ describe("planted bugs are caught", () => {
       assert.deepEqual(again.violation, found.violation, "the seed reproduces the failure exactly");
       // The same seed without the bug is clean.
       assert.equal(runSeed({ seed: found.seed, nodes, membership }).violation, null);
+    });
+  }
+});
+
+describe("seeds that found bugs stay clean", () => {
+  // Each found a bug once (the violation it showed before the fix). A change of the random
+  // streams may move the situation off the seed, but the seed must stay clean whatever it runs.
+  const seeds: { seed: number; nodes: number; was: string }[] = [
+    // --fsync-off-loop: a follower's flush failed after a snapshot had replaced its core, and
+    // the machine ignored the failure ("n1 runs on after its fsync failed").
+    { seed: 670, nodes: 3, was: "a failed flush ignored after a snapshot install" },
+  ];
+  for (const { seed, nodes, was } of seeds) {
+    test(`seed ${seed} on ${nodes} nodes (${was})`, () => {
+      assert.equal(runSeed({ seed, nodes, membership: false }).violation, null);
     });
   }
 });
