@@ -954,6 +954,8 @@ export class NodeMachine {
    * disk alarm.
    */
   private persist(rd: Ready, durable: boolean, later: boolean): { outcomes: Applied[] | null } | null {
+    // Nothing to write (a Ready of messages only: a read's confirmation round, heartbeats): no transaction.
+    if (rd.hardState === null && rd.entries.length === 0 && rd.committed.length === 0) return { outcomes: null };
     let outcomes: Applied[] | null;
     try {
       outcomes = this.store.transaction(() => {

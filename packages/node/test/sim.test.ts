@@ -56,10 +56,10 @@ describe("planted bugs are caught", () => {
     { bug: "expire-on-election", nodes: 5, from: 9 },
     { bug: "send-before-flush", nodes: 3, from: 5 },
     // An election won while a flush is in flight (its event comes with the next Ready).
-    { bug: "expire-before-election-event", nodes: 3, from: 2168 },
+    { bug: "expire-before-election-event", nodes: 3, from: 2414 },
     // Sends a Ready whose fsync failed, then stops: found once the machine restarts on the disk's truth.
-    { bug: "send-on-flush-error", nodes: 3, from: 3262 },
-    { bug: "lock-ignores-suspension", nodes: 3, from: 328 },
+    { bug: "send-on-flush-error", nodes: 3, from: 2094 },
+    { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
   ];
   for (const { bug, nodes, from, membership = false } of cases) {
     test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, () => {
