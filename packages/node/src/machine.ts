@@ -327,8 +327,8 @@ export class NodeMachine {
   /**
    * The core whose Ready is committed and waiting for its flush (store.flush), or whose
    * Ready's transaction waits for the next turn (ports.defer): it cuts no next Ready until that
-   * one is durable. A core replaced meanwhile (snapshot installed, disk
-   * alarm) does not wait for it: the old Ready's messages and answers are dropped.
+   * one is durable. A core replaced meanwhile (snapshot installed, disk alarm) does not wait
+   * for it: the old Ready's messages and answers are dropped.
    */
   private flushingCore: PaxosCore | null = null;
   /** A leader's pipelined flush is in flight; the one wanted after it (see flushLeaderEntries). */
@@ -440,10 +440,10 @@ export class NodeMachine {
       this.core.tick();
     }
     // While its own fsync is in flight (or its transaction waits for the next turn) the core's
-    // clocks stand still, as they did when that
-    // fsync blocked the event loop: a node whose disk is slow neither campaigns (its leader's
-    // heartbeats may be held up by its own slow fsync just as long) nor, leading, steps down
-    // for want of the acknowledgements it is not yet sending.
+    // clocks stand still, as they did when that fsync blocked the event loop: a node whose disk
+    // is slow neither campaigns (its leader's heartbeats may be held up by its own slow fsync
+    // just as long) nor, leading, steps down for want of the acknowledgements it is not yet
+    // sending.
     this.fireTimers(now);
     if (this.pendingTransfer !== null && this.core.role === "leader" && this.core.transferTarget === null) {
       const t = this.pendingTransfer;
