@@ -31,7 +31,7 @@ function restartMs(path: string): number {
   const m = new NodeMachine(
     { id: "n1", clusterId: "bench", members, tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, dataBytesMax: 1 << 20, seed: 1, nonceBase: 1 },
     store,
-    { clock: { now: () => performance.now(), wallNow: () => Date.now() }, log: quiet, send: () => undefined, forward: () => undefined, cancelForwards: () => undefined, schedule: () => undefined, election: () => undefined, applied: () => undefined, sendSnapshot: () => undefined },
+    { clock: { now: () => performance.now(), wallNow: () => Date.now() }, log: quiet, send: () => undefined, forward: () => undefined, cancelForwards: () => undefined, schedule: () => undefined, defer: (fn) => fn(), election: () => undefined, applied: () => undefined, sendSnapshot: () => undefined },
   );
   const ms = performance.now() - t;
   if (m.appliedIndex === 0) throw new Error("the restarted machine applied nothing");

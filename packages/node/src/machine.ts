@@ -112,9 +112,9 @@ export interface MachinePorts {
   schedule(): void;
   /**
    * Run `fn` on a later turn, after what send() queued this turn has left (the shell: an
-   * immediate, behind HTTP/2's writes). Without it, a leader's transaction runs at once.
+   * immediate, behind HTTP/2's writes).
    */
-  defer?(fn: () => void): void;
+  defer(fn: () => void): void;
   election(ev: ElectionEvent): void;
   /** Entries applied by a committed transaction, in slot order (watch events and observers). */
   applied(outcomes: readonly Applied[]): void;
@@ -898,14 +898,14 @@ export class NodeMachine {
       // Accepts sent above reach the socket only when the event loop turns, and a transaction
       // fsynced now would hold them back. Deferred, the followers' fsyncs overlap ours. (A Ready
       // that only applies has no fsync to overlap: its Accepts just carry the chosen index.)
-      if (durable && !later && proposals.length > 0 && this.ports.defer !== undefined) {
+      if (durable && !later && proposals.length > 0) {
         const core = this.core;
         this.flushingCore = core;
         this.ports.defer(() => {
           if (this.flushingCore === core) this.flushingCore = null;
           // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
           if (this.stopped || this.core !== core) return;
-          const persisted = this.persist(rd, durable, false);
+          const persisted = this.persist(rd, true, false);
           if (persisted === null) return;
           this.finishReady(rd, true, persisted.outcomes);
           this.ports.schedule();
@@ -919,8 +919,9 @@ export class NodeMachine {
         // A leader's Ready whose only claim on its own disk is its acceptance of its entries:
         // the rest goes on at once and the next Ready may be cut; those entries count toward
         // quorums once their flush completes (core.persisted).
+        const last = rd.entries[rd.entries.length - 1]!;
         this.finishReady(rd, proposals.length > 0, outcomes, false);
-        this.flushLeaderEntries(this.core.promisedBallot, rd.entries[rd.entries.length - 1]!.slot);
+        this.flushLeaderEntries(last.ballot, last.slot);
         continue;
       }
       if (later && !this.opts.plantedBugs?.sendBeforeFlush) {
@@ -977,6 +978,7 @@ export class NodeMachine {
    * in it rests on this node's disk but its acceptance of its own entries, which the core
    * counts only after persisted(). Not a promise, a vote or a follower's acceptance; not a
    * role change (its event rests on a promise); not a configuration (applying one is fsynced).
+   * (With the planted bug send-before-flush every Ready takes that bug's path instead.)
    */
   private pipelined(rd: Ready): boolean {
     return (
@@ -997,10 +999,10 @@ export class NodeMachine {
    * covers all of it (group commit).
    */
   private flushLeaderEntries(ballot: Ballot, slot: number): void {
-    this.leaderFlushWanted = { ballot, slot };
-    if (this.leaderFlushing) return;
-    const want = this.leaderFlushWanted;
-    this.leaderFlushWanted = null;
+    if (this.leaderFlushing) {
+      this.leaderFlushWanted = { ballot, slot };
+      return;
+    }
     this.leaderFlushing = true;
     const core = this.core;
     this.store.flush!((err) => {
@@ -1008,8 +1010,9 @@ export class NodeMachine {
       if (this.stopped) return;
       if (err !== null) return this.flushFailed(err);
       // A core replaced meanwhile (a snapshot installed) holds none of these entries.
-      if (this.core === core) core.persisted(want.ballot, want.slot);
+      if (this.core === core) core.persisted(ballot, slot);
       const next = this.leaderFlushWanted;
+      this.leaderFlushWanted = null;
       if (next !== null) this.flushLeaderEntries(next.ballot, next.slot);
       this.ports.schedule();
     });

@@ -617,7 +617,11 @@ export class PaxosCore {
    */
   persisted(ballot: Ballot, slot: number): void {
     if (this.roleName !== "leader" || !ballotEquals(ballot, this.promised) || slot <= this.stableSlot) return;
-    this.stableSlot = Math.min(slot, this.lastSlot);
+    // Within its ballot a leader only appends: the slot it wrote is still in its log, at that
+    // ballot (unless chosen, applied and compacted out of memory meanwhile).
+    const e = slot > this.compactedTo ? this.log.get(slot) : undefined;
+    invariant(slot <= this.lastSlot && (slot <= this.compactedTo || (e !== undefined && ballotEquals(e.ballot, ballot))), `leader ${formatBallot(ballot)} told slot ${slot} is durable, which its log does not hold at that ballot (last slot ${this.lastSlot})`);
+    this.stableSlot = slot;
     this.maybeCommit();
     if (this.roleName === "leader") this.maybeSendTimeoutNow();
   }
