@@ -34,33 +34,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-EPS=() PEERS=""
-for i in 1 2 3; do
-  EPS+=("127.0.0.1:$((BASE + i - 1))")
-  PEERS+="${PEERS:+,}n$i=127.0.0.1:$((BASE + i - 1))"
-done
-for i in 1 2 3; do
-  node --cpu-prof --cpu-prof-dir="$OUT/n$i" "$ROOT/packages/node/bin/zk-node.js" \
-    --id "n$i" --listen "${EPS[$((i - 1))]}" --peers "$PEERS" --data-dir "$DATA/n$i" --cluster-id zk-profile --log-level warn --initial-cluster \
-    >"$OUT/n$i.log" 2>&1 &
-  PIDS+=("$!")
-  disown "$!"
-done
-ENDPOINTS=$(IFS=,; echo "${EPS[*]}")
+# shellcheck source=scripts/bench/cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+cpu_prof_flags() { printf '%s\n' --cpu-prof "--cpu-prof-dir=$OUT/n$1"; }
+start_nodes "$BASE" "$DATA" "$OUT" zk-profile cpu_prof_flags
 zkcli() { node "$ROOT/packages/cli/bin/run.js" "$@"; }
 
 log "waiting for a leader"
-leader=""
-for _ in $(seq 1 100); do
-  leader=$(zkcli status --json --endpoints "$ENDPOINTS" 2>/dev/null | node -e '
-    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-      const rows = s.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-      const l = rows.find((r) => r.role === "leader");
-      if (l && rows.every((r) => r.reachable && r.leader === l.id)) console.log(l.id);
-    });') || true
-  [ -n "$leader" ] && break
-  sleep 0.2
-done
+leader=$(wait_leader "$ENDPOINTS")
 [ -n "$leader" ] || { log "no leader; see $OUT/n*.log"; exit 1; }
 log "leader: $leader; running bench $WORKLOAD with $CLIENTS clients for $DURATION_MS ms"
 # shellcheck disable=SC2086

@@ -209,7 +209,8 @@ interface StatRow {
   readonly data_length: number;
 }
 
-interface DataRow extends StatRow {
+interface DataRow {
+  readonly stat: StatRow;
   readonly data: Uint8Array;
 }
 
@@ -238,10 +239,52 @@ interface RequestRow {
 const STAT_COLUMNS =
   "version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children, length(data) AS data_length";
 
+/** The columns of STAT_COLUMNS, in order, as a StatRow (see statReader). */
+function statRowOf(c: readonly number[]): StatRow {
+  return {
+    version: c[0]!,
+    cversion: c[1]!,
+    czxid: c[2]!,
+    mzxid: c[3]!,
+    pzxid: c[4]!,
+    ctime_ms: c[5]!,
+    mtime_ms: c[6]!,
+    ephemeral_owner: c[7]!,
+    num_children: c[8]!,
+    data_length: c[9]!,
+  };
+}
+
+/**
+ * A node's stat by path, read as an array of columns and made into a StatRow here: the stat
+ * read is the hottest statement of every write on every member, and better-sqlite3 builds a
+ * row object with named keys much more slowly (scripts/bench/apply.mts; docs/benchmarks.md).
+ */
+function statReader(db: SqliteDatabase): { get(path: string): StatRow | undefined } {
+  const st = db.prepare<[string], number[]>(`SELECT ${STAT_COLUMNS} FROM znodes WHERE path = ?`).raw(true);
+  return {
+    get(path: string): StatRow | undefined {
+      const c = st.get(path);
+      return c === undefined ? undefined : statRowOf(c);
+    },
+  };
+}
+
+/** A node's data and stat by path (as statReader). */
+function dataReader(db: SqliteDatabase): { get(path: string): DataRow | undefined } {
+  const st = db.prepare<[string], unknown[]>(`SELECT ${STAT_COLUMNS}, data FROM znodes WHERE path = ?`).raw(true);
+  return {
+    get(path: string): DataRow | undefined {
+      const c = st.get(path);
+      return c === undefined ? undefined : { stat: statRowOf(c as number[]), data: c[10] as Uint8Array };
+    },
+  };
+}
+
 function prepareStatements(db: SqliteDatabase) {
   return {
-    stat: db.prepare<[string], StatRow>(`SELECT ${STAT_COLUMNS} FROM znodes WHERE path = ?`),
-    getData: db.prepare<[string], DataRow>(`SELECT data, ${STAT_COLUMNS} FROM znodes WHERE path = ?`),
+    stat: statReader(db),
+    getData: dataReader(db),
     insert: db.prepare<[string, string, Uint8Array, number, number, number, number, number, number]>(
       `INSERT INTO znodes (path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms,
                            ephemeral_owner, num_children)
@@ -440,7 +483,7 @@ export class ZnodeTree {
   /** The node's data and stat, or null if it does not exist. */
   get(path: string): ZnodeData | null {
     const r = this.s.getData.get(path);
-    return r === undefined ? null : { data: bytesOf(r.data), stat: toStat(r) };
+    return r === undefined ? null : { data: bytesOf(r.data), stat: toStat(r.stat) };
   }
 
   /** The node's stat, or null if it does not exist. */
