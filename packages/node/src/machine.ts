@@ -17,7 +17,7 @@
 // fsync and one Accept per follower (group commit).
 import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
-import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role } from "./paxos/index.js";
+import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry } from "./paxos/index.js";
 import { mustSync, type AcceptorStore } from "./storage/store.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
@@ -194,6 +194,11 @@ export interface MachinePlantedBugs {
    * before the node stops (they claim what the disk may not hold).
    */
   readonly sendOnFlushError?: boolean;
+  /**
+   * A core rebuilt from the store (a snapshot installed, a disk alarm) keeps the follower's
+   * apply backlog: the new core hands those entries out again, and they are applied twice.
+   */
+  readonly keepApplyBacklog?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -207,6 +212,8 @@ export interface MachineOptions extends NodeOptions {
   readonly promoteLagSlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
+  /** A follower applies chosen entries once this many wait, or at its next tick (FOLLOWER_APPLY_BATCH; 1: at once). */
+  readonly followerApplyBatch?: number;
   readonly plantedBugs?: MachinePlantedBugs;
 }
 
@@ -239,6 +246,15 @@ export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
  * needs no copy; a follower that needs a deleted entry gets a snapshot instead.
  */
 export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+
+/**
+ * A follower applies what became chosen in batches of up to this many entries, and at the
+ * latest at its next tick: nobody waits for a follower's apply (the leader answers writes),
+ * and a bigger batch costs less per write (the same pages written once per batch; see
+ * docs/benchmarks.md). It applies at once whenever anyone waits: a linearizable read on it
+ * (appliedAtLeast), a configuration, a change of role.
+ */
+export const FOLLOWER_APPLY_BATCH = 256;
 export const RETAIN_ENTRIES_DEFAULT = 5_000;
 /** After a failed snapshot transfer, the next one to that follower waits this long. */
 const SNAPSHOT_RETRY_MS = 1000;
@@ -315,6 +331,8 @@ export class NodeMachine {
   private readonly forwards = new Map<number, { to: NodeId; fail: (e: ZkError) => void }>();
   private nextForwardId = 1;
   private appliedWaiters: { index: number; wake: () => void }[] = [];
+  /** Follower: chosen entries handed out by the core and not applied yet, in slot order (FOLLOWER_APPLY_BATCH). */
+  private applyBacklog: Entry[] = [];
   /** Requests waiting for a leader (other than `not`) to be known. */
   private leaderWaiters: { not: NodeId | null; wake: () => void }[] = [];
   private nextReadCtx = 1;
@@ -445,6 +463,7 @@ export class NodeMachine {
     // just as long) nor, leading, steps down for want of the acknowledgements it is not yet
     // sending.
     this.fireTimers(now);
+    this.applyBacklogNow();
     if (this.pendingTransfer !== null && this.core.role === "leader" && this.core.transferTarget === null) {
       const t = this.pendingTransfer;
       this.pendingTransfer = null;
@@ -723,6 +742,7 @@ export class NodeMachine {
 
   /** `done` once the tree has applied `index` (TIMEOUT at the deadline). */
   appliedAtLeast(index: number, deadline: number, done: Done<void>): void {
+    if (this.applied < index && this.applyBacklog.length > 0) this.applyBacklogNow();
     if (this.applied >= index) return done(undefined);
     if (this.clock.now() >= deadline) return done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
     const wake = this.untilDeadline(deadline, () => done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`)));
@@ -955,16 +975,18 @@ export class NodeMachine {
    * disk alarm.
    */
   private persist(rd: Ready, durable: boolean, later: boolean): { outcomes: Applied[] | null } | null {
+    const apply = this.entriesToApply(rd.committed);
     // Nothing to write (a Ready of messages only: a read's confirmation round, heartbeats): no transaction.
-    if (rd.hardState === null && rd.entries.length === 0 && rd.committed.length === 0) return { outcomes: null };
+    if (rd.hardState === null && rd.entries.length === 0 && apply.length === 0) return { outcomes: null };
     let outcomes: Applied[] | null;
     try {
       outcomes = this.store.transaction(() => {
         if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
-        return rd.committed.length > 0 ? this.applyCommitted(rd) : null;
+        return apply.length > 0 ? this.applyCommitted(apply) : null;
       }, { durable, later });
     } catch (e) {
       if (!isWriteError(e)) throw e;
+      // Rolled back: the core is reloaded from the store (enterDiskAlarm), the backlog with it.
       this.enterDiskAlarm(e);
       return null;
     }
@@ -1036,6 +1058,11 @@ export class NodeMachine {
     for (const ev of rd.events) this.onRoleChange(ev);
     for (const peer of rd.snapshotsNeeded) this.startTransfer(peer);
     this.core.advance(entriesDurable);
+    this.afterApplied();
+  }
+
+  /** A snapshot point or a compaction of the core's log that applying has made due. */
+  private afterApplied(): void {
     if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
     if (this.pendingCompaction) {
       this.pendingCompaction = false;
@@ -1057,15 +1084,53 @@ export class NodeMachine {
   }
 
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
-  private applyCommitted(rd: Ready): Applied[] {
+  private applyCommitted(entries: readonly Entry[]): Applied[] {
     const outcomes: Applied[] = [];
-    for (const e of rd.committed) {
+    for (const e of entries) {
       if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
       outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
       this.ports.appliedEntry?.(e.slot);
     }
-    this.store.setApplied(rd.committed[rd.committed.length - 1]!.slot);
+    this.store.setApplied(entries[entries.length - 1]!.slot);
     return outcomes;
+  }
+
+  /**
+   * What a Ready applies: the backlog and its own chosen entries, in slot order; or nothing,
+   * when a follower may wait for a bigger batch (FOLLOWER_APPLY_BATCH), and they join the backlog.
+   */
+  private entriesToApply(committed: readonly Entry[]): readonly Entry[] {
+    const all = this.applyBacklog.length === 0 ? committed : committed.length === 0 ? this.applyBacklog : [...this.applyBacklog, ...committed];
+    if (all.length === 0) return all;
+    const batch = this.opts.followerApplyBatch ?? FOLLOWER_APPLY_BATCH;
+    const mayWait =
+      this.core.role === "follower" &&
+      all.length < batch &&
+      this.appliedWaiters.length === 0 &&
+      this.pendingChange === null &&
+      !committed.some((e) => isConfigCommand(e.command));
+    this.applyBacklog = mayWait ? (all === committed ? [...committed] : (all as Entry[])) : [];
+    return mayWait ? [] : all;
+  }
+
+  /**
+   * A follower's backlog, applied in a transaction of its own (no fsync: the entries are in
+   * the log), unless a Ready is in flight: then the next Ready applies it.
+   */
+  private applyBacklogNow(): void {
+    if (this.applyBacklog.length === 0 || this.stopped || this.diskAlarm || this.flushingCore !== null) return;
+    const entries = this.applyBacklog;
+    this.applyBacklog = [];
+    let outcomes: Applied[];
+    try {
+      outcomes = this.store.transaction(() => this.applyCommitted(entries), { durable: false, later: false });
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      this.enterDiskAlarm(e);
+      return;
+    }
+    this.settle(outcomes);
+    this.afterApplied();
   }
 
   /** After the transaction: publish watch events, answer writes waiting on these slots, wake reads. */
@@ -1412,6 +1477,8 @@ export class NodeMachine {
     if (this.stopped) return;
     this.applied = this.store.applied();
     this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
+    // The new core hands out what follows the snapshot; the backlog's entries are in it or come again.
+    if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
     this.coreNow = this.loadCore().core;
     this.membershipApplied();
     this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
@@ -1485,6 +1552,8 @@ export class NodeMachine {
     this.lastDiskProbeMs = this.clock.now();
     this.applied = this.store.applied();
     this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
+    // The reloaded core hands out again everything chosen after the store's applied index.
+    if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
     this.coreNow = this.loadCore().core;
   }
 

@@ -6,6 +6,7 @@
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
 import type { AcceptorStore } from "./store.js";
+import { InvariantError } from "../paxos/invariant.js";
 
 export interface MemAcceptorStoreOptions {
   /**
@@ -161,7 +162,7 @@ export class MemAcceptorStore implements AcceptorStore {
     this.assertWritable();
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`zk: bug: applied index ${n} is not a slot`);
     if (n < this.appliedIndex) {
-      throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
+      throw new InvariantError(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
     }
     this.appliedIndex = n;
     if (!this.undo) this.notDurable = [];
@@ -254,12 +255,12 @@ function assertHardStateAdvances(prev: HardState, next: HardState): void {
     throw new RangeError(`zk: bug: chosen index ${next.chosen} is not a slot`);
   }
   if (compareBallots(next.promised, prev.promised) < 0) {
-    throw new Error(
+    throw new InvariantError(
       `zk: bug: promised ballot would go back from ${formatBallot(prev.promised)} to ${formatBallot(next.promised)}`,
     );
   }
   if (next.chosen < prev.chosen) {
-    throw new Error(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
+    throw new InvariantError(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
   }
 }
 

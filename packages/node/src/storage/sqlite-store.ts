@@ -11,6 +11,7 @@ import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
 import { closeSync, existsSync, fdatasync, fstatSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
+import { InvariantError } from "../paxos/invariant.js";
 import { StoreError } from "./store.js";
 import { writeMembership } from "../membership.js";
 import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
@@ -475,7 +476,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.assertWritable();
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`zk: bug: applied index ${n} is not a slot`);
     if (n < this.appliedIndex) {
-      throw new Error(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
+      throw new InvariantError(`zk: bug: applied index would go back from ${this.appliedIndex} to ${n}`);
     }
     if (n === this.appliedIndex) return;
     this.guard(() => this.setMeta("applied", n));
@@ -810,12 +811,12 @@ export class SqliteAcceptorStore implements AcceptorStore {
       throw new RangeError(`zk: bug: chosen index ${next.chosen} is not a slot`);
     }
     if (compareBallots(next.promised, prev.promised) < 0) {
-      throw new Error(
+      throw new InvariantError(
         `zk: bug: promised ballot would go back from ${formatBallot(prev.promised)} to ${formatBallot(next.promised)}`,
       );
     }
     if (next.chosen < prev.chosen) {
-      throw new Error(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
+      throw new InvariantError(`zk: bug: chosen index would go back from ${prev.chosen} to ${next.chosen}`);
     }
   }
 }
