@@ -28,7 +28,10 @@ out_base="${1:-}"
 "$buf" lint
 if [[ -n "$out_base" ]]; then
   "$buf" generate --output "$out_base"
+  node scripts/gen-proto-int64.mjs "$out_base/packages/node/src/gen" >/dev/null
 else
   "$buf" generate
+  # 64-bit integers without BigInt (packages/node/src/wire-int64.ts).
+  node scripts/gen-proto-int64.mjs packages/node/src/gen
   echo "gen-proto: generated packages/node/src/gen from proto/ ($(find packages/node/src/gen -name '*.ts' | wc -l | tr -d ' ') files)"
 fi

@@ -13,7 +13,9 @@ import {
   type ClusterServer,
 } from "../src/gen/zk/v1/cluster.js";
 import { PeerEnvelope } from "../src/gen/zk/v1/peer.js";
-import { Command, ErrorCode, ErrorDetail } from "../src/gen/zk/v1/types.js";
+import { Command, ErrorCode, ErrorDetail, Stat } from "../src/gen/zk/v1/types.js";
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { int64FastPath, readInt64, readUint64, writeInt64, writeUint64 } from "../src/wire-int64.js";
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -131,6 +133,26 @@ test("64-bit fields above 2^53 - 1 are refused, not rounded", () => {
   const chosenIndex = (n: bigint) => Uint8Array.from([(7 << 3) | 0, ...varint(n)]); // NodeStatus field 7
   assert.equal(NodeStatus.decode(chosenIndex(2n ** 53n - 1n)).chosenIndex, Number.MAX_SAFE_INTEGER);
   assert.throws(() => NodeStatus.decode(chosenIndex(2n ** 53n)), /MAX_SAFE_INTEGER/);
+});
+
+test("64-bit fields take the BigInt-free path and give the library's own bytes and values", () => {
+  assert.equal(int64FastPath, true, "src/wire-int64.ts fell back to the library's path: has @bufbuild/protobuf changed?");
+  const values = [0, 1, 127, 128, 300, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 12_345, 1_764_700_000_123, Number.MAX_SAFE_INTEGER];
+  for (const v of values) {
+    // Stat: version and ctime_ms are int64, czxid uint64 (fields 1, 5 and 3).
+    const ours = Stat.encode({ version: v, cversion: 0, czxid: v, mzxid: 0, ctimeMs: v, mtimeMs: 0, ephemeralOwner: 0, numChildren: 0, dataLength: 0, pzxid: 0 }).finish();
+    const lib = new BinaryWriter().uint32(8).int64(v).uint32(24).uint64(v).uint32(40).int64(v).finish();
+    assert.deepEqual(ours, v === 0 ? new Uint8Array() : lib, `bytes of ${v}`);
+    const back = Stat.decode(lib);
+    assert.deepEqual([back.version, back.czxid, back.ctimeMs], [v, v, v], `values of ${v}`);
+  }
+  // A negative int64 (a PutOp's expected version -1 means any) round-trips; a uint64 refuses it, as the library does.
+  for (const v of [-1, -(2 ** 31), -(2 ** 40), Number.MIN_SAFE_INTEGER]) {
+    assert.equal(readInt64(new BinaryReader(new BinaryWriter().int64(v).finish())), v);
+    assert.deepEqual(writeInt64(new BinaryWriter(), v).finish(), new BinaryWriter().int64(v).finish());
+    assert.throws(() => writeUint64(new BinaryWriter(), v));
+  }
+  assert.equal(readUint64(new BinaryReader(new BinaryWriter().uint64(2 ** 53 - 1).finish())), Number.MAX_SAFE_INTEGER);
 });
 
 test("a grpc-js server and client speak the generated Cluster service", async (t) => {

@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Ballot } from "./types.js";
+import { readUint64, readInt64, writeUint64, writeInt64 } from "../../../wire-int64.js";
 
 export const protobufPackage = "zk.v1";
 
@@ -385,13 +386,13 @@ export const Member: MessageFns<Member> = {
       writer.uint32(32).bool(message.hasProgress);
     }
     if (message.lag !== 0) {
-      writer.uint32(40).uint64(message.lag);
+      writeUint64(writer.uint32(40), message.lag);
     }
     if (message.caughtUp !== false) {
       writer.uint32(48).bool(message.caughtUp);
     }
     if (message.lastHeardMsAgo !== 0) {
-      writer.uint32(56).uint64(message.lastHeardMsAgo);
+      writeUint64(writer.uint32(56), message.lastHeardMsAgo);
     }
     if (message.heard !== false) {
       writer.uint32(64).bool(message.heard);
@@ -449,7 +450,7 @@ export const Member: MessageFns<Member> = {
               break;
             }
 
-            message.lag = longToNumber(reader.uint64());
+            message.lag = readUint64(reader);
             continue;
           }
           case 6: {
@@ -465,7 +466,7 @@ export const Member: MessageFns<Member> = {
               break;
             }
 
-            message.lastHeardMsAgo = longToNumber(reader.uint64());
+            message.lastHeardMsAgo = readUint64(reader);
             continue;
           }
           case 8: {
@@ -651,10 +652,10 @@ export const NodeStatus: MessageFns<NodeStatus> = {
       writer.uint32(50).string(message.leaderAddress);
     }
     if (message.chosenIndex !== 0) {
-      writer.uint32(56).uint64(message.chosenIndex);
+      writeUint64(writer.uint32(56), message.chosenIndex);
     }
     if (message.appliedIndex !== 0) {
-      writer.uint32(64).uint64(message.appliedIndex);
+      writeUint64(writer.uint32(64), message.appliedIndex);
     }
     if (message.clusterId !== "") {
       writer.uint32(74).string(message.clusterId);
@@ -663,13 +664,13 @@ export const NodeStatus: MessageFns<NodeStatus> = {
       Member.encode(v!, writer.uint32(82).fork()).join();
     }
     if (message.lastHeartbeatMsAgo !== 0) {
-      writer.uint32(88).uint64(message.lastHeartbeatMsAgo);
+      writeUint64(writer.uint32(88), message.lastHeartbeatMsAgo);
     }
     for (const v of message.alarms) {
       writer.uint32(98).string(v!);
     }
     if (message.logStart !== 0) {
-      writer.uint32(104).uint64(message.logStart);
+      writeUint64(writer.uint32(104), message.logStart);
     }
     for (const v of message.snapshotTransfers) {
       SnapshotTransfer.encode(v!, writer.uint32(114).fork()).join();
@@ -743,7 +744,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
               break;
             }
 
-            message.chosenIndex = longToNumber(reader.uint64());
+            message.chosenIndex = readUint64(reader);
             continue;
           }
           case 8: {
@@ -751,7 +752,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
               break;
             }
 
-            message.appliedIndex = longToNumber(reader.uint64());
+            message.appliedIndex = readUint64(reader);
             continue;
           }
           case 9: {
@@ -775,7 +776,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
               break;
             }
 
-            message.lastHeartbeatMsAgo = longToNumber(reader.uint64());
+            message.lastHeartbeatMsAgo = readUint64(reader);
             continue;
           }
           case 12: {
@@ -791,7 +792,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
               break;
             }
 
-            message.logStart = longToNumber(reader.uint64());
+            message.logStart = readUint64(reader);
             continue;
           }
           case 14: {
@@ -958,13 +959,13 @@ export const SnapshotTransfer: MessageFns<SnapshotTransfer> = {
       writer.uint32(18).string(message.direction);
     }
     if (message.slot !== 0) {
-      writer.uint32(24).uint64(message.slot);
+      writeUint64(writer.uint32(24), message.slot);
     }
     if (message.bytesDone !== 0) {
-      writer.uint32(32).uint64(message.bytesDone);
+      writeUint64(writer.uint32(32), message.bytesDone);
     }
     if (message.totalBytes !== 0) {
-      writer.uint32(40).uint64(message.totalBytes);
+      writeUint64(writer.uint32(40), message.totalBytes);
     }
     return writer;
   },
@@ -1003,7 +1004,7 @@ export const SnapshotTransfer: MessageFns<SnapshotTransfer> = {
               break;
             }
 
-            message.slot = longToNumber(reader.uint64());
+            message.slot = readUint64(reader);
             continue;
           }
           case 4: {
@@ -1011,7 +1012,7 @@ export const SnapshotTransfer: MessageFns<SnapshotTransfer> = {
               break;
             }
 
-            message.bytesDone = longToNumber(reader.uint64());
+            message.bytesDone = readUint64(reader);
             continue;
           }
           case 5: {
@@ -1019,7 +1020,7 @@ export const SnapshotTransfer: MessageFns<SnapshotTransfer> = {
               break;
             }
 
-            message.totalBytes = longToNumber(reader.uint64());
+            message.totalBytes = readUint64(reader);
             continue;
           }
         }
@@ -1154,10 +1155,10 @@ export const MembersResponse: MessageFns<MembersResponse> = {
       writer.uint32(26).string(message.leaderId);
     }
     if (message.configVersion !== 0) {
-      writer.uint32(32).uint64(message.configVersion);
+      writeUint64(writer.uint32(32), message.configVersion);
     }
     if (message.configSlot !== 0) {
-      writer.uint32(40).uint64(message.configSlot);
+      writeUint64(writer.uint32(40), message.configSlot);
     }
     if (message.changeInFlight !== "") {
       writer.uint32(50).string(message.changeInFlight);
@@ -1210,7 +1211,7 @@ export const MembersResponse: MessageFns<MembersResponse> = {
               break;
             }
 
-            message.configVersion = longToNumber(reader.uint64());
+            message.configVersion = readUint64(reader);
             continue;
           }
           case 5: {
@@ -1218,7 +1219,7 @@ export const MembersResponse: MessageFns<MembersResponse> = {
               break;
             }
 
-            message.configSlot = longToNumber(reader.uint64());
+            message.configSlot = readUint64(reader);
             continue;
           }
           case 6: {
@@ -1585,10 +1586,10 @@ function createBaseMemberChangeResponse(): MemberChangeResponse {
 export const MemberChangeResponse: MessageFns<MemberChangeResponse> = {
   encode(message: MemberChangeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.configVersion !== 0) {
-      writer.uint32(8).uint64(message.configVersion);
+      writeUint64(writer.uint32(8), message.configVersion);
     }
     if (message.configSlot !== 0) {
-      writer.uint32(16).uint64(message.configSlot);
+      writeUint64(writer.uint32(16), message.configSlot);
     }
     for (const v of message.members) {
       Member.encode(v!, writer.uint32(26).fork()).join();
@@ -1617,7 +1618,7 @@ export const MemberChangeResponse: MessageFns<MemberChangeResponse> = {
               break;
             }
 
-            message.configVersion = longToNumber(reader.uint64());
+            message.configVersion = readUint64(reader);
             continue;
           }
           case 2: {
@@ -1625,7 +1626,7 @@ export const MemberChangeResponse: MessageFns<MemberChangeResponse> = {
               break;
             }
 
-            message.configSlot = longToNumber(reader.uint64());
+            message.configSlot = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1787,7 +1788,7 @@ export const LeaderTransferResponse: MessageFns<LeaderTransferResponse> = {
       Ballot.encode(message.ballot, writer.uint32(18).fork()).join();
     }
     if (message.elapsedMs !== 0) {
-      writer.uint32(24).uint64(message.elapsedMs);
+      writeUint64(writer.uint32(24), message.elapsedMs);
     }
     return writer;
   },
@@ -1826,7 +1827,7 @@ export const LeaderTransferResponse: MessageFns<LeaderTransferResponse> = {
               break;
             }
 
-            message.elapsedMs = longToNumber(reader.uint64());
+            message.elapsedMs = readUint64(reader);
             continue;
           }
         }
@@ -2060,7 +2061,7 @@ export const ElectionEvent: MessageFns<ElectionEvent> = {
       writer.uint32(42).string(message.reason);
     }
     if (message.unixMs !== 0) {
-      writer.uint32(48).int64(message.unixMs);
+      writeInt64(writer.uint32(48), message.unixMs);
     }
     return writer;
   },
@@ -2123,7 +2124,7 @@ export const ElectionEvent: MessageFns<ElectionEvent> = {
               break;
             }
 
-            message.unixMs = longToNumber(reader.int64());
+            message.unixMs = readInt64(reader);
             continue;
           }
         }
@@ -2402,7 +2403,7 @@ function createBaseSnapshotChunk(): SnapshotChunk {
 export const SnapshotChunk: MessageFns<SnapshotChunk> = {
   encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.offset !== 0) {
-      writer.uint32(8).uint64(message.offset);
+      writeUint64(writer.uint32(8), message.offset);
     }
     if (message.data.length !== 0) {
       writer.uint32(18).bytes(message.data);
@@ -2431,7 +2432,7 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
               break;
             }
 
-            message.offset = longToNumber(reader.uint64());
+            message.offset = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2505,10 +2506,10 @@ function createBaseSnapshotDone(): SnapshotDone {
 export const SnapshotDone: MessageFns<SnapshotDone> = {
   encode(message: SnapshotDone, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.slot !== 0) {
-      writer.uint32(8).uint64(message.slot);
+      writeUint64(writer.uint32(8), message.slot);
     }
     if (message.bytes !== 0) {
-      writer.uint32(16).uint64(message.bytes);
+      writeUint64(writer.uint32(16), message.bytes);
     }
     if (message.sha256 !== "") {
       writer.uint32(26).string(message.sha256);
@@ -2523,7 +2524,7 @@ export const SnapshotDone: MessageFns<SnapshotDone> = {
       writer.uint32(50).string(message.treeHash);
     }
     if (message.znodes !== 0) {
-      writer.uint32(56).uint64(message.znodes);
+      writeUint64(writer.uint32(56), message.znodes);
     }
     return writer;
   },
@@ -2546,7 +2547,7 @@ export const SnapshotDone: MessageFns<SnapshotDone> = {
               break;
             }
 
-            message.slot = longToNumber(reader.uint64());
+            message.slot = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2554,7 +2555,7 @@ export const SnapshotDone: MessageFns<SnapshotDone> = {
               break;
             }
 
-            message.bytes = longToNumber(reader.uint64());
+            message.bytes = readUint64(reader);
             continue;
           }
           case 3: {
@@ -2594,7 +2595,7 @@ export const SnapshotDone: MessageFns<SnapshotDone> = {
               break;
             }
 
-            message.znodes = longToNumber(reader.uint64());
+            message.znodes = readUint64(reader);
             continue;
           }
         }
@@ -3038,16 +3039,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

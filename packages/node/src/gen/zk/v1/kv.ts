@@ -23,6 +23,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Acl, ErrorDetail, NodeOptions, Op, OpResult, Stat } from "./types.js";
+import { readUint64, readInt64, writeUint64, writeInt64 } from "../../../wire-int64.js";
 
 export const protobufPackage = "zk.v1";
 
@@ -693,13 +694,13 @@ export const GetAclResponse: MessageFns<GetAclResponse> = {
       Acl.encode(v!, writer.uint32(10).fork()).join();
     }
     if (message.aversion !== 0) {
-      writer.uint32(16).int64(message.aversion);
+      writeInt64(writer.uint32(16), message.aversion);
     }
     if (message.stat !== undefined) {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
     }
     if (message.zxid !== 0) {
-      writer.uint32(32).uint64(message.zxid);
+      writeUint64(writer.uint32(32), message.zxid);
     }
     return writer;
   },
@@ -730,7 +731,7 @@ export const GetAclResponse: MessageFns<GetAclResponse> = {
               break;
             }
 
-            message.aversion = longToNumber(reader.int64());
+            message.aversion = readInt64(reader);
             continue;
           }
           case 3: {
@@ -746,7 +747,7 @@ export const GetAclResponse: MessageFns<GetAclResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -813,7 +814,7 @@ export const SetAclRequest: MessageFns<SetAclRequest> = {
       Acl.encode(v!, writer.uint32(18).fork()).join();
     }
     if (message.expectedAversion !== undefined) {
-      writer.uint32(24).int64(message.expectedAversion);
+      writeInt64(writer.uint32(24), message.expectedAversion);
     }
     return writer;
   },
@@ -852,7 +853,7 @@ export const SetAclRequest: MessageFns<SetAclRequest> = {
               break;
             }
 
-            message.expectedAversion = longToNumber(reader.int64());
+            message.expectedAversion = readInt64(reader);
             continue;
           }
         }
@@ -912,10 +913,10 @@ function createBaseSetAclResponse(): SetAclResponse {
 export const SetAclResponse: MessageFns<SetAclResponse> = {
   encode(message: SetAclResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     if (message.aversion !== 0) {
-      writer.uint32(16).int64(message.aversion);
+      writeInt64(writer.uint32(16), message.aversion);
     }
     if (message.stat !== undefined) {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
@@ -941,7 +942,7 @@ export const SetAclResponse: MessageFns<SetAclResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 2: {
@@ -949,7 +950,7 @@ export const SetAclResponse: MessageFns<SetAclResponse> = {
               break;
             }
 
-            message.aversion = longToNumber(reader.int64());
+            message.aversion = readInt64(reader);
             continue;
           }
           case 3: {
@@ -1025,7 +1026,7 @@ export const CreateRequest: MessageFns<CreateRequest> = {
       writer.uint32(32).bool(message.sequential);
     }
     if (message.sessionId !== 0) {
-      writer.uint32(40).uint64(message.sessionId);
+      writeUint64(writer.uint32(40), message.sessionId);
     }
     if (message.options !== undefined) {
       NodeOptions.encode(message.options, writer.uint32(50).fork()).join();
@@ -1083,7 +1084,7 @@ export const CreateRequest: MessageFns<CreateRequest> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
           case 6: {
@@ -1171,7 +1172,7 @@ export const CreateResponse: MessageFns<CreateResponse> = {
       writer.uint32(10).string(message.path);
     }
     if (message.zxid !== 0) {
-      writer.uint32(16).uint64(message.zxid);
+      writeUint64(writer.uint32(16), message.zxid);
     }
     if (message.stat !== undefined) {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
@@ -1205,7 +1206,7 @@ export const CreateResponse: MessageFns<CreateResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1363,7 +1364,7 @@ export const GetResponse: MessageFns<GetResponse> = {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
     }
     if (message.zxid !== 0) {
-      writer.uint32(32).uint64(message.zxid);
+      writeUint64(writer.uint32(32), message.zxid);
     }
     return writer;
   },
@@ -1410,7 +1411,7 @@ export const GetResponse: MessageFns<GetResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -1477,7 +1478,7 @@ export const SetRequest: MessageFns<SetRequest> = {
       writer.uint32(18).bytes(message.data);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(24).int64(message.expectedVersion);
+      writeInt64(writer.uint32(24), message.expectedVersion);
     }
     return writer;
   },
@@ -1516,7 +1517,7 @@ export const SetRequest: MessageFns<SetRequest> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -1579,7 +1580,7 @@ export const SetResponse: MessageFns<SetResponse> = {
       writer.uint32(10).string(message.path);
     }
     if (message.zxid !== 0) {
-      writer.uint32(16).uint64(message.zxid);
+      writeUint64(writer.uint32(16), message.zxid);
     }
     if (message.stat !== undefined) {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
@@ -1613,7 +1614,7 @@ export const SetResponse: MessageFns<SetResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1683,7 +1684,7 @@ export const PutRequest: MessageFns<PutRequest> = {
       writer.uint32(18).bytes(message.data);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(24).int64(message.expectedVersion);
+      writeInt64(writer.uint32(24), message.expectedVersion);
     }
     return writer;
   },
@@ -1722,7 +1723,7 @@ export const PutRequest: MessageFns<PutRequest> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -1785,10 +1786,10 @@ export const PutResponse: MessageFns<PutResponse> = {
       writer.uint32(10).string(message.path);
     }
     if (message.zxid !== 0) {
-      writer.uint32(16).uint64(message.zxid);
+      writeUint64(writer.uint32(16), message.zxid);
     }
     if (message.version !== 0) {
-      writer.uint32(24).int64(message.version);
+      writeInt64(writer.uint32(24), message.version);
     }
     if (message.created !== false) {
       writer.uint32(32).bool(message.created);
@@ -1822,7 +1823,7 @@ export const PutResponse: MessageFns<PutResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1830,7 +1831,7 @@ export const PutResponse: MessageFns<PutResponse> = {
               break;
             }
 
-            message.version = longToNumber(reader.int64());
+            message.version = readInt64(reader);
             continue;
           }
           case 4: {
@@ -1902,7 +1903,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
       writer.uint32(10).string(message.path);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(16).int64(message.expectedVersion);
+      writeInt64(writer.uint32(16), message.expectedVersion);
     }
     return writer;
   },
@@ -1933,7 +1934,7 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -1988,7 +1989,7 @@ function createBaseDeleteResponse(): DeleteResponse {
 export const DeleteResponse: MessageFns<DeleteResponse> = {
   encode(message: DeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     return writer;
   },
@@ -2011,7 +2012,7 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -2254,7 +2255,7 @@ export const ListResponse: MessageFns<ListResponse> = {
       Stat.encode(message.stat, writer.uint32(26).fork()).join();
     }
     if (message.zxid !== 0) {
-      writer.uint32(32).uint64(message.zxid);
+      writeUint64(writer.uint32(32), message.zxid);
     }
     return writer;
   },
@@ -2301,7 +2302,7 @@ export const ListResponse: MessageFns<ListResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -2453,7 +2454,7 @@ export const ExistsResponse: MessageFns<ExistsResponse> = {
       Stat.encode(message.stat, writer.uint32(18).fork()).join();
     }
     if (message.zxid !== 0) {
-      writer.uint32(24).uint64(message.zxid);
+      writeUint64(writer.uint32(24), message.zxid);
     }
     return writer;
   },
@@ -2492,7 +2493,7 @@ export const ExistsResponse: MessageFns<ExistsResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -2615,7 +2616,7 @@ function createBaseMultiResponse(): MultiResponse {
 export const MultiResponse: MessageFns<MultiResponse> = {
   encode(message: MultiResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     for (const v of message.results) {
       OpResult.encode(v!, writer.uint32(18).fork()).join();
@@ -2641,7 +2642,7 @@ export const MultiResponse: MessageFns<MultiResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2767,7 +2768,7 @@ function createBaseSyncResponse(): SyncResponse {
 export const SyncResponse: MessageFns<SyncResponse> = {
   encode(message: SyncResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     return writer;
   },
@@ -2790,7 +2791,7 @@ export const SyncResponse: MessageFns<SyncResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -2834,10 +2835,10 @@ function createBaseOpenSessionRequest(): OpenSessionRequest {
 export const OpenSessionRequest: MessageFns<OpenSessionRequest> = {
   encode(message: OpenSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ttlMs !== 0) {
-      writer.uint32(8).uint64(message.ttlMs);
+      writeUint64(writer.uint32(8), message.ttlMs);
     }
     if (message.sessionId !== 0) {
-      writer.uint32(16).uint64(message.sessionId);
+      writeUint64(writer.uint32(16), message.sessionId);
     }
     return writer;
   },
@@ -2860,7 +2861,7 @@ export const OpenSessionRequest: MessageFns<OpenSessionRequest> = {
               break;
             }
 
-            message.ttlMs = longToNumber(reader.uint64());
+            message.ttlMs = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2868,7 +2869,7 @@ export const OpenSessionRequest: MessageFns<OpenSessionRequest> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
         }
@@ -2927,13 +2928,13 @@ function createBaseOpenSessionResponse(): OpenSessionResponse {
 export const OpenSessionResponse: MessageFns<OpenSessionResponse> = {
   encode(message: OpenSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== 0) {
-      writer.uint32(8).uint64(message.sessionId);
+      writeUint64(writer.uint32(8), message.sessionId);
     }
     if (message.ttlMs !== 0) {
-      writer.uint32(16).uint64(message.ttlMs);
+      writeUint64(writer.uint32(16), message.ttlMs);
     }
     if (message.zxid !== 0) {
-      writer.uint32(24).uint64(message.zxid);
+      writeUint64(writer.uint32(24), message.zxid);
     }
     return writer;
   },
@@ -2956,7 +2957,7 @@ export const OpenSessionResponse: MessageFns<OpenSessionResponse> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2964,7 +2965,7 @@ export const OpenSessionResponse: MessageFns<OpenSessionResponse> = {
               break;
             }
 
-            message.ttlMs = longToNumber(reader.uint64());
+            message.ttlMs = readUint64(reader);
             continue;
           }
           case 3: {
@@ -2972,7 +2973,7 @@ export const OpenSessionResponse: MessageFns<OpenSessionResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -3088,7 +3089,7 @@ function createBaseKeepaliveResponse(): KeepaliveResponse {
 export const KeepaliveResponse: MessageFns<KeepaliveResponse> = {
   encode(message: KeepaliveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     return writer;
   },
@@ -3111,7 +3112,7 @@ export const KeepaliveResponse: MessageFns<KeepaliveResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -3207,7 +3208,7 @@ function createBaseCloseSessionResponse(): CloseSessionResponse {
 export const CloseSessionResponse: MessageFns<CloseSessionResponse> = {
   encode(message: CloseSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     return writer;
   },
@@ -3230,7 +3231,7 @@ export const CloseSessionResponse: MessageFns<CloseSessionResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -3280,7 +3281,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
       writer.uint32(16).bool(message.recursive);
     }
     if (message.fromZxid !== 0) {
-      writer.uint32(24).uint64(message.fromZxid);
+      writeUint64(writer.uint32(24), message.fromZxid);
     }
     return writer;
   },
@@ -3319,7 +3320,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
               break;
             }
 
-            message.fromZxid = longToNumber(reader.uint64());
+            message.fromZxid = readUint64(reader);
             continue;
           }
         }
@@ -3379,7 +3380,7 @@ function createBaseWatchResponse(): WatchResponse {
 export const WatchResponse: MessageFns<WatchResponse> = {
   encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.zxid !== 0) {
-      writer.uint32(8).uint64(message.zxid);
+      writeUint64(writer.uint32(8), message.zxid);
     }
     return writer;
   },
@@ -3402,7 +3403,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
         }
@@ -3446,7 +3447,7 @@ function createBaseUnwatchRequest(): UnwatchRequest {
 export const UnwatchRequest: MessageFns<UnwatchRequest> = {
   encode(message: UnwatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.watchRequestId !== 0) {
-      writer.uint32(8).uint64(message.watchRequestId);
+      writeUint64(writer.uint32(8), message.watchRequestId);
     }
     return writer;
   },
@@ -3469,7 +3470,7 @@ export const UnwatchRequest: MessageFns<UnwatchRequest> = {
               break;
             }
 
-            message.watchRequestId = longToNumber(reader.uint64());
+            message.watchRequestId = readUint64(reader);
             continue;
           }
         }
@@ -3577,7 +3578,7 @@ export const WatchEvent: MessageFns<WatchEvent> = {
       writer.uint32(18).string(message.path);
     }
     if (message.zxid !== 0) {
-      writer.uint32(24).uint64(message.zxid);
+      writeUint64(writer.uint32(24), message.zxid);
     }
     if (message.stat !== undefined) {
       Stat.encode(message.stat, writer.uint32(34).fork()).join();
@@ -3619,7 +3620,7 @@ export const WatchEvent: MessageFns<WatchEvent> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 4: {
@@ -3688,7 +3689,7 @@ function createBaseSessionRequest(): SessionRequest {
 export const SessionRequest: MessageFns<SessionRequest> = {
   encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.requestId !== 0) {
-      writer.uint32(8).uint64(message.requestId);
+      writeUint64(writer.uint32(8), message.requestId);
     }
     if (message.requestKey !== "") {
       writer.uint32(18).string(message.requestKey);
@@ -3758,7 +3759,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
               break;
             }
 
-            message.requestId = longToNumber(reader.uint64());
+            message.requestId = readUint64(reader);
             continue;
           }
           case 2: {
@@ -4085,7 +4086,7 @@ function createBaseSessionResponse(): SessionResponse {
 export const SessionResponse: MessageFns<SessionResponse> = {
   encode(message: SessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.requestId !== 0) {
-      writer.uint32(8).uint64(message.requestId);
+      writeUint64(writer.uint32(8), message.requestId);
     }
     switch (message.response?.$case) {
       case "openSession":
@@ -4158,7 +4159,7 @@ export const SessionResponse: MessageFns<SessionResponse> = {
               break;
             }
 
-            message.requestId = longToNumber(reader.uint64());
+            message.requestId = readUint64(reader);
             continue;
           }
           case 10: {
@@ -4931,16 +4932,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

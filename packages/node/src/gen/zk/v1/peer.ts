@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Ballot, Command, CommandResult, Entry, ErrorDetail } from "./types.js";
+import { readUint64, writeUint64 } from "../../../wire-int64.js";
 
 export const protobufPackage = "zk.v1";
 
@@ -320,13 +321,13 @@ export const InstallSnapshotChunk: MessageFns<InstallSnapshotChunk> = {
       writer.uint32(10).string(message.sha256);
     }
     if (message.slot !== 0) {
-      writer.uint32(16).uint64(message.slot);
+      writeUint64(writer.uint32(16), message.slot);
     }
     if (message.totalBytes !== 0) {
-      writer.uint32(24).uint64(message.totalBytes);
+      writeUint64(writer.uint32(24), message.totalBytes);
     }
     if (message.offset !== 0) {
-      writer.uint32(32).uint64(message.offset);
+      writeUint64(writer.uint32(32), message.offset);
     }
     if (message.data.length !== 0) {
       writer.uint32(42).bytes(message.data);
@@ -360,7 +361,7 @@ export const InstallSnapshotChunk: MessageFns<InstallSnapshotChunk> = {
               break;
             }
 
-            message.slot = longToNumber(reader.uint64());
+            message.slot = readUint64(reader);
             continue;
           }
           case 3: {
@@ -368,7 +369,7 @@ export const InstallSnapshotChunk: MessageFns<InstallSnapshotChunk> = {
               break;
             }
 
-            message.totalBytes = longToNumber(reader.uint64());
+            message.totalBytes = readUint64(reader);
             continue;
           }
           case 4: {
@@ -376,7 +377,7 @@ export const InstallSnapshotChunk: MessageFns<InstallSnapshotChunk> = {
               break;
             }
 
-            message.offset = longToNumber(reader.uint64());
+            message.offset = readUint64(reader);
             continue;
           }
           case 5: {
@@ -454,7 +455,7 @@ function createBaseInstallSnapshotProgress(): InstallSnapshotProgress {
 export const InstallSnapshotProgress: MessageFns<InstallSnapshotProgress> = {
   encode(message: InstallSnapshotProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.offset !== 0) {
-      writer.uint32(8).uint64(message.offset);
+      writeUint64(writer.uint32(8), message.offset);
     }
     if (message.installed !== false) {
       writer.uint32(16).bool(message.installed);
@@ -480,7 +481,7 @@ export const InstallSnapshotProgress: MessageFns<InstallSnapshotProgress> = {
               break;
             }
 
-            message.offset = longToNumber(reader.uint64());
+            message.offset = readUint64(reader);
             continue;
           }
           case 2: {
@@ -997,10 +998,10 @@ function createBasePreVoteMsg(): PreVoteMsg {
 export const PreVoteMsg: MessageFns<PreVoteMsg> = {
   encode(message: PreVoteMsg, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.round !== 0) {
-      writer.uint32(8).uint64(message.round);
+      writeUint64(writer.uint32(8), message.round);
     }
     if (message.chosen !== 0) {
-      writer.uint32(16).uint64(message.chosen);
+      writeUint64(writer.uint32(16), message.chosen);
     }
     return writer;
   },
@@ -1023,7 +1024,7 @@ export const PreVoteMsg: MessageFns<PreVoteMsg> = {
               break;
             }
 
-            message.round = longToNumber(reader.uint64());
+            message.round = readUint64(reader);
             continue;
           }
           case 2: {
@@ -1031,7 +1032,7 @@ export const PreVoteMsg: MessageFns<PreVoteMsg> = {
               break;
             }
 
-            message.chosen = longToNumber(reader.uint64());
+            message.chosen = readUint64(reader);
             continue;
           }
         }
@@ -1082,13 +1083,13 @@ function createBasePreVoteReplyMsg(): PreVoteReplyMsg {
 export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
   encode(message: PreVoteReplyMsg, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.round !== 0) {
-      writer.uint32(8).uint64(message.round);
+      writeUint64(writer.uint32(8), message.round);
     }
     if (message.granted !== false) {
       writer.uint32(16).bool(message.granted);
     }
     if (message.promisedRound !== 0) {
-      writer.uint32(24).uint64(message.promisedRound);
+      writeUint64(writer.uint32(24), message.promisedRound);
     }
     return writer;
   },
@@ -1111,7 +1112,7 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
               break;
             }
 
-            message.round = longToNumber(reader.uint64());
+            message.round = readUint64(reader);
             continue;
           }
           case 2: {
@@ -1127,7 +1128,7 @@ export const PreVoteReplyMsg: MessageFns<PreVoteReplyMsg> = {
               break;
             }
 
-            message.promisedRound = longToNumber(reader.uint64());
+            message.promisedRound = readUint64(reader);
             continue;
           }
         }
@@ -1190,7 +1191,7 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
       Ballot.encode(message.ballot, writer.uint32(10).fork()).join();
     }
     if (message.fromSlot !== 0) {
-      writer.uint32(16).uint64(message.fromSlot);
+      writeUint64(writer.uint32(16), message.fromSlot);
     }
     globalThis.Object.entries(message.incarnations).forEach(([key, value]: [string, number]) => {
       PrepareMsg_IncarnationsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
@@ -1224,7 +1225,7 @@ export const PrepareMsg: MessageFns<PrepareMsg> = {
               break;
             }
 
-            message.fromSlot = longToNumber(reader.uint64());
+            message.fromSlot = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1327,7 +1328,7 @@ export const PrepareMsg_IncarnationsEntry: MessageFns<PrepareMsg_IncarnationsEnt
       writer.uint32(10).string(message.key);
     }
     if (message.value !== 0) {
-      writer.uint32(16).uint64(message.value);
+      writeUint64(writer.uint32(16), message.value);
     }
     return writer;
   },
@@ -1358,7 +1359,7 @@ export const PrepareMsg_IncarnationsEntry: MessageFns<PrepareMsg_IncarnationsEnt
               break;
             }
 
-            message.value = longToNumber(reader.uint64());
+            message.value = readUint64(reader);
             continue;
           }
         }
@@ -1431,10 +1432,10 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
       Entry.encode(v!, writer.uint32(34).fork()).join();
     }
     if (message.chosen !== 0) {
-      writer.uint32(40).uint64(message.chosen);
+      writeUint64(writer.uint32(40), message.chosen);
     }
     if (message.incarnation !== 0) {
-      writer.uint32(48).uint64(message.incarnation);
+      writeUint64(writer.uint32(48), message.incarnation);
     }
     globalThis.Object.entries(message.incarnations).forEach(([key, value]: [string, number]) => {
       PromiseMsg_IncarnationsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
@@ -1443,7 +1444,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
       writer.uint32(64).bool(message.recovering);
     }
     if (message.logStart !== 0) {
-      writer.uint32(72).uint64(message.logStart);
+      writeUint64(writer.uint32(72), message.logStart);
     }
     return writer;
   },
@@ -1498,7 +1499,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
               break;
             }
 
-            message.chosen = longToNumber(reader.uint64());
+            message.chosen = readUint64(reader);
             continue;
           }
           case 6: {
@@ -1506,7 +1507,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
               break;
             }
 
-            message.incarnation = longToNumber(reader.uint64());
+            message.incarnation = readUint64(reader);
             continue;
           }
           case 7: {
@@ -1533,7 +1534,7 @@ export const PromiseMsg: MessageFns<PromiseMsg> = {
               break;
             }
 
-            message.logStart = longToNumber(reader.uint64());
+            message.logStart = readUint64(reader);
             continue;
           }
         }
@@ -1657,7 +1658,7 @@ export const PromiseMsg_IncarnationsEntry: MessageFns<PromiseMsg_IncarnationsEnt
       writer.uint32(10).string(message.key);
     }
     if (message.value !== 0) {
-      writer.uint32(16).uint64(message.value);
+      writeUint64(writer.uint32(16), message.value);
     }
     return writer;
   },
@@ -1688,7 +1689,7 @@ export const PromiseMsg_IncarnationsEntry: MessageFns<PromiseMsg_IncarnationsEnt
               break;
             }
 
-            message.value = longToNumber(reader.uint64());
+            message.value = readUint64(reader);
             continue;
           }
         }
@@ -1742,22 +1743,22 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
       Ballot.encode(message.ballot, writer.uint32(10).fork()).join();
     }
     if (message.firstSlot !== 0) {
-      writer.uint32(16).uint64(message.firstSlot);
+      writeUint64(writer.uint32(16), message.firstSlot);
     }
     for (const v of message.commands) {
       writer.uint32(26).bytes(v!);
     }
     if (message.chosen !== 0) {
-      writer.uint32(32).uint64(message.chosen);
+      writeUint64(writer.uint32(32), message.chosen);
     }
     if (message.seq !== 0) {
-      writer.uint32(40).uint64(message.seq);
+      writeUint64(writer.uint32(40), message.seq);
     }
     if (message.yourIncarnation !== 0) {
-      writer.uint32(48).uint64(message.yourIncarnation);
+      writeUint64(writer.uint32(48), message.yourIncarnation);
     }
     if (message.electionTail !== 0) {
-      writer.uint32(56).uint64(message.electionTail);
+      writeUint64(writer.uint32(56), message.electionTail);
     }
     return writer;
   },
@@ -1788,7 +1789,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
               break;
             }
 
-            message.firstSlot = longToNumber(reader.uint64());
+            message.firstSlot = readUint64(reader);
             continue;
           }
           case 3: {
@@ -1804,7 +1805,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
               break;
             }
 
-            message.chosen = longToNumber(reader.uint64());
+            message.chosen = readUint64(reader);
             continue;
           }
           case 5: {
@@ -1812,7 +1813,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
               break;
             }
 
-            message.seq = longToNumber(reader.uint64());
+            message.seq = readUint64(reader);
             continue;
           }
           case 6: {
@@ -1820,7 +1821,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
               break;
             }
 
-            message.yourIncarnation = longToNumber(reader.uint64());
+            message.yourIncarnation = readUint64(reader);
             continue;
           }
           case 7: {
@@ -1828,7 +1829,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
               break;
             }
 
-            message.electionTail = longToNumber(reader.uint64());
+            message.electionTail = readUint64(reader);
             continue;
           }
         }
@@ -1937,19 +1938,19 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
       Ballot.encode(message.promised, writer.uint32(26).fork()).join();
     }
     if (message.match !== 0) {
-      writer.uint32(32).uint64(message.match);
+      writeUint64(writer.uint32(32), message.match);
     }
     if (message.lastSlot !== 0) {
-      writer.uint32(40).uint64(message.lastSlot);
+      writeUint64(writer.uint32(40), message.lastSlot);
     }
     if (message.chosen !== 0) {
-      writer.uint32(48).uint64(message.chosen);
+      writeUint64(writer.uint32(48), message.chosen);
     }
     if (message.seq !== 0) {
-      writer.uint32(56).uint64(message.seq);
+      writeUint64(writer.uint32(56), message.seq);
     }
     if (message.incarnation !== 0) {
-      writer.uint32(64).uint64(message.incarnation);
+      writeUint64(writer.uint32(64), message.incarnation);
     }
     if (message.recovering !== false) {
       writer.uint32(72).bool(message.recovering);
@@ -1999,7 +2000,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
               break;
             }
 
-            message.match = longToNumber(reader.uint64());
+            message.match = readUint64(reader);
             continue;
           }
           case 5: {
@@ -2007,7 +2008,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
               break;
             }
 
-            message.lastSlot = longToNumber(reader.uint64());
+            message.lastSlot = readUint64(reader);
             continue;
           }
           case 6: {
@@ -2015,7 +2016,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
               break;
             }
 
-            message.chosen = longToNumber(reader.uint64());
+            message.chosen = readUint64(reader);
             continue;
           }
           case 7: {
@@ -2023,7 +2024,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
               break;
             }
 
-            message.seq = longToNumber(reader.uint64());
+            message.seq = readUint64(reader);
             continue;
           }
           case 8: {
@@ -2031,7 +2032,7 @@ export const AcceptReplyMsg: MessageFns<AcceptReplyMsg> = {
               break;
             }
 
-            message.incarnation = longToNumber(reader.uint64());
+            message.incarnation = readUint64(reader);
             continue;
           }
           case 9: {
@@ -2185,7 +2186,7 @@ function createBaseForwardRequest(): ForwardRequest {
 export const ForwardRequest: MessageFns<ForwardRequest> = {
   encode(message: ForwardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
-      writer.uint32(8).uint64(message.id);
+      writeUint64(writer.uint32(8), message.id);
     }
     switch (message.kind?.$case) {
       case "command":
@@ -2219,7 +2220,7 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
               break;
             }
 
-            message.id = longToNumber(reader.uint64());
+            message.id = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2469,7 +2470,7 @@ export const SessionKeepalive: MessageFns<SessionKeepalive> = {
     if (message.sessionIds.length !== 0) {
       writer.uint32(10).fork();
       for (const v of message.sessionIds) {
-        writer.uint64(v);
+        writeUint64(writer, v);
       }
       writer.join();
     }
@@ -2491,7 +2492,7 @@ export const SessionKeepalive: MessageFns<SessionKeepalive> = {
         switch (tag >>> 3) {
           case 1: {
             if (tag === 8) {
-              message.sessionIds.push(longToNumber(reader.uint64()));
+              message.sessionIds.push(readUint64(reader));
 
               continue;
             }
@@ -2499,7 +2500,7 @@ export const SessionKeepalive: MessageFns<SessionKeepalive> = {
             if (tag === 10) {
               const end2 = reader.uint32() + reader.pos;
               while (reader.pos < end2) {
-                message.sessionIds.push(longToNumber(reader.uint64()));
+                message.sessionIds.push(readUint64(reader));
               }
 
               continue;
@@ -2554,10 +2555,10 @@ function createBaseForwardResponse(): ForwardResponse {
 export const ForwardResponse: MessageFns<ForwardResponse> = {
   encode(message: ForwardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
-      writer.uint32(8).uint64(message.id);
+      writeUint64(writer.uint32(8), message.id);
     }
     if (message.zxid !== 0) {
-      writer.uint32(16).uint64(message.zxid);
+      writeUint64(writer.uint32(16), message.zxid);
     }
     switch (message.outcome?.$case) {
       case "result":
@@ -2588,7 +2589,7 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
               break;
             }
 
-            message.id = longToNumber(reader.uint64());
+            message.id = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2596,7 +2597,7 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
               break;
             }
 
-            message.zxid = longToNumber(reader.uint64());
+            message.zxid = readUint64(reader);
             continue;
           }
           case 3: {
@@ -2877,16 +2878,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { readUint64, readInt64, writeUint64, writeInt64 } from "../../../wire-int64.js";
 
 export const protobufPackage = "zk.v1";
 
@@ -681,7 +682,7 @@ function createBaseBallot(): Ballot {
 export const Ballot: MessageFns<Ballot> = {
   encode(message: Ballot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.round !== 0) {
-      writer.uint32(8).uint64(message.round);
+      writeUint64(writer.uint32(8), message.round);
     }
     if (message.nodeId !== "") {
       writer.uint32(18).string(message.nodeId);
@@ -707,7 +708,7 @@ export const Ballot: MessageFns<Ballot> = {
               break;
             }
 
-            message.round = longToNumber(reader.uint64());
+            message.round = readUint64(reader);
             continue;
           }
           case 2: {
@@ -770,7 +771,7 @@ function createBaseEntry(): Entry {
 export const Entry: MessageFns<Entry> = {
   encode(message: Entry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.slot !== 0) {
-      writer.uint32(8).uint64(message.slot);
+      writeUint64(writer.uint32(8), message.slot);
     }
     if (message.ballot !== undefined) {
       Ballot.encode(message.ballot, writer.uint32(18).fork()).join();
@@ -799,7 +800,7 @@ export const Entry: MessageFns<Entry> = {
               break;
             }
 
-            message.slot = longToNumber(reader.uint64());
+            message.slot = readUint64(reader);
             continue;
           }
           case 2: {
@@ -876,10 +877,10 @@ export const Command: MessageFns<Command> = {
       writer.uint32(10).string(message.requestId);
     }
     if (message.timeMs !== 0) {
-      writer.uint32(16).int64(message.timeMs);
+      writeInt64(writer.uint32(16), message.timeMs);
     }
     if (message.nonce !== 0) {
-      writer.uint32(24).uint64(message.nonce);
+      writeUint64(writer.uint32(24), message.nonce);
     }
     if (message.auth !== undefined) {
       AuthContext.encode(message.auth, writer.uint32(34).fork()).join();
@@ -948,7 +949,7 @@ export const Command: MessageFns<Command> = {
               break;
             }
 
-            message.timeMs = longToNumber(reader.int64());
+            message.timeMs = readInt64(reader);
             continue;
           }
           case 3: {
@@ -956,7 +957,7 @@ export const Command: MessageFns<Command> = {
               break;
             }
 
-            message.nonce = longToNumber(reader.uint64());
+            message.nonce = readUint64(reader);
             continue;
           }
           case 4: {
@@ -1506,7 +1507,7 @@ export const SetAclOp: MessageFns<SetAclOp> = {
       Acl.encode(v!, writer.uint32(18).fork()).join();
     }
     if (message.expectedAversion !== undefined) {
-      writer.uint32(24).int64(message.expectedAversion);
+      writeInt64(writer.uint32(24), message.expectedAversion);
     }
     return writer;
   },
@@ -1545,7 +1546,7 @@ export const SetAclOp: MessageFns<SetAclOp> = {
               break;
             }
 
-            message.expectedAversion = longToNumber(reader.int64());
+            message.expectedAversion = readInt64(reader);
             continue;
           }
         }
@@ -1678,7 +1679,7 @@ export const PutOp: MessageFns<PutOp> = {
       writer.uint32(18).bytes(message.data);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(24).int64(message.expectedVersion);
+      writeInt64(writer.uint32(24), message.expectedVersion);
     }
     if (message.options !== undefined) {
       NodeOptions.encode(message.options, writer.uint32(34).fork()).join();
@@ -1720,7 +1721,7 @@ export const PutOp: MessageFns<PutOp> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
           case 4: {
@@ -1807,7 +1808,7 @@ export const CreateOp: MessageFns<CreateOp> = {
       writer.uint32(32).bool(message.sequential);
     }
     if (message.sessionId !== 0) {
-      writer.uint32(40).uint64(message.sessionId);
+      writeUint64(writer.uint32(40), message.sessionId);
     }
     if (message.options !== undefined) {
       NodeOptions.encode(message.options, writer.uint32(50).fork()).join();
@@ -1865,7 +1866,7 @@ export const CreateOp: MessageFns<CreateOp> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
           case 6: {
@@ -1956,7 +1957,7 @@ export const NodeOptions: MessageFns<NodeOptions> = {
       writer.uint32(16).bool(message.container);
     }
     if (message.ttlMs !== 0) {
-      writer.uint32(24).uint64(message.ttlMs);
+      writeUint64(writer.uint32(24), message.ttlMs);
     }
     return writer;
   },
@@ -1995,7 +1996,7 @@ export const NodeOptions: MessageFns<NodeOptions> = {
               break;
             }
 
-            message.ttlMs = longToNumber(reader.uint64());
+            message.ttlMs = readUint64(reader);
             continue;
           }
         }
@@ -2061,7 +2062,7 @@ export const SetOp: MessageFns<SetOp> = {
       writer.uint32(18).bytes(message.data);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(24).int64(message.expectedVersion);
+      writeInt64(writer.uint32(24), message.expectedVersion);
     }
     return writer;
   },
@@ -2100,7 +2101,7 @@ export const SetOp: MessageFns<SetOp> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -2163,7 +2164,7 @@ export const DeleteOp: MessageFns<DeleteOp> = {
       writer.uint32(10).string(message.path);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(16).int64(message.expectedVersion);
+      writeInt64(writer.uint32(16), message.expectedVersion);
     }
     return writer;
   },
@@ -2194,7 +2195,7 @@ export const DeleteOp: MessageFns<DeleteOp> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -2252,7 +2253,7 @@ export const CheckOp: MessageFns<CheckOp> = {
       writer.uint32(10).string(message.path);
     }
     if (message.expectedVersion !== undefined) {
-      writer.uint32(16).int64(message.expectedVersion);
+      writeInt64(writer.uint32(16), message.expectedVersion);
     }
     return writer;
   },
@@ -2283,7 +2284,7 @@ export const CheckOp: MessageFns<CheckOp> = {
               break;
             }
 
-            message.expectedVersion = longToNumber(reader.int64());
+            message.expectedVersion = readInt64(reader);
             continue;
           }
         }
@@ -2569,10 +2570,10 @@ function createBaseOpenSessionOp(): OpenSessionOp {
 export const OpenSessionOp: MessageFns<OpenSessionOp> = {
   encode(message: OpenSessionOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== 0) {
-      writer.uint32(8).uint64(message.sessionId);
+      writeUint64(writer.uint32(8), message.sessionId);
     }
     if (message.ttlMs !== 0) {
-      writer.uint32(16).uint64(message.ttlMs);
+      writeUint64(writer.uint32(16), message.ttlMs);
     }
     return writer;
   },
@@ -2595,7 +2596,7 @@ export const OpenSessionOp: MessageFns<OpenSessionOp> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
           case 2: {
@@ -2603,7 +2604,7 @@ export const OpenSessionOp: MessageFns<OpenSessionOp> = {
               break;
             }
 
-            message.ttlMs = longToNumber(reader.uint64());
+            message.ttlMs = readUint64(reader);
             continue;
           }
         }
@@ -2662,7 +2663,7 @@ function createBaseCloseSessionOp(): CloseSessionOp {
 export const CloseSessionOp: MessageFns<CloseSessionOp> = {
   encode(message: CloseSessionOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== 0) {
-      writer.uint32(8).uint64(message.sessionId);
+      writeUint64(writer.uint32(8), message.sessionId);
     }
     return writer;
   },
@@ -2685,7 +2686,7 @@ export const CloseSessionOp: MessageFns<CloseSessionOp> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
         }
@@ -2735,7 +2736,7 @@ function createBaseExpireSessionOp(): ExpireSessionOp {
 export const ExpireSessionOp: MessageFns<ExpireSessionOp> = {
   encode(message: ExpireSessionOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== 0) {
-      writer.uint32(8).uint64(message.sessionId);
+      writeUint64(writer.uint32(8), message.sessionId);
     }
     return writer;
   },
@@ -2758,7 +2759,7 @@ export const ExpireSessionOp: MessageFns<ExpireSessionOp> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
         }
@@ -3094,7 +3095,7 @@ export const SetAclResult: MessageFns<SetAclResult> = {
       Stat.encode(message.stat, writer.uint32(10).fork()).join();
     }
     if (message.aversion !== 0) {
-      writer.uint32(16).int64(message.aversion);
+      writeInt64(writer.uint32(16), message.aversion);
     }
     return writer;
   },
@@ -3125,7 +3126,7 @@ export const SetAclResult: MessageFns<SetAclResult> = {
               break;
             }
 
-            message.aversion = longToNumber(reader.int64());
+            message.aversion = readInt64(reader);
             continue;
           }
         }
@@ -3179,7 +3180,7 @@ export const PutResult: MessageFns<PutResult> = {
       writer.uint32(10).string(message.path);
     }
     if (message.version !== 0) {
-      writer.uint32(16).int64(message.version);
+      writeInt64(writer.uint32(16), message.version);
     }
     if (message.created !== false) {
       writer.uint32(24).bool(message.created);
@@ -3216,7 +3217,7 @@ export const PutResult: MessageFns<PutResult> = {
               break;
             }
 
-            message.version = longToNumber(reader.int64());
+            message.version = readInt64(reader);
             continue;
           }
           case 3: {
@@ -3782,10 +3783,10 @@ function createBaseOpenSessionResult(): OpenSessionResult {
 export const OpenSessionResult: MessageFns<OpenSessionResult> = {
   encode(message: OpenSessionResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== 0) {
-      writer.uint32(8).uint64(message.sessionId);
+      writeUint64(writer.uint32(8), message.sessionId);
     }
     if (message.ttlMs !== 0) {
-      writer.uint32(16).uint64(message.ttlMs);
+      writeUint64(writer.uint32(16), message.ttlMs);
     }
     return writer;
   },
@@ -3808,7 +3809,7 @@ export const OpenSessionResult: MessageFns<OpenSessionResult> = {
               break;
             }
 
-            message.sessionId = longToNumber(reader.uint64());
+            message.sessionId = readUint64(reader);
             continue;
           }
           case 2: {
@@ -3816,7 +3817,7 @@ export const OpenSessionResult: MessageFns<OpenSessionResult> = {
               break;
             }
 
-            message.ttlMs = longToNumber(reader.uint64());
+            message.ttlMs = readUint64(reader);
             continue;
           }
         }
@@ -3938,25 +3939,25 @@ function createBaseStat(): Stat {
 export const Stat: MessageFns<Stat> = {
   encode(message: Stat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== 0) {
-      writer.uint32(8).int64(message.version);
+      writeInt64(writer.uint32(8), message.version);
     }
     if (message.cversion !== 0) {
-      writer.uint32(16).int64(message.cversion);
+      writeInt64(writer.uint32(16), message.cversion);
     }
     if (message.czxid !== 0) {
-      writer.uint32(24).uint64(message.czxid);
+      writeUint64(writer.uint32(24), message.czxid);
     }
     if (message.mzxid !== 0) {
-      writer.uint32(32).uint64(message.mzxid);
+      writeUint64(writer.uint32(32), message.mzxid);
     }
     if (message.ctimeMs !== 0) {
-      writer.uint32(40).int64(message.ctimeMs);
+      writeInt64(writer.uint32(40), message.ctimeMs);
     }
     if (message.mtimeMs !== 0) {
-      writer.uint32(48).int64(message.mtimeMs);
+      writeInt64(writer.uint32(48), message.mtimeMs);
     }
     if (message.ephemeralOwner !== 0) {
-      writer.uint32(56).uint64(message.ephemeralOwner);
+      writeUint64(writer.uint32(56), message.ephemeralOwner);
     }
     if (message.numChildren !== 0) {
       writer.uint32(64).uint32(message.numChildren);
@@ -3965,7 +3966,7 @@ export const Stat: MessageFns<Stat> = {
       writer.uint32(72).uint32(message.dataLength);
     }
     if (message.pzxid !== 0) {
-      writer.uint32(80).uint64(message.pzxid);
+      writeUint64(writer.uint32(80), message.pzxid);
     }
     return writer;
   },
@@ -3988,7 +3989,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.version = longToNumber(reader.int64());
+            message.version = readInt64(reader);
             continue;
           }
           case 2: {
@@ -3996,7 +3997,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.cversion = longToNumber(reader.int64());
+            message.cversion = readInt64(reader);
             continue;
           }
           case 3: {
@@ -4004,7 +4005,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.czxid = longToNumber(reader.uint64());
+            message.czxid = readUint64(reader);
             continue;
           }
           case 4: {
@@ -4012,7 +4013,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.mzxid = longToNumber(reader.uint64());
+            message.mzxid = readUint64(reader);
             continue;
           }
           case 5: {
@@ -4020,7 +4021,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.ctimeMs = longToNumber(reader.int64());
+            message.ctimeMs = readInt64(reader);
             continue;
           }
           case 6: {
@@ -4028,7 +4029,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.mtimeMs = longToNumber(reader.int64());
+            message.mtimeMs = readInt64(reader);
             continue;
           }
           case 7: {
@@ -4036,7 +4037,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.ephemeralOwner = longToNumber(reader.uint64());
+            message.ephemeralOwner = readUint64(reader);
             continue;
           }
           case 8: {
@@ -4060,7 +4061,7 @@ export const Stat: MessageFns<Stat> = {
               break;
             }
 
-            message.pzxid = longToNumber(reader.uint64());
+            message.pzxid = readUint64(reader);
             continue;
           }
         }
@@ -4359,16 +4360,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
