@@ -246,6 +246,7 @@ export const DATA_BYTES_HARD_MAX = 16 * 1024 * 1024;
  * needs no copy; a follower that needs a deleted entry gets a snapshot instead.
  */
 export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+export const RETAIN_ENTRIES_DEFAULT = 5_000;
 
 /**
  * A follower applies what became chosen in batches of up to this many entries, and at the
@@ -255,7 +256,7 @@ export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
  * (appliedAtLeast), a configuration, a change of role.
  */
 export const FOLLOWER_APPLY_BATCH = 256;
-export const RETAIN_ENTRIES_DEFAULT = 5_000;
+
 /** After a failed snapshot transfer, the next one to that follower waits this long. */
 const SNAPSHOT_RETRY_MS = 1000;
 
