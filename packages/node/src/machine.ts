@@ -19,6 +19,7 @@ import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.j
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
 import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry } from "./paxos/index.js";
 import { mustSync, type AcceptorStore } from "./storage/store.js";
+import { invariant } from "./paxos/invariant.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
 import { ZkError } from "./net/errors.js";
@@ -212,8 +213,6 @@ export interface MachineOptions extends NodeOptions {
   readonly promoteLagSlots?: number;
   /** Core settings beyond the node options (the simulator's small batches, planted bugs). */
   readonly core?: Partial<Pick<CoreConfig, "batchEntriesMax" | "inflightBatchesMax" | "plantedBugs">>;
-  /** A follower applies chosen entries once this many wait, or at its next tick (FOLLOWER_APPLY_BATCH; 1: at once). */
-  readonly followerApplyBatch?: number;
   readonly plantedBugs?: MachinePlantedBugs;
 }
 
@@ -1086,6 +1085,8 @@ export class NodeMachine {
 
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
   private applyCommitted(entries: readonly Entry[]): Applied[] {
+    // In slot order from the store's applied index on, with no gap (the backlog included).
+    invariant(entries[0]!.slot === this.store.applied() + 1, `${this.id} would apply slot ${entries[0]!.slot} after ${this.store.applied()}`);
     const outcomes: Applied[] = [];
     for (const e of entries) {
       if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
@@ -1101,17 +1102,18 @@ export class NodeMachine {
    * when a follower may wait for a bigger batch (FOLLOWER_APPLY_BATCH), and they join the backlog.
    */
   private entriesToApply(committed: readonly Entry[]): readonly Entry[] {
-    const all = this.applyBacklog.length === 0 ? committed : committed.length === 0 ? this.applyBacklog : [...this.applyBacklog, ...committed];
-    if (all.length === 0) return all;
-    const batch = this.opts.followerApplyBatch ?? FOLLOWER_APPLY_BATCH;
     const mayWait =
       this.core.role === "follower" &&
-      all.length < batch &&
+      this.applyBacklog.length + committed.length < FOLLOWER_APPLY_BATCH &&
       this.appliedWaiters.length === 0 &&
       this.pendingChange === null &&
       !committed.some((e) => isConfigCommand(e.command));
-    this.applyBacklog = mayWait ? (all === committed ? [...committed] : (all as Entry[])) : [];
-    return mayWait ? [] : all;
+    if (!mayWait && this.applyBacklog.length === 0) return committed;
+    for (const e of committed) this.applyBacklog.push(e);
+    if (mayWait) return [];
+    const all = this.applyBacklog;
+    this.applyBacklog = [];
+    return all;
   }
 
   /**
@@ -1476,11 +1478,7 @@ export class NodeMachine {
    */
   snapshotInstalled(): void {
     if (this.stopped) return;
-    this.applied = this.store.applied();
-    this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
-    // The new core hands out what follows the snapshot; the backlog's entries are in it or come again.
-    if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
-    this.coreNow = this.loadCore().core;
+    this.reloadCore();
     this.membershipApplied();
     this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
     this.compacting = false;
@@ -1551,9 +1549,17 @@ export class NodeMachine {
     );
     this.pendingCompaction = false;
     this.lastDiskProbeMs = this.clock.now();
+    this.reloadCore();
+  }
+
+  /**
+   * A new core with what the store holds (after a snapshot install or a rolled-back Ready):
+   * it hands out again everything chosen after the store's applied index, so the follower's
+   * apply backlog goes (those entries are in the store's state or come again).
+   */
+  private reloadCore(): void {
     this.applied = this.store.applied();
     this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
-    // The reloaded core hands out again everything chosen after the store's applied index.
     if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
     this.coreNow = this.loadCore().core;
   }
