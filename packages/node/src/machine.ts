@@ -463,7 +463,7 @@ export class NodeMachine {
     // just as long) nor, leading, steps down for want of the acknowledgements it is not yet
     // sending.
     this.fireTimers(now);
-    this.applyBacklogNow();
+    this.applyChosen();
     if (this.pendingTransfer !== null && this.core.role === "leader" && this.core.transferTarget === null) {
       const t = this.pendingTransfer;
       this.pendingTransfer = null;
@@ -742,7 +742,7 @@ export class NodeMachine {
 
   /** `done` once the tree has applied `index` (TIMEOUT at the deadline). */
   appliedAtLeast(index: number, deadline: number, done: Done<void>): void {
-    if (this.applied < index && this.applyBacklog.length > 0) this.applyBacklogNow();
+    if (this.applied < index && this.applyBacklog.length > 0) this.applyChosen();
     if (this.applied >= index) return done(undefined);
     if (this.clock.now() >= deadline) return done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`));
     const wake = this.untilDeadline(deadline, () => done(new ZkError(ErrorCode.TIMEOUT, `this node has not caught up to index ${index} within the deadline`)));
@@ -1117,10 +1117,12 @@ export class NodeMachine {
   }
 
   /**
-   * A follower's backlog, applied in a transaction of its own (no fsync: the entries are in
-   * the log), unless a Ready is in flight: then the next Ready applies it.
+   * A follower's backlog, applied now in a transaction of its own (no fsync: the entries are
+   * in the log), unless a Ready is in flight: then the next Ready applies it. At ticks, before
+   * a read waits on the applied index, and before a watch starts from it (WatchHub): a watch
+   * started here must not begin behind writes already acknowledged.
    */
-  private applyBacklogNow(): void {
+  applyChosen(): void {
     if (this.applyBacklog.length === 0 || this.stopped || this.diskAlarm || this.flushingCore !== null) return;
     const entries = this.applyBacklog;
     this.applyBacklog = [];

@@ -250,6 +250,10 @@ export class ZkNode extends EventEmitter<NodeEvents> {
   get appliedIndex(): number {
     return this.machine.appliedIndex;
   }
+  /** Apply what a follower holds chosen and has not applied yet (see NodeMachine.applyChosen). */
+  applyChosen(): void {
+    this.machine.applyChosen();
+  }
   get promised(): Ballot {
     return this.machine.promised;
   }

@@ -51,6 +51,9 @@ export class WatchHub {
    * is called once if the watch ends on its own (the consumer fell too far behind).
    */
   subscribe(spec: WatchSpec, sink: WatchSink, onEnd: (e: ZkError) => void): () => void {
+    // A follower applies in batches: catch up first, so the watch starts after every write
+    // already chosen (the events of that apply go to the watches already here).
+    this.node.applyChosen();
     const applied = this.node.appliedIndex;
     if (spec.fromZxid > 0 && spec.fromZxid <= applied) {
       const oldest = this.node.watchLog.oldestAvailable();
