@@ -17,6 +17,7 @@
 // the session (when it saw the keepalive + TTL) is never earlier than ours.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
+import { WatchCursor } from "./watch-cursor.js";
 import { WriteKeys } from "./write-keys.js";
 import { authMetadata } from "./auth-metadata.js";
 import {
@@ -99,8 +100,8 @@ function writeKey(req: Req, s: ZkSession): string {
 interface WatchReg {
   readonly path: string;
   readonly recursive: boolean;
-  /** Next zxid to deliver: resumes from here after a reconnect. */
-  nextZxid: number;
+  /** Where it resumes after a reconnect. */
+  readonly cursor: WatchCursor;
   readonly onEvent: (ev: WatchEvent) => void;
   readonly onError: (e: ZkError) => void;
   streamId: number;
@@ -305,10 +306,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     if (!resp) return;
     if (resp.$case === "watchEvent") {
       for (const w of this.watches.values()) {
-        if (w.streamId === r.requestId) {
-          w.nextZxid = Math.max(w.nextZxid, resp.value.zxid + 1);
-          w.onEvent(resp.value);
-        }
+        if (w.streamId === r.requestId && w.cursor.accept(resp.value.zxid)) w.onEvent(resp.value);
       }
       return;
     }
@@ -505,7 +503,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
    */
   async watch(path: string, opts: { recursive?: boolean; fromZxid?: number }, onEvent: (ev: WatchEvent) => void, onError: (e: ZkError) => void = () => undefined): Promise<() => void> {
     const key = this.nextId++;
-    const w: WatchReg = { path, recursive: opts.recursive ?? false, nextZxid: opts.fromZxid ?? 0, onEvent, onError, streamId: 0 };
+    const w: WatchReg = { path, recursive: opts.recursive ?? false, cursor: new WatchCursor(opts.fromZxid ?? 0), onEvent, onError, streamId: 0 };
     this.watches.set(key, w);
     // While the session reconnects, the reconnect registers every watch in `watches`.
     if (this.stream === null && this.reconnecting !== null) return () => this.unwatch(key, w);
@@ -526,10 +524,10 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private async registerWatch(_key: number, w: WatchReg): Promise<void> {
     const id = this.nextId++;
     w.streamId = id;
-    const r = await this.send({ $case: "watch", value: { path: w.path, recursive: w.recursive, fromZxid: w.nextZxid } }, id);
+    const r = await this.send({ $case: "watch", value: { path: w.path, recursive: w.recursive, fromZxid: w.cursor.register() } }, id);
     if (r.$case !== "watch") throw new ZkError(ErrorCode.INTERNAL, `expected watch, got ${r.$case}`);
     // From now on, a resume starts after what this registration has covered.
-    if (w.nextZxid === 0) w.nextZxid = r.value.zxid + 1;
+    w.cursor.registered(r.value.zxid);
   }
 
   /** Close the session: its ephemeral nodes are deleted now, not at TTL expiry. */
