@@ -91,11 +91,13 @@ describe("zk-cli lock and elect", { timeout: 90_000 }, () => {
   });
 
   it("elect: the lowest candidate leads; a resigned or killed leader is replaced and everyone prints it", async () => {
-    const alice = startCli(["elect", "sched", "alice", "--ttl", "1000"], { env });
+    // Only bob's session is short (it must expire after his kill -9): a session of 1 s is
+    // suspended ("leader uncertain") by a 333 ms stall, which a loaded machine can produce.
+    const alice = startCli(["elect", "sched", "alice", "--ttl", "5000"], { env });
     assert.deepEqual(await alice.lines(1), ["leader: alice (this process)"]);
-    const bob = startCli(["elect", "sched", "bob", "--ttl", "1000"], { env });
+    const bob = startCli(["elect", "sched", "bob", "--ttl", "2000"], { env });
     assert.deepEqual(await bob.lines(1), ["leader: alice"]);
-    const carol = startCli(["elect", "sched", "carol", "--ttl", "1000"], { env });
+    const carol = startCli(["elect", "sched", "carol", "--ttl", "5000"], { env });
     assert.deepEqual(await carol.lines(1), ["leader: alice"]);
     const listener = startCli(["elect", "sched", "--listen", "--json"], { env });
     const first = parseLines(await listener.lines(1))[0]!;
