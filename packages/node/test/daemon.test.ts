@@ -3,10 +3,11 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import * as http2 from "node:http2";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { ErrorCode, ZkError } from "../src/client/index.js";
+import { ErrorCode, ZkClient, ZkError } from "../src/client/index.js";
 import { KvClient } from "../src/gen/zk/v1/kv.js";
 import { TestCluster, runZkNode, sleep } from "./support/nodes.js";
 
@@ -232,6 +233,40 @@ describe("with --fsync-off-loop", () => {
       await killAllMidStream(c, ["--fsync-off-loop"]);
     } finally {
       await c.cleanup();
+    }
+  });
+});
+
+describe("ZkClient and a connection reset under a call", () => {
+  // An HTTP/2 server that resets every stream with INTERNAL_ERROR (code 2), as grpc-js sees a
+  // connection torn down under a call: ZkClient must treat it as a broken connection (try the
+  // next member; the write's deduplication key keeps a retry exactly-once), not as an answer.
+  const c = new TestCluster(1, 17050, "reset");
+  let resetter: http2.Http2Server | null = null;
+  after(async () => {
+    await c.cleanup();
+    await new Promise<void>((r) => (resetter ? resetter.close(() => r()) : r()));
+  });
+
+  test("a write and a read through a member that resets the stream go to the next member", async () => {
+    c.start("n1");
+    await c.waitForLeader();
+    let resets = 0;
+    resetter = http2.createServer();
+    resetter.on("stream", (stream) => {
+      resets++;
+      stream.on("error", () => undefined); // the reset itself, reported on this side too
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    await new Promise<void>((r) => resetter!.listen(17051, "127.0.0.1", () => r()));
+    const client = new ZkClient({ endpoints: ["127.0.0.1:17051", c.node("n1").address], timeoutMs: 5000 });
+    try {
+      const put = await client.put("/reset", enc("v1"));
+      assert.ok(put.zxid > 0);
+      assert.equal(dec((await client.get("/reset")).data), "v1");
+      assert.ok(resets >= 1, "the resetting member was tried first");
+    } finally {
+      client.close();
     }
   });
 });

@@ -89,6 +89,16 @@ function isRetryable(z: ZkError): boolean {
   return z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER || z.code === ErrorCode.TIMEOUT;
 }
 
+/**
+ * A call the connection broke under, not an answer: grpc-js reports an HTTP/2 stream or
+ * session reset (RST_STREAM, GOAWAY with an error, a session error) as INTERNAL, without the
+ * server's error metadata. Like a dropped connection, the request may or may not have reached
+ * the node; writes carry a deduplication key, so trying again is safe.
+ */
+export function isTransportReset(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.INTERNAL && /RST_STREAM|GOAWAY|Session closed|ERR_HTTP2_/i.test(err.details ?? err.message ?? "");
+}
+
 /** The server's "I know no leader" (a follower that waited for an election in vain). */
 function isNoLeader(z: ZkError): boolean {
   return z.code === ErrorCode.UNAVAILABLE && /^no leader/.test(z.message);
@@ -435,7 +445,7 @@ export class ZkClient {
           }
           const fromServer = err.metadata?.get(ERROR_METADATA_KEY).length > 0;
           let outcome: AttemptOutcome;
-          if (!fromServer && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.CANCELLED)) {
+          if (!fromServer && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED || err.code === grpc.status.CANCELLED || isTransportReset(err))) {
             const neverSent = err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established|Name resolution failed/i.test(err.details ?? "");
             if (!neverSent) maybeApplied = true;
             outcome = neverSent ? "refused" : "unreachable";
