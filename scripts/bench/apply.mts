@@ -55,6 +55,7 @@ function run(batch: number): { cpuUs: number; wallUs: number } {
         () => {
           store.save({ promised: ballot, chosen }, []);
           for (const e of entries) applyEntry(tree, watchLog, e.slot, e.command);
+          watchLog.flush();
           store.setApplied(chosen);
         },
         { durable: false },

@@ -73,7 +73,7 @@ describe("inspect against a local 3-node cluster", { timeout: 120_000 }, () => {
     assert.equal(info.type, "node");
     assert.equal(info.node, "n1");
     assert.equal(info.cluster, manifest.clusterId);
-    assert.equal(info.schemaVersion, 5);
+    assert.equal(info.schemaVersion, 6);
     assert.equal(info.file, join(manifest.nodes[0]!.dataDir, "zk.db"));
     assert.ok(info.dbBytes > 0);
     assert.ok(info.walBytes !== null && info.walBytes > 0, "a running node has a write-ahead log");

@@ -1088,10 +1088,18 @@ export class NodeMachine {
     // In slot order from the store's applied index on, with no gap (the backlog included).
     invariant(entries[0]!.slot === this.store.applied() + 1, `${this.id} would apply slot ${entries[0]!.slot} after ${this.store.applied()}`);
     const outcomes: Applied[] = [];
-    for (const e of entries) {
-      if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
-      outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
-      this.ports.appliedEntry?.(e.slot);
+    try {
+      for (const e of entries) {
+        if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
+        outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
+        this.ports.appliedEntry?.(e.slot);
+      }
+      // The batch's watch events, one row, in this transaction.
+      this.watchLog.flush();
+    } catch (e) {
+      // The transaction rolls back: so do the events gathered for it.
+      this.watchLog.discard();
+      throw e;
     }
     this.store.setApplied(entries[entries.length - 1]!.slot);
     return outcomes;

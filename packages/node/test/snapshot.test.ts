@@ -34,6 +34,7 @@ function storeWithWrites(dir: string, n: number, opts: { dataBytes?: number; key
         const o = tree.apply(from + i, c);
         if (o.events.length > 0) watch.record(from + i, o.events);
       });
+      watch.flush();
       store.setApplied(from + commands.length - 1);
     });
   };

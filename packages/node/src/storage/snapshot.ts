@@ -627,7 +627,7 @@ export function loadSnapshotInto(db: SqliteDatabase, file: string, opts: { reado
   });
   // The history of events before the snapshot is not in it: a watch from an older zxid is
   // told COMPACTED, naming slot + 1 (watch-log.ts).
-  db.prepare("DELETE FROM watch_events").run();
+  db.prepare("DELETE FROM watch_batches").run();
   db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(info.header.slot + 1));
   // The configuration travels with the state it is part of.
   if (info.header.membership !== undefined) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)").run(info.header.membership);

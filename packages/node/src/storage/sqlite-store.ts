@@ -6,6 +6,7 @@
 // Opening refuses, with a one-line StoreError, any file it cannot trust: another cluster's
 // or another node's, a newer schema, a corrupt file, or a file that is not zk's at all.
 import Database from "better-sqlite3";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
 import { closeSync, existsSync, fdatasync, fstatSync, openSync, renameSync, rmSync, statSync } from "node:fs";
@@ -18,7 +19,7 @@ import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
 import { SnapshotError, fsyncDir, loadSnapshotInto, readSnapshotFile, type SnapshotInfo } from "./snapshot.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** PRAGMA application_id of every zk database ("zk" 0x7a6b, format 1): tells zk's files apart. */
 export const ZK_APPLICATION_ID = 0x7a6b0001;
@@ -221,7 +222,42 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
       CREATE INDEX znode_attrs_by_kind ON znode_attrs (kind, path) WHERE kind != 0;
     `);
   },
+  // 5 -> 6: the watch history as one row per apply transaction (src/tree/watch-log.ts): the
+  // batch's last and first zxid and its events, length-delimited. The old rows (one per
+  // event) become one batch per zxid.
+  (db) => {
+    db.exec(`
+      CREATE TABLE watch_batches (
+        last_zxid  INTEGER PRIMARY KEY,
+        first_zxid INTEGER NOT NULL,
+        events     BLOB NOT NULL
+      ) STRICT;
+    `);
+    const insert = db.prepare<[number, number, Uint8Array]>("INSERT INTO watch_batches (last_zxid, first_zxid, events) VALUES (?, ?, ?)");
+    let zxid = -1;
+    let events: Uint8Array[] = [];
+    const put = () => {
+      if (events.length > 0) insert.run(zxid, zxid, concatDelimited(events));
+      events = [];
+    };
+    // (all(), not iterate(): the connection cannot insert while a query is open; the history
+    // is a bounded window.)
+    for (const row of db.prepare<[], { zxid: number; event: Uint8Array }>("SELECT zxid, event FROM watch_events ORDER BY zxid, seq").all()) {
+      if (row.zxid !== zxid) put();
+      zxid = row.zxid;
+      events.push(row.event);
+    }
+    put();
+    db.exec("DROP TABLE watch_events");
+  },
 ];
+
+/** Encoded messages, each length-delimited (a varint length, then the bytes), in one buffer. */
+function concatDelimited(messages: readonly Uint8Array[]): Uint8Array {
+  const w = new BinaryWriter();
+  for (const m of messages) w.bytes(m);
+  return w.finish();
+}
 
 if (MIGRATIONS.length !== SCHEMA_VERSION) {
   throw new Error(`zk: bug: ${MIGRATIONS.length} migrations for schema version ${SCHEMA_VERSION}`);

@@ -20,7 +20,7 @@
 // What is not, and why:
 // - entries, and meta's acceptor fields: the consensus layer's log and promises, not the tree;
 //   they legitimately differ between replicas (unchosen acceptances, compaction).
-// - watch_events and meta's watch_history_from: each node's watch history, pruned by its own
+// - watch_batches and meta's watch_history_from: each node's watch history, pruned by its own
 //   --watch-history-slots and restart times; apply() never reads them.
 // - ZnodeTree's dataBytesMax is a setting, not state; members must agree on it separately.
 // Any other table makes treeHash throw: a new table must be sorted into one list or the other
@@ -34,7 +34,7 @@ import { requestsStillKept } from "./tree.js";
 export const TREE_HASH_TABLES = ["znodes", "znode_attrs", "sessions", "requests"] as const;
 
 /** Tables of the store deliberately not hashed (see the file comment). */
-export const TREE_HASH_EXCLUDED_TABLES = ["meta", "entries", "watch_events"] as const;
+export const TREE_HASH_EXCLUDED_TABLES = ["meta", "entries", "watch_batches"] as const;
 
 /** Version of the digest's layout; changes whenever what or how it hashes changes. */
 const TREE_HASH_FORMAT = "zk-tree-hash/2";

@@ -2,9 +2,16 @@
 // applies it, so a watcher that reconnects can resume from the zxid after the last one it
 // saw and miss nothing. The history keeps a window of recent zxids; older requests get a
 // COMPACTED error naming the oldest zxid still available.
+//
+// One row per apply transaction (`watch_batches`: the batch's first and last zxid, and its
+// events as length-delimited WatchEvents in order), not one per event: a row per event was
+// about a sixth of a member's apply CPU (scripts/bench/apply.mts). record() gathers a zxid's
+// events; flush() writes them, and the caller must call it before its transaction commits
+// (the apply in machine.ts does; a read with events still gathered is a bug and throws).
 import type { Database } from "better-sqlite3";
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { WatchEvent } from "../gen/zk/v1/kv.js";
-import { encodeShared } from "./encode.js";
+import { invariant } from "../paxos/invariant.js";
 
 /** Zxids of history kept behind the applied index, by default (zk-node --watch-history-slots). */
 export const WATCH_HISTORY_SLOTS_DEFAULT = 100_000;
@@ -13,6 +20,24 @@ const PRUNE_EVERY_SLOTS_MAX = 1000;
 /** Zxids of history read per query when replaying (a watcher replays in pages). */
 export const WATCH_REPLAY_PAGE_SLOTS = 1000;
 
+/** A batch's events as stored: each WatchEvent length-delimited, in order. */
+export function encodeWatchBatch(events: readonly WatchEvent[]): Uint8Array {
+  const w = new BinaryWriter();
+  for (const ev of events) {
+    w.fork();
+    WatchEvent.encode(ev, w);
+    w.join();
+  }
+  return w.finish();
+}
+
+export function decodeWatchBatch(bytes: Uint8Array): WatchEvent[] {
+  const r = new BinaryReader(bytes);
+  const out: WatchEvent[] = [];
+  while (r.pos < r.len) out.push(WatchEvent.decode(r, r.uint32()));
+  return out;
+}
+
 export class WatchLog {
   private readonly insert;
   private readonly prune;
@@ -20,6 +45,10 @@ export class WatchLog {
   private readonly oldest;
   private readonly setOldest;
   private lastPrunedAt = 0;
+  /** Events recorded and not yet written (flush), with the first and last zxid among them. */
+  private pending: WatchEvent[] = [];
+  private pendingFirst = 0;
+  private pendingLast = 0;
 
   private readonly pruneEvery: number;
 
@@ -28,22 +57,45 @@ export class WatchLog {
     private readonly historySlots = WATCH_HISTORY_SLOTS_DEFAULT,
   ) {
     this.pruneEvery = Math.max(1, Math.min(PRUNE_EVERY_SLOTS_MAX, Math.floor(historySlots / 10)));
-    this.insert = db.prepare("INSERT OR REPLACE INTO watch_events (zxid, seq, event) VALUES (?, ?, ?)");
-    this.prune = db.prepare("DELETE FROM watch_events WHERE zxid < ?");
-    this.page = db.prepare("SELECT zxid, event FROM watch_events WHERE zxid >= ? AND zxid <= ? ORDER BY zxid, seq");
+    this.insert = db.prepare<[number, number, Uint8Array]>("INSERT INTO watch_batches (last_zxid, first_zxid, events) VALUES (?, ?, ?)");
+    this.prune = db.prepare<[number]>("DELETE FROM watch_batches WHERE last_zxid < ?");
+    // Batches are disjoint and in order: from the first that ends at or after `from`, until one starts after `to`.
+    this.page = db.prepare<[number], { first_zxid: number; events: Uint8Array }>("SELECT first_zxid, events FROM watch_batches WHERE last_zxid >= ? ORDER BY last_zxid");
     this.oldest = db.prepare("SELECT value FROM meta WHERE key = 'watch_history_from'");
     this.setOldest = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)");
   }
 
-  /** Record one zxid's events; call inside the apply transaction. */
+  /** Record one zxid's events (zxids ascending); inside the apply transaction, then flush(). */
   record(zxid: number, events: readonly WatchEvent[]): void {
-    for (let i = 0; i < events.length; i++) this.insert.run(zxid, i, encodeShared(WatchEvent.encode, events[i]!));
-    if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
-      this.lastPrunedAt = zxid;
-      const from = zxid - this.historySlots;
-      this.prune.run(from);
-      this.setOldest.run(String(from));
+    invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
+    invariant(zxid > this.pendingLast, `watch events for zxid ${zxid} recorded after zxid ${this.pendingLast}`);
+    if (events.length === 0) return;
+    if (this.pending.length === 0) this.pendingFirst = zxid;
+    this.pendingLast = zxid;
+    for (const ev of events) this.pending.push(ev);
+  }
+
+  /** Write what record() gathered, as one row; before the apply transaction commits. */
+  flush(): void {
+    if (this.pending.length > 0) {
+      invariant(this.db.inTransaction, "WatchLog.flush must run inside the apply transaction");
+      this.insert.run(this.pendingLast, this.pendingFirst, encodeWatchBatch(this.pending));
+      const zxid = this.pendingLast;
+      if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
+        this.lastPrunedAt = zxid;
+        const from = zxid - this.historySlots;
+        this.prune.run(from);
+        this.setOldest.run(String(from));
+      }
     }
+    this.discard();
+  }
+
+  /** Forget what record() gathered (the transaction rolled back). */
+  discard(): void {
+    this.pending = [];
+    this.pendingFirst = 0;
+    this.pendingLast = 0;
   }
 
   /** The oldest zxid whose events are all still here. */
@@ -54,7 +106,12 @@ export class WatchLog {
 
   /** Every event with from <= zxid <= to, in order (callers page by zxid ranges). */
   read(from: number, to: number): WatchEvent[] {
-    const rows = this.page.all(from, to) as { zxid: number; event: Uint8Array }[];
-    return rows.map((r) => WatchEvent.decode(r.event));
+    invariant(this.pending.length === 0, "WatchLog.read with events recorded and not flushed");
+    const out: WatchEvent[] = [];
+    for (const row of this.page.iterate(from)) {
+      if (row.first_zxid > to) break;
+      for (const ev of decodeWatchBatch(row.events)) if (ev.zxid >= from && ev.zxid <= to) out.push(ev);
+    }
+    return out;
   }
 }

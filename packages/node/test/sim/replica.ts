@@ -155,7 +155,7 @@ export class SimDisk implements NodeStore {
           const insert = this.database.prepare(`INSERT INTO ${table} VALUES (${rows[0]!.map(() => "?").join(", ")})`);
           for (const r of rows) insert.run(...r);
         }
-        this.database.prepare("DELETE FROM watch_events").run();
+        this.database.prepare("DELETE FROM watch_batches").run();
         this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)").run(String(snap.slot + 1));
         const membership = src.prepare("SELECT value FROM meta WHERE key = 'membership'").pluck().get();
         if (typeof membership === "string") this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)").run(membership);
@@ -197,6 +197,7 @@ export class SimDisk implements NodeStore {
     const watchLog = new WatchLog(this.database);
     const replay = this.database.transaction(() => {
       for (let s = (cp?.slot ?? 0) + 1; s <= slot; s++) applyEntry(tree, watchLog, s, log[s - 1]!);
+      watchLog.flush();
     });
     replay();
     this.tablesApplied = slot;

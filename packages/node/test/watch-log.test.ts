@@ -1,0 +1,132 @@
+// The watch history (src/tree/watch-log.ts): one row per apply transaction, read back by zxid
+// range in order; events gathered and not flushed are never read or committed by accident;
+// a store of schema 5 (one row per event) keeps its history through the migration.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { InvariantError } from "../src/paxos/index.js";
+import { MIGRATIONS, SCHEMA_VERSION, SqliteAcceptorStore, ZK_APPLICATION_ID } from "../src/storage/index.js";
+import { WatchLog } from "../src/tree/index.js";
+import { EventType, WatchEvent } from "../src/gen/zk/v1/kv.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "zk-watch-log-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const ID = { clusterId: "c1", nodeId: "n1" };
+let files = 0;
+const newFile = () => path.join(tmp, `w${files++}.db`);
+
+const changed = (zxid: number, p = `/k${zxid}`): WatchEvent => ({ type: EventType.CHANGED, path: p, zxid, stat: undefined });
+const created = (zxid: number): WatchEvent[] => [
+  { type: EventType.CREATED, path: `/n${zxid}`, zxid, stat: undefined },
+  { type: EventType.CHILDREN_CHANGED, path: "/", zxid, stat: undefined },
+];
+const key = (e: WatchEvent) => `${e.zxid} ${EventType[e.type]} ${e.path}`;
+
+describe("WatchLog", () => {
+  test("events of several transactions, each one row, read back in order over any range", () => {
+    const store = SqliteAcceptorStore.open(newFile(), ID);
+    try {
+      const log = new WatchLog(store.db);
+      const all: WatchEvent[] = [];
+      let zxid = 0;
+      // Batches of 1, 5 and 3 zxids; zxid 4 has no events; creates have two events each.
+      for (const size of [1, 5, 3]) {
+        store.transaction(() => {
+          for (let i = 0; i < size; i++) {
+            zxid++;
+            const evs = zxid === 4 ? [] : zxid % 2 === 0 ? created(zxid) : [changed(zxid)];
+            log.record(zxid, evs);
+            all.push(...evs);
+          }
+          log.flush();
+        });
+      }
+      assert.equal(store.db.prepare("SELECT count(*) FROM watch_batches").pluck().get(), 3);
+      for (let from = 1; from <= 9; from++) {
+        for (let to = from; to <= 10; to++) {
+          assert.deepEqual(log.read(from, to).map(key), all.filter((e) => e.zxid >= from && e.zxid <= to).map(key), `read(${from}, ${to})`);
+        }
+      }
+      assert.deepEqual(log.read(10, 20), []);
+    } finally {
+      store.close();
+    }
+  });
+
+  test("events not flushed: a read refuses, and discard() (a rolled-back apply) drops them", () => {
+    const store = SqliteAcceptorStore.open(newFile(), ID);
+    try {
+      const log = new WatchLog(store.db);
+      assert.throws(() => log.record(1, [changed(1)]), InvariantError, "outside a transaction");
+      assert.throws(() =>
+        store.transaction(() => {
+          log.record(1, [changed(1)]);
+          throw new Error("disk full");
+        }),
+      );
+      assert.throws(() => log.read(1, 1), InvariantError);
+      log.discard();
+      assert.deepEqual(log.read(1, 1), []);
+      store.transaction(() => {
+        log.record(1, [changed(1, "/again")]);
+        log.flush();
+      });
+      assert.deepEqual(log.read(1, 1).map(key), ["1 CHANGED /again"]);
+    } finally {
+      store.close();
+    }
+  });
+
+  test("keeps a window of --watch-history-slots zxids and says where it starts", () => {
+    const store = SqliteAcceptorStore.open(newFile(), ID);
+    try {
+      const log = new WatchLog(store.db, 100);
+      for (let z = 1; z <= 500; z += 10) {
+        store.transaction(() => {
+          for (let i = 0; i < 10; i++) log.record(z + i, [changed(z + i)]);
+          log.flush();
+        });
+      }
+      const oldest = log.oldestAvailable();
+      assert.ok(oldest > 1 && oldest >= 500 - 100 - 20 && oldest <= 500 - 100, `oldest ${oldest}`);
+      assert.deepEqual(log.read(oldest, 500).map((e) => e.zxid), Array.from({ length: 501 - oldest }, (_, i) => oldest + i));
+      const rows = store.db.prepare("SELECT count(*) FROM watch_batches").pluck().get() as number;
+      assert.ok(rows <= 13, `${rows} batches kept for a window of 100 zxids`);
+    } finally {
+      store.close();
+    }
+  });
+
+  test("a schema 5 store's history (a row per event) is there after the migration", () => {
+    const file = newFile();
+    const raw = new Database(file);
+    raw.pragma("journal_mode = WAL");
+    raw.pragma(`application_id = ${ZK_APPLICATION_ID}`);
+    for (const m of MIGRATIONS.slice(0, 5)) m(raw);
+    raw.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
+    raw.prepare("INSERT INTO meta (key, value) VALUES ('cluster_id', ?), ('node_id', ?)").run(ID.clusterId, ID.nodeId);
+    const events = [changed(1), ...created(2), changed(3, "/x")];
+    const seq = new Map<number, number>();
+    for (const ev of events) {
+      const s = seq.get(ev.zxid) ?? 0;
+      seq.set(ev.zxid, s + 1);
+      raw.prepare("INSERT INTO watch_events (zxid, seq, event) VALUES (?, ?, ?)").run(ev.zxid, s, WatchEvent.encode(ev).finish());
+    }
+    raw.close();
+
+    const store = SqliteAcceptorStore.open(file, ID);
+    try {
+      assert.equal(store.info().schemaVersion, SCHEMA_VERSION);
+      const log = new WatchLog(store.db);
+      assert.deepEqual(log.read(1, 3).map(key), events.map(key));
+      assert.deepEqual(log.read(2, 2).map(key), created(2).map(key));
+      const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'watch%'").pluck().all();
+      assert.deepEqual(tables, ["watch_batches"]);
+    } finally {
+      store.close();
+    }
+  });
+});
