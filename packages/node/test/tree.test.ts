@@ -824,6 +824,34 @@ describe("ZnodeTree", () => {
     }
   });
 
+  test("eviction deletes exactly the keys outside both bounds, wherever each bound cuts", () => {
+    // 60 keys at zxids 1-60, times 1,000,000 + 1,000 per key (pairs share a time). Then one
+    // key far later; the rows it evicts are those older than both its slot and time bounds.
+    for (const [slotCut, timeCut] of [[60, 20], [30, 41], [10, 10], [0, 50], [60, 0]] as const) {
+      const n = new Node();
+      try {
+        const timeOf = (z: number) => 1_000_000 + 1000 * Math.ceil(z / 2);
+        for (let z = 1; z <= 60; z++) {
+          n.time = timeOf(z) - 10; // apply() adds 10
+          ok(n.apply(noop, { requestId: `k${z}`, zxid: z }));
+        }
+        // Now: keys at or below timeCut are older than REQUEST_IDS_KEPT_MS, those at or below slotCut + 1 older than the slots.
+        n.time = timeOf(timeCut) + REQUEST_IDS_KEPT_MS + 1 - 10;
+        if (timeCut % 2 === 1) n.time = timeOf(timeCut + 1) + REQUEST_IDS_KEPT_MS - 1 - 10; // the pair's partner is in the window
+        ok(n.apply(noop, { requestId: "last", zxid: slotCut + REQUEST_IDS_KEPT_SLOTS + 1 }));
+        const nowMs = n.time;
+        const expected = Array.from({ length: 60 }, (_, i) => i + 1)
+          // Forgotten by the next apply (zxid last + 1): first zxid below last + 1 - SLOTS, and time below now - MS.
+          .filter((z) => !(z <= slotCut + 1 && timeOf(z) < nowMs - REQUEST_IDS_KEPT_MS))
+          .map((z) => `k${z}`);
+        const ids = n.store.db.prepare<[], string>("SELECT request_id FROM requests ORDER BY zxid").pluck().all();
+        assert.deepEqual(ids, [...expected, "last"], `slot bound at ${slotCut}, time bound at ${timeCut}`);
+      } finally {
+        n.close();
+      }
+    }
+  });
+
   test("reopening the store restores the tree and its sessions", () => {
     const n = new Node();
     const file = n.file;
