@@ -190,6 +190,27 @@ describe("sessions and watches", () => {
     await c.waitForLeader();
   });
 
+  test("when the leader dies under a session's burst through a follower, every write is sent again and applied exactly once", async () => {
+    const leader = await c.waitForLeader();
+    const via = c.nodes.find((n) => n.id !== leader)!;
+    const rest = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    const client = c.client(rest);
+    await client.put("/through", enc(""));
+    // Only the follower: its forwards to the dead leader fail ("leader ... was replaced"), and
+    // the session must send them again once a new leader is there, not hand the error back.
+    const s = await ZkSession.open({ endpoints: [via.address], ttlMs: 5000, timeoutMs: 10_000 });
+    const burst = Array.from({ length: 300 }, (_, i) => s.create("/through/item-", enc(String(i)), { sequential: true }));
+    await c.stop(leader, "SIGKILL");
+    const results = await Promise.all(burst);
+    assert.equal(new Set(results.map((r) => r.path)).size, 300, "each write answered with its own node");
+    const children = (await client.list("/through")).children;
+    assert.equal(children.length, 300, "every write applied exactly once");
+    await s.close();
+    client.close();
+    c.start(leader, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+
   test("a leader change does not expire healthy sessions", async () => {
     const s = await ZkSession.open({ endpoints: endpoints(), ttlMs: 2000 });
     const { path } = await s.create("/healthy", enc("x"), { ephemeral: true });

@@ -92,6 +92,9 @@ interface Queued {
 }
 
 const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]);
+const READS = new Set<Req["$case"]>(["get", "list", "exists", "sync"]);
+/** Pause before a request the node could not serve for now (no leader, leader replaced) goes again. */
+const RESEND_PAUSE_MS = 100;
 
 function writeKey(req: Req, s: ZkSession): string {
   return WRITES.has(req.$case) ? s.nextWriteKey() : "";
@@ -325,8 +328,19 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     }
     this.pending.delete(r.requestId);
     clearTimeout(p.timer);
-    if (resp.$case === "error") p.reject(ZkError.fromDetail(resp.value));
-    else p.resolve(resp);
+    if (resp.$case !== "error") return p.resolve(resp);
+    const z = ZkError.fromDetail(resp.value);
+    // The node has no leader for now, or the leader it forwarded to was replaced: as ZkClient
+    // does, try again until the request's deadline. A write goes with its deduplication key,
+    // so the cluster applies it once even if the first attempt was applied after all.
+    if (z.code === ErrorCode.UNAVAILABLE && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
+      setTimeout(() => {
+        if (this.closed) return p.reject(z);
+        this.send(p.req, this.nextId++, undefined, p.key, p.deadline).then(p.resolve, p.reject);
+      }, RESEND_PAUSE_MS);
+      return;
+    }
+    p.reject(z);
   }
 
   /** The session's stream broke: move to another node (requests meanwhile wait in `queued`). */
