@@ -93,8 +93,20 @@ interface Queued {
 
 const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]);
 const READS = new Set<Req["$case"]>(["get", "list", "exists", "sync"]);
-/** Pause before a request the node could not serve for now (no leader, leader replaced) goes again. */
+/** Pause before a request the leader changed under goes again (leaderChangedUnder). */
 const RESEND_PAUSE_MS = 100;
+
+/**
+ * An answer saying the leader changed under the request, not that there is none: the leader
+ * the node forwarded to was replaced or its link broke, or the leader stepped down with a
+ * successor known. Worth sending again. A leader deposed with no successor (no quorum) and a
+ * node that knows no leader answer at once, as before: a retry could only wait for a quorum.
+ */
+function leaderChangedUnder(z: ZkError): boolean {
+  if (z.code !== ErrorCode.UNAVAILABLE) return false;
+  if (/\bstopped leading\b/.test(z.message)) return (z.extra.leaderId ?? "") !== "";
+  return /\bwas replaced\b|\blost the link to leader\b/.test(z.message);
+}
 
 function writeKey(req: Req, s: ZkSession): string {
   return WRITES.has(req.$case) ? s.nextWriteKey() : "";
@@ -330,10 +342,10 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     clearTimeout(p.timer);
     if (resp.$case !== "error") return p.resolve(resp);
     const z = ZkError.fromDetail(resp.value);
-    // The node has no leader for now, or the leader it forwarded to was replaced: as ZkClient
-    // does, try again until the request's deadline. A write goes with its deduplication key,
-    // so the cluster applies it once even if the first attempt was applied after all.
-    if (z.code === ErrorCode.UNAVAILABLE && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
+    // The leader changed under it: try again until the request's deadline. A write goes with
+    // its deduplication key, so the cluster applies it once even if the first attempt was
+    // applied after all.
+    if (leaderChangedUnder(z) && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
       setTimeout(() => {
         if (this.closed) return p.reject(z);
         this.send(p.req, this.nextId++, undefined, p.key, p.deadline).then(p.resolve, p.reject);
