@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { SqliteAcceptorStore } from "../../packages/node/src/storage/index.js";
 import { WatchLog, ZnodeTree, encodeCommand } from "../../packages/node/src/tree/index.js";
-import { applyEntry } from "../../packages/node/src/machine.js";
+import { applyEntries } from "../../packages/node/src/machine.js";
 import type { Command } from "../../packages/node/src/gen/zk/v1/types.js";
 import type { Entry } from "../../packages/node/src/paxos/types.js";
 
@@ -54,8 +54,7 @@ function run(batch: number): { cpuUs: number; wallUs: number } {
       store.transaction(
         () => {
           store.save({ promised: ballot, chosen }, []);
-          for (const e of entries) applyEntry(tree, watchLog, e.slot, e.command);
-          watchLog.flush();
+          applyEntries(tree, watchLog, entries);
           store.setApplied(chosen);
         },
         { durable: false },

@@ -17,6 +17,7 @@
 // fsync and one Accept per follower (group commit).
 import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
+import type { WatchEvent } from "./gen/zk/v1/kv.js";
 import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry } from "./paxos/index.js";
 import { mustSync, type AcceptorStore } from "./storage/store.js";
 import { invariant } from "./paxos/invariant.js";
@@ -1088,19 +1089,11 @@ export class NodeMachine {
     // In slot order from the store's applied index on, with no gap (the backlog included).
     invariant(entries[0]!.slot === this.store.applied() + 1, `${this.id} would apply slot ${entries[0]!.slot} after ${this.store.applied()}`);
     const outcomes: Applied[] = [];
-    try {
-      for (const e of entries) {
-        if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
-        outcomes.push({ slot: e.slot, command: e.command, outcome: applyEntry(this.tree, this.watchLog, e.slot, e.command, this.opts.plantedBugs?.ignoreRequestIds) });
-        this.ports.appliedEntry?.(e.slot);
-      }
-      // The batch's watch events, one row, in this transaction.
-      this.watchLog.flush();
-    } catch (e) {
-      // The transaction rolls back: so do the events gathered for it.
-      this.watchLog.discard();
-      throw e;
-    }
+    applyEntries(this.tree, this.watchLog, entries, this.opts.plantedBugs?.ignoreRequestIds, (e, outcome) => {
+      if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
+      outcomes.push({ slot: e.slot, command: e.command, outcome });
+      this.ports.appliedEntry?.(e.slot);
+    });
     this.store.setApplied(entries[entries.length - 1]!.slot);
     return outcomes;
   }
@@ -1588,8 +1581,8 @@ export class NodeMachine {
   }
 }
 
-/** Apply one chosen entry (a no-op when empty) to the tree and record its watch events. */
-export function applyEntry(tree: ZnodeTree, watchLog: WatchLog, slot: number, command: Uint8Array, ignoreRequestIds = false): ApplyOutcome | null {
+/** Apply one chosen entry (a no-op when empty) to the tree. */
+function applyEntry(tree: ZnodeTree, slot: number, command: Uint8Array, ignoreRequestIds: boolean): ApplyOutcome | null {
   if (isNoop(command)) return null;
   if (isConfigCommand(command)) {
     writeMembership(tree.db, slot, decodeConfig(command));
@@ -1597,9 +1590,27 @@ export function applyEntry(tree: ZnodeTree, watchLog: WatchLog, slot: number, co
   }
   const cmd = decodeCommand(command);
   if (ignoreRequestIds) cmd.requestId = "";
-  const outcome = tree.apply(slot, cmd);
-  if (outcome.events.length > 0) watchLog.record(slot, outcome.events);
-  return outcome;
+  return tree.apply(slot, cmd);
+}
+
+/**
+ * Apply chosen entries in slot order, inside the caller's transaction, and record their watch
+ * events as one row of the history (WatchLog.record). `each` sees every entry's outcome.
+ */
+export function applyEntries(
+  tree: ZnodeTree,
+  watchLog: WatchLog,
+  entries: readonly Pick<Entry, "slot" | "command">[],
+  ignoreRequestIds = false,
+  each?: (entry: Pick<Entry, "slot" | "command">, outcome: ApplyOutcome | null) => void,
+): void {
+  const events: WatchEvent[] = [];
+  for (const e of entries) {
+    const outcome = applyEntry(tree, e.slot, e.command, ignoreRequestIds);
+    if (outcome !== null) for (const ev of outcome.events) events.push(ev);
+    each?.(e, outcome);
+  }
+  watchLog.record(events);
 }
 
 function timerBefore(a: Timer, b: Timer): boolean {

@@ -30,11 +30,7 @@ function storeWithWrites(dir: string, n: number, opts: { dataBytes?: number; key
     store.transaction(() => {
       const entries = commands.map((c, i) => ({ slot: from + i, ballot: { round: 1, nodeId: "n1" }, command: encodeCommand(c) }));
       store.save({ promised: { round: 1, nodeId: "n1" }, chosen: from + commands.length - 1 }, entries);
-      commands.forEach((c, i) => {
-        const o = tree.apply(from + i, c);
-        if (o.events.length > 0) watch.record(from + i, o.events);
-      });
-      watch.flush();
+      watch.record(commands.flatMap((c, i) => tree.apply(from + i, c).events));
       store.setApplied(from + commands.length - 1);
     });
   };

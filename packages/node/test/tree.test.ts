@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { InvariantError, SeededRng } from "../src/paxos/index.js";
-import { MIGRATIONS, SCHEMA_VERSION, SqliteAcceptorStore, ZK_APPLICATION_ID } from "../src/storage/index.js";
+import { SCHEMA_VERSION, SqliteAcceptorStore } from "../src/storage/index.js";
+import { rawStoreAtSchema } from "./support/raw-store.js";
 import {
   PATH_BYTES_MAX,
   REQUEST_IDS_KEPT_MS,
@@ -885,15 +885,7 @@ describe("ZnodeTree", () => {
 
   test("a schema v1 file is migrated: tree tables and the root appear", () => {
     const file = newFile();
-    const raw = new Database(file);
-    raw.pragma("journal_mode = WAL");
-    raw.pragma(`application_id = ${ZK_APPLICATION_ID}`);
-    const v0to1 = MIGRATIONS[0];
-    assert.ok(v0to1 !== undefined);
-    v0to1(raw);
-    raw.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
-    raw.prepare("INSERT INTO meta (key, value) VALUES ('cluster_id', ?), ('node_id', ?)").run(ID.clusterId, ID.nodeId);
-    raw.close();
+    rawStoreAtSchema(file, 1, ID).close();
 
     const n = new Node(file);
     try {

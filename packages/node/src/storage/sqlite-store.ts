@@ -6,7 +6,6 @@
 // Opening refuses, with a one-line StoreError, any file it cannot trust: another cluster's
 // or another node's, a newer schema, a corrupt file, or a file that is not zk's at all.
 import Database from "better-sqlite3";
-import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { Ballot, DurableState, Entry, HardState } from "../paxos/types.js";
 import { ZERO_BALLOT, compareBallots, formatBallot } from "../paxos/types.js";
 import { closeSync, existsSync, fdatasync, fstatSync, openSync, renameSync, rmSync, statSync } from "node:fs";
@@ -16,6 +15,8 @@ import { InvariantError } from "../paxos/invariant.js";
 import { StoreError } from "./store.js";
 import { writeMembership } from "../membership.js";
 import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
+import { WatchEvent } from "../gen/zk/v1/kv.js";
+import { encodeWatchBatch } from "../tree/watch-log.js";
 import { SnapshotError, fsyncDir, loadSnapshotInto, readSnapshotFile, type SnapshotInfo } from "./snapshot.js";
 
 /** The schema this build writes. A file with a higher version is refused, a lower one migrated. */
@@ -234,20 +235,19 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
       ) STRICT;
     `);
     const insert = db.prepare<[number, number, Uint8Array]>("INSERT INTO watch_batches (last_zxid, first_zxid, events) VALUES (?, ?, ?)");
-    let zxid = -1;
-    let events: Uint8Array[] = [];
-    const put = () => {
-      if (events.length > 0) insert.run(zxid, zxid, concatDelimited(events));
-      events = [];
-    };
-    // (all(), not iterate(): the connection cannot insert while a query is open; the history
-    // is a bounded window.)
-    for (const row of db.prepare<[], { zxid: number; event: Uint8Array }>("SELECT zxid, event FROM watch_events ORDER BY zxid, seq").all()) {
-      if (row.zxid !== zxid) put();
-      zxid = row.zxid;
-      events.push(row.event);
+    const page = db.prepare<[number, number], { zxid: number; event: Uint8Array }>("SELECT zxid, event FROM watch_events WHERE zxid >= ? AND zxid < ? ORDER BY zxid, seq");
+    const range = db.prepare<[], { lo: number | null; hi: number | null }>("SELECT min(zxid) AS lo, max(zxid) AS hi FROM watch_events").get()!;
+    // In pages of zxids (the connection cannot insert while a query is open, and the window
+    // is as large as --watch-history-slots made it).
+    for (let from = range.lo ?? 1; range.hi !== null && from <= range.hi; from += MIGRATE_PAGE_ZXIDS) {
+      const byZxid = new Map<number, WatchEvent[]>();
+      for (const row of page.all(from, from + MIGRATE_PAGE_ZXIDS)) {
+        const evs = byZxid.get(row.zxid) ?? [];
+        evs.push(WatchEvent.decode(row.event));
+        byZxid.set(row.zxid, evs);
+      }
+      for (const [zxid, evs] of byZxid) insert.run(zxid, zxid, encodeWatchBatch(evs));
     }
-    put();
     db.exec("DROP TABLE watch_events");
     // And the deduplication rows lose their time index: a key's time never goes down as its
     // zxid goes up, so eviction finds the rows out of the window by a binary search on zxid
@@ -256,12 +256,8 @@ export const MIGRATIONS: readonly ((db: SqliteDatabase) => void)[] = [
   },
 ];
 
-/** Encoded messages, each length-delimited (a varint length, then the bytes), in one buffer. */
-function concatDelimited(messages: readonly Uint8Array[]): Uint8Array {
-  const w = new BinaryWriter();
-  for (const m of messages) w.bytes(m);
-  return w.finish();
-}
+/** Zxids of old watch history converted per query by migration 5 -> 6. */
+const MIGRATE_PAGE_ZXIDS = 4096;
 
 if (MIGRATIONS.length !== SCHEMA_VERSION) {
   throw new Error(`zk: bug: ${MIGRATIONS.length} migrations for schema version ${SCHEMA_VERSION}`);

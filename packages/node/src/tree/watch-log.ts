@@ -5,9 +5,8 @@
 //
 // One row per apply transaction (`watch_batches`: the batch's first and last zxid, and its
 // events as length-delimited WatchEvents in order), not one per event: a row per event was
-// about a sixth of a member's apply CPU (scripts/bench/apply.mts). record() gathers a zxid's
-// events; flush() writes them, and the caller must call it before its transaction commits
-// (the apply in machine.ts does; a read with events still gathered is a bug and throws).
+// about a sixth of a member's apply CPU (scripts/bench/apply.mts). The apply (applyEntries,
+// machine.ts) records a transaction's events with one record() call.
 import type { Database } from "better-sqlite3";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { WatchEvent } from "../gen/zk/v1/kv.js";
@@ -45,10 +44,6 @@ export class WatchLog {
   private readonly oldest;
   private readonly setOldest;
   private lastPrunedAt = 0;
-  /** Events recorded and not yet written (flush), with the first and last zxid among them. */
-  private pending: WatchEvent[] = [];
-  private pendingFirst = 0;
-  private pendingLast = 0;
 
   private readonly pruneEvery: number;
 
@@ -65,37 +60,20 @@ export class WatchLog {
     this.setOldest = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)");
   }
 
-  /** Record one zxid's events (zxids ascending); inside the apply transaction, then flush(). */
-  record(zxid: number, events: readonly WatchEvent[]): void {
-    invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
-    invariant(zxid > this.pendingLast, `watch events for zxid ${zxid} recorded after zxid ${this.pendingLast}`);
+  /** Record the events of one apply transaction (zxids ascending), as one row; inside that transaction. */
+  record(events: readonly WatchEvent[]): void {
     if (events.length === 0) return;
-    if (this.pending.length === 0) this.pendingFirst = zxid;
-    this.pendingLast = zxid;
-    for (const ev of events) this.pending.push(ev);
-  }
-
-  /** Write what record() gathered, as one row; before the apply transaction commits. */
-  flush(): void {
-    if (this.pending.length > 0) {
-      invariant(this.db.inTransaction, "WatchLog.flush must run inside the apply transaction");
-      this.insert.run(this.pendingLast, this.pendingFirst, encodeWatchBatch(this.pending));
-      const zxid = this.pendingLast;
-      if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
-        this.lastPrunedAt = zxid;
-        const from = zxid - this.historySlots;
-        this.prune.run(from);
-        this.setOldest.run(String(from));
-      }
+    invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
+    const first = events[0]!.zxid;
+    const zxid = events[events.length - 1]!.zxid;
+    invariant(first <= zxid, `watch events out of order: zxid ${first} before ${zxid}`);
+    this.insert.run(zxid, first, encodeWatchBatch(events));
+    if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
+      this.lastPrunedAt = zxid;
+      const from = zxid - this.historySlots;
+      this.prune.run(from);
+      this.setOldest.run(String(from));
     }
-    this.discard();
-  }
-
-  /** Forget what record() gathered (the transaction rolled back). */
-  discard(): void {
-    this.pending = [];
-    this.pendingFirst = 0;
-    this.pendingLast = 0;
   }
 
   /** The oldest zxid whose events are all still here. */
@@ -106,7 +84,6 @@ export class WatchLog {
 
   /** Every event with from <= zxid <= to, in order (callers page by zxid ranges). */
   read(from: number, to: number): WatchEvent[] {
-    invariant(this.pending.length === 0, "WatchLog.read with events recorded and not flushed");
     const out: WatchEvent[] = [];
     for (const row of this.page.iterate(from)) {
       if (row.first_zxid > to) break;

@@ -11,7 +11,7 @@ import { SNAPSHOT_TABLES } from "../../src/storage/snapshot.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { WatchLog, ZnodeTree } from "../../src/tree/index.js";
 import { treeHash } from "../../src/tree/hash.js";
-import { DATA_BYTES_HARD_MAX, applyEntry, type NodeStore } from "../../src/machine.js";
+import { DATA_BYTES_HARD_MAX, applyEntries, type NodeStore } from "../../src/machine.js";
 import type { Ballot, Command, DurableState, Entry, HardState } from "../../src/paxos/index.js";
 
 /** Applied slots between checkpoints. */
@@ -196,8 +196,9 @@ export class SimDisk implements NodeStore {
     const tree = new ZnodeTree(this.database, { dataBytesMax: DATA_BYTES_HARD_MAX });
     const watchLog = new WatchLog(this.database);
     const replay = this.database.transaction(() => {
-      for (let s = (cp?.slot ?? 0) + 1; s <= slot; s++) applyEntry(tree, watchLog, s, log[s - 1]!);
-      watchLog.flush();
+      const entries = [];
+      for (let s = (cp?.slot ?? 0) + 1; s <= slot; s++) entries.push({ slot: s, command: log[s - 1]! });
+      applyEntries(tree, watchLog, entries);
     });
     replay();
     this.tablesApplied = slot;
