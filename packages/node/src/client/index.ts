@@ -30,6 +30,7 @@ import {
 import { ErrorCode, type Acl, type Op } from "../gen/zk/v1/types.js";
 import { ERROR_METADATA_KEY, REQUEST_KEY_METADATA, ZkError } from "../net/errors.js";
 import { authMetadata } from "./auth-metadata.js";
+import { isNoLeader, isRetryable, isTransportReset, writeMayHaveApplied } from "./retry.js";
 import { WriteKeys } from "./write-keys.js";
 
 export { ZkError, REQUEST_KEY_METADATA } from "../net/errors.js";
@@ -82,35 +83,6 @@ class RoundTally {
     this.seen = 0;
     return true;
   }
-}
-
-/** Errors after which another member (or the same one, later) may succeed. */
-function isRetryable(z: ZkError): boolean {
-  return z.code === ErrorCode.UNAVAILABLE || z.code === ErrorCode.NOT_LEADER || z.code === ErrorCode.TIMEOUT;
-}
-
-/**
- * A call the connection broke under, not an answer: grpc-js reports an HTTP/2 stream or
- * session reset (RST_STREAM, GOAWAY with an error, a session error) as INTERNAL, without the
- * server's error metadata. Like a dropped connection, the request may or may not have reached
- * the node; writes carry a deduplication key, so trying again is safe.
- */
-export function isTransportReset(err: grpc.ServiceError): boolean {
-  return err.code === grpc.status.INTERNAL && /RST_STREAM|GOAWAY|Session closed|ERR_HTTP2_/i.test(err.details ?? err.message ?? "");
-}
-
-/** The server's "I know no leader" (a follower that waited for an election in vain). */
-function isNoLeader(z: ZkError): boolean {
-  return z.code === ErrorCode.UNAVAILABLE && /^no leader/.test(z.message);
-}
-
-/**
- * Whether a write that failed with this retryable error may have been applied (or may still
- * be): true unless the server says it never proposed it.
- */
-function writeMayHaveApplied(z: ZkError): boolean {
-  if (z.code === ErrorCode.NOT_LEADER || isNoLeader(z)) return false;
-  return !/\b(was not applied|was not proposed|not sent)\b/.test(z.message);
 }
 
 /** "no leader among a, b, c (b answers; a, c unreachable)". */

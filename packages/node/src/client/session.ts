@@ -17,6 +17,7 @@
 // the session (when it saw the keepalive + TTL) is never earlier than ours.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
+import { leaderChangedUnder } from "./retry.js";
 import { WatchCursor } from "./watch-cursor.js";
 import { WriteKeys } from "./write-keys.js";
 import { authMetadata } from "./auth-metadata.js";
@@ -95,18 +96,6 @@ const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]
 const READS = new Set<Req["$case"]>(["get", "list", "exists", "sync"]);
 /** Pause before a request the leader changed under goes again (leaderChangedUnder). */
 const RESEND_PAUSE_MS = 100;
-
-/**
- * An answer saying the leader changed under the request, not that there is none: the leader
- * the node forwarded to was replaced or its link broke, or the leader stepped down with a
- * successor known. Worth sending again. A leader deposed with no successor (no quorum) and a
- * node that knows no leader answer at once, as before: a retry could only wait for a quorum.
- */
-function leaderChangedUnder(z: ZkError): boolean {
-  if (z.code !== ErrorCode.UNAVAILABLE) return false;
-  if (/\bstopped leading\b/.test(z.message)) return (z.extra.leaderId ?? "") !== "";
-  return /\bwas replaced\b|\blost the link to leader\b/.test(z.message);
-}
 
 function writeKey(req: Req, s: ZkSession): string {
   return WRITES.has(req.$case) ? s.nextWriteKey() : "";
