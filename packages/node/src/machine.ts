@@ -18,7 +18,7 @@
 import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
-import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry } from "./paxos/index.js";
+import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry, type HardState } from "./paxos/index.js";
 import { mustSync, type AcceptorStore } from "./storage/store.js";
 import { invariant } from "./paxos/invariant.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
@@ -334,6 +334,8 @@ export class NodeMachine {
   private appliedWaiters: { index: number; wake: () => void }[] = [];
   /** Follower: chosen entries handed out by the core and not applied yet, in slot order (FOLLOWER_APPLY_BATCH). */
   private applyBacklog: Entry[] = [];
+  /** A hard state whose only change is the chosen index, not written yet (persist()). */
+  private unsavedHardState: HardState | null = null;
   /** Requests waiting for a leader (other than `not`) to be known. */
   private leaderWaiters: { not: NodeId | null; wake: () => void }[] = [];
   private nextReadCtx = 1;
@@ -979,10 +981,21 @@ export class NodeMachine {
     const apply = this.entriesToApply(rd.committed);
     // Nothing to write (a Ready of messages only: a read's confirmation round, heartbeats): no transaction.
     if (rd.hardState === null && rd.entries.length === 0 && apply.length === 0) return { outcomes: null };
+    // Only the chosen index moved (a follower told of it by the leader's notification, its
+    // apply waiting for a batch): it waits for the next transaction, which writes it first.
+    // The chosen index is knowledge, not a promise: a crash that loses it loses nothing the
+    // node vouched for (it learns it again), and the applied index never passes the chosen
+    // one on disk, since every transaction that applies writes it too. One commit per write
+    // less on a follower.
+    if (rd.entries.length === 0 && apply.length === 0 && !durable) {
+      this.unsavedHardState = rd.hardState;
+      return { outcomes: null };
+    }
     let outcomes: Applied[] | null;
     try {
       outcomes = this.store.transaction(() => {
-        if (rd.hardState !== null || rd.entries.length > 0) this.store.save(rd.hardState, rd.entries);
+        const hardState = rd.hardState ?? this.unsavedHardState;
+        if (hardState !== null || rd.entries.length > 0) this.store.save(hardState, rd.entries);
         return apply.length > 0 ? this.applyCommitted(apply) : null;
       }, { durable, later });
     } catch (e) {
@@ -991,6 +1004,7 @@ export class NodeMachine {
       this.enterDiskAlarm(e);
       return null;
     }
+    this.unsavedHardState = null;
     // Members of a configuration we now hold must be reachable (a candidate asks its voters).
     for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
     return { outcomes };
@@ -1129,12 +1143,16 @@ export class NodeMachine {
     this.applyBacklog = [];
     let outcomes: Applied[];
     try {
-      outcomes = this.store.transaction(() => this.applyCommitted(entries), { durable: false, later: false });
+      outcomes = this.store.transaction(() => {
+        if (this.unsavedHardState !== null) this.store.save(this.unsavedHardState, []);
+        return this.applyCommitted(entries);
+      }, { durable: false, later: false });
     } catch (e) {
       if (!isWriteError(e)) throw e;
       this.enterDiskAlarm(e);
       return;
     }
+    this.unsavedHardState = null;
     this.settle(outcomes);
     this.afterApplied();
   }
@@ -1564,6 +1582,9 @@ export class NodeMachine {
     this.applied = this.store.applied();
     this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
     if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
+    // The new core starts from the store's chosen index; a newer one not written yet is dropped
+    // with the old core (the new one learns it again, and its hard state must not go back).
+    this.unsavedHardState = null;
     this.coreNow = this.loadCore().core;
   }
 

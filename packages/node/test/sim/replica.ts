@@ -37,6 +37,8 @@ export interface DiskFaults {
   cutBeforeWrite(): boolean;
   /** An fsync on the disk's own time: `done` runs later (or never, if the power goes first), with the error of a failed fsync. */
   sync(done: (err: Error | null) => void): void;
+  /** Not a fault: told of every transaction that committed (the simulator counts them). */
+  committed?(): void;
 }
 
 export class SimDisk implements NodeStore {
@@ -98,6 +100,7 @@ export class SimDisk implements NodeStore {
     if (this.faults.cutBeforeWrite()) throw new PowerCut("power cut before the write");
     if (this.faults.full()) throw diskFull();
     const r = this.mem.transaction(() => this.txn(fn), opts);
+    this.faults.committed?.();
     const applied = this.mem.applied();
     // The tables are where the commit left them, durable or not (a crash before its flush rolls them back).
     this.tablesApplied = applied;

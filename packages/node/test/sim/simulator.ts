@@ -69,6 +69,8 @@ export interface SimResult {
   readonly sessionsExpired: number;
   readonly locksHeld: number;
   readonly snapshotsInstalled: number;
+  /** Store transactions committed, on every node together. */
+  readonly commits: number;
   readonly faults: Readonly<Record<FaultKind, number>>;
   /** How many times each checked property was checked (and held, unless `violation`). */
   readonly checks: Readonly<Record<CheckKind, number>>;
@@ -331,6 +333,7 @@ class Simulation {
   /** When deferred work runs: its own PRNG, so the other streams stay as without it. */
   private readonly turnRng: SeededRng;
   private snapshotsInstalled = 0;
+  private commits = 0;
   private now = 0;
   private steps = 0;
   private delivered = 0;
@@ -528,6 +531,7 @@ class Simulation {
       sessionsExpired: this.sessionsExpired,
       locksHeld: this.locksHeld,
       snapshotsInstalled: this.snapshotsInstalled,
+      commits: this.commits,
       faults: { ...this.faults },
       checks: { ...this.checks },
       violation,
@@ -621,6 +625,7 @@ class Simulation {
         cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
         // Most fsyncs complete within the tick; some take one or two more (a slow disk).
         sync: (done) => this.syncs.push({ n, incarnation: n.incarnation, at: this.now + (this.rng.chance(0.7) ? 0 : 1 + this.rng.int(2)), done }),
+        committed: () => void this.commits++,
       },
       // zk-node --join: a new member's store knows no configuration (it votes in nothing) until the log's.
       // zk-node --initial-cluster: the first members' stores hold the first configuration.
