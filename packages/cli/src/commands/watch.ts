@@ -30,7 +30,7 @@ export default class Watch extends ZkCommand {
   static override summary = "Stream the changes to a znode (or a subtree) as they happen.";
   static override description = [
     'Prints one event per change: created, changed (data), deleted, children_changed (a child was created or deleted), each with the zxid that made it. On a terminal as lines ("zxid=12 changed  /app/config version=1 bytes=11"); in a pipe or with --json as NDJSON {"type","path","zxid",...stat} (no stat for deleted). A note naming the starting zxid goes to stderr.',
-    "Without --recursive it watches the node itself and its list of children; with --recursive every node below it too (the path need not exist yet). --from-zxid N first replays the stored changes from zxid N on (N = the last zxid you saw + 1 resumes without a gap or a repeat); exit 1 when they are no longer kept (COMPACTED, naming the oldest zxid available).",
+    "Without --recursive it watches the node itself and its list of children; with --recursive every node below it too (the path need not exist yet). --from-zxid N first replays the stored changes from zxid N on: N = the last zxid you saw misses nothing and repeats that zxid's events; N = that zxid + 1 repeats nothing, but misses the rest of that zxid if the stream was cut inside it (a delete's DELETED and its parent's CHILDREN_CHANGED share one zxid); exit 1 when they are no longer kept (COMPACTED, naming the oldest zxid available).",
     "Runs until SIGINT/SIGTERM (exit 0) or --count events; keeps going when the node it is connected to dies (the session moves to another node and resumes from the last delivered zxid).",
   ].join("\n\n");
 
