@@ -190,6 +190,28 @@ describe("sessions and watches", () => {
     await c.waitForLeader();
   });
 
+  test("abandon() rejects at once a request held for a reconnect that cannot come", async () => {
+    const leader = await c.waitForLeader();
+    const target = c.nodes.find((n) => n.id !== leader)!;
+    // Its only node dies, and the deadlines are a minute: before the fix the held write was
+    // rejected only when its own timer fired, long after the session was abandoned.
+    const s = await ZkSession.open({ endpoints: [target.address], ttlMs: 60_000, timeoutMs: 60_000 });
+    const broken = new Promise<void>((resolve) => s.once("disconnected", () => resolve()));
+    await c.stop(target.id, "SIGKILL");
+    await broken;
+    const held = s.put("/held", enc("x")).then(
+      () => "applied",
+      (e: unknown) => e,
+    );
+    s.abandon();
+    const outcome = await Promise.race([held, sleep(5000).then(() => "still held 5 s after abandon()")]);
+    assert.ok(outcome instanceof ZkError, String(outcome));
+    assert.equal(outcome.code, ErrorCode.UNAVAILABLE);
+    assert.match(outcome.message, /closed while the request waited for a reconnect; it may or may not have been applied/);
+    c.start(target.id, ["--watch-history-slots", "50"]);
+    await c.waitForLeader();
+  });
+
   test("when the leader dies under a session's burst through a follower, every write is sent again and applied exactly once", async () => {
     const leader = await c.waitForLeader();
     const via = c.nodes.find((n) => n.id !== leader)!;

@@ -94,6 +94,11 @@ interface Queued {
 
 const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]);
 const READS = new Set<Req["$case"]>(["get", "list", "exists", "sync"]);
+/** What a request held for a reconnect gets when the session is closed first. */
+function closedWhileWaiting(): ZkError {
+  return new ZkError(ErrorCode.UNAVAILABLE, "the session was closed while the request waited for a reconnect; it may or may not have been applied");
+}
+
 /** Pause before a request the leader changed under goes again (leaderChangedUnder). */
 const RESEND_PAUSE_MS = 100;
 
@@ -139,6 +144,8 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private stream: SessionStream | null = null;
   /** Requests made while the session reconnects; sent once it is back. */
   private readonly queued: Queued[] = [];
+  /** Requests waiting out RESEND_PAUSE_MS before they go again (onResponse), with the error that sent them there. */
+  private readonly resending = new Set<{ readonly timer: NodeJS.Timeout; readonly reject: (e: ZkError) => void; readonly error: ZkError }>();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly watches = new Map<number, WatchReg>();
@@ -335,10 +342,16 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     // its deduplication key, so the cluster applies it once even if the first attempt was
     // applied after all.
     if (leaderChangedUnder(z) && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
-      setTimeout(() => {
-        if (this.closed) return p.reject(z);
-        this.send(p.req, this.nextId++, undefined, p.key, p.deadline).then(p.resolve, p.reject);
-      }, RESEND_PAUSE_MS);
+      const waiting = {
+        timer: setTimeout(() => {
+          this.resending.delete(waiting);
+          if (this.closed) return p.reject(z);
+          this.send(p.req, this.nextId++, undefined, p.key, p.deadline).then(p.resolve, p.reject);
+        }, RESEND_PAUSE_MS),
+        reject: p.reject,
+        error: z,
+      };
+      this.resending.add(waiting);
       return;
     }
     p.reject(z);
@@ -407,10 +420,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     if (this.closed && this.stateNow !== "connected" && this.stateNow !== "suspended") return;
     this.closed = true;
     this.stopWatchdog();
-    for (const q of this.queued.splice(0)) {
-      clearTimeout(q.timer);
-      q.reject(e);
-    }
+    this.failWaiting(e);
     this.stopKeepalive();
     this.detach();
     for (const w of this.watches.values()) w.onError(e);
@@ -545,6 +555,23 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     w.cursor.registered(r.value.zxid);
   }
 
+  /**
+   * Reject at once what waits for no stream: requests held for a reconnect (with `e`) and
+   * requests pausing before they go again (with the error that paused them). Without this they
+   * would be rejected only when their own timers fire, after the session is gone.
+   */
+  private failWaiting(e: ZkError): void {
+    for (const q of this.queued.splice(0)) {
+      clearTimeout(q.timer);
+      q.reject(e);
+    }
+    for (const w of this.resending) {
+      clearTimeout(w.timer);
+      w.reject(w.error);
+    }
+    this.resending.clear();
+  }
+
   /** Close the session: its ephemeral nodes are deleted now, not at TTL expiry. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -557,6 +584,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     } finally {
       this.closed = true;
       this.stopWatchdog();
+      this.failWaiting(closedWhileWaiting());
       this.setState("closed");
       this.stream?.end();
       this.detach();
@@ -568,6 +596,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.closed = true;
     this.stopKeepalive();
     this.stopWatchdog();
+    this.failWaiting(closedWhileWaiting());
     this.setState("closed");
     this.detach();
   }
