@@ -201,6 +201,12 @@ export interface MachinePlantedBugs {
    * apply backlog: the new core hands those entries out again, and they are applied twice.
    */
   readonly keepApplyBacklog?: boolean;
+  /**
+   * A follower's batched apply leaves out the chosen index waiting in memory
+   * (unsavedHardState): the store records an applied index past its chosen one, which the
+   * core refuses when it is loaded from that store again.
+   */
+  readonly applyPastChosen?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -994,8 +1000,7 @@ export class NodeMachine {
     let outcomes: Applied[] | null;
     try {
       outcomes = this.store.transaction(() => {
-        const hardState = rd.hardState ?? this.unsavedHardState;
-        if (hardState !== null || rd.entries.length > 0) this.store.save(hardState, rd.entries);
+        this.saveAcceptorState(rd.hardState, rd.entries);
         return apply.length > 0 ? this.applyCommitted(apply) : null;
       }, { durable, later });
     } catch (e) {
@@ -1004,7 +1009,6 @@ export class NodeMachine {
       this.enterDiskAlarm(e);
       return null;
     }
-    this.unsavedHardState = null;
     // Members of a configuration we now hold must be reachable (a candidate asks its voters).
     for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
     return { outcomes };
@@ -1098,6 +1102,18 @@ export class NodeMachine {
     this.ports.fatal?.(err);
   }
 
+  /**
+   * Inside a transaction, first: `hardState` (else the one waiting, unsavedHardState) and
+   * `entries`. Whatever applies in the same transaction then never records an applied index
+   * past the chosen one on disk (the core asserts applied <= chosen when loaded from a store).
+   * A rolled-back transaction reloads the core (enterDiskAlarm), which drops what waited.
+   */
+  private saveAcceptorState(hardState: HardState | null, entries: readonly Entry[]): void {
+    const hs = hardState ?? this.unsavedHardState;
+    if (hs !== null || entries.length > 0) this.store.save(hs, entries);
+    this.unsavedHardState = null;
+  }
+
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
   private applyCommitted(entries: readonly Entry[]): Applied[] {
     // In slot order from the store's applied index on, with no gap (the backlog included).
@@ -1144,7 +1160,8 @@ export class NodeMachine {
     let outcomes: Applied[];
     try {
       outcomes = this.store.transaction(() => {
-        if (this.unsavedHardState !== null) this.store.save(this.unsavedHardState, []);
+        if (this.opts.plantedBugs?.applyPastChosen) this.unsavedHardState = null;
+        else this.saveAcceptorState(null, []);
         return this.applyCommitted(entries);
       }, { durable: false, later: false });
     } catch (e) {
@@ -1152,7 +1169,6 @@ export class NodeMachine {
       this.enterDiskAlarm(e);
       return;
     }
-    this.unsavedHardState = null;
     this.settle(outcomes);
     this.afterApplied();
   }

@@ -62,6 +62,9 @@ describe("planted bugs are caught", () => {
     // A follower's apply backlog kept across a core rebuilt from its store: applied twice.
     { bug: "keep-apply-backlog", nodes: 3, from: 2 },
     { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
+    // A follower's batched apply leaves out the chosen index waiting in memory: on restart the
+    // core refuses a store whose applied index is past its chosen one.
+    { bug: "apply-past-chosen", nodes: 3, from: 2 },
   ];
   for (const { bug, nodes, from, membership = false } of cases) {
     test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, () => {
