@@ -3,12 +3,14 @@
 // paused member first in the endpoint list succeed through another member; a write whose
 // first attempt's outcome is unknown (applied, but the answer lost on the way back: a proxy
 // on 23010 swallows it) is resent and applied once. Every paused process is SIGCONTed in
-// cleanup. A leader that loses its quorum answers what it proposed at once. Ports 23000-23002, 23010.
+// cleanup. A leader that loses its quorum answers what it proposed at once (a session sends it
+// again until a node says twice that it knows no leader), and one deposed before a successor is
+// known has its session's writes sent again and applied once under the next leader. Ports 23000-23002, 23010.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { join } from "node:path";
 import { connect, createServer, type Socket } from "node:net";
-import { ZkClient, ZkSession, type SessionState, type ZkError } from "../src/client/index.js";
+import { Role, ZkClient, ZkSession, type SessionState, type ZkError } from "../src/client/index.js";
 import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import { decodeCommand } from "../src/tree/index.js";
 import { TestCluster, type TestNode } from "./support/nodes.js";
@@ -219,6 +221,9 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
       );
       assert.ok(err, "a write no majority accepted is not acknowledged");
       assert.match(err.message, new RegExp(`node ${leader} stopped leading before slot \\d+ was chosen; the write may or may not have been applied`), err.message);
+      // The session sent it again and heard "no leader" (the node waited for one in vain); the
+      // answer still says the first attempt may have been applied.
+      assert.match(err.message, /; sent again: no leader: /, err.message);
     } finally {
       for (const n of others) resume(n);
       await s.close().catch(() => undefined);
@@ -226,6 +231,38 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
     // Once the followers run again the cluster goes on.
     await c.waitForLeader();
     await c.client().put("/deposed-after", enc("y"));
+  });
+
+  test("a leader deposed before anyone is named to succeed it: a session sends its writes again, each applied once under the next leader", async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader);
+    await c.client().put("/ride", enc(""));
+    // Only the leader: what the session is told is the deposed leader's own answer.
+    const s = await ZkSession.open({ endpoints: [c.node(leader).address], ttlMs: 30_000, timeoutMs: 20_000 });
+    const watch = c.client([leader], 1000);
+    try {
+      for (const n of others) pause(n);
+      // Proposed, not chosen; check-quorum deposes the leader with no successor known, and it
+      // answers "stopped leading before slot N was chosen" (no leaderId). Before the fix the
+      // session handed that back; now it sends each write again with its deduplication key.
+      const burst = Array.from({ length: 40 }, (_, i) => s.create("/ride/item-", enc(String(i)), { sequential: true }));
+      const until = Date.now() + 10_000;
+      while ((await watch.statusAll())[0]?.status?.role === Role.LEADER) {
+        assert.ok(Date.now() < until, `${leader} still leads 10 s after losing its quorum`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (const n of others) resume(n);
+      const settled = await Promise.allSettled(burst);
+      const failed = settled.find((r) => r.status === "rejected");
+      assert.equal(failed, undefined, String(failed?.reason));
+      const paths = settled.map((r) => (r as PromiseFulfilledResult<{ path: string }>).value.path);
+      assert.equal(new Set(paths).size, 40, "each write answered with its own node");
+      assert.equal((await c.client().list("/ride")).children.length, 40, "every write applied exactly once");
+    } finally {
+      for (const n of others) resume(n);
+      watch.close();
+      await s.close().catch(() => undefined);
+    }
   });
 
   test("nothing listening: the write was not applied, and the error says so", async () => {

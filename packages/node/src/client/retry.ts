@@ -5,7 +5,7 @@
 // and sessions-watch.test.
 import * as grpc from "@grpc/grpc-js";
 import { ErrorCode } from "../gen/zk/v1/types.js";
-import type { ZkError } from "../net/errors.js";
+import { ZkError } from "../net/errors.js";
 
 /** Errors after which another member (or the same one, later) may succeed. */
 export function isRetryable(z: ZkError): boolean {
@@ -37,13 +37,23 @@ export function writeMayHaveApplied(z: ZkError): boolean {
 }
 
 /**
- * An answer saying the leader changed under the request, not that there is none: the leader
- * the node forwarded to was replaced or its link broke, or the leader stepped down with a
- * successor known. Worth sending again. A leader deposed with no successor (no quorum) and a
- * node that knows no leader answer at once, as before: a retry could only wait for a quorum.
+ * Whether a session sends a request again (after a pause, until its deadline) after this
+ * answer: the leader changed or stepped down under it (with or without a successor known
+ * yet), or the node it reached is between leaders. A write goes again with its deduplication
+ * key, so the cluster applies it at most once. Not after "no leader" (the node already waited
+ * a few election timeouts for one), nor after any other kind of answer.
  */
-export function leaderChangedUnder(z: ZkError): boolean {
-  if (z.code !== ErrorCode.UNAVAILABLE) return false;
-  if (/\bstopped leading\b/.test(z.message)) return (z.extra.leaderId ?? "") !== "";
-  return /\bwas replaced\b|\blost the link to leader\b/.test(z.message);
+export function worthResending(z: ZkError): boolean {
+  if (z.code === ErrorCode.NOT_LEADER) return true;
+  return z.code === ErrorCode.UNAVAILABLE && !isNoLeader(z);
+}
+
+/**
+ * The error for a write that was sent again after `earlier` (which left its outcome unknown)
+ * and then failed with `last`: if `last` says the write was not applied, that holds for the
+ * last attempt only, so the answer keeps `earlier`'s "may or may not have been applied".
+ */
+export function afterResend(earlier: ZkError, last: ZkError): ZkError {
+  if (writeMayHaveApplied(last) || last.message.startsWith(earlier.message)) return last;
+  return new ZkError(last.code, `${earlier.message}; sent again: ${last.message}`, last.extra);
 }

@@ -17,7 +17,7 @@
 // the session (when it saw the keepalive + TTL) is never earlier than ours.
 import * as grpc from "@grpc/grpc-js";
 import { EventEmitter } from "node:events";
-import { leaderChangedUnder } from "./retry.js";
+import { afterResend, isNoLeader, worthResending, writeMayHaveApplied } from "./retry.js";
 import { WatchCursor } from "./watch-cursor.js";
 import { WriteKeys } from "./write-keys.js";
 import { authMetadata } from "./auth-metadata.js";
@@ -81,6 +81,15 @@ interface Pending {
   readonly deadline: number;
   /** The stream it was written to: if that stream breaks, the outcome is unknown. */
   readonly stream: SessionStream;
+  readonly tries: Tries;
+}
+
+/** What the earlier attempts of one request were told (onResponse). */
+interface Tries {
+  /** "No leader" answers so far (NO_LEADER_ANSWERS_MAX). */
+  noLeader: number;
+  /** For a write: the first answer that left its outcome unknown (afterResend). */
+  unknown: ZkError | null;
 }
 
 interface Queued {
@@ -90,6 +99,7 @@ interface Queued {
   readonly reject: (e: ZkError) => void;
   readonly timer: NodeJS.Timeout;
   readonly deadline: number;
+  readonly tries: Tries;
 }
 
 const WRITES = new Set<Req["$case"]>(["create", "put", "set", "delete", "multi"]);
@@ -99,8 +109,15 @@ function closedWhileWaiting(): ZkError {
   return new ZkError(ErrorCode.UNAVAILABLE, "the session was closed while the request waited for a reconnect; it may or may not have been applied");
 }
 
-/** Pause before a request the leader changed under goes again (leaderChangedUnder). */
+/** Pause before a request the leader changed under goes again (worthResending). */
 const RESEND_PAUSE_MS = 100;
+/**
+ * The "no leader" answer at which a request fails: the node waited a few election timeouts
+ * for a leader before each, so the first is sent again (an election with a split vote may take
+ * that long) and the second is final: the cluster likely has no quorum, and the caller hears
+ * so before the request's deadline. (ZkClient gives up after as many rounds of "no leader".)
+ */
+const NO_LEADER_ANSWERS_MAX = 2;
 
 function writeKey(req: Req, s: ZkSession): string {
   return WRITES.has(req.$case) ? s.nextWriteKey() : "";
@@ -286,13 +303,13 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       this.pending.delete(id);
       clearTimeout(p.timer);
       const own = p.req.$case === "openSession" || p.req.$case === "keepalive" || p.req.$case === "watch" || p.req.$case === "unwatch" || p.req.$case === "closeSession";
-      if (resend && !own) this.enqueue(p.req, p.key, p.resolve, p.reject, p.deadline);
+      if (resend && !own) this.enqueue(p.req, p.key, p.resolve, p.reject, p.deadline, p.tries);
       else p.reject(new ZkError(ErrorCode.UNAVAILABLE, `lost the connection to ${this.endpoint} (${why}); the request may or may not have been applied`));
     }
   }
 
   /** Hold a request until the session is back (or its deadline passes). */
-  private enqueue(req: Req, key: string, resolve: (r: Res) => void, reject: (e: ZkError) => void, deadline: number): void {
+  private enqueue(req: Req, key: string, resolve: (r: Res) => void, reject: (e: ZkError) => void, deadline: number, tries: Tries): void {
     if (this.queued.length >= IN_FLIGHT_MAX) {
       reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`));
       return;
@@ -303,6 +320,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       resolve,
       reject,
       deadline,
+      tries,
       timer: setTimeout(() => {
         const i = this.queued.indexOf(q);
         if (i >= 0) this.queued.splice(i, 1);
@@ -338,15 +356,20 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     clearTimeout(p.timer);
     if (resp.$case !== "error") return p.resolve(resp);
     const z = ZkError.fromDetail(resp.value);
-    // The leader changed under it: try again until the request's deadline. A write goes with
-    // its deduplication key, so the cluster applies it once even if the first attempt was
-    // applied after all.
-    if (leaderChangedUnder(z) && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
+    // The leader changed or stepped down under it, or the node is between leaders: try again
+    // until the request's deadline (an election takes a few hundred ms). A write goes with its
+    // deduplication key, so the cluster applies it once even if the first attempt was applied
+    // after all; if the last attempt fails, the answer still says the write may have been.
+    const t = p.tries;
+    if (isNoLeader(z)) t.noLeader++;
+    const again = worthResending(z) || (isNoLeader(z) && t.noLeader < NO_LEADER_ANSWERS_MAX);
+    if (again && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
+      if (p.key !== "" && t.unknown === null && writeMayHaveApplied(z)) t.unknown = z;
       const waiting = {
         timer: setTimeout(() => {
           this.resending.delete(waiting);
           if (this.closed) return p.reject(z);
-          this.send(p.req, this.nextId++, undefined, p.key, p.deadline).then(p.resolve, p.reject);
+          this.send(p.req, this.nextId++, undefined, p.key, p.deadline, t).then(p.resolve, (e: ZkError) => p.reject(t.unknown !== null ? afterResend(t.unknown, e) : e));
         }, RESEND_PAUSE_MS),
         reject: p.reject,
         error: z,
@@ -354,7 +377,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       this.resending.add(waiting);
       return;
     }
-    p.reject(z);
+    p.reject(z); // a resent request's answer passes through afterResend above
   }
 
   /** The session's stream broke: move to another node (requests meanwhile wait in `queued`). */
@@ -375,7 +398,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
         // Requests made while we were away go out now, in the order they were made.
         for (const q of this.queued.splice(0)) {
           clearTimeout(q.timer);
-          this.send(q.req, this.nextId++, undefined, q.key, q.deadline).then(q.resolve, q.reject);
+          this.send(q.req, this.nextId++, undefined, q.key, q.deadline, q.tries).then(q.resolve, q.reject);
         }
         this.setState("connected");
         this.emit("reconnected", this.endpoint);
@@ -463,20 +486,20 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.keepaliveTimer = null;
   }
 
-  private send(req: Req, requestId = this.nextId++, via?: SessionStream, key = writeKey(req, this), deadline = Date.now() + this.timeoutMs): Promise<Res> {
+  private send(req: Req, requestId = this.nextId++, via?: SessionStream, key = writeKey(req, this), deadline = Date.now() + this.timeoutMs, tries: Tries = { noLeader: 0, unknown: null }): Promise<Res> {
     const stream = via ?? this.stream;
     if (!stream) {
       if (this.reconnecting === null || this.closed) {
         return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected to ${this.endpoint}; the request was not sent`));
       }
-      return new Promise<Res>((resolve, reject) => this.enqueue(req, key, resolve, reject, deadline));
+      return new Promise<Res>((resolve, reject) => this.enqueue(req, key, resolve, reject, deadline, tries));
     }
     if (this.pending.size >= IN_FLIGHT_MAX) return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already in flight on this session`));
     return new Promise<Res>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(requestId)) reject(new ZkError(ErrorCode.TIMEOUT, `${this.endpoint} did not answer within ${this.timeoutMs} ms; a write may still take effect`));
       }, Math.max(1, deadline - Date.now()));
-      this.pending.set(requestId, { req, key, resolve, reject, timer, stream, deadline });
+      this.pending.set(requestId, { req, key, resolve, reject, timer, stream, deadline, tries });
       stream.write({ requestId, requestKey: key, request: req });
     });
   }
