@@ -12,7 +12,7 @@ export default class Propose extends ZkCommand {
   static override summary = "Write a value: create the key or replace its value.";
   static override description = [
     'KEY is relative to the root (app/config means /app/config) or an absolute path; missing parents are created as empty persistent nodes (like create --parents). VALUE is stored as given (its bytes); "-" reads the whole of stdin as the value, --file FILE the bytes of a file.',
-    'With --stdin, reads lines "key value" (the first space splits) or NDJSON {"key","value"} and writes them over one session stream with up to --window writes in flight, printing one result per line in input order and a summary (count, seconds, ops/s) on stderr. A failing line is reported on stderr and the rest go on; the exit code is that of the first failing line. A "key value" line must be UTF-8 (one that is not fails with exit 2, naming its line); binary values go as NDJSON with "encoding":"base64" (strict base64: anything else fails with exit 2).',
+    'With --stdin, reads lines "key value" (the first space splits) or NDJSON {"key","value"} and writes them over one session stream with up to --window writes in flight (it starts at 64 and grows while answers come back within a quarter of --timeout, and halves when one does not, so that a slow cluster is not sent more than it answers in time), printing one result per line in input order and a summary (count, seconds, ops/s) on stderr. A failing line is reported on stderr and the rest go on; the exit code is that of the first failing line. A "key value" line must be UTF-8 (one that is not fails with exit 2, naming its line); binary values go as NDJSON with "encoding":"base64" (strict base64: anything else fails with exit 2).',
   ].join("\n\n");
 
   static override examples = [
@@ -30,7 +30,7 @@ export default class Propose extends ZkCommand {
     ...clientFlags,
     stdin: Flags.boolean({ description: "Read many \"key value\" lines or NDJSON objects from stdin.", default: false }),
     file: Flags.string({ description: "Read the value from this file (its bytes, untouched) instead of VALUE." }),
-    window: Flags.integer({ description: "With --stdin: the most writes in flight at once.", default: WINDOW_DEFAULT, min: 1, max: WINDOW_MAX }),
+    window: Flags.integer({ description: "With --stdin: the most writes in flight at once (fewer while answers are slow).", default: WINDOW_DEFAULT, min: 1, max: WINDOW_MAX }),
   };
 
   async run(): Promise<void> {
@@ -42,7 +42,7 @@ export default class Propose extends ZkCommand {
       const client = await this.connectLeaderFirst(flags);
       const bulk = await openBulkTarget(client, flags.timeout);
       try {
-        process.exitCode = await proposeStream(bulk.target, process.stdin, { json: flags.json, window: flags.window });
+        process.exitCode = await proposeStream(bulk.target, process.stdin, { json: flags.json, window: flags.window, timeoutMs: flags.timeout });
       } finally {
         await bulk.close();
       }

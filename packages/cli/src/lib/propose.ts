@@ -7,6 +7,7 @@ import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE, oneLine, zkExitCode } from "
 import { keyToPath, simpleKeyToPath } from "./keys.js";
 import { putResultJson, putResultLine } from "./put-result.js";
 import { checkValueSize, decodeBase64 } from "./values.js";
+import { WriteWindow } from "./write-window.js";
 import { upsert, type UpsertTarget } from "./znode.js";
 
 
@@ -65,10 +66,22 @@ const QUEUE_COMPACT_AT = 8192;
 /** What proposeStream writes through: a ZkClient (unary calls) or a ZkSession (one stream). */
 export type PutTarget = UpsertTarget;
 
-export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStream, opts: { json: boolean; window: number }): Promise<number> {
+export interface ProposeStreamOptions {
+  readonly json: boolean;
+  /** The most writes in flight (--window); fewer while answers are slow (WriteWindow). */
+  readonly window: number;
+  /** Each write's deadline (--timeout): answers slower than a quarter of it shrink the window. */
+  readonly timeoutMs: number;
+  /** Where results and errors go (tests); stdout and stderr by default. */
+  readonly write?: (to: "out" | "err", text: string) => void;
+}
+
+export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStream, opts: ProposeStreamOptions): Promise<number> {
   const clientModule = await import("@zk/node/client");
   const { errorCodeName } = clientModule;
   const started = process.hrtime.bigint();
+  const write = opts.write ?? ((to: "out" | "err", text: string) => void (to === "out" ? process.stdout : process.stderr).write(text));
+  const window = WriteWindow.forTimeout(opts.window, opts.timeoutMs);
   const queue: Slot[] = [];
   const parentsMade = new Map<string, Promise<void>>();
   let head = 0;
@@ -100,8 +113,8 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
       queue.splice(0, head);
       head = 0;
     }
-    if (out) process.stdout.write(out);
-    if (err) process.stderr.write(err);
+    if (out) write("out", out);
+    if (err) write("err", err);
   };
 
   const settle = () => {
@@ -159,14 +172,19 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   const launch = (line: number, text: Buffer) => {
     const s: Slot = { line, done: false, out: null, error: null, code: EXIT_OK };
     queue.push(s);
-    void start(s, text).then(settle);
+    const ticket = window.launch();
+    const sent = performance.now();
+    void start(s, text).then(() => {
+      window.answered(ticket, performance.now() - sent);
+      settle();
+    });
   };
   const pump = () => {
-    while (backlog.length > 0 && inFlight() < opts.window) {
+    while (backlog.length > 0 && inFlight() < window.limit) {
       const b = backlog.shift()!;
       launch(b.line, b.text);
     }
-    if (paused && backlog.length === 0 && inFlight() < opts.window) {
+    if (paused && backlog.length === 0 && inFlight() < window.limit) {
       paused = false;
       input.resume();
     }
@@ -175,7 +193,7 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
     lineNo++;
     const text = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
     if (isBlank(text)) return;
-    if (backlog.length > 0 || inFlight() >= opts.window) {
+    if (backlog.length > 0 || inFlight() >= window.limit) {
       backlog.push({ line: lineNo, text });
       if (!paused) {
         paused = true;
@@ -219,7 +237,7 @@ export async function proposeStream(client: PutTarget, input: NodeJS.ReadableStr
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const total = ok + failed;
   const rate = seconds > 0 ? Math.round(total / seconds) : total;
-  process.stderr.write(`proposed ${ok} of ${total} in ${seconds.toFixed(2)} s (${rate} ops/s)${failed ? `, ${failed} failed` : ""}\n`);
+  write("err", `proposed ${ok} of ${total} in ${seconds.toFixed(2)} s (${rate} ops/s)${failed ? `, ${failed} failed` : ""}\n`);
   return firstCode;
 }
 
