@@ -15,7 +15,7 @@
 //   3. answer the clients whose writes and reads are now settled.
 // Batching falls out of this: every proposal and message of a turn shares one Ready, so one
 // fsync and one Accept per follower (group commit).
-import { ErrorCode, type Command, type CommandResult } from "./gen/zk/v1/types.js";
+import { ErrorCode, Outcome, type Command, type CommandResult } from "./gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "./gen/zk/v1/peer.js";
 import type { WatchEvent } from "./gen/zk/v1/kv.js";
 import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot, type CoreConfig, type Message, type NodeId, type Ready, type RoleChangeEvent, type Role, type Entry, type HardState } from "./paxos/index.js";
@@ -23,7 +23,7 @@ import { mustSync, type AcceptorStore } from "./storage/store.js";
 import { invariant } from "./paxos/invariant.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
-import { ZkError } from "./net/errors.js";
+import { NOT_APPLIED, ZkError } from "./net/errors.js";
 import { decodeConfig, describeConfig, encodeConfig, initialConfig, isConfigCommand, quorums, type ClusterConfig } from "./paxos/config.js";
 import { readMembership, writeMembership, type StoredMembership } from "./membership.js";
 
@@ -207,6 +207,12 @@ export interface MachinePlantedBugs {
    * core refuses when it is loaded from that store again.
    */
   readonly applyPastChosen?: boolean;
+  /**
+   * A leader that stops leading tells the writes it proposed and has not seen chosen that they
+   * were not applied (OUTCOME_NOT_APPLIED), though a later leader may still choose them: a
+   * client may then send one again without its key, or report it lost.
+   */
+  readonly deposedNotApplied?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -653,7 +659,10 @@ export class NodeMachine {
       // A leader whose disk filled stops leading; what it had proposed may still be chosen,
       // so only a command with a deduplication key is safe to send to its successor.
       const retry = r.code === ErrorCode.NOT_LEADER || (r.code === ErrorCode.CANNOT_PERSIST && command.requestId !== "");
-      if (retry && this.clock.now() < deadline) return this.waitForLeader(leader, deadline, done, () => this.write(command, deadline, false, done));
+      // After CANNOT_PERSIST the first attempt may be chosen yet: a later "not applied" holds
+      // for the later attempt only.
+      const then = r.code === ErrorCode.NOT_LEADER ? done : (o: WriteOutcome | ZkError) => done(o instanceof ZkError && o.extra.outcome === Outcome.NOT_APPLIED ? new ZkError(o.code, `${o.message} (an earlier attempt may still take effect)`, { ...o.extra, outcome: Outcome.UNKNOWN }) : o);
+      if (retry && this.clock.now() < deadline) return this.waitForLeader(leader, deadline, then, () => this.write(command, deadline, false, then));
       done(r);
     });
   }
@@ -694,12 +703,12 @@ export class NodeMachine {
       const w = this.admission[0]!;
       if (this.clock.now() >= w.deadline) {
         this.admission.shift();
-        w.done(new ZkError(ErrorCode.TIMEOUT, "write waited for room at the leader past its deadline; it was not proposed"));
+        w.done(new ZkError(ErrorCode.TIMEOUT, "write waited for room at the leader past its deadline; it was not proposed", NOT_APPLIED));
         continue;
       }
       if (this.core.role !== "leader") {
         this.admission.shift();
-        w.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before the write was proposed; retry`));
+        w.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading while the write waited for room; it was not proposed, retry`, NOT_APPLIED));
         continue;
       }
       if (!this.tryPropose(w.command, w.deadline, w.done)) return;
@@ -886,7 +895,8 @@ export class NodeMachine {
     if (not !== null && leader !== null && (leader !== not || this.core.role === "leader")) return retry();
     const limit = not === null ? Math.min(deadline, this.clock.now() + LEADER_WAIT_TICKS_FACTOR * this.opts.electionTimeoutTicks * this.opts.tickMs) : deadline;
     const wake = this.untilDeadline(limit, () =>
-      done(not === null ? new ZkError(ErrorCode.UNAVAILABLE, "no leader: is a majority of the cluster up and connected?") : new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry")),
+      // With no leader to wait out (not === null), the request was never sent anywhere.
+      done(not === null ? new ZkError(ErrorCode.UNAVAILABLE, "no leader: is a majority of the cluster up and connected?", { noLeader: true, outcome: Outcome.NOT_APPLIED }) : new ZkError(ErrorCode.UNAVAILABLE, "leadership is changing; retry")),
     );
     this.leaderWaiters.push({ not, wake: () => wake() && retry() });
   }
@@ -1183,7 +1193,7 @@ export class NodeMachine {
       this.pendingChange = null;
       const chosen = outcomes.find((o) => o.slot === change.slot);
       if (chosen === undefined || commandsEqual(chosen.command, change.command)) change.done({ config: this.membershipNow.config, slot: change.slot });
-      else change.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the membership change was chosen; it was not applied, retry"));
+      else change.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the membership change was chosen; it was not applied, retry", NOT_APPLIED));
     }
     if (outcomes.some((o) => isConfigCommand(o.command))) this.membershipApplied();
     for (const { slot, command, outcome } of outcomes) {
@@ -1193,7 +1203,7 @@ export class NodeMachine {
       p.timer.fire = null;
       if (!commandsEqual(p.command, command)) {
         // Another leader's value took this slot: ours was never chosen anywhere, so a retry is safe.
-        p.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the write was chosen; it was not applied, retry"));
+        p.done(new ZkError(ErrorCode.UNAVAILABLE, "leadership changed before the write was chosen; it was not applied, retry", NOT_APPLIED));
       } else if (outcome === null) {
         p.done(new ZkError(ErrorCode.INTERNAL, `slot ${slot} applied as a no-op`));
       } else if ("error" in outcome) {
@@ -1230,7 +1240,8 @@ export class NodeMachine {
         if (slot <= chosen) continue; // chosen, applied in a Ready to come: its answer is known soon
         this.pendingWrites.delete(slot);
         p.timer.fire = null;
-        p.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before slot ${slot} was chosen; the write may or may not have been applied`, { leaderId: ev.leader ?? undefined }));
+        const outcome = this.opts.plantedBugs?.deposedNotApplied ? Outcome.NOT_APPLIED : Outcome.UNKNOWN;
+        p.done(new ZkError(ErrorCode.UNAVAILABLE, `node ${this.id} stopped leading before slot ${slot} was chosen; the write may or may not have been applied`, { leaderId: ev.leader ?? undefined, outcome }));
       }
       // Reads waiting on our leadership cannot be confirmed any more.
       for (const r of this.pendingReads.values()) {

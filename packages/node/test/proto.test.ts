@@ -13,7 +13,7 @@ import {
   type ClusterServer,
 } from "../src/gen/zk/v1/cluster.js";
 import { PeerEnvelope } from "../src/gen/zk/v1/peer.js";
-import { Command, ErrorCode, ErrorDetail, Stat } from "../src/gen/zk/v1/types.js";
+import { Command, ErrorCode, ErrorDetail, Outcome, Stat } from "../src/gen/zk/v1/types.js";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { int64FastPath, readInt64, readUint64, writeInt64, writeUint64 } from "../src/wire-int64.js";
 
@@ -190,7 +190,7 @@ test("a grpc-js server and client speak the generated Cluster service", async (t
       const metadata = new grpc.Metadata();
       metadata.set(
         "zk-error-bin",
-        Buffer.from(ErrorDetail.encode({ code: ErrorCode.NOT_LEADER, message: "not the leader", path: "", leaderHint: "127.0.0.1:7002", leaderId: "n2" }).finish()),
+        Buffer.from(ErrorDetail.encode({ code: ErrorCode.NOT_LEADER, message: "not the leader", path: "", leaderHint: "127.0.0.1:7002", leaderId: "n2", outcome: Outcome.UNSPECIFIED, noLeader: false }).finish()),
       );
       callback({ code: grpc.status.UNAVAILABLE, details: "not the leader", metadata });
     },

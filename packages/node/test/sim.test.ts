@@ -65,6 +65,8 @@ describe("planted bugs are caught", () => {
     // A follower's batched apply leaves out the chosen index waiting in memory: on restart the
     // core refuses a store whose applied index is past its chosen one.
     { bug: "apply-past-chosen", nodes: 3, from: 2 },
+    // A deposed leader says its unchosen writes were not applied; a later leader chooses one.
+    { bug: "deposed-not-applied", nodes: 3, from: 1 },
   ];
   for (const { bug, nodes, from, membership = false } of cases) {
     test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, () => {

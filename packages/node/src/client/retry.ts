@@ -1,10 +1,10 @@
 // How the clients read a failed call: which answers another member (or the same one, later)
 // may turn into a success, and whether a write may have been applied meanwhile. ZkClient
-// (index.ts) and ZkSession (session.ts) classify errors here only. The messages matched are
-// the server's own (machine.ts, net/peer-transport.ts); their tests are pause-failover.test
-// and sessions-watch.test.
+// (index.ts) and ZkSession (session.ts) classify errors here only, from the error's code and
+// ErrorDetail's outcome and no_leader fields, never from its message (which is for people).
+// Their tests are pause-failover.test, sessions-watch.test and retry-classify.test.
 import * as grpc from "@grpc/grpc-js";
-import { ErrorCode } from "../gen/zk/v1/types.js";
+import { ErrorCode, Outcome } from "../gen/zk/v1/types.js";
 import { ZkError } from "../net/errors.js";
 
 /** Errors after which another member (or the same one, later) may succeed. */
@@ -24,16 +24,17 @@ export function isTransportReset(err: grpc.ServiceError): boolean {
 
 /** The server's "I know no leader" (a follower that waited for an election in vain). */
 export function isNoLeader(z: ZkError): boolean {
-  return z.code === ErrorCode.UNAVAILABLE && /^no leader/.test(z.message);
+  return z.code === ErrorCode.UNAVAILABLE && z.extra.noLeader === true;
 }
 
 /**
  * Whether a write that failed with this retryable error may have been applied (or may still
- * be): true unless the server says it never proposed it.
+ * be): true unless the answer says it was not (NOT_LEADER: never proposed there; an outcome
+ * of NOT_APPLIED). An error without an outcome (an older node's) counts as unknown.
  */
 export function writeMayHaveApplied(z: ZkError): boolean {
-  if (z.code === ErrorCode.NOT_LEADER || isNoLeader(z)) return false;
-  return !/\b(was not applied|was not proposed|not sent)\b/.test(z.message);
+  if (z.code === ErrorCode.NOT_LEADER) return false;
+  return z.extra.outcome !== Outcome.NOT_APPLIED;
 }
 
 /**
@@ -54,6 +55,6 @@ export function worthResending(z: ZkError): boolean {
  * last attempt only, so the answer keeps `earlier`'s "may or may not have been applied".
  */
 export function afterResend(earlier: ZkError, last: ZkError): ZkError {
-  if (writeMayHaveApplied(last) || last.message.startsWith(earlier.message)) return last;
-  return new ZkError(last.code, `${earlier.message}; sent again: ${last.message}`, last.extra);
+  if (writeMayHaveApplied(last)) return last;
+  return new ZkError(last.code, `${earlier.message}; sent again: ${last.message}`, { ...last.extra, outcome: Outcome.UNKNOWN });
 }

@@ -38,7 +38,7 @@ import {
 } from "../gen/zk/v1/kv.js";
 import { Consistency } from "../gen/zk/v1/kv.js";
 import { ErrorCode, type Op } from "../gen/zk/v1/types.js";
-import { ZkError } from "../net/errors.js";
+import { NOT_APPLIED, ZkError } from "../net/errors.js";
 
 type Req = NonNullable<SessionRequest["request"]>;
 type Res = NonNullable<SessionResponse["response"]>;
@@ -311,7 +311,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   /** Hold a request until the session is back (or its deadline passes). */
   private enqueue(req: Req, key: string, resolve: (r: Res) => void, reject: (e: ZkError) => void, deadline: number, tries: Tries): void {
     if (this.queued.length >= IN_FLIGHT_MAX) {
-      reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`));
+      reject(new ZkError(ErrorCode.OVERLOADED, `${IN_FLIGHT_MAX} requests already wait for the session to reconnect; the request was not sent`, NOT_APPLIED));
       return;
     }
     const q: Queued = {
@@ -490,7 +490,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     const stream = via ?? this.stream;
     if (!stream) {
       if (this.reconnecting === null || this.closed) {
-        return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected to ${this.endpoint}; the request was not sent`));
+        return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `not connected to ${this.endpoint}; the request was not sent`, NOT_APPLIED));
       }
       return new Promise<Res>((resolve, reject) => this.enqueue(req, key, resolve, reject, deadline, tries));
     }

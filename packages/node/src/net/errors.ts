@@ -1,7 +1,7 @@
 // One error type from the tree to the CLI: a zk ErrorCode with a readable one-line message,
 // carried over gRPC as a status code plus the encoded ErrorDetail in trailing metadata.
 import * as grpc from "@grpc/grpc-js";
-import { ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
+import { ErrorCode, ErrorDetail, Outcome } from "../gen/zk/v1/types.js";
 
 export const ERROR_METADATA_KEY = "zk-error-bin";
 /** The metadata key carrying a unary write's deduplication key (see SessionRequest.request_key). */
@@ -36,12 +36,27 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   [ErrorCode.INVALID_ACL]: grpc.status.INVALID_ARGUMENT,
 };
 
+/** What an error carries besides its code and message (ErrorDetail's other fields). */
+export interface ErrorExtra {
+  path?: string;
+  leaderId?: string;
+  leaderHint?: string;
+  opIndex?: number;
+  /** With UNAVAILABLE or TIMEOUT: whether the request may still take effect (ErrorDetail.outcome). */
+  outcome?: Outcome;
+  /** With UNAVAILABLE: the node knows no leader (ErrorDetail.no_leader). */
+  noLeader?: boolean;
+}
+
+/** The extra of an error for a request that was certainly not applied. */
+export const NOT_APPLIED: ErrorExtra = Object.freeze({ outcome: Outcome.NOT_APPLIED });
+
 export class ZkError extends Error {
   override readonly name = "ZkError";
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { path?: string; leaderId?: string; leaderHint?: string; opIndex?: number } = {},
+    readonly extra: ErrorExtra = {},
   ) {
     super(message);
   }
@@ -63,11 +78,20 @@ export class ZkError extends Error {
       leaderHint: this.extra.leaderHint ?? "",
       leaderId: this.extra.leaderId ?? "",
       opIndex: this.extra.opIndex,
+      outcome: this.extra.outcome ?? Outcome.UNSPECIFIED,
+      noLeader: this.extra.noLeader ?? false,
     };
   }
 
   static fromDetail(d: ErrorDetail): ZkError {
-    return new ZkError(d.code, d.message, { path: d.path || undefined, leaderHint: d.leaderHint || undefined, leaderId: d.leaderId || undefined, opIndex: d.opIndex });
+    return new ZkError(d.code, d.message, {
+      path: d.path || undefined,
+      leaderHint: d.leaderHint || undefined,
+      leaderId: d.leaderId || undefined,
+      opIndex: d.opIndex,
+      outcome: d.outcome || undefined,
+      noLeader: d.noLeader || undefined,
+    });
   }
 
   /** As a grpc-js error for a unary callback or a stream's destroy(). */

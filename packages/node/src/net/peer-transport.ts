@@ -24,7 +24,7 @@ import type { Command, Op } from "../gen/zk/v1/types.js";
 import { TurnBatch } from "./turn-batch.js";
 import type { Message, NodeId } from "../paxos/types.js";
 import { messageToWire } from "./convert.js";
-import { ZkError } from "./errors.js";
+import { NOT_APPLIED, ZkError } from "./errors.js";
 import { ErrorCode } from "../gen/zk/v1/types.js";
 import type { Logger } from "../log.js";
 
@@ -243,7 +243,7 @@ export class PeerTransport {
   /** Forward a request to `leader` and wait for its answer (rejects with a retryable ZkError on a broken link). */
   forward(leader: NodeId, req: Omit<ForwardRequest, "id">, deadlineMs: number): Promise<ForwardResponse> {
     const link = this.links.get(leader);
-    if (!link || this.closed) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `no link to leader ${leader}`));
+    if (!link || this.closed) return Promise.reject(new ZkError(ErrorCode.UNAVAILABLE, `no link to leader ${leader}; the request was not sent`, NOT_APPLIED));
     const fwd = link.forward ?? this.openForward(link);
     if (fwd.pending.size >= FORWARD_PENDING_MAX) {
       return Promise.reject(new ZkError(ErrorCode.OVERLOADED, `too many requests waiting on leader ${leader}; retry later`));

@@ -27,7 +27,7 @@ import type {
   SetResult,
   Stat,
 } from "../gen/zk/v1/types.js";
-import { Command, CommandResult, ErrorCode, ErrorDetail } from "../gen/zk/v1/types.js";
+import { Command, CommandResult, ErrorCode, ErrorDetail, Outcome } from "../gen/zk/v1/types.js";
 import type { WatchEvent } from "../gen/zk/v1/kv.js";
 import { EventType } from "../gen/zk/v1/kv.js";
 import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.js";
@@ -184,6 +184,8 @@ class OpFailure {
       leaderHint: "",
       opIndex: this.opIndex,
       leaderId: "",
+      outcome: Outcome.UNSPECIFIED, // an answer (NO_NODE, BAD_VERSION...): nothing was changed
+      noLeader: false,
     };
   }
 }

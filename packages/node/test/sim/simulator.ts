@@ -8,7 +8,7 @@
 import { pino } from "pino";
 import { InvariantError, SeededRng, commandsEqual, formatBallot, isConfigCommand, type Command, type Message, type NodeId } from "../../src/paxos/index.js";
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
-import { ErrorCode, type Command as ZkCommand, type CommandResult } from "../../src/gen/zk/v1/types.js";
+import { ErrorCode, Outcome, type Command as ZkCommand, type CommandResult } from "../../src/gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "../../src/gen/zk/v1/peer.js";
 import { decodeCommand } from "../../src/tree/index.js";
 import { ZkError } from "../../src/net/errors.js";
@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen" | "deposed-not-applied";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen", "deposed-not-applied"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -88,6 +88,7 @@ export type CheckKind =
   | "same-tree-at-same-index"
   /** No request id is executed twice on a replica (deduplication). */
   | "applied-exactly-once"
+  | "not-applied-is-true"
   /** Keys whose client history was checked linearizable (Wing-Gong search). */
   | "linearizable-key-history"
   /** Keys whose history search ran out of its step budget (neither proven nor refuted). */
@@ -242,6 +243,8 @@ interface Proposal {
   attempt: number;
   since: number;
   ackedSlot: number;
+  /** The nonce each attempt's node stamped into it (index attempt - 1). */
+  readonly nonces: number[];
 }
 
 type Packet =
@@ -374,6 +377,7 @@ class Simulation {
     "rebuilt-node-recovered": 0,
     "same-tree-at-same-index": 0,
     "applied-exactly-once": 0,
+    "not-applied-is-true": 0,
     "linearizable-key-history": 0,
     "linearizable-key-history-undecided": 0,
     "live-session-not-expired": 0,
@@ -388,6 +392,12 @@ class Simulation {
   private readonly chosenLog = new Map<number, Command>();
   private readonly leaderOfBallot = new Map<string, string>(); // ballot -> node#incarnation
   private readonly proposals: Proposal[] = [];
+  /**
+   * Write attempts a node answered OUTCOME_NOT_APPLIED ("requestId#nonce"), and who was told
+   * so when. Nonces are unique per node, not across nodes: an attempt whose nonce another
+   * attempt of the same write also drew is left out (it could not be told apart).
+   */
+  private readonly notApplied = new Map<string, { readonly attempt: number; readonly told: string }>();
   private nextProposalId = 1;
   private readonly history = new HistoryRecorder();
   /** The first replica's tree hash at each checked slot. */
@@ -571,7 +581,7 @@ class Simulation {
         inflightBatchesMax: 3,
         plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
-      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen" },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen", deposedNotApplied: this.opts.bug === "deposed-not-applied" },
     };
     const incarnation = n.incarnation;
     const live = () => n.machine !== null && n.incarnation === incarnation;
@@ -756,6 +766,9 @@ class Simulation {
       if (command.length === 0 || outcome === null) continue;
       const cmd = decodeCommand(command);
       this.checks["applied-exactly-once"]++;
+      this.checks["not-applied-is-true"]++;
+      const told = this.notApplied.get(`${cmd.requestId}#${cmd.nonce}`);
+      if (told !== undefined) throw new Violated("safety", `slot ${slot} holds ${describe(command)}, which was answered as not applied (${told.told})`);
       if (cmd.requestId !== "" && outcome.firstZxid === undefined) {
         const first = n.executed.get(cmd.requestId);
         if (first !== undefined) throw new Violated("safety", `${n.id} applied request ${cmd.requestId} twice: at slot ${first} and again at slot ${slot}`);
@@ -875,7 +888,7 @@ class Simulation {
       // The request id is the deduplication key: every retry of this write carries it.
       const command: ZkCommand = { requestId: `r${id}`, timeMs: 0, nonce: 0, op };
       const historyId = this.history.invoke(key, zop, this.now, `p${id}`);
-      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0 });
+      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0, nonces: [] });
     }
     if (this.rng.chance(0.2)) this.tryRead(null);
     // Reads at every node that believes it leads: a deposed leader that still thinks it
@@ -894,7 +907,15 @@ class Simulation {
       this.log(`p${p.id} sent to ${n.id} (attempt ${attempt})`);
       m.write(command, deadline, false, (r) => {
         if (p.attempt !== attempt || p.state !== "inflight") return;
-        if (r instanceof ZkError && !isDefinite(r)) return this.requeue(p, `${r.code}: ${r.message}`);
+        if (r instanceof ZkError && !isDefinite(r)) {
+          // The node says this attempt will never be applied: remember it by its nonce (the
+          // machine stamped it into `command`) and fail the run if a slot ever holds it.
+          p.nonces[attempt - 1] = command.nonce;
+          if (r.extra.outcome === Outcome.NOT_APPLIED && !p.nonces.some((x, i) => x === command.nonce && i !== attempt - 1)) {
+            this.notApplied.set(`${command.requestId}#${command.nonce}`, { attempt, told: `p${p.id} attempt ${attempt}, told by ${n.id} at tick ${this.now}: ${r.message}` });
+          }
+          return this.requeue(p, `${r.code}: ${r.message}`);
+        }
         p.state = "acked";
         const result = resultOf(p.op, r);
         if (!(r instanceof ZkError)) {
@@ -904,6 +925,11 @@ class Simulation {
         this.history.complete(p.historyId, result, this.now);
         this.log(`p${p.id} answered by ${n.id}: ${JSON.stringify(result)}${r instanceof ZkError ? "" : ` at slot ${r.zxid}`}`);
       });
+      // Stamped by write() before it answers. Another attempt of this write told "not applied"
+      // under the same nonce (drawn on another node) can no longer be told apart from this one.
+      p.nonces[attempt - 1] = command.nonce;
+      const told = this.notApplied.get(`${command.requestId}#${command.nonce}`);
+      if (told !== undefined && told.attempt !== attempt) this.notApplied.delete(`${command.requestId}#${command.nonce}`);
     });
     if (!sent) p.state = "queued";
   }

@@ -219,6 +219,58 @@ export function errorCodeToJSON(object: ErrorCode): string {
   }
 }
 
+/** Whether a request that failed may still take effect. */
+export enum Outcome {
+  /**
+   * UNSPECIFIED - Not stated. An error that is an answer (NO_NODE, BAD_VERSION, ...) was not applied; read
+   * an UNAVAILABLE or TIMEOUT without an outcome as OUTCOME_UNKNOWN.
+   */
+  UNSPECIFIED = 0,
+  /**
+   * NOT_APPLIED - Certainly not applied, and never will be: the request was never proposed, or the slot it
+   * was proposed in was chosen for something else. Safe to send again without a key.
+   */
+  NOT_APPLIED = 1,
+  /**
+   * UNKNOWN - It may have been applied, or may be later (a write with a deduplication key is applied at
+   * most once however often it is sent).
+   */
+  UNKNOWN = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function outcomeFromJSON(object: any): Outcome {
+  switch (object) {
+    case 0:
+    case "OUTCOME_UNSPECIFIED":
+      return Outcome.UNSPECIFIED;
+    case 1:
+    case "OUTCOME_NOT_APPLIED":
+      return Outcome.NOT_APPLIED;
+    case 2:
+    case "OUTCOME_UNKNOWN":
+      return Outcome.UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Outcome.UNRECOGNIZED;
+  }
+}
+
+export function outcomeToJSON(object: Outcome): string {
+  switch (object) {
+    case Outcome.UNSPECIFIED:
+      return "OUTCOME_UNSPECIFIED";
+    case Outcome.NOT_APPLIED:
+      return "OUTCOME_NOT_APPLIED";
+    case Outcome.UNKNOWN:
+      return "OUTCOME_UNKNOWN";
+    case Outcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A Paxos ballot. Ballots are ordered by round, then by node_id (byte-wise); the zero
  * ballot (0, "") is below every real ballot.
@@ -673,6 +725,17 @@ export interface ErrorDetail {
     | undefined;
   /** With NOT_LEADER: the node id of the leader, if known. */
   leaderId: string;
+  /**
+   * With UNAVAILABLE or TIMEOUT: whether the request may still take effect, as far as the node
+   * that answered knows. Clients decide on this, not on the message, whether a write's outcome
+   * is unknown.
+   */
+  outcome: Outcome;
+  /**
+   * With UNAVAILABLE: the node knows no leader, and waited a few election timeouts for one
+   * (is a majority of the cluster up?). Sending the request again soon is unlikely to help.
+   */
+  noLeader: boolean;
 }
 
 function createBaseBallot(): Ballot {
@@ -4166,7 +4229,16 @@ export const Stat: MessageFns<Stat> = {
 };
 
 function createBaseErrorDetail(): ErrorDetail {
-  return { code: 0, message: "", path: "", leaderHint: "", opIndex: undefined, leaderId: "" };
+  return {
+    code: 0,
+    message: "",
+    path: "",
+    leaderHint: "",
+    opIndex: undefined,
+    leaderId: "",
+    outcome: 0,
+    noLeader: false,
+  };
 }
 
 export const ErrorDetail: MessageFns<ErrorDetail> = {
@@ -4188,6 +4260,12 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     }
     if (message.leaderId !== "") {
       writer.uint32(50).string(message.leaderId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(56).int32(message.outcome);
+    }
+    if (message.noLeader !== false) {
+      writer.uint32(64).bool(message.noLeader);
     }
     return writer;
   },
@@ -4253,6 +4331,22 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
             message.leaderId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.noLeader = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4285,6 +4379,12 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
         : isSet(object.leader_id)
         ? globalThis.String(object.leader_id)
         : "",
+      outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      noLeader: isSet(object.noLeader)
+        ? globalThis.Boolean(object.noLeader)
+        : isSet(object.no_leader)
+        ? globalThis.Boolean(object.no_leader)
+        : false,
     };
   },
 
@@ -4308,6 +4408,12 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     if (message.leaderId !== "") {
       obj.leaderId = message.leaderId;
     }
+    if (message.outcome !== 0) {
+      obj.outcome = outcomeToJSON(message.outcome);
+    }
+    if (message.noLeader !== false) {
+      obj.noLeader = message.noLeader;
+    }
     return obj;
   },
 
@@ -4322,6 +4428,8 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     message.leaderHint = object.leaderHint ?? "";
     message.opIndex = object.opIndex ?? undefined;
     message.leaderId = object.leaderId ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.noLeader = object.noLeader ?? false;
     return message;
   },
 };
