@@ -119,6 +119,17 @@ const RESEND_PAUSE_MS = 100;
  */
 const NO_LEADER_ANSWERS_MAX = 2;
 
+/**
+ * A read that goes through the leader (linearizable): a leader change under it is worth
+ * waiting out. A local read is answered from the node's own state, or refused for a reason
+ * no new leader changes (the node is recovering its disk).
+ */
+function leaderRead(req: Req): boolean {
+  if (!READS.has(req.$case)) return false;
+  const v = req.value as { consistency?: Consistency };
+  return v.consistency !== Consistency.LOCAL;
+}
+
 function writeKey(req: Req, s: ZkSession): string {
   return WRITES.has(req.$case) ? s.nextWriteKey() : "";
 }
@@ -363,7 +374,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     const t = p.tries;
     if (isNoLeader(z)) t.noLeader++;
     const again = worthResending(z) || (isNoLeader(z) && t.noLeader < NO_LEADER_ANSWERS_MAX);
-    if (again && (p.key !== "" || READS.has(p.req.$case)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
+    if (again && (p.key !== "" || leaderRead(p.req)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
       if (p.key !== "" && t.unknown === null && writeMayHaveApplied(z)) t.unknown = z;
       const waiting = {
         timer: setTimeout(() => {
