@@ -290,6 +290,8 @@ export const SESSION_CHECK_MS = 100;
  * pause): sessions get a full TTL before any is expired.
  */
 export const SESSION_STALL_GAP_MS = 10 * SESSION_CHECK_MS;
+/** At most one "event loop stalled" warning per this long (the next one counts the stalls between). */
+export const STALL_WARN_EVERY_MS = 10_000;
 /** How long an internal expiry write may take before it is given up (and retried by the next check). */
 const EXPIRY_WRITE_MS = 10_000;
 
@@ -337,6 +339,11 @@ export class NodeMachine {
   private readonly sessionsExpiring = new Map<number, (() => void)[]>();
   /** When expireSessions last ran (monotonic ms), to notice a stall. */
   private lastSessionCheckMs: number | null = null;
+  /** When tick() last ran, and the stalls (gaps between ticks) not reported yet (noteStall). */
+  private lastTickMs: number | null = null;
+  private stallsUnreported = 0;
+  private longestStallMs = 0;
+  private lastStallWarningMs = -Infinity;
   private readonly pendingWrites = new Map<number, PendingWrite>();
   private readonly admission: Admission[] = [];
   private readonly pendingReads = new Map<number, { done: Done<number>; timer: Timer }>();
@@ -466,6 +473,7 @@ export class NodeMachine {
   tick(): void {
     if (this.stopped) return;
     const now = this.clock.now();
+    this.noteStall(now);
     // In a disk alarm the core is frozen: no election timeout fires, so it never campaigns.
     if (this.diskAlarm) {
       if (now - this.lastDiskProbeMs >= DISK_PROBE_MS) this.probeDisk(now);
@@ -488,6 +496,32 @@ export class NodeMachine {
     const leading = this.opts.plantedBugs?.expireBeforeElectionEvent ? this.core.role === "leader" : this.leaderSettled();
     if (leading && !this.diskAlarm && (this.lastSessionCheckMs === null || now - this.lastSessionCheckMs >= SESSION_CHECK_MS)) this.expireSessions(now);
     this.process();
+  }
+
+  /**
+   * Ticks more than half an election timeout apart mean the process could not run (a long
+   * fsync or batch on the event loop, CPU starvation, a pause): a leader that goes silent that
+   * long may be replaced, and everyone's requests waited. Said in the log, at most every
+   * STALL_WARN_EVERY_MS, so that an operator who sees elections under load sees why.
+   */
+  private noteStall(now: number): void {
+    const last = this.lastTickMs;
+    this.lastTickMs = now;
+    if (last === null) return;
+    const gap = now - last;
+    const electionMs = this.opts.electionTimeoutTicks * this.opts.tickMs;
+    if (gap <= electionMs / 2) return;
+    this.stallsUnreported++;
+    this.longestStallMs = Math.max(this.longestStallMs, gap);
+    if (now - this.lastStallWarningMs < STALL_WARN_EVERY_MS) return;
+    const longest = Math.round(this.longestStallMs);
+    this.log.warn(
+      { stalledMs: longest, stalls: this.stallsUnreported, electionTimeoutMs: electionMs, role: this.core.role },
+      `the event loop stalled for ${longest} ms (${this.stallsUnreported} stall${this.stallsUnreported === 1 ? "" : "s"} over half the ${electionMs} ms election timeout since the last warning): a leader silent that long may be replaced; is the machine short of CPU, or the disk slow to fsync? If such stalls are expected here, raise --election-ticks`,
+    );
+    this.lastStallWarningMs = now;
+    this.stallsUnreported = 0;
+    this.longestStallMs = 0;
   }
 
   /** Run `fire` once the clock reaches `at` (checked every tick); returns the handle to cancel. */

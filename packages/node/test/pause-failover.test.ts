@@ -5,7 +5,8 @@
 // on 23010 swallows it) is resent and applied once. Every paused process is SIGCONTed in
 // cleanup. A leader that loses its quorum answers what it proposed at once (a session sends it
 // again until a node says twice that it knows no leader), and one deposed before a successor is
-// known has its session's writes sent again and applied once under the next leader. Ports 23000-23002, 23010.
+// known has its session's writes sent again and applied once under the next leader. A paused
+// member logs that its event loop stalled. Ports 23000-23002, 23010.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { join } from "node:path";
@@ -263,6 +264,22 @@ describe("client failover past a paused member", { timeout: 120_000 }, () => {
       watch.close();
       await s.close().catch(() => undefined);
     }
+  });
+
+  test("a member that could not run for longer than half an election timeout says so in its log", async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const before = follower.output.length;
+    pause(follower);
+    await new Promise((r) => setTimeout(r, 600));
+    resume(follower);
+    const until = Date.now() + 5000;
+    while (!follower.output.slice(before).includes("event loop stalled") && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const line = follower.output.slice(before).split("\n").find((l) => l.includes("event loop stalled"));
+    assert.ok(line, `no stall warning in ${follower.id}'s log after a 600 ms pause:\n${follower.output.slice(before, before + 2000)}`);
+    const entry = JSON.parse(line) as { stalledMs: number; electionTimeoutMs: number; msg: string };
+    assert.ok(entry.stalledMs >= 500, line);
+    assert.match(entry.msg, /is the machine short of CPU, or the disk slow to fsync\? If such stalls are expected here, raise --election-ticks$/);
   });
 
   test("nothing listening: the write was not applied, and the error says so", async () => {
