@@ -507,13 +507,13 @@ export class NodeMachine {
   private noteStall(now: number): void {
     const last = this.lastTickMs;
     this.lastTickMs = now;
-    if (last === null) return;
-    const gap = now - last;
     const electionMs = this.opts.electionTimeoutTicks * this.opts.tickMs;
-    if (gap <= electionMs / 2) return;
-    this.stallsUnreported++;
-    this.longestStallMs = Math.max(this.longestStallMs, gap);
-    if (now - this.lastStallWarningMs < STALL_WARN_EVERY_MS) return;
+    if (last !== null && now - last > electionMs / 2) {
+      this.stallsUnreported++;
+      this.longestStallMs = Math.max(this.longestStallMs, now - last);
+    }
+    // Stalls within STALL_WARN_EVERY_MS of a warning are told in the next one, once it is due.
+    if (this.stallsUnreported === 0 || now - this.lastStallWarningMs < STALL_WARN_EVERY_MS) return;
     const longest = Math.round(this.longestStallMs);
     this.log.warn(
       { stalledMs: longest, stalls: this.stallsUnreported, electionTimeoutMs: electionMs, role: this.core.role },
