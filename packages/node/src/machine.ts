@@ -24,6 +24,7 @@ import { invariant } from "./paxos/invariant.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
 import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
 import { NOT_APPLIED, ZkError } from "./net/errors.js";
+import { afterResend } from "./client/retry.js";
 import { decodeConfig, describeConfig, encodeConfig, initialConfig, isConfigCommand, quorums, type ClusterConfig } from "./paxos/config.js";
 import { readMembership, writeMembership, type StoredMembership } from "./membership.js";
 
@@ -695,7 +696,8 @@ export class NodeMachine {
       const retry = r.code === ErrorCode.NOT_LEADER || (r.code === ErrorCode.CANNOT_PERSIST && command.requestId !== "");
       // After CANNOT_PERSIST the first attempt may be chosen yet: a later "not applied" holds
       // for the later attempt only.
-      const then = r.code === ErrorCode.NOT_LEADER ? done : (o: WriteOutcome | ZkError) => done(o instanceof ZkError && o.extra.outcome === Outcome.NOT_APPLIED ? new ZkError(o.code, `${o.message} (an earlier attempt may still take effect)`, { ...o.extra, outcome: Outcome.UNKNOWN }) : o);
+      const first = r;
+      const then = r.code === ErrorCode.NOT_LEADER ? done : (o: WriteOutcome | ZkError) => done(o instanceof ZkError ? afterResend(first, o) : o);
       if (retry && this.clock.now() < deadline) return this.waitForLeader(leader, deadline, then, () => this.write(command, deadline, false, then));
       done(r);
     });

@@ -45,6 +45,11 @@ describe("retry classification", () => {
     assert.equal(writeMayHaveApplied(z), true);
     assert.equal(isNoLeader(z), true, "still says why the last attempt failed");
     assert.equal(afterResend(earlier, z), z, "a second pass adds nothing");
+    // NOT_LEADER says only that the last attempt was not proposed there.
+    const refused = afterResend(earlier, new ZkError(ErrorCode.NOT_LEADER, "node n3 is not the leader"));
+    assert.equal(refused.code, ErrorCode.NOT_LEADER);
+    assert.equal(writeMayHaveApplied(refused), true);
+    assert.equal(writeMayHaveApplied(overTheWire(refused)), true, "and so it reads after crossing the wire");
     const unknown = new ZkError(ErrorCode.TIMEOUT, "did not answer within 5000 ms; a write may still take effect");
     assert.equal(afterResend(earlier, unknown), unknown);
   });

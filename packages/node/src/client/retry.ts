@@ -29,12 +29,13 @@ export function isNoLeader(z: ZkError): boolean {
 
 /**
  * Whether a write that failed with this retryable error may have been applied (or may still
- * be): true unless the answer says it was not (NOT_LEADER: never proposed there; an outcome
- * of NOT_APPLIED). An error without an outcome (an older node's) counts as unknown.
+ * be): an outcome the answer states decides; without one, true unless it is NOT_LEADER (never
+ * proposed there). An error without an outcome (an older node's) counts as unknown.
  */
 export function writeMayHaveApplied(z: ZkError): boolean {
-  if (z.code === ErrorCode.NOT_LEADER) return false;
-  return z.extra.outcome !== Outcome.NOT_APPLIED;
+  if (z.extra.outcome === Outcome.UNKNOWN) return true;
+  if (z.extra.outcome === Outcome.NOT_APPLIED) return false;
+  return z.code !== ErrorCode.NOT_LEADER;
 }
 
 /**
@@ -53,6 +54,8 @@ export function worthResending(z: ZkError): boolean {
  * The error for a write that was sent again after `earlier` (which left its outcome unknown)
  * and then failed with `last`: if `last` says the write was not applied, that holds for the
  * last attempt only, so the answer keeps `earlier`'s "may or may not have been applied".
+ * ZkSession uses it for its resends, and a node for a write it sent to the next leader after
+ * the first refused it with CANNOT_PERSIST (machine.ts).
  */
 export function afterResend(earlier: ZkError, last: ZkError): ZkError {
   if (writeMayHaveApplied(last)) return last;

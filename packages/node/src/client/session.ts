@@ -376,13 +376,16 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     const again = worthResending(z) || (isNoLeader(z) && t.noLeader < NO_LEADER_ANSWERS_MAX);
     if (again && (p.key !== "" || leaderRead(p.req)) && Date.now() + RESEND_PAUSE_MS < p.deadline && !this.closed) {
       if (p.key !== "" && t.unknown === null && writeMayHaveApplied(z)) t.unknown = z;
+      // Every way this request can still fail (a later answer, a close meanwhile) keeps an
+      // earlier attempt's unknown outcome.
+      const fail = (e: ZkError) => p.reject(t.unknown !== null ? afterResend(t.unknown, e) : e);
       const waiting = {
         timer: setTimeout(() => {
           this.resending.delete(waiting);
-          if (this.closed) return p.reject(z);
-          this.send(p.req, this.nextId++, undefined, p.key, p.deadline, t).then(p.resolve, (e: ZkError) => p.reject(t.unknown !== null ? afterResend(t.unknown, e) : e));
+          if (this.closed) return fail(z);
+          this.send(p.req, this.nextId++, undefined, p.key, p.deadline, t).then(p.resolve, fail);
         }, RESEND_PAUSE_MS),
-        reject: p.reject,
+        reject: fail,
         error: z,
       };
       this.resending.add(waiting);

@@ -153,6 +153,8 @@ export type FaultKind =
 const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
+/** More members than any run has (the initial ones and those added): each gets its own nonce range. */
+const NONCE_NODES_MAX = 16;
 /** How long the operator waits for the staying voters to apply a removal before stopping the removed node anyway (zk-cli cluster remove-node: 10 s). */
 const REMOVAL_SETTLE_TICKS = 10_000 / TICK_MS;
 /** Applied slots between comparisons of the replicas' tree hashes. */
@@ -243,8 +245,6 @@ interface Proposal {
   attempt: number;
   since: number;
   ackedSlot: number;
-  /** The nonce each attempt's node stamped into it (index attempt - 1). */
-  readonly nonces: number[];
 }
 
 type Packet =
@@ -392,12 +392,8 @@ class Simulation {
   private readonly chosenLog = new Map<number, Command>();
   private readonly leaderOfBallot = new Map<string, string>(); // ballot -> node#incarnation
   private readonly proposals: Proposal[] = [];
-  /**
-   * Write attempts a node answered OUTCOME_NOT_APPLIED ("requestId#nonce"), and who was told
-   * so when. Nonces are unique per node, not across nodes: an attempt whose nonce another
-   * attempt of the same write also drew is left out (it could not be told apart).
-   */
-  private readonly notApplied = new Map<string, { readonly attempt: number; readonly told: string }>();
+  /** Write attempts a node answered OUTCOME_NOT_APPLIED ("requestId#nonce"), and who was told so when. */
+  private readonly notApplied = new Map<string, string>();
   private nextProposalId = 1;
   private readonly history = new HistoryRecorder();
   /** The first replica's tree hash at each checked slot. */
@@ -482,6 +478,7 @@ class Simulation {
       };
       node.disk = this.newDisk(node, mem, 0);
       this.nodes.push(node);
+      if (this.nodes.length > NONCE_NODES_MAX) throw new Error(`zk: sim bug: more than ${NONCE_NODES_MAX} members share nonce ranges`);
       this.start(node);
       return node;
     }
@@ -567,7 +564,9 @@ class Simulation {
       heartbeatTicks: HEARTBEAT_TICKS,
       dataBytesMax: 1024,
       seed: this.rng.int(2 ** 31),
-      nonceBase: n.incarnation * 2 ** 32,
+      // Unique across nodes too (a node's own counter never repeats): the not-applied check
+      // tells write attempts apart by request id and nonce.
+      nonceBase: (n.incarnation * NONCE_NODES_MAX + this.nodes.indexOf(n)) * 2 ** 32,
       logMemorySlots: LOG_MEMORY_SLOTS,
       promoteLagSlots: 8,
       // Even seeds: the fsync off the event loop (--fsync-off-loop; flushes complete later, may
@@ -768,7 +767,7 @@ class Simulation {
       this.checks["applied-exactly-once"]++;
       this.checks["not-applied-is-true"]++;
       const told = this.notApplied.get(`${cmd.requestId}#${cmd.nonce}`);
-      if (told !== undefined) throw new Violated("safety", `slot ${slot} holds ${describe(command)}, which was answered as not applied (${told.told})`);
+      if (told !== undefined) throw new Violated("safety", `slot ${slot} holds ${describe(command)}, which was answered as not applied (${told})`);
       if (cmd.requestId !== "" && outcome.firstZxid === undefined) {
         const first = n.executed.get(cmd.requestId);
         if (first !== undefined) throw new Violated("safety", `${n.id} applied request ${cmd.requestId} twice: at slot ${first} and again at slot ${slot}`);
@@ -888,7 +887,7 @@ class Simulation {
       // The request id is the deduplication key: every retry of this write carries it.
       const command: ZkCommand = { requestId: `r${id}`, timeMs: 0, nonce: 0, op };
       const historyId = this.history.invoke(key, zop, this.now, `p${id}`);
-      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0, nonces: [] });
+      this.proposals.push({ id, command, key, op: zop, historyId, state: "queued", attempt: 0, since: this.now, ackedSlot: 0 });
     }
     if (this.rng.chance(0.2)) this.tryRead(null);
     // Reads at every node that believes it leads: a deposed leader that still thinks it
@@ -910,10 +909,7 @@ class Simulation {
         if (r instanceof ZkError && !isDefinite(r)) {
           // The node says this attempt will never be applied: remember it by its nonce (the
           // machine stamped it into `command`) and fail the run if a slot ever holds it.
-          p.nonces[attempt - 1] = command.nonce;
-          if (r.extra.outcome === Outcome.NOT_APPLIED && !p.nonces.some((x, i) => x === command.nonce && i !== attempt - 1)) {
-            this.notApplied.set(`${command.requestId}#${command.nonce}`, { attempt, told: `p${p.id} attempt ${attempt}, told by ${n.id} at tick ${this.now}: ${r.message}` });
-          }
+          if (r.extra.outcome === Outcome.NOT_APPLIED) this.notApplied.set(`${command.requestId}#${command.nonce}`, `p${p.id} attempt ${attempt}, told by ${n.id} at tick ${this.now}: ${r.message}`);
           return this.requeue(p, `${r.code}: ${r.message}`);
         }
         p.state = "acked";
@@ -925,11 +921,6 @@ class Simulation {
         this.history.complete(p.historyId, result, this.now);
         this.log(`p${p.id} answered by ${n.id}: ${JSON.stringify(result)}${r instanceof ZkError ? "" : ` at slot ${r.zxid}`}`);
       });
-      // Stamped by write() before it answers. Another attempt of this write told "not applied"
-      // under the same nonce (drawn on another node) can no longer be told apart from this one.
-      p.nonces[attempt - 1] = command.nonce;
-      const told = this.notApplied.get(`${command.requestId}#${command.nonce}`);
-      if (told !== undefined && told.attempt !== attempt) this.notApplied.delete(`${command.requestId}#${command.nonce}`);
     });
     if (!sent) p.state = "queued";
   }
