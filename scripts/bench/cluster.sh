@@ -2,11 +2,12 @@
 # 127.0.0.1, each under `node` with the flags the profiler needs. Source it after pids.sh;
 # the caller stops PIDS on exit (by PID only).
 
-# start_nodes BASE_PORT DATA_DIR LOG_DIR CLUSTER_ID NODE_FLAGS_FN: start n1..n3 with ports
-# from BASE_PORT; `NODE_FLAGS_FN i` prints node's own flags for member i (one per line).
+# start_nodes BASE_PORT DATA_DIR LOG_DIR CLUSTER_ID NODE_FLAGS_FN [ZK_FLAGS_FN]: start n1..n3
+# with ports from BASE_PORT; `NODE_FLAGS_FN i` prints node's own flags for member i and
+# `ZK_FLAGS_FN i` zk-node's extra flags (one per line each).
 # Sets EPS (addresses), ENDPOINTS (comma-separated) and appends to PIDS.
 start_nodes() {
-  local base=$1 data=$2 logs=$3 cluster=$4 flags_fn=$5 i peers=""
+  local base=$1 data=$2 logs=$3 cluster=$4 flags_fn=$5 zk_flags_fn=${6:-} i peers=""
   local root
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   EPS=()
@@ -15,10 +16,11 @@ start_nodes() {
     peers+="${peers:+,}n$i=127.0.0.1:$((base + i - 1))"
   done
   for i in 1 2 3; do
-    local flags=()
+    local flags=() zk_flags=()
     mapfile -t flags < <("$flags_fn" "$i")
+    [ -n "$zk_flags_fn" ] && mapfile -t zk_flags < <("$zk_flags_fn" "$i")
     node "${flags[@]}" "$root/packages/node/bin/zk-node.js" \
-      --id "n$i" --listen "${EPS[$((i - 1))]}" --peers "$peers" --data-dir "$data/n$i" --cluster-id "$cluster" --log-level warn --initial-cluster \
+      --id "n$i" --listen "${EPS[$((i - 1))]}" --peers "$peers" --data-dir "$data/n$i" --cluster-id "$cluster" --log-level warn --initial-cluster "${zk_flags[@]}" \
       >"$logs/n$i.log" 2>&1 &
     PIDS+=("$!")
     disown "$!"

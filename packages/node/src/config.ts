@@ -49,6 +49,10 @@ export interface NodeConfig {
   readonly zkSuperDigest: string | null;
   /** --fsync-off-loop: a Ready's fsync runs on libuv's thread pool while the event loop goes on. */
   readonly fsyncOffLoop: boolean;
+  /** --trace-file: where to append the write path's timeline (trace.ts), or null for none. */
+  readonly traceFile: string | null;
+  /** --trace-every: trace every Nth log slot. */
+  readonly traceEvery: number;
 }
 
 export class ConfigError extends Error {
@@ -78,6 +82,8 @@ const SETTINGS = {
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
   "zk-super-digest": { env: "ZK_ZK_SUPER_DIGEST", key: "zkSuperDigest" },
   "fsync-off-loop": { env: "ZK_FSYNC_OFF_LOOP", key: "fsyncOffLoop" },
+  "trace-file": { env: "ZK_TRACE_FILE", key: "traceFile" },
+  "trace-every": { env: "ZK_TRACE_EVERY", key: "traceEvery" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
@@ -88,7 +94,7 @@ type Setting = keyof typeof SETTINGS;
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
-       [--log-level info|debug|warn] [--fsync-off-loop]
+       [--log-level info|debug|warn] [--fsync-off-loop] [--trace-file FILE [--trace-every N]]
        [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
        [--zk-linearizable-reads]] [--zk-super-digest USER:DIGEST] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
@@ -111,15 +117,20 @@ words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/
 libuv's thread pool; the Ready's messages and answers still wait for it, while the event loop
 keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
 docs/benchmarks.md). A failed fsync then stops the node (exit 1).
+--trace-file FILE: append the write path's timeline to FILE: when every Nth log slot (--trace-every,
+default 64) is proposed, sent, received, written, acknowledged, chosen and applied on this node,
+on the machine's monotonic clock (scripts/bench/timeline.sh reads the files of a whole cluster).
 --zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this
 is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every ACL check, on both ports.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
 ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
-ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1), ZK_CONFIG.
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1),
+ZK_TRACE_FILE, ZK_TRACE_EVERY, ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
-logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop. Flags win over the environment,
+logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop,
+traceFile, traceEvery. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -199,6 +210,10 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (zkSuperDigest !== null && !/^[^:]+:[A-Za-z0-9+/]{27}=$/.test(zkSuperDigest)) {
     throw new ConfigError(`invalid --zk-super-digest "${zkSuperDigest}": expected USER:DIGEST, DIGEST being base64(sha1("USER:PASSWORD")) (28 characters)`);
   }
+  const traceFile = get("trace-file") ?? null;
+  const traceEverySpec = get("trace-every");
+  if (traceFile === null && traceEverySpec !== undefined) throw new ConfigError("--trace-every sets how often --trace-file records a slot: add --trace-file FILE");
+  const traceEvery = int(traceEverySpec ?? "64", "--trace-every", 1, 1_000_000);
   if (heartbeatTicks >= electionTimeoutTicks) throw new ConfigError(`--heartbeat-ticks (${heartbeatTicks}) must be below --election-ticks (${electionTimeoutTicks})`);
   return {
     id,
@@ -222,6 +237,8 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     zkLinearizableReads,
     zkSuperDigest,
     fsyncOffLoop: bool(get("fsync-off-loop"), "--fsync-off-loop"),
+    traceFile,
+    traceEvery,
   };
 }
 

@@ -48,6 +48,8 @@ export interface NodeOptions {
   readonly retainEntries?: number;
   /** A Ready's fsync through store.flush(), off the event loop (zk-node --fsync-off-loop). */
   readonly fsyncOffLoop?: boolean;
+  /** ports.trace hears of every Nth log slot (zk-node --trace-every); 0 or absent: none. */
+  readonly traceEvery?: number;
 }
 
 /** What the machine needs from its store: the acceptor state and the state machine's tables, in one file. */
@@ -137,7 +139,20 @@ export interface MachinePorts {
   configApplied?(config: ClusterConfig, slot: number): void;
   /** The machine stopped for good (a failed fsync): the process should exit. */
   fatal?(err: Error): void;
+  /**
+   * A sampled log slot (every opts.traceEvery-th) reached `stage` on this node; `peer` is the
+   * member it was sent to or heard from. The write path's timeline (zk-node --trace-file).
+   */
+  trace?(stage: TraceStage, slot: number, peer: NodeId | null): void;
 }
+
+/**
+ * Where a log slot is on its way, as ports.trace hears it. Leader: accept-sent (to each
+ * follower), written (its own transaction committed), reply-received (a follower's acceptance,
+ * by each), chosen, applied. Follower: accept-received, written, acknowledged (its reply left),
+ * applied.
+ */
+export type TraceStage = "accept-sent" | "accept-received" | "written" | "acknowledged" | "reply-received" | "chosen" | "applied";
 
 /** A membership change an operator asks for (zk-cli member ...). */
 export type MembershipChange =
@@ -365,6 +380,9 @@ export class NodeMachine {
   private applied: number;
   private pendingCompaction = false;
   private stopped = false;
+  /** ports.trace's sampling (opts.traceEvery; 0: no trace) and each follower's acceptance traced so far. */
+  private readonly traceEvery: number;
+  private readonly tracedMatch = new Map<NodeId, number>();
   /**
    * The core whose Ready is committed and waiting for its flush (store.flush), or whose
    * Ready's transaction waits for the next turn (ports.defer): it cuts no next Ready until that
@@ -416,6 +434,7 @@ export class NodeMachine {
     this.log = ports.log;
     this.rng = new SeededRng(opts.seed);
     this.logMemorySlots = opts.logMemorySlots ?? LOG_MEMORY_SLOTS;
+    this.traceEvery = ports.trace !== undefined && opts.traceEvery !== undefined && opts.traceEvery > 0 ? opts.traceEvery : 0;
     this.membershipNow = readMembership(store.db) ?? { slot: 0, config: initialConfig(opts.members) };
     for (const m of opts.members) this.addressBook.set(m.id, m.address);
     for (const m of this.membershipNow.config.members) this.addressBook.set(m.id, m.address);
@@ -647,6 +666,7 @@ export class NodeMachine {
     const now = this.clock.now();
     for (const m of messages) {
       if (m.type === "acceptReply") this.lastHeard.set(m.from, now);
+      if (this.traceEvery > 0) this.traceReceived(m);
       this.core.step(m);
     }
     this.ports.schedule();
@@ -948,6 +968,25 @@ export class NodeMachine {
     }
   }
 
+  // ---- The write path's timeline (ports.trace) ---------------------------------------------
+
+  /** ports.trace for each sampled slot from `first` to `last`. */
+  private traceSlots(stage: TraceStage, first: number, last: number, peer: NodeId | null): void {
+    const every = this.traceEvery;
+    for (let s = Math.ceil(first / every) * every; s <= last; s += every) this.ports.trace!(stage, s, peer);
+  }
+
+  /** A peer's Accept (the slots it carries) or acceptance (the slots its match newly covers). */
+  private traceReceived(m: Message): void {
+    if (m.type === "accept" && m.commands.length > 0) this.traceSlots("accept-received", m.firstSlot, m.firstSlot + m.commands.length - 1, m.from);
+    if (m.type !== "acceptReply" || !m.ok || this.core.role !== "leader") return;
+    const before = this.tracedMatch.get(m.from);
+    if (before !== undefined && m.match > before) this.traceSlots("reply-received", before + 1, m.match, m.from);
+    // The first reply heard from a follower only sets where its slots begin (it may cover a
+    // whole catch-up); a match that went back (a new ballot) starts over from it.
+    if (before === undefined || m.match > before || m.match < before - this.traceEvery) this.tracedMatch.set(m.from, m.match);
+  }
+
   // ---- The Ready loop ---------------------------------------------------------------------
 
   process(): void {
@@ -959,6 +998,10 @@ export class NodeMachine {
       //    once durable. Sending first overlaps the followers' fsync with ours.
       const proposals = rd.messages.filter((m) => m.type === "accept");
       if (proposals.length > 0) this.ports.send(proposals);
+      if (this.traceEvery > 0) {
+        for (const m of proposals) if (m.type === "accept") this.traceSlots("accept-sent", m.firstSlot, m.firstSlot + m.commands.length - 1, m.to);
+        if (this.core.role === "leader" && rd.committed.length > 0) this.traceSlots("chosen", rd.committed[0]!.slot, rd.committed[rd.committed.length - 1]!.slot, null);
+      }
       // 1. Persist the acceptor state and apply what became chosen in ONE transaction: one
       //    fsync per Ready, durable before anything leaves this node.
       //    A Ready that only advances the chosen index and applies needs no fsync (mustSync).
@@ -1057,6 +1100,7 @@ export class NodeMachine {
     }
     // Members of a configuration we now hold must be reachable (a candidate asks its voters).
     for (const e of rd.entries) if (isConfigCommand(e.command)) this.learnAddresses(decodeConfig(e.command));
+    if (this.traceEvery > 0 && rd.entries.length > 0) this.traceSlots("written", rd.entries[0]!.slot, rd.entries[rd.entries.length - 1]!.slot, null);
     return { outcomes };
   }
 
@@ -1109,6 +1153,9 @@ export class NodeMachine {
   private finishReady(rd: Ready, proposalsSent: boolean, outcomes: Applied[] | null, entriesDurable = true): void {
     // 2. Send the rest: promises and acceptances only now that they are durable.
     this.ports.send(proposalsSent ? rd.messages.filter((m) => m.type !== "accept") : rd.messages);
+    if (this.traceEvery > 0 && this.core.role !== "leader" && rd.entries.length > 0) {
+      this.traceSlots("acknowledged", rd.entries[0]!.slot, rd.entries[rd.entries.length - 1]!.slot, this.core.leaderId);
+    }
     // 3. Answer the writes and reads that are now settled; chosen slots make room for more.
     if (outcomes !== null) this.settle(outcomes);
     if (this.admission.length > 0) this.admit();
@@ -1221,6 +1268,7 @@ export class NodeMachine {
 
   /** After the transaction: publish watch events, answer writes waiting on these slots, wake reads. */
   private settle(outcomes: Applied[]): void {
+    if (this.traceEvery > 0) this.traceSlots("applied", outcomes[0]!.slot, outcomes[outcomes.length - 1]!.slot, null);
     this.applied = outcomes[outcomes.length - 1]!.slot;
     if (this.applied - this.core.compactedIndex >= 2 * this.logMemorySlots) this.pendingCompaction = true;
     this.ports.applied(outcomes);

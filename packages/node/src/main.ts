@@ -12,6 +12,7 @@ import { ZkProtocolServer } from "./zk-protocol/listener.js";
 import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
+import { TraceWriter } from "./trace.js";
 
 export const DB_FILE = "zk.db";
 /** How long a SIGTERM waits for gRPC to close its connections before the process exits anyway. */
@@ -103,8 +104,18 @@ async function main(): Promise<void> {
     if (e instanceof StoreError) fail(e.message);
     fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
   }
-  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries, fsyncOffLoop: cfg.fsyncOffLoop };
-  const node = new ZkNode(nodeOptions, store, log);
+  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries, fsyncOffLoop: cfg.fsyncOffLoop, traceEvery: cfg.traceFile === null ? 0 : cfg.traceEvery };
+  let trace: TraceWriter | null = null;
+  if (cfg.traceFile !== null) {
+    try {
+      trace = new TraceWriter(cfg.traceFile, cfg.id);
+    } catch (e) {
+      store.close();
+      lock.release();
+      fail(`cannot open --trace-file ${cfg.traceFile}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+  const node = new ZkNode(nodeOptions, store, log, trace);
   const server = new NodeServer(node, cfg.clusterId, cfg.listen, log, { snapshotSource: store.path, superDigest: cfg.zkSuperDigest ?? undefined });
   try {
     await server.bind();

@@ -21,6 +21,7 @@ import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
 import { NodeMachine, type Clock, type Done, type ElectionEvent, type MemberProgress, type MembershipChange, type NodeOptions, type WriteOutcome } from "./machine.js";
 import { describeConfig, type ClusterConfig } from "./paxos/config.js";
+import type { TraceWriter } from "./trace.js";
 
 export { DATA_BYTES_HARD_MAX, LOG_MEMORY_SLOTS, SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, type Member, type NodeOptions, type WriteOutcome } from "./machine.js";
 
@@ -71,6 +72,8 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     readonly opts: NodeOptions,
     private readonly store: SqliteAcceptorStore,
     private readonly log: Logger,
+    /** Where the write path's timeline goes (zk-node --trace-file), if anywhere; closed by stop(). */
+    private readonly trace: TraceWriter | null = null,
   ) {
     super();
     this.snapshotDir = join(dirname(store.path), "snapshots");
@@ -111,6 +114,7 @@ export class ZkNode extends EventEmitter<NodeEvents> {
         configApplied: (cfg) =>
           this.emit("election", { type: "role", role: this.machine.role, ballot: this.machine.promised, leader: this.machine.leaderId, reason: `configuration v${cfg.version}: ${cfg.change || "first"} -> ${describeConfig(cfg)}`, tick: 0, unixMs: Date.now() }),
         election: (ev) => this.emit("election", ev),
+        trace: trace === null ? undefined : (stage, slot, peer) => trace.write(stage, slot, peer),
         // A failed fsync (machine.flushFailed): zk-node exits (main.ts).
         fatal: (err) => this.emit("fatal", err),
         applied: (outcomes) => {
@@ -214,6 +218,11 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.reaper.stop();
     this.transport.close();
     this.machine.stop();
+    try {
+      this.trace?.close();
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message.split("\n")[0] }, "cannot write the rest of the trace file");
+    }
     this.outgoing.close();
   }
 
