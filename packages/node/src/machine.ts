@@ -1017,17 +1017,7 @@ export class NodeMachine {
       // fsynced now would hold them back. Deferred, the followers' fsyncs overlap ours. (A Ready
       // that only applies has no fsync to overlap: its Accepts just carry the chosen index.)
       if (durable && !later && proposals.length > 0) {
-        const core = this.core;
-        this.flushingCore = core;
-        this.ports.defer(() => {
-          if (this.flushingCore === core) this.flushingCore = null;
-          // Stopped, or the core was replaced meanwhile: this Ready is not the current one's.
-          if (this.stopped || this.core !== core) return;
-          const persisted = this.persist(rd, true, false);
-          if (persisted === null) return;
-          this.finishReady(rd, true, persisted.outcomes);
-          this.ports.schedule();
-        });
+        this.afterTurn(() => this.persistDeferred(rd));
         return;
       }
       const persisted = this.persist(rd, durable, later);
@@ -1064,6 +1054,51 @@ export class NodeMachine {
       }
       this.finishReady(rd, proposals.length > 0, outcomes);
     }
+  }
+
+  /**
+   * Run `fn` at the next turn (ports.defer), the Ready loop held meanwhile (flushingCore): not
+   * at all if the machine stopped or its core was replaced by then (a snapshot installed, a
+   * disk alarm): the Ready it would finish is not the current one's.
+   */
+  private afterTurn(fn: () => void): void {
+    const core = this.core;
+    this.flushingCore = core;
+    this.ports.defer(() => {
+      if (this.flushingCore === core) this.flushingCore = null;
+      if (this.stopped || this.core !== core) return;
+      fn();
+    });
+  }
+
+  /**
+   * A leader's Ready whose Accepts left at the last turn, persisted now. What became chosen is
+   * applied and answered first, in a transaction without an fsync (those entries are durable
+   * on a quorum already), and the new entries' fsynced transaction waits one turn more: the
+   * answers, like the Accepts, reach their sockets only when the event loop turns, and would
+   * otherwise wait for an fsync they do not need. In one fsynced transaction as before when the
+   * Ready's hard state must be synced, or it chose a configuration (applying one is fsynced).
+   */
+  private persistDeferred(rd: Ready): void {
+    const split = rd.committed.length > 0 && !mustSync(rd.hardState, [], this.store.persistedPromise) && !rd.committed.some((e) => isConfigCommand(e.command));
+    if (!split) {
+      const persisted = this.persist(rd, true, false);
+      if (persisted === null) return;
+      this.finishReady(rd, true, persisted.outcomes);
+      this.ports.schedule();
+      return;
+    }
+    const applied = this.persist({ ...rd, entries: [] }, false, false);
+    if (applied === null) return;
+    if (applied.outcomes !== null) this.settle(applied.outcomes);
+    if (this.admission.length > 0) this.admit();
+    const rest: Ready = { ...rd, hardState: null, committed: [] };
+    this.afterTurn(() => {
+      const persisted = this.persist(rest, true, false);
+      if (persisted === null) return;
+      this.finishReady(rest, true, null);
+      this.ports.schedule();
+    });
   }
 
   /**
