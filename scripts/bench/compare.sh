@@ -5,6 +5,7 @@
 #   RUNS=5 DURATION_MS=5000 bash scripts/bench/compare.sh
 #   SYSTEMS="zk" bash scripts/bench/compare.sh   # only zk (e.g. while tuning the daemon)
 #   SYSTEMS="zookeeper zk zk-zkport" bash scripts/bench/compare.sh
+#   SYSTEMS="zookeeper zk" ROUNDS=3 RUNS=1 bash scripts/bench/compare.sh   # systems in turn
 #
 # Installs etcd-server and zookeeper from Debian when missing (as root). Starts a 3-member
 # etcd, a 3-member ZooKeeper and a 3-node zk cluster on 127.0.0.1, one system at a time (an
@@ -18,10 +19,15 @@
 # clients (ZooKeeper and zk-zkport: sync + getData; these two also run plain getData with 64
 # clients); leader kill -9 and the longest write gap (8 writers).
 # Closed-loop clients, one request in flight each, one connection per client, 100-byte values.
+# ROUNDS (default 1) repeats the whole sequence of systems, each on fresh data: with ROUNDS=3
+# RUNS=1 ZooKeeper and zk take turns (ZooKeeper, zk, ZooKeeper, zk, ...), so a machine whose
+# speed drifts during the invocation moves both systems' medians alike, and their ratio less.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNS="${RUNS:-3}"
+ROUNDS="${ROUNDS:-1}"
+ROUND=1
 FAILOVER_RUNS="${FAILOVER_RUNS:-$RUNS}"
 DURATION_MS="${DURATION_MS:-3000}"
 WARMUP_MS="${WARMUP_MS:-1000}"
@@ -181,7 +187,7 @@ system_up() {
     etcd) for i in 0 1 2; do etcd_start_member "$i"; done ;;
     zookeeper) for i in 0 1 2; do zookeeper_config "$i"; zookeeper_start_member "$i"; done ;;
     # A fresh cluster (own dir) for each: zk-zkport does not inherit zk's keys and log.
-    zk | zk-zkport) ZK_DIR="$WORK/$1"; zkcli cluster up --detach --base-port "$ZK_BASE" >"$OUT/$1-up.log" 2>&1 || die "$1: zk cluster up failed; see $OUT/$1-up.log" ;;
+    zk | zk-zkport) ZK_DIR="$WORK/$1-$ROUND"; zkcli cluster up --detach --base-port "$ZK_BASE" >"$OUT/$1-up.log" 2>&1 || die "$1: zk cluster up failed; see $OUT/$1-up.log" ;;
   esac
 }
 system_down() {
@@ -201,8 +207,8 @@ restart_member() {
 }
 
 run_system() {
-  local sys=$1 eps pids fn=${1//-/_}
-  log "$sys: starting 3 members"
+  local sys=$1 eps pids fn=${1//-/_} first=$(((ROUND - 1) * RUNS))
+  log "$sys: starting 3 members (round $ROUND/$ROUNDS)"
   system_up "$sys"
   eps=$("${fn}_endpoints")
   load --system "$sys" --endpoints "$eps" --shape ready >/dev/null || die "$sys did not become ready; see $OUT"
@@ -219,16 +225,16 @@ run_system() {
     set -- $shape
     for r in $(seq 1 "$RUNS"); do
       budget_left || { log "time budget spent; skipping the rest of $sys"; break 2; }
-      log "$sys: $1 with $2 clients ($3), run $r/$RUNS"
-      load "${common[@]}" --shape "$1" --clients "$2" --connect "$3" --run "$r" >>"$RESULTS" || log "$sys $1 $2 $3 run $r failed"
+      log "$sys: $1 with $2 clients ($3), run $r/$RUNS of round $ROUND/$ROUNDS"
+      load "${common[@]}" --shape "$1" --clients "$2" --connect "$3" --run "$((first + r))" >>"$RESULTS" || log "$sys $1 $2 $3 run $r failed"
     done
   done
   for r in $(seq 1 "$FAILOVER_RUNS"); do
     budget_left || { log "time budget spent; skipping $sys failover"; break; }
     log "$sys: leader kill -9, run $r/$FAILOVER_RUNS"
     pids=$("${fn}_pids")
-    local line file="$OUT/$sys-failover-$r.json"
-    load --system "$sys" --endpoints "$eps" --pids "$pids" --shape failover --clients 8 --timeout "$FAILOVER_TIMEOUT_MS" --run "$r" >"$file" || { log "$sys failover run $r failed"; break; }
+    local line file="$OUT/$sys-failover-$ROUND-$r.json"
+    load --system "$sys" --endpoints "$eps" --pids "$pids" --shape failover --clients 8 --timeout "$FAILOVER_TIMEOUT_MS" --run "$((first + r))" >"$file" || { log "$sys failover run $r failed"; break; }
     line=$(cat "$file")
     echo "$line" >>"$RESULTS"
     local killed
@@ -238,6 +244,8 @@ run_system() {
   done
   log "$sys: stopping"
   system_down "$sys"
+  # The next round starts this system on fresh data (zk's dirs are per round already).
+  case $sys in etcd | zookeeper) rm -rf "${WORK:?}/$sys" ;; esac
 }
 
 machine() {
@@ -253,7 +261,9 @@ machine() {
 install_incumbents
 build_zk
 machine >>"$RESULTS"
-for sys in $SYSTEMS; do run_system "$sys"; done
+for ROUND in $(seq 1 "$ROUNDS"); do
+  for sys in $SYSTEMS; do run_system "$sys"; done
+done
 node -e 'console.log(JSON.stringify({ machine: "end", loadavg: require("os").loadavg().map((x) => x.toFixed(2)).join(" ") }))' >>"$RESULTS"
 "$TSX" "$ROOT/scripts/bench/report.mts" "$RESULTS" | tee "$OUT/table.md"
 log "done in $((SECONDS - STARTED_AT)) s; results in $RESULTS"
