@@ -120,6 +120,7 @@ docs/benchmarks.md). A failed fsync then stops the node (exit 1).
 --trace-file FILE: append the write path's timeline to FILE: when every Nth log slot (--trace-every,
 default 64) is proposed, sent, received, written, acknowledged, chosen and applied on this node,
 on the machine's monotonic clock (scripts/bench/timeline.sh reads the files of a whole cluster).
+A FILE that holds anything but a trace (a store named by mistake) is refused, not appended to.
 --zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this
 is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every ACL check, on both ports.
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,

@@ -3,7 +3,7 @@
 // Linux machine shares, so one node's "accept-sent" and another's "accept-received" subtract to
 // the hop between them. One line per event: `<ns> <node> <stage> <slot> <peer or ->`.
 // scripts/bench/timeline.sh traces a loaded cluster; summarizeTimeline() below reads the files.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { TraceStage } from "./machine.js";
 
 /** Lines buffered before they are written (a node killed meanwhile loses at most these). */
@@ -13,12 +13,27 @@ export class TraceWriter {
   private readonly fd: number;
   private lines: string[] = [];
 
-  /** Appends to `path` (created if missing); throws if it cannot be opened. */
+  /**
+   * Appends to `path` (created if missing); throws if it cannot be opened, or if it holds
+   * something other than a trace: appending to a store, its log or any other file by mistake
+   * (a slip in --trace-file) would corrupt it.
+   */
   constructor(
     path: string,
     private readonly node: string,
   ) {
-    this.fd = openSync(path, "a");
+    const fd = openSync(path, "a+");
+    try {
+      const head = Buffer.alloc(256);
+      const n = readSync(fd, head, 0, head.length, 0);
+      if (n > 0 && parseTrace(head.subarray(0, n).toString("latin1").split("\n")[0]! + "\n").length === 0) {
+        throw new Error(`${path} holds something other than a zk trace; name a new file (or an earlier trace to append to)`);
+      }
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    this.fd = fd;
   }
 
   write(stage: TraceStage, slot: number, peer: string | null): void {

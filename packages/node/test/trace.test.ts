@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseTrace, summarizeTimeline, type TraceEvent } from "../src/trace.js";
+import { TraceWriter, parseTrace, summarizeTimeline, type TraceEvent } from "../src/trace.js";
 import type { TraceStage } from "../src/machine.js";
 import { TestCluster, runZkNode } from "./support/nodes.js";
 
@@ -102,5 +102,22 @@ describe("zk-node --trace-file", { timeout: 60_000 }, () => {
     const summary = summarizeTimeline(events);
     assert.equal(summary.length, 7, summary.map((s) => s.step).join("; "));
     for (const s of summary) assert.ok(s.p50Us >= 0, `${s.step}: ${s.p50Us} µs`);
+  });
+
+  test("a --trace-file that holds something else (a slip that names a node's store) is refused and left as it was", () => {
+    const store = join(c.node("n1").dataDir, "zk.db");
+    const before = readFileSync(store);
+    const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:23298", "--peers", "n1=127.0.0.1:23298", "--data-dir", join(c.dir, "other"), "--initial-cluster", "--trace-file", store]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot open --trace-file .*zk\.db: .* holds something other than a zk trace; name a new file/);
+    assert.ok(readFileSync(store).equals(before), "the store was written to");
+    // An earlier trace is appended to.
+    const trace = join(c.dir, "n1.trace");
+    const earlier = readFileSync(trace, "utf8");
+    const w = new TraceWriter(trace, "n1");
+    w.write("applied", 4096, null);
+    w.close();
+    const now = readFileSync(trace, "utf8");
+    assert.ok(now.startsWith(earlier) && parseTrace(now.slice(earlier.length)).length === 1, "the trace was not appended to");
   });
 });
