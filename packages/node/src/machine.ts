@@ -1088,6 +1088,11 @@ export class NodeMachine {
       this.ports.schedule();
       return;
     }
+    // Its chosen index goes to disk before the new entries do: every slot it covers must be
+    // in earlier transactions (an entry counts toward a quorum only after the Ready that
+    // wrote it), or a crash between the two would leave a chosen slot with no entry.
+    const lastChosen = rd.committed[rd.committed.length - 1]!.slot;
+    invariant(rd.entries.length === 0 || lastChosen < rd.entries[0]!.slot, `${this.id} chose slot ${lastChosen} in the Ready that first writes slot ${rd.entries[0]?.slot}`);
     const applied = this.persist({ ...rd, entries: [] }, false, false);
     if (applied === null) return;
     if (applied.outcomes !== null) this.settle(applied.outcomes);
