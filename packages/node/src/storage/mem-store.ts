@@ -128,9 +128,13 @@ export class MemAcceptorStore implements AcceptorStore {
     if (!this.undo) this.notDurable = [];
   }
 
-  /** A power cut: commits not yet durable (see `notDurable`) are gone, newest first. */
-  crash(): void {
-    for (let i = this.notDurable.length - 1; i >= 0; i--) this.rollBack(this.notDurable[i]!);
+  /**
+   * A power cut: commits not yet durable (see `notDurable`) are gone, newest first. A killed
+   * process (`processOnly`, kill -9) loses none: what it committed is in the page cache, as
+   * with SQLite's synchronous=NORMAL commits.
+   */
+  crash(processOnly = false): void {
+    if (!processOnly) for (let i = this.notDurable.length - 1; i >= 0; i--) this.rollBack(this.notDurable[i]!);
     this.notDurable = [];
     this.closed = true;
   }

@@ -1,6 +1,7 @@
-// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
-// pnpm sim --seed S --trace [--nodes 3|5] [--membership] [--bug ...]
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
+// pnpm sim --seed S --trace [--nodes 3|5] [--membership] [--kills] [--bug ...]
 // --membership: members are added, promoted and removed, and leadership transferred, while the faults run.
+// --kills: processes are killed too (kill -9: every commit survives, unlike a power cut's).
 // Exit code 1 when any seed violates a safety or liveness property.
 import { parseArgs } from "node:util";
 import { PLANTED_BUGS, runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
@@ -11,7 +12,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--json] | --seed S --trace [--membership]";
+const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] | --seed S --trace [--membership] [--kills]";
 
 function main(): number {
   let values;
@@ -27,6 +28,7 @@ function main(): number {
         bug: { type: "string" },
         "fault-ticks": { type: "string" },
         membership: { type: "boolean", default: false },
+        kills: { type: "boolean", default: false },
       },
       strict: true,
     }));
@@ -43,7 +45,7 @@ function main(): number {
   if (values.seed !== undefined) {
     const seed = int(values.seed, "--seed");
     if (seed === null) return usage("--seed must be an integer");
-    const r = runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
+    const r = runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, kills: values.kills, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
     if (values.json) process.stdout.write(JSON.stringify(summarize([r], nodes, 0, values.membership)) + "\n");
     else printSummary(summarize([r], nodes, 0, values.membership));
     return r.violation ? 1 : 0;
@@ -56,7 +58,7 @@ function main(): number {
   const results: SimResult[] = [];
   const progress = !values.json && process.stderr.isTTY;
   for (let seed = first; seed < first + count; seed++) {
-    results.push(runSeed({ seed, nodes, bug, faultTicks, membership: values.membership }));
+    results.push(runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, kills: values.kills }));
     if (progress && seed % 100 === 0) process.stderr.write(`\r${seed - first + 1}/${count} seeds`);
   }
   if (progress) process.stderr.write("\r");

@@ -45,6 +45,13 @@ export interface SimOptions {
    * while later. Off by default, so that the seeds of the other tests replay as they did.
    */
   readonly membership?: boolean;
+  /**
+   * Processes are killed too (kill -9), as often as the power is cut and on a stream of their
+   * own: a killed node keeps every commit, those without an fsync too (SQLite's NORMAL commits
+   * are in the page cache), so the states between a Ready's two transactions survive. Off by
+   * default, so that the seeds of the other tests replay as they did.
+   */
+  readonly kills?: boolean;
 }
 
 export interface Violation {
@@ -104,7 +111,9 @@ export type CheckKind =
   /** An installed snapshot: the follower's tree hashes as the sender's did at that slot. */
   | "snapshot-installed-intact"
   /** A membership change was applied, and every member that applied it agrees on it (one value per slot). */
-  | "membership-change-applied";
+  | "membership-change-applied"
+  /** A slot a killed process had applied without reporting it (its Ready waited for a flush), found applied on restart. */
+  | "applied-kept-by-kill";
 
 export type FaultKind =
   | "loss"
@@ -142,6 +151,12 @@ export type FaultKind =
   | "crash-before-flush"
   /** The power goes after a leader's Accepts left and before its own transaction (the inline fsync's deferred turn). */
   | "crash-after-accepts"
+  /**
+   * A node's process is killed (kill -9) instead of losing its power, at a crash-restart or a
+   * deferred turn (between the two transactions of a leader's split Ready, among others):
+   * every commit survives, those without an fsync too.
+   */
+  | "process-kill"
   /**
    * A Ready's fsync fails (EIO): the node stops, having sent none of that Ready's promises,
    * acceptances or answers, and the operator does what its log line says: moves the store aside
@@ -335,6 +350,8 @@ class Simulation {
   private deferred: { n: SimNode; incarnation: number; at: number; fn: () => void }[] = [];
   /** When deferred work runs: its own PRNG, so the other streams stay as without it. */
   private readonly turnRng: SeededRng;
+  /** Whether a crash kills the process rather than the power: its own PRNG, so the other streams stay as without it. */
+  private readonly killRng: SeededRng;
   private snapshotsInstalled = 0;
   private commits = 0;
   private now = 0;
@@ -361,6 +378,7 @@ class Simulation {
     "crash-mid-install": 0,
     "crash-before-flush": 0,
     "crash-after-accepts": 0,
+    "process-kill": 0,
     "fsync-error": 0,
     "member-add": 0,
     "member-promote": 0,
@@ -386,6 +404,7 @@ class Simulation {
     "recovering-refuses-local-read": 0,
     "snapshot-installed-intact": 0,
     "membership-change-applied": 0,
+    "applied-kept-by-kill": 0,
   };
 
   // What the checker knows.
@@ -423,6 +442,7 @@ class Simulation {
     this.ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     this.memberRng = new SeededRng(opts.seed * 40503 + 7);
     this.turnRng = new SeededRng(opts.seed * 69069 + 3);
+    this.killRng = new SeededRng(opts.seed * 1103515245 + 12345);
     this.nextNodeNumber = opts.nodes + 1;
     const calm = opts.faults === "demo";
     this.lossRate = calm ? 0 : this.rng.next() * 0.2;
@@ -549,6 +569,18 @@ class Simulation {
 
   private start(n: SimNode): void {
     n.incarnation++;
+    // A killed process kept all it committed, applies it had not reported yet among them (a
+    // Ready waiting for its flush): those slots are applied, as its tables say.
+    const kept: Applied[] = [];
+    for (let s = n.applied.length + 1; s <= n.mem.applied(); s++) {
+      const command = n.mem.entry(s)?.command ?? this.chosenLog.get(s);
+      if (command === undefined) throw new Violated("safety", `${n.id} restarts applied to ${n.mem.applied()} with slot ${s} neither in its log nor chosen anywhere`);
+      kept.push({ slot: s, command, outcome: null });
+    }
+    if (kept.length > 0) {
+      this.checks["applied-kept-by-kill"] += kept.length;
+      this.onApplied(n, kept);
+    }
     n.applied = n.applied.slice(0, n.mem.applied());
     // The tree is in the store's file: what the crash took from the applied index, it took
     // from the tree too.
@@ -684,12 +716,12 @@ class Simulation {
     if (why === "its disk is wiped") this.faults.wipe++;
   }
 
-  private crash(n: SimNode, why: string): void {
+  private crash(n: SimNode, why: string, processOnly = false): void {
     if (!n.machine) return;
     n.machine = null;
     n.stalledUntil = 0;
     n.diskFullUntil = 0;
-    n.mem.crash();
+    n.mem.crash(processOnly);
     n.restartAt = this.now + 5 + this.rng.int(40);
     this.crashes++;
     this.log(`${n.id} crashes (${why}); restarts at tick ${n.restartAt}`);
@@ -825,6 +857,11 @@ class Simulation {
         this.crash(x.n, "the power went after its Accepts left, before its own transaction");
         continue;
       }
+      if (this.opts.kills && this.now <= this.faultTicks && this.killRng.chance(this.persistCrashRate)) {
+        this.faults["process-kill"]++;
+        this.crash(x.n, "its process was killed before its deferred turn (every commit survives)", true);
+        continue;
+      }
       this.call(x.n, () => x.fn());
     }
     return true;
@@ -856,6 +893,12 @@ class Simulation {
         }
         this.faults["crash-before-flush"]++;
         this.crash(x.n, "the power went while a Ready's fsync was in flight");
+        continue;
+      }
+      if (this.opts.kills && this.now <= this.faultTicks && this.killRng.chance(this.persistCrashRate)) {
+        // Its commit is in the page cache: it survives, though nothing of its Ready was sent or answered.
+        this.faults["process-kill"]++;
+        this.crash(x.n, "its process was killed while a Ready's fsync was in flight (every commit survives)", true);
         continue;
       }
       this.call(x.n, () => x.done(null));
@@ -1348,6 +1391,14 @@ class Simulation {
       if (live.length > 0) {
         this.faults["crash-restart"]++;
         this.crash(this.rng.pick(live), "crash-restart");
+      }
+    }
+    // As often as a power cut, and on its own stream: a process killed (kill -9), its commits kept.
+    if (this.opts.kills && this.killRng.chance(this.crashRate)) {
+      const live = this.nodes.filter((n) => n.machine);
+      if (live.length > 0) {
+        this.faults["process-kill"]++;
+        this.crash(live[this.killRng.int(live.length)]!, "its process was killed (kill -9: every commit survives)", true);
       }
     }
     if (this.rng.chance(this.wipeRate)) {
