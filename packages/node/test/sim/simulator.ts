@@ -152,9 +152,10 @@ export type FaultKind =
   /** The power goes after a leader's Accepts left and before its own transaction (the inline fsync's deferred turn). */
   | "crash-after-accepts"
   /**
-   * A node's process is killed (kill -9) instead of losing its power, at a crash-restart or a
-   * deferred turn (between the two transactions of a leader's split Ready, among others):
-   * every commit survives, those without an fsync too.
+   * A node's process is killed (kill -9) instead of losing its power (with `kills`): at a
+   * crash-restart's rate, before a deferred turn (between the two transactions of a leader's
+   * split Ready, among others) and while a flush is in flight. Every commit survives, those
+   * without an fsync too.
    */
   | "process-kill"
   /**
@@ -580,6 +581,13 @@ class Simulation {
     if (kept.length > 0) {
       this.checks["applied-kept-by-kill"] += kept.length;
       this.onApplied(n, kept);
+      // Their outcomes are unknown, so a retry answered from the dedup table cannot be told
+      // from a first application: a request id not seen on this node counts as executed here.
+      for (const { slot, command } of kept) {
+        if (command.length === 0 || isConfigCommand(command)) continue;
+        const rid = decodeCommand(command).requestId;
+        if (rid !== "" && !n.executed.has(rid)) n.executed.set(rid, slot);
+      }
     }
     n.applied = n.applied.slice(0, n.mem.applied());
     // The tree is in the store's file: what the crash took from the applied index, it took
