@@ -217,6 +217,8 @@ export interface MachinePlantedBugs {
    * apply backlog: the new core hands those entries out again, and they are applied twice.
    */
   readonly keepApplyBacklog?: boolean;
+  /** Not a safety bug: the chosen-index notification leaves before the answers again (notifiesAfterAnswers), for the test that shows the order. */
+  readonly notifyBeforeAnswers?: boolean;
   /**
    * A follower's batched apply leaves out the chosen index waiting in memory
    * (unsavedHardState): the store records an applied index past its chosen one, which the
@@ -284,6 +286,9 @@ export const RETAIN_ENTRIES_DEFAULT = 5_000;
  * (appliedAtLeast), a configuration, a change of role.
  */
 export const FOLLOWER_APPLY_BATCH = 256;
+
+/** A leader's Ready that chose at most this many entries sends the followers' notification after its answers (notifiesAfterAnswers). */
+export const NOTIFY_AFTER_ANSWERS_MAX = 2;
 
 /** After a failed snapshot transfer, the next one to that follower waits this long. */
 const SNAPSHOT_RETRY_MS = 1000;
@@ -997,7 +1002,12 @@ export class NodeMachine {
       //    about this node's durable state, and the leader counts its own acceptance only
       //    once durable. Sending first overlaps the followers' fsync with ours.
       const proposals = rd.messages.filter((m) => m.type === "accept");
-      if (proposals.length > 0) this.ports.send(proposals);
+      if (this.notifiesAfterAnswers(rd, proposals)) {
+        // They leave at the next turn, after this Ready's answers (see notifiesAfterAnswers).
+        this.ports.defer(() => this.ports.send(proposals));
+      } else if (proposals.length > 0) {
+        this.ports.send(proposals);
+      }
       if (this.traceEvery > 0) {
         for (const m of proposals) if (m.type === "accept") this.traceSlots("accept-sent", m.firstSlot, m.firstSlot + m.commands.length - 1, m.to);
         if (this.core.role === "leader" && rd.committed.length > 0) this.traceSlots("chosen", rd.committed[0]!.slot, rd.committed[rd.committed.length - 1]!.slot, null);
@@ -1054,6 +1064,30 @@ export class NodeMachine {
       }
       this.finishReady(rd, proposals.length > 0, outcomes);
     }
+  }
+
+  /**
+   * Whether a leader's Ready that only tells the followers of what became chosen (its Accepts
+   * carry no entries: they are that notification) sends them one turn late, after the answers
+   * this Ready settles. It writes nothing of its own and chose at most
+   * NOTIFY_AFTER_ANSWERS_MAX entries (no configuration): one client's write, as with one
+   * client. Sent first, the notifications wake both followers, whose applies took the cores
+   * while the leader's answer waited to be written (docs/benchmarks.md, "Tenth session": put
+   * ×1 +9-14%, p50 -8 to -11%). Under load a Ready chooses more, and goes as before: deferring
+   * every such Ready cost put ×64 1-4%. A notification is knowledge, not a promise: late, it
+   * only makes a follower apply later (it batches its applies anyway).
+   */
+  private notifiesAfterAnswers(rd: Ready, proposals: readonly Message[]): boolean {
+    return (
+      this.core.role === "leader" &&
+      !this.opts.plantedBugs?.notifyBeforeAnswers &&
+      proposals.length > 0 &&
+      proposals.every((m) => m.type === "accept" && m.commands.length === 0) &&
+      rd.entries.length === 0 &&
+      rd.committed.length > 0 &&
+      rd.committed.length <= NOTIFY_AFTER_ANSWERS_MAX &&
+      !rd.committed.some((e) => isConfigCommand(e.command))
+    );
   }
 
   /**
