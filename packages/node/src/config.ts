@@ -118,7 +118,7 @@ libuv's thread pool; the Ready's messages and answers still wait for it, while t
 keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
 docs/benchmarks.md). A failed fsync then stops the node (exit 1).
 --trace-file FILE: append the write path's timeline to FILE: when every Nth log slot (--trace-every,
-default 64) is proposed, sent, received, written, acknowledged, chosen and applied on this node,
+default 64) is sent, received, written, acknowledged, chosen and applied on this node,
 on the machine's monotonic clock (scripts/bench/timeline.sh reads the files of a whole cluster).
 A FILE that holds anything but a trace (a store named by mistake) is refused, not appended to.
 --zk-super-digest USER:DIGEST: a client authenticated as USER with the password whose digest this

@@ -1003,8 +1003,12 @@ export class NodeMachine {
       //    once durable. Sending first overlaps the followers' fsync with ours.
       const proposals = rd.messages.filter((m) => m.type === "accept");
       if (this.notifiesAfterAnswers(rd, proposals)) {
-        // They leave at the next turn, after this Ready's answers (see notifiesAfterAnswers).
-        this.ports.defer(() => this.ports.send(proposals));
+        // They leave at the next turn, after this Ready's answers (see notifiesAfterAnswers);
+        // not at all if the machine stopped or its core was replaced (they were that core's).
+        const core = this.core;
+        this.ports.defer(() => {
+          if (!this.stopped && this.core === core) this.ports.send(proposals);
+        });
       } else if (proposals.length > 0) {
         this.ports.send(proposals);
       }

@@ -108,7 +108,8 @@ async function main(): Promise<void> {
   let trace: TraceWriter | null = null;
   if (cfg.traceFile !== null) {
     try {
-      trace = new TraceWriter(cfg.traceFile, cfg.id);
+      const file = cfg.traceFile;
+      trace = new TraceWriter(file, cfg.id, (e) => log.warn({ err: e.message.split("\n")[0] }, `cannot write --trace-file ${file}; tracing stopped, the node runs on`));
     } catch (e) {
       store.close();
       lock.release();

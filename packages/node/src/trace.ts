@@ -12,6 +12,8 @@ const TRACE_LINES_BUFFERED = 64;
 export class TraceWriter {
   private readonly fd: number;
   private lines: string[] = [];
+  /** Why the file stopped taking lines (a full disk...): tracing stopped, the node runs on. */
+  private failed: Error | null = null;
 
   /**
    * Appends to `path` (created if missing); throws if it cannot be opened, or if it holds
@@ -21,6 +23,8 @@ export class TraceWriter {
   constructor(
     path: string,
     private readonly node: string,
+    /** Told once when a write fails: the trace is dropped from then on, never thrown into the Ready loop. */
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {
     const fd = openSync(path, "a+");
     try {
@@ -37,15 +41,22 @@ export class TraceWriter {
   }
 
   write(stage: TraceStage, slot: number, peer: string | null): void {
+    if (this.failed !== null) return;
     this.lines.push(`${process.hrtime.bigint()} ${this.node} ${stage} ${slot} ${peer ?? "-"}\n`);
     if (this.lines.length >= TRACE_LINES_BUFFERED) this.flush();
   }
 
+  /** Write the buffered lines; a failure stops the trace (onError) and does not throw. */
   flush(): void {
-    if (this.lines.length === 0) return;
+    if (this.lines.length === 0 || this.failed !== null) return;
     const text = this.lines.join("");
     this.lines = [];
-    writeSync(this.fd, text);
+    try {
+      writeSync(this.fd, text);
+    } catch (e) {
+      this.failed = e as Error;
+      this.onError(this.failed);
+    }
   }
 
   close(): void {

@@ -3,7 +3,7 @@
 // shared monotonic clock, so that scripts/bench/timeline.sh's hops are real. Ports 23200-23202.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { readFileSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TraceWriter, parseTrace, summarizeTimeline, type TraceEvent } from "../src/trace.js";
 import type { TraceStage } from "../src/machine.js";
@@ -119,5 +119,15 @@ describe("zk-node --trace-file", { timeout: 60_000 }, () => {
     w.close();
     const now = readFileSync(trace, "utf8");
     assert.ok(now.startsWith(earlier) && parseTrace(now.slice(earlier.length)).length === 1, "the trace was not appended to");
+  });
+
+  test("a trace file that stops taking writes stops the trace, once, and throws nothing into the node", () => {
+    const errors: Error[] = [];
+    const w = new TraceWriter(join(c.dir, "broken.trace"), "n1", (e) => errors.push(e));
+    // The descriptor goes away under it: each write fails (EBADF), as on a disk that failed.
+    closeSync((w as unknown as { fd: number }).fd);
+    for (let i = 0; i < 200; i++) w.write("applied", i, null);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /EBADF/);
   });
 });
