@@ -4,14 +4,22 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { describe, test } from "node:test";
-import { runSeed, type PlantedBug, type SimResult } from "./sim/simulator.js";
+import { after, describe, test } from "node:test";
+import { type PlantedBug, type SimOptions, type SimResult } from "./sim/simulator.js";
+import { SeedPool } from "./sim/pool.js";
 
-function sweep(nodes: number, first: number, count: number, membership = false): SimResult[] {
-  const out: SimResult[] = [];
+// Seeds are CPU-bound and deterministic: they run on every core (the results are the same).
+const pool = new SeedPool();
+after(() => pool.close());
+
+/** Seeds first .. first + count - 1 with these options. */
+function seeds(first: number, count: number, opts: Omit<SimOptions, "seed">): SimOptions[] {
+  return Array.from({ length: count }, (_, i) => ({ ...opts, seed: first + i }));
+}
+
+function sweep(nodes: number, first: number, count: number, membership = false): Promise<SimResult[]> {
   // Killed processes (kept commits) as well as power cuts.
-  for (let seed = first; seed < first + count; seed++) out.push(runSeed({ seed, nodes, membership, kills: true }));
-  return out;
+  return pool.runAll(seeds(first, count, { nodes, membership, kills: true }));
 }
 
 /** What only a run with membership changes does. */
@@ -21,8 +29,8 @@ describe("simulated clusters stay safe and live", () => {
   // Each seed runs the real znode tree on every replica (in-memory SQLite): ~10x the cost of
   // a core-only seed, so the suite sweeps fewer; run 10,000 per size before landing a change.
   for (const [nodes, count, membership] of [[3, 150, false], [5, 60, false], [3, 150, true], [5, 100, true]] as const) {
-    test(`${count} seeds on ${nodes} nodes${membership ? " with membership changes" : ""}: no violation, and the faults really happen`, () => {
-      const results = sweep(nodes, 1, count, membership);
+    test(`${count} seeds on ${nodes} nodes${membership ? " with membership changes" : ""}: no violation, and the faults really happen`, async () => {
+      const results = await sweep(nodes, 1, count, membership);
       const bad = results.filter((r) => r.violation);
       assert.deepEqual(bad.map((r) => r.violation), []);
       const total = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
@@ -70,18 +78,14 @@ describe("planted bugs are caught", () => {
     { bug: "deposed-not-applied", nodes: 3, from: 1 },
   ];
   for (const { bug, nodes, from, membership = false } of cases) {
-    test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, () => {
-      let found: SimResult | undefined;
+    test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}: a seed violates safety, and replaying it shows the same violation`, async () => {
       // A broken protocol may also livelock; the seed we want shows the safety failure.
-      for (let seed = from; seed < from + 300 && !found; seed++) {
-        const r = runSeed({ seed, nodes, bug, membership });
-        if (r.violation && r.violation.kind !== "liveness") found = r;
-      }
+      const found = await pool.findFirst(seeds(from, 300, { nodes, bug, membership }), (r) => r.violation !== null && r.violation.kind !== "liveness");
       assert.ok(found?.violation, `no seed in ${from}..${from + 299} exposed ${bug} as a safety or assertion failure`);
-      const again = runSeed({ seed: found.seed, nodes, bug, membership });
-      assert.deepEqual(again.violation, found.violation, "the seed reproduces the failure exactly");
-      // The same seed without the bug is clean.
-      assert.equal(runSeed({ seed: found.seed, nodes, membership }).violation, null);
+      // Replayed, the seed fails the same way; the same seed without the bug is clean.
+      const [again, clean] = await pool.runAll([{ seed: found.seed, nodes, bug, membership }, { seed: found.seed, nodes, membership }]);
+      assert.deepEqual(again!.violation, found.violation, "the seed reproduces the failure exactly");
+      assert.equal(clean!.violation, null);
     });
   }
 });
@@ -99,8 +103,8 @@ describe("seeds that found bugs stay clean", () => {
     { seed: 16, nodes: 5, membership: true, kills: true, was: "applies kept by a killed process" },
   ];
   for (const { seed, nodes, membership = false, kills = false, was } of seeds) {
-    test(`seed ${seed} on ${nodes} nodes${kills ? " with kills" : ""} (${was})`, () => {
-      assert.equal(runSeed({ seed, nodes, membership, kills }).violation, null);
+    test(`seed ${seed} on ${nodes} nodes${kills ? " with kills" : ""} (${was})`, async () => {
+      assert.equal((await pool.run({ seed, nodes, membership, kills })).violation, null);
     });
   }
 });
@@ -112,8 +116,8 @@ describe("what a write costs the disks", () => {
   // index on its own (nothing else in that Ready) added one more per follower: 6.9-7.2 on
   // these seeds, against 5.4-5.6 with the notification written by its next transaction.
   for (const seed of [1, 2, 3]) {
-    test(`seed ${seed}, calm: under 6.2 store commits per chosen slot on 3 nodes`, () => {
-      const r = runSeed({ seed, nodes: 3, faults: "demo" });
+    test(`seed ${seed}, calm: under 6.2 store commits per chosen slot on 3 nodes`, async () => {
+      const r = await pool.run({ seed, nodes: 3, faults: "demo" });
       assert.equal(r.violation, null);
       assert.ok(r.chosen >= 50, `only ${r.chosen} slots chosen`);
       const perSlot = r.commits / r.chosen;
@@ -149,22 +153,34 @@ describe("pnpm sim", () => {
     assert.ok(s.faults["process-kill"] > 0, "no process was killed");
   });
 
-  test("kills: a killed node keeps applies it never reported (its Ready waited for a flush), and they count", () => {
+  test("kills: a killed node keeps applies it never reported (its Ready waited for a flush), and they count", async () => {
     // Rare (a kill while a flush is in flight, on an even seed): search for the first seed.
-    let kept: SimResult | undefined;
-    for (let seed = 1; seed <= 300 && !kept; seed++) {
-      const r = runSeed({ seed, nodes: 5, membership: true, kills: true });
-      assert.equal(r.violation, null, `seed ${seed}`);
-      if (r.checks["applied-kept-by-kill"] > 0) kept = r;
-    }
+    const kept = await pool.findFirst(seeds(1, 300, { nodes: 5, membership: true, kills: true }), (r) => {
+      assert.equal(r.violation, null, `seed ${r.seed}`);
+      return r.checks["applied-kept-by-kill"] > 0;
+    });
     assert.ok(kept, "no seed in 1..300 had a killed process keep an apply it had not reported");
   });
 
-  test("exit 1 with the failing seed and a replay command when a planted bug is on", () => {
-    const r = sim("--seeds", "40", "--bug", "skip-recovery");
+  test("exit 1 with the failing seed and a replay command when a planted bug is on; the replay, run as printed, fails the same way", () => {
+    const r = sim("--seeds", "6", "--first-seed", "1", "--bug", "skip-recovery", "--kills");
     assert.equal(r.status, 1);
     assert.match(r.stdout, /violations +[1-9]/);
-    assert.match(r.stdout, /replay +pnpm sim --seed \d+ --nodes 3 --trace/);
+    const first = /^first +(seed \d+ tick \d+ .*)$/m.exec(r.stdout)?.[1];
+    // The replay names every flag the seed ran with: without --bug it would replay a clean run.
+    const replay = /^replay +pnpm sim (--seed \d+ --nodes 3 --kills --bug skip-recovery --trace)$/m.exec(r.stdout)?.[1];
+    assert.ok(first !== undefined && replay !== undefined, r.stdout);
+    const again = sim(...replay.split(" "));
+    assert.equal(again.status, 1, again.stderr);
+    assert.equal(/^first +(.*)$/m.exec(again.stdout)?.[1], first);
+  });
+
+  test("--jobs: the same results on one thread as on several", () => {
+    const one = JSON.parse(sim("--seeds", "4", "--first-seed", "20", "--kills", "--jobs", "1", "--json").stdout);
+    const two = JSON.parse(sim("--seeds", "4", "--first-seed", "20", "--kills", "--jobs", "2", "--json").stdout);
+    for (const s of [one, two]) delete s.seconds, delete s.seedsPerSecond;
+    assert.deepEqual(two, one);
+    assert.ok(one.chosen > 0, "the seeds chose entries");
   });
 
   test("--seed S --trace replays one seed as a readable trace", () => {
@@ -178,5 +194,8 @@ describe("pnpm sim", () => {
     const r = sim("--nodes", "x");
     assert.equal(r.status, 2);
     assert.match(r.stderr, /^sim: --nodes must be between 1 and 9/);
+    const jobs = sim("--seeds", "3", "--jobs", "0");
+    assert.equal(jobs.status, 2);
+    assert.match(jobs.stderr, /^sim: --jobs must be between 1 and 8/);
   });
 });

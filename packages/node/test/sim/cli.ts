@@ -1,10 +1,13 @@
-// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] [--bug NAME] (NAME: see PLANTED_BUGS)
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] [--bug NAME] [--jobs J] (NAME: see PLANTED_BUGS)
 // pnpm sim --seed S --trace [--nodes 3|5] [--membership] [--kills] [--bug ...]
 // --membership: members are added, promoted and removed, and leadership transferred, while the faults run.
 // --kills: processes are killed too (kill -9: every commit survives, unlike a power cut's).
-// Exit code 1 when any seed violates a safety or liveness property.
+// --jobs: seeds run on this many threads at once (default: one per core); the results are the same.
+// Exit code 1 when any seed violates a safety or liveness property; the summary's replay line
+// is the command that replays the first failing seed (with the flags it ran with).
 import { parseArgs } from "node:util";
-import { PLANTED_BUGS, runSeed, type PlantedBug, type SimResult, type Violation } from "./simulator.js";
+import { PLANTED_BUGS, runSeed, type PlantedBug, type SimOptions, type SimResult, type Violation } from "./simulator.js";
+import { SEED_THREADS_MAX, SeedPool } from "./pool.js";
 
 // A closed pipe (`| head`) ends the run quietly.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -12,9 +15,9 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] | --seed S --trace [--membership] [--kills]";
+const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--bug NAME] [--jobs J] [--json] | --seed S --trace [--membership] [--kills] [--bug NAME]";
 
-function main(): number {
+async function main(): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -29,6 +32,7 @@ function main(): number {
         "fault-ticks": { type: "string" },
         membership: { type: "boolean", default: false },
         kills: { type: "boolean", default: false },
+        jobs: { type: "string" },
       },
       strict: true,
     }));
@@ -41,36 +45,53 @@ function main(): number {
   const bug = values.bug as PlantedBug | undefined;
   if (bug !== undefined && !PLANTED_BUGS.includes(bug)) return usage(`--bug must be one of ${PLANTED_BUGS.join(", ")}`);
   const faultTicks = values["fault-ticks"] === undefined ? undefined : int(values["fault-ticks"], "--fault-ticks") ?? undefined;
+  const run: RunFlags = { nodes, bug, faultTicks, membership: values.membership, kills: values.kills };
 
   if (values.seed !== undefined) {
     const seed = int(values.seed, "--seed");
     if (seed === null) return usage("--seed must be an integer");
-    const r = runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, kills: values.kills, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
-    if (values.json) process.stdout.write(JSON.stringify(summarize([r], nodes, 0, values.membership)) + "\n");
-    else printSummary(summarize([r], nodes, 0, values.membership));
+    const r = runSeed({ ...run, seed, trace: values.trace ? (l) => process.stdout.write(l + "\n") : undefined });
+    if (values.json) process.stdout.write(JSON.stringify(summarize([r], run, 0)) + "\n");
+    else printSummary(summarize([r], run, 0));
     return r.violation ? 1 : 0;
   }
 
   const count = int(values.seeds ?? "100", "--seeds");
   const first = int(values["first-seed"], "--first-seed");
   if (count === null || count < 1 || first === null) return usage("--seeds and --first-seed must be integers, --seeds at least 1");
+  const jobs = values.jobs === undefined ? undefined : int(values.jobs, "--jobs");
+  if (jobs === null || (jobs !== undefined && (jobs < 1 || jobs > SEED_THREADS_MAX))) return usage(`--jobs must be between 1 and ${SEED_THREADS_MAX}`);
   const started = performance.now();
-  const results: SimResult[] = [];
   const progress = !values.json && process.stderr.isTTY;
-  for (let seed = first; seed < first + count; seed++) {
-    results.push(runSeed({ seed, nodes, bug, faultTicks, membership: values.membership, kills: values.kills }));
-    if (progress && seed % 100 === 0) process.stderr.write(`\r${seed - first + 1}/${count} seeds`);
+  const pool = new SeedPool(jobs);
+  let done = 0;
+  let results: SimResult[];
+  try {
+    results = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const r = await pool.run({ ...run, seed: first + i });
+        if (progress && ++done % 100 === 0) process.stderr.write(`\r${done}/${count} seeds`);
+        return r;
+      }),
+    );
+  } finally {
+    await pool.close();
   }
   if (progress) process.stderr.write("\r");
-  const summary = summarize(results, nodes, performance.now() - started, values.membership);
+  const summary = summarize(results, run, performance.now() - started);
   if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
   else printSummary(summary);
   return summary.violations > 0 ? 1 : 0;
 }
 
+/** The flags a run's seeds share. */
+type RunFlags = Omit<SimOptions, "seed" | "trace"> & { readonly nodes: number };
+
 interface Summary {
   nodes: number;
   membership: boolean;
+  kills: boolean;
+  bug: PlantedBug | null;
   seeds: number;
   firstSeed: number;
   violations: number;
@@ -88,13 +109,14 @@ interface Summary {
   sessionsOpened: number;
   sessionsExpired: number;
   locksHeld: number;
+  faultTicks: number | null;
   faults: Record<string, number>;
   checks: Record<string, number>;
   seconds: number;
   seedsPerSecond: number;
 }
 
-function summarize(results: SimResult[], nodes: number, ms: number, membership = false): Summary {
+function summarize(results: SimResult[], run: RunFlags, ms: number): Summary {
   const failing = results.filter((r) => r.violation);
   const faults: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
@@ -102,8 +124,11 @@ function summarize(results: SimResult[], nodes: number, ms: number, membership =
   for (const r of results) for (const [k, v] of Object.entries(r.checks)) checks[k] = (checks[k] ?? 0) + v;
   const sum = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return {
-    nodes,
-    membership,
+    nodes: run.nodes,
+    membership: run.membership ?? false,
+    kills: run.kills ?? false,
+    bug: run.bug ?? null,
+    faultTicks: run.faultTicks ?? null,
     seeds: results.length,
     firstSeed: results[0]?.seed ?? 0,
     violations: failing.length,
@@ -142,10 +167,20 @@ function printSummary(s: Summary): void {
   if (s.firstViolation) {
     const v = s.firstViolation;
     lines.push(`first        seed ${v.seed} tick ${v.tick} ${v.kind}: ${v.message}`);
-    lines.push(`replay       pnpm sim --seed ${v.seed} --nodes ${s.nodes}${s.membership ? " --membership" : ""} --trace`);
+    lines.push(`replay       ${replayCommand(v.seed, s)}`);
   }
   if (s.seconds > 0) lines.push(`speed        ${s.seedsPerSecond} seeds/s (${s.seconds} s)`);
   process.stdout.write(lines.join("\n") + "\n");
+}
+
+/** The command that runs `seed` again as it ran here, traced: every flag that shapes a seed's run. */
+function replayCommand(seed: number, s: Pick<Summary, "nodes" | "membership" | "kills" | "bug" | "faultTicks">): string {
+  const flags = [`--seed ${seed}`, `--nodes ${s.nodes}`];
+  if (s.membership) flags.push("--membership");
+  if (s.kills) flags.push("--kills");
+  if (s.bug !== null) flags.push(`--bug ${s.bug}`);
+  if (s.faultTicks !== null) flags.push(`--fault-ticks ${s.faultTicks}`);
+  return `pnpm sim ${flags.join(" ")} --trace`;
 }
 
 function int(v: string | undefined, _name: string): number | null {
@@ -158,4 +193,4 @@ function usage(msg: string): number {
   return 2;
 }
 
-process.exitCode = main();
+process.exitCode = await main();
