@@ -9,7 +9,7 @@
 //
 //   tsx scripts/bench/load.mts --system zk|etcd|zookeeper|zk-zkport --endpoints h:p,h:p,h:p \
 //       --shape put|get|getdata|failover|ready [--clients N] [--duration MS] [--warmup MS] \
-//       [--connect spread|leader] [--pids PID,PID,PID] [--timeout MS] [--label NAME] [--run N]
+//       [--connect spread|leader|follower] [--pids PID,PID,PID] [--timeout MS] [--label NAME] [--run N]
 //
 // Prints one JSON object on stdout per run. --pids (the members' PIDs, in endpoint order) adds
 // each member's peak RSS and the members' CPU time per operation; `failover` kills the
@@ -75,9 +75,13 @@ const valueSize = Number(flags["value-size"]);
 const keyCount = Number(flags.keys);
 const timeoutMs = Number(flags.timeout);
 const pids = (flags.pids ?? "").split(",").filter(Boolean).map(Number);
-/** spread: client i connects to member i mod n; leader: every client connects to the leader. */
-const connect = flags.connect === "leader" ? "leader" : "spread";
-/** Set before a leader-mode load run: the member every client connects to. */
+/**
+ * spread: client i connects to member i mod n; leader: every client connects to the leader;
+ * follower: every client connects to the first member that does not lead (so that one
+ * client's write goes through a follower on every system, whichever member leads).
+ */
+const connect = flags.connect === "leader" || flags.connect === "follower" ? flags.connect : flags.connect === "spread" ? "spread" : die("--connect must be spread, leader or follower");
+/** Set before a leader- or follower-mode load run: the member every client connects to. */
 let pinned: number | null = null;
 const memberFor = (i: number) => pinned ?? i % endpoints.length;
 
@@ -323,10 +327,11 @@ async function openAll(sys: System, n: number, all: boolean): Promise<Conn[]> {
 }
 
 async function load(sys: System, kind: "put" | "get" | "getdata"): Promise<Record<string, unknown>> {
-  if (connect === "leader") {
+  if (connect !== "spread") {
     const l = await sys.leader(endpoints.map((_, i) => i));
-    if (l < 0) die("no leader to connect to");
-    pinned = l;
+    if (l < 0) die(`no leader${connect === "follower" ? " (to tell the followers by)" : " to connect to"}`);
+    pinned = connect === "leader" ? l : endpoints.findIndex((_, i) => i !== l);
+    if (pinned < 0) die("no follower to connect to (one member)");
   }
   const conns = await openAll(sys, clients, false);
   if (kind === "getdata" && !conns[0]!.getData) die(`--shape getdata needs a ZooKeeper driver (--system zookeeper or zk-zkport), not ${system}`);
@@ -512,6 +517,6 @@ else if (shape === "failover") out = await failover(sys);
 else if (shape === "ready") out = await ready(sys);
 else die(`unknown --shape ${shape}`);
 await sys.close();
-const label = flags.label ?? `${shape}-${clients}${connect === "leader" ? "-leader" : ""}`;
+const label = flags.label ?? `${shape}-${clients}${connect === "spread" ? "" : `-${connect}`}`;
 process.stdout.write(JSON.stringify({ system, shape, label, connect, run: Number(flags.run), clients, wallMs: Date.now() - started, ...out }) + "\n");
 process.exit(0);

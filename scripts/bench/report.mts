@@ -163,6 +163,7 @@ out.push("|---|---|---|---|---|---|---|---|---|---|---|");
 const DETAIL = [
   ...SHAPES.slice(0, 3),
   { label: "put-64-leader", title: "put, 64 clients, all on the leader" },
+  { label: "put-1-follower", title: "put, 1 client, on a follower" },
   // ZooKeeper and zk-zkport only.
   { label: "getdata-64", title: "getData (no sync), 64 clients" },
 ];
@@ -175,6 +176,22 @@ for (const sys of present) {
         `${fmtInt(s.serverCpu)} | ${fmtInt(s.loadgenCpu)} | ${fmtInt(s.tcp)} | ${s.rss.join(", ")} |`,
     );
   }
+}
+// zk's ratios for the extra shapes (the main table has the issue's four).
+const extraRatios: string[] = [];
+for (const other of present.includes("zk") ? present.filter((s) => INCUMBENTS.includes(s)) : []) {
+  for (const shape of DETAIL.slice(3)) {
+    const a = summary("zk", shape.label);
+    const b = summary(other, shape.label);
+    if (!a || !b) continue;
+    extraRatios.push(`| zk ÷ ${NAMES[other]} | ${shape.title} | ${ratio(a.ops, b.ops)} | ${ratio(a.p50, b.p50)} | ${ratio(a.p99, b.p99)} | ${ratio(a.serverCpu, b.serverCpu)} |`);
+  }
+}
+if (extraRatios.length > 0) {
+  out.push("");
+  out.push("| ratio | shape | ops/s | p50 | p99 | server CPU µs/op |");
+  out.push("|---|---|---|---|---|---|");
+  out.push(...extraRatios);
 }
 // zk-zkport's ratios per detail shape, server CPU per op included.
 const zkportRatios: string[] = [];
