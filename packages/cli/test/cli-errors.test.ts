@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ZkClient } from "@zk/node/client";
-import { readManifest } from "../src/lib/manifest.js";
+import { readManifest, writeManifest } from "../src/lib/manifest.js";
+import { planCluster } from "../src/lib/cluster.js";
 import { cli, destroyCluster, jsonLines, oneErrorLine, pidsMentioning, tempClusterDir } from "./helpers.js";
 
 const BASE_PORT = 17200;
@@ -87,6 +88,36 @@ describe("zk-cli errors without a cluster", () => {
       }
     } finally {
       await destroyCluster(dir);
+    }
+  });
+});
+
+describe("hints name the cluster they are about", () => {
+  it("`cluster up` refusing a stopped cluster's new size: its `cluster down --purge`, run as printed, purges that cluster and not the default one", async () => {
+    const dir = tempClusterDir("hint");
+    const other = tempClusterDir("default");
+    try {
+      // Two stopped (never started) clusters; `other` is the default one (ZK_CLUSTER_DIR).
+      writeManifest(dir, planCluster(dir, 3, 17280, {}));
+      writeManifest(other, planCluster(other, 3, 17270, {}));
+      const env = { ZK_CLUSTER_DIR: other };
+      const r = await cli(["cluster", "up", "--dir", dir, "--nodes", "5"], { env });
+      assert.equal(r.code, 2, r.stderr);
+      const line = oneErrorLine(r.stderr);
+      assert.ok(line.includes(`\`zk-cli cluster up --dir ${dir}\` without`), line);
+      const purge = /`(zk-cli cluster down --purge[^`]*)`/.exec(line)?.[1];
+      assert.equal(purge, `zk-cli cluster down --purge --dir ${dir}`, line);
+      const down = await cli(purge.split(" ").slice(1), { env });
+      assert.equal(down.code, 0, down.stderr);
+      assert.equal(readManifest(dir), null, "the cluster the hint was about is purged");
+      assert.notEqual(readManifest(other), null, "the default cluster is untouched");
+      // The default cluster's hints need no --dir.
+      const own = await cli(["cluster", "up", "--nodes", "5"], { env });
+      assert.equal(own.code, 2, own.stderr);
+      assert.match(oneErrorLine(own.stderr), /`zk-cli cluster down --purge` first/);
+    } finally {
+      await destroyCluster(dir);
+      await destroyCluster(other);
     }
   });
 });

@@ -73,7 +73,7 @@ const SETUP: Record<string, string[]> = {
   "zk-cli member promote n4": ["zk-cli cluster down --purge", "zk-cli cluster up --detach", "zk-cli cluster add-node --learner"],
   // After the membership examples (members removed, a removed n3 still running): a fresh cluster again.
   "zk-cli elections watch": ["zk-cli cluster down --purge", "zk-cli cluster up --detach"],
-  "zk-cli snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7101": ["zk-cli cluster down --dir /tmp/zk5 --purge", "zk-cli snapshot save backup.zks"],
+  "zk-cli snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7201": ["zk-cli cluster down --dir /tmp/zk5 --purge", "zk-cli snapshot save backup.zks"],
 };
 /** The reader's own files that examples read. */
 const FIXTURES: Record<string, string> = {

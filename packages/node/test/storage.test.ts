@@ -280,7 +280,7 @@ describe("SqliteAcceptorStore", () => {
       () => SqliteAcceptorStore.open(file, { clusterId: "cluster-b", nodeId: "n1" }),
       file,
       "CLUSTER_MISMATCH",
-      /belongs to cluster "cluster-a", not "cluster-b"; point --data-dir/,
+      /belongs to cluster "cluster-a", not "cluster-b"; if this node is a member of "cluster-a", start it with that --cluster-id; otherwise point --data-dir at .*rather than delete it\)$/,
     );
     assert.equal(err.name, "StoreError");
     // The refusal wrote nothing and left the file usable by its own node.

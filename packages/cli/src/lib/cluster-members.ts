@@ -9,7 +9,7 @@ import type { MemberChangeResponse, ZkClient } from "@zk/node/client";
 import { describeExit, manifestNodeFor, peerArgs, spawnNode, zkNodeBin, ZK_PORT_OFFSET } from "./cluster.js";
 import { HOST } from "./cluster-defaults.js";
 import { CliError, EXIT_CONFLICT, EXIT_UNAVAILABLE, usageError } from "./errors.js";
-import { writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
+import { dirFlag, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
 import { isAlive, stopPids } from "./processes.js";
 
 const POLL_MS = 200;
@@ -123,7 +123,8 @@ export async function addNode(opts: {
   writeManifest(dir, m);
   onStep({ step: "added", id: next.id, text: `added ${next.id} as a learner: config v${added.configVersion} at slot ${added.configSlot}`, configVersion: added.configVersion, configSlot: added.configSlot });
 
-  const stays = `${next.id} stays a learner; \`zk-cli member list\` shows its progress, \`zk-cli member promote ${next.id}\` promotes it, \`zk-cli cluster remove-node ${next.id}\` removes it`;
+  const d = dirFlag(dir);
+  const stays = `${next.id} stays a learner; \`zk-cli member list${d}\` shows its progress, \`zk-cli member promote ${next.id}${d}\` promotes it, \`zk-cli cluster remove-node ${next.id}${d}\` removes it`;
   let lastReport = 0;
   for (;;) {
     if (exited) throw new CliError(`${exited}; ${stays}`);
@@ -210,7 +211,7 @@ export async function removeNode(opts: { dir: string; manifest: Manifest; client
     const applied = await untilApplied(client, voters, need, removed.configSlot, Math.min(opts.waitMs, REMOVAL_SETTLE_MS));
     if (applied < need) {
       process.stderr.write(
-        `warning: ${id} is stopped, but only ${applied} of the ${voters.length} staying voters had applied its removal (config v${removed.configVersion}) within ${Math.round(Math.min(opts.waitMs, REMOVAL_SETTLE_MS) / 1000)} s; if \`zk-cli status\` then shows no leader, start it again until they have (\`${process.execPath} ${zkNodeBin()} ${node.args.join(" ")}\`; its data is left in ${node.dataDir})\n`,
+        `warning: ${id} is stopped, but only ${applied} of the ${voters.length} staying voters had applied its removal (config v${removed.configVersion}) within ${Math.round(Math.min(opts.waitMs, REMOVAL_SETTLE_MS) / 1000)} s; if \`zk-cli status${dirFlag(dir)}\` then shows no leader, start it again until they have (\`${process.execPath} ${zkNodeBin()} ${node.args.join(" ")}\`; its data is left in ${node.dataDir})\n`,
       );
     }
   }

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CliError, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, usageError } from "./errors.js";
-import { clusterDir, manifestPath, MANIFEST_FILE, readManifest, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
+import { dirFlag, manifestPath, MANIFEST_FILE, readManifest, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
 import { HOST, READY_WAIT_MS } from "./cluster-defaults.js";
 import { isAlive, signal, stopPids, waitForExit, STOP_WAIT_MS } from "./processes.js";
 import type { MemberRow } from "./status.js";
@@ -154,7 +154,7 @@ async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest>
   const stores = readdirSync(dir)
     .sort()
     .filter((e) => existsSync(join(dir, e, DB_FILE)));
-  if (stores.length === 0) throw new CliError(`--adopt: no node data in ${dir} (no <node>/${DB_FILE}); run \`zk-cli cluster up\` without --adopt to create a cluster`, EXIT_NOT_FOUND);
+  if (stores.length === 0) throw new CliError(`--adopt: no node data in ${dir} (no <node>/${DB_FILE}); run \`zk-cli cluster up${dirFlag(dir)}\` without --adopt to create a cluster`, EXIT_NOT_FOUND);
   let clusterId: string | null = null;
   let members: readonly { id: string; address: string }[] | null = null;
   for (const sub of stores) {
@@ -338,17 +338,18 @@ export async function clusterUp(opts: {
     if (alive.length > 0) {
       throw new CliError(
         `a cluster is already running in ${opts.dir} (${alive.map((n) => `${n.id} pid ${n.pid}`).join(", ")}); ` +
-          "stop it with `zk-cli cluster down`, start single members with `zk-cli cluster start <node>`, or pick another --dir",
+          `stop it with \`zk-cli cluster down${dirFlag(opts.dir)}\`, start single members with \`zk-cli cluster start <node>${dirFlag(opts.dir)}\`, or pick another --dir`,
       );
     }
     const basePort = existing.basePort;
     if ((opts.explicit.count && opts.count !== existing.nodes.length) || (opts.explicit.basePort && opts.basePort !== basePort) || opts.explicit.tuning) {
       throw usageError(
         `${opts.dir} holds a stopped cluster of ${existing.nodes.length} nodes from port ${basePort}; ` +
-          "run `zk-cli cluster up` without --nodes/--base-port/tuning flags to start it again, or `zk-cli cluster down --purge` to remove it first",
+          `run \`zk-cli cluster up${dirFlag(opts.dir)}\` without --nodes/--base-port/tuning flags to start it again as it was created; ` +
+          `another size, port or tuning needs a new cluster: another --dir, or \`zk-cli cluster down --purge${dirFlag(opts.dir)}\` first, which deletes this one's data`,
       );
     }
-    if (opts.adopt) throw usageError(`${opts.dir} already has a manifest (${MANIFEST_FILE}); run \`zk-cli cluster up\` without --adopt`);
+    if (opts.adopt) throw usageError(`${opts.dir} already has a manifest (${MANIFEST_FILE}); run \`zk-cli cluster up${dirFlag(opts.dir)}\` without --adopt`);
     manifest = existing;
     resumed = true;
   } else if (opts.adopt) {
@@ -360,7 +361,7 @@ export async function clusterUp(opts: {
     const found = nodeDataIn(opts.dir, manifest.nodes.map((n) => n.dataDir));
     if (found.length > 0) {
       throw new CliError(
-        `${opts.dir} holds node data but no ${MANIFEST_FILE} (${found.join(", ")}); run \`zk-cli cluster up --adopt${opts.dir === clusterDir(undefined) ? "" : ` --dir ${opts.dir}`}\` to start that cluster again from its stores, or pick another --dir`,
+        `${opts.dir} holds node data but no ${MANIFEST_FILE} (${found.join(", ")}); run \`zk-cli cluster up --adopt${dirFlag(opts.dir)}\` to start that cluster again from its stores, or pick another --dir`,
         EXIT_CONFLICT,
       );
     }
@@ -443,7 +444,7 @@ export async function stopNode(dir: string, m: Manifest, id: string, waitMs = ST
  */
 export async function startNode(dir: string, m: Manifest, id: string, probe: (address: string) => Promise<boolean>, waitMs = READY_WAIT_MS): Promise<{ pid: number }> {
   const n = findNode(m, id);
-  if (isAlive(n.pid)) throw new CliError(`${id} is already running (pid ${n.pid}); use \`zk-cli cluster restart ${id}\` to restart it`);
+  if (isAlive(n.pid)) throw new CliError(`${id} is already running (pid ${n.pid}); use \`zk-cli cluster restart ${id}${dirFlag(dir)}\` to restart it`);
   const s = spawnNode(n, { detached: true });
   n.pid = s.child.pid ?? 0;
   n.state = "running";

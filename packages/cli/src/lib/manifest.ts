@@ -44,6 +44,16 @@ export function clusterDir(flag: string | undefined): string {
   return resolve(flag ?? (process.env.ZK_CLUSTER_DIR || DEFAULT_CLUSTER_DIR));
 }
 
+/**
+ * The `--dir` a printed zk-cli command needs to act on `dir`: none for the default cluster
+ * (ZK_CLUSTER_DIR or ./.zk-cluster), so that a hint followed as printed reaches this cluster
+ * and no other (`cluster down --purge` without it would delete the default one's data).
+ */
+export function dirFlag(dir: string): string {
+  if (resolve(dir) === clusterDir(undefined)) return "";
+  return ` --dir ${/^[\w@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", "'\\''")}'`}`;
+}
+
 export function manifestPath(dir: string): string {
   return join(dir, MANIFEST_FILE);
 }
@@ -75,7 +85,7 @@ export function readManifest(dir: string): Manifest | null {
 /** The manifest in `dir`; a usage error naming the dir when there is none. */
 export function requireManifest(dir: string): Manifest {
   const m = readManifest(dir);
-  if (!m) throw new CliError(`no cluster in ${dir} (no ${MANIFEST_FILE}); start one with \`zk-cli cluster up\` or pass --dir`, EXIT_USAGE);
+  if (!m) throw new CliError(`no cluster in ${dir} (no ${MANIFEST_FILE}); start one with \`zk-cli cluster up${dirFlag(dir)}\` or pass the --dir of an existing one`, EXIT_USAGE);
   return m;
 }
 

@@ -1002,7 +1002,7 @@ function checkSchemaNotNewer(meta: Meta, path: string): void {
 function checkIdentity(meta: Meta, identity: StoreIdentity, path: string): void {
   if (meta.clusterId !== identity.clusterId) {
     throw new StoreError(
-      `zk: ${path} belongs to cluster ${JSON.stringify(meta.clusterId)}, not ${JSON.stringify(identity.clusterId)}; point --data-dir at this cluster's directory or remove the file`,
+      `zk: ${path} belongs to cluster ${JSON.stringify(meta.clusterId)}, not ${JSON.stringify(identity.clusterId)}; if this node is a member of ${JSON.stringify(meta.clusterId)}, start it with that --cluster-id; otherwise point --data-dir at its own directory for this cluster (this store is another cluster's member: move it, with its -wal and -shm files, rather than delete it)`,
       "CLUSTER_MISMATCH",
     );
   }

@@ -4,7 +4,7 @@ import type { LogSink } from "../../lib/cluster.js";
 import { DEFAULT_BASE_PORT, NODE_COUNTS, READY_WAIT_MS } from "../../lib/cluster-defaults.js";
 import { clusterRowJson, CLUSTER_COLUMNS, joinManifest } from "../../lib/cluster-view.js";
 import { formatLogLine } from "../../lib/logfmt.js";
-import { clusterDir, readManifest, writeManifest } from "../../lib/manifest.js";
+import { clusterDir, dirFlag, readManifest, writeManifest } from "../../lib/manifest.js";
 import { note, printJsonLines, printTable } from "../../lib/output.js";
 import { stopPids } from "../../lib/processes.js";
 import { fetchRows } from "../../lib/status.js";
@@ -100,7 +100,7 @@ export default class ClusterUp extends ZkCommand {
     if (flags.json) printJsonLines(rows.map((r) => ({ clusterId: up.manifest.clusterId, ...clusterRowJson(r) })));
     else {
       printTable(rows, CLUSTER_COLUMNS);
-      note(`cluster ${up.manifest.clusterId} ${up.resumed ? "started again" : "is up"} in ${dir}${flags.detach ? "; stop it with `zk-cli cluster down`" : "; Ctrl-C stops it"}`);
+      note(`cluster ${up.manifest.clusterId} ${up.resumed ? "started again" : "is up"} in ${dir}${flags.detach ? `; stop it with \`zk-cli cluster down${dirFlag(dir)}\`` : "; Ctrl-C stops it"}`);
     }
     if (flags.detach) return;
 

@@ -13,7 +13,7 @@ export default class SnapshotRestore extends ZkCommand {
     "`zk-cli cluster up --dir DIR` then starts it with the snapshot's data: znodes, sessions (which expire unless their clients come back) and deduplication state, the log beginning after the snapshot's slot. " +
     "A dir that already holds a cluster or node data is refused with exit 4 and nothing in it touched.";
 
-  static override examples = ["<%= config.bin %> snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7101"];
+  static override examples = ["<%= config.bin %> snapshot restore backup.zks --dir /tmp/zk5 --nodes 5 --base-port 7201"];
 
   static override args = { file: Args.string({ description: "The snapshot file (zk-cli snapshot save).", required: true }) };
 
