@@ -2,6 +2,7 @@
 // every failure (2 usage, 3 not found, 5 unavailable), and `propose --stdin` for bulk writes.
 // Uses a 1-node cluster on 127.0.0.1:17200; 17290-17299 are ports nothing listens on.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ZkClient } from "@zk/node/client";
@@ -119,6 +120,38 @@ describe("hints name the cluster they are about", () => {
       await destroyCluster(dir);
       await destroyCluster(other);
     }
+  });
+});
+
+describe("cluster up on a stopped cluster with tuning flags", () => {
+  const dir = tempClusterDir("retune");
+  after(async () => {
+    for (const pid of pidsMentioning(dir)) process.kill(pid, "SIGKILL");
+    await destroyCluster(dir);
+  });
+
+  it("starts it again with its data and the new --election-ticks and --log-level, kept in cluster.json; --nodes is still refused", async () => {
+    const up = ["cluster", "up", "--dir", dir, "--detach", "--nodes", "1", "--base-port", "17285"];
+    assert.equal((await cli(up)).code, 0);
+    const w = await cli(["propose", "/kept", "v1", "--dir", dir]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal((await cli(["cluster", "down", "--dir", dir])).code, 0);
+    const again = await cli(["cluster", "up", "--dir", dir, "--detach", "--election-ticks", "40", "--log-level", "warn"]);
+    assert.equal(again.code, 0, again.stderr);
+    const m = readManifest(dir)!;
+    const args = m.nodes[0]!.args;
+    assert.equal(args[args.indexOf("--election-ticks") + 1], "40");
+    assert.equal(args.filter((a) => a === "--election-ticks").length, 1);
+    assert.equal(args[args.indexOf("--log-level") + 1], "warn");
+    // The running process has them, and the data.
+    const cmdline = readFileSync(`/proc/${m.nodes[0]!.pid}/cmdline`, "utf8").split("\0");
+    assert.equal(cmdline[cmdline.indexOf("--election-ticks") + 1], "40");
+    const g = await cli(["get", "/kept", "--dir", dir]);
+    assert.equal(g.stdout.trim(), "v1", g.stderr);
+    assert.equal((await cli(["cluster", "down", "--dir", dir])).code, 0);
+    const resized = await cli(["cluster", "up", "--dir", dir, "--nodes", "3"]);
+    assert.equal(resized.code, 2, resized.stderr);
+    assert.match(oneErrorLine(resized.stderr), /another size or port needs a new cluster/);
   });
 });
 

@@ -59,13 +59,34 @@ export function zkAddressOf(address: string): string {
   return `${address.slice(0, i)}:${Number(address.slice(i + 1)) + ZK_PORT_OFFSET}`;
 }
 
+/** The zk-node flags of the tuning given, as [flag, value] pairs. */
+function tuningPairs(tuning: TuningFlags): [string, string][] {
+  const pairs: [string, string][] = [];
+  if (tuning.tickMs !== undefined) pairs.push(["--tick-ms", String(tuning.tickMs)]);
+  if (tuning.electionTicks !== undefined) pairs.push(["--election-ticks", String(tuning.electionTicks)]);
+  if (tuning.heartbeatTicks !== undefined) pairs.push(["--heartbeat-ticks", String(tuning.heartbeatTicks)]);
+  if (tuning.logLevel !== undefined) pairs.push(["--log-level", tuning.logLevel]);
+  return pairs;
+}
+
+/**
+ * A member's zk-node flags with the tuning given in place of what it had (the rest kept). Timing
+ * and logging are each process's own, not the cluster's identity: members may differ in them,
+ * and a stopped cluster takes new ones when started again.
+ */
+export function retuned(args: readonly string[], tuning: TuningFlags): string[] {
+  const out = [...args];
+  for (const [flag, value] of tuningPairs(tuning)) {
+    const i = out.indexOf(flag);
+    if (i >= 0 && i + 1 < out.length) out[i + 1] = value;
+    else out.push(flag, value);
+  }
+  return out;
+}
+
 function manifestFor(dir: string, clusterId: string, members: readonly { id: string; address: string }[], tuning: TuningFlags): Manifest {
   const basePort = Number(members[0]!.address.slice(members[0]!.address.lastIndexOf(":") + 1));
-  const extra: string[] = [];
-  if (tuning.tickMs !== undefined) extra.push("--tick-ms", String(tuning.tickMs));
-  if (tuning.electionTicks !== undefined) extra.push("--election-ticks", String(tuning.electionTicks));
-  if (tuning.heartbeatTicks !== undefined) extra.push("--heartbeat-ticks", String(tuning.heartbeatTicks));
-  if (tuning.logLevel !== undefined) extra.push("--log-level", tuning.logLevel);
+  const extra = tuningPairs(tuning).flat();
   return {
     version: 1,
     clusterId,
@@ -342,13 +363,17 @@ export async function clusterUp(opts: {
       );
     }
     const basePort = existing.basePort;
-    if ((opts.explicit.count && opts.count !== existing.nodes.length) || (opts.explicit.basePort && opts.basePort !== basePort) || opts.explicit.tuning) {
+    if ((opts.explicit.count && opts.count !== existing.nodes.length) || (opts.explicit.basePort && opts.basePort !== basePort)) {
       throw usageError(
         `${opts.dir} holds a stopped cluster of ${existing.nodes.length} nodes from port ${basePort}; ` +
-          `run \`zk-cli cluster up${dirFlag(opts.dir)}\` without --nodes/--base-port/tuning flags to start it again as it was created; ` +
-          `another size, port or tuning needs a new cluster: another --dir, or \`zk-cli cluster down --purge${dirFlag(opts.dir)}\` first, which deletes this one's data`,
+          `run \`zk-cli cluster up${dirFlag(opts.dir)}\` without --nodes/--base-port to start it again with its data; ` +
+          `another size or port needs a new cluster: another --dir, or \`zk-cli cluster down --purge${dirFlag(opts.dir)}\` first, which deletes this one's data ` +
+          `(to resize a running cluster keeping its data: \`zk-cli cluster add-node\`, \`cluster remove-node\`)`,
       );
     }
+    // Tuning flags (--tick-ms, --election-ticks, --heartbeat-ticks, --log-level) apply to the
+    // stopped cluster: each member starts again with them, and keeps them in the manifest.
+    if (opts.explicit.tuning) existing.nodes.forEach((n, i) => (existing.nodes[i] = { ...n, args: retuned(n.args, opts.tuning) }));
     if (opts.adopt) throw usageError(`${opts.dir} already has a manifest (${MANIFEST_FILE}); run \`zk-cli cluster up${dirFlag(opts.dir)}\` without --adopt`);
     manifest = existing;
     resumed = true;
