@@ -37,5 +37,8 @@ test("a stream from another member list or cluster is refused; one without the h
   const bad = checkPeerIdentity(md("c", five), "c", three);
   assert.equal(bad?.refusal.code, ErrorCode.CLUSTER_MISMATCH);
   assert.equal(bad?.alarm, "n4 has members [n1..n5], we have [n1..n3]");
+  // What to do: not "restart with the same --peers" (the lists compared are the stores' own).
+  assert.match(bad!.advice, /move its zk\.db, zk\.db-wal and zk\.db-shm aside, and start it with --rejoin/);
+  assert.ok(bad!.refusal.message.endsWith(bad!.advice) && !/\n/.test(bad!.refusal.message));
   assert.equal(checkPeerIdentity(md("other", three), "c", three)?.alarm, "n4 belongs to cluster other, we are c");
 });

@@ -77,11 +77,24 @@ function compactIds(ids: readonly string[]): string {
 }
 
 /**
- * Check a peer stream's opening metadata against ours; null when it may proceed, else the
- * refusal to send back and the alarm line (from our side). A peer that sends no member hash
- * (an older zk-node) is let in; its envelopes' cluster id is still checked.
+ * What to do about a peer of another cluster. A restart with its --cluster-id would not do:
+ * a store refuses to open under another cluster id.
  */
-export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members: ReadonlyMap<NodeId, string> | null): { refusal: ZkError; alarm: string; from: string } | null {
+export const OTHER_CLUSTER_ADVICE = "one side's --peers gives an address of another cluster's node: correct that address";
+/**
+ * What to do about a peer whose store was created with another member list (the genesis
+ * lists compared are the stores' own, so a restart with other --peers changes neither).
+ */
+export const OTHER_MEMBERS_ADVICE =
+  "the two stores were created with different member lists (two clusters made with one --cluster-id), and restarting with other --peers changes neither: " +
+  "stop the node that is not this cluster's, move its zk.db, zk.db-wal and zk.db-shm aside, and start it with --rejoin and this cluster's --peers (or, if it is not one of this cluster's members, add it with `zk-cli member add` and start it with --join)";
+
+/**
+ * Check a peer stream's opening metadata against ours; null when it may proceed, else the
+ * refusal to send back, the alarm line (from our side) and what to do. A peer that sends no
+ * member hash (an older zk-node) is let in; its envelopes' cluster id is still checked.
+ */
+export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members: ReadonlyMap<NodeId, string> | null): { refusal: ZkError; alarm: string; from: string; advice: string } | null {
   const str = (k: string) => {
     const v = md.get(k)[0];
     return typeof v === "string" ? v : v instanceof Buffer ? v.toString() : "";
@@ -90,12 +103,12 @@ export function checkPeerIdentity(md: grpc.Metadata, clusterId: string, members:
   const theirCluster = str(PEER_CLUSTER_METADATA);
   if (theirCluster !== "" && theirCluster !== clusterId) {
     const alarm = `${from} belongs to cluster ${theirCluster}, we are ${clusterId}`;
-    return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${clusterId}, not ${theirCluster}`), alarm, from };
+    return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `this node belongs to cluster ${clusterId}, not ${theirCluster}; ${OTHER_CLUSTER_ADVICE}`), alarm, from, advice: OTHER_CLUSTER_ADVICE };
   }
   const hash = str(PEER_MEMBERS_HASH_METADATA);
   if (members === null || hash === "" || hash === membersHash(members)) return null;
   const alarm = describeMemberMismatch(from, str(PEER_MEMBERS_METADATA), members);
-  return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `member lists differ: ${alarm}; restart every node with the same --peers`), alarm, from };
+  return { refusal: new ZkError(ErrorCode.CLUSTER_MISMATCH, `member lists differ: ${alarm}; ${OTHER_MEMBERS_ADVICE}`), alarm, from, advice: OTHER_MEMBERS_ADVICE };
 }
 
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -211,8 +224,10 @@ export class PeerTransport {
     const z = ZkError.fromServiceError(err);
     if (z.code !== ErrorCode.CLUSTER_MISMATCH) return false;
     const theirs = err.metadata?.get(PEER_MEMBERS_METADATA)[0];
-    const alarm = typeof theirs === "string" && theirs !== membersSpec(this.ourMembers) ? describeMemberMismatch(peer, theirs, this.ourMembers) : `${peer} refuses us: ${z.message}`;
-    if (this.onRefused(`peer-refused-${peer}`, alarm)) this.log.error({ peer }, `peer ${peer} refuses this node: ${alarm}; restart every node with the same --peers and --cluster-id`);
+    const members = typeof theirs === "string" && theirs !== membersSpec(this.ourMembers);
+    const alarm = members ? describeMemberMismatch(peer, theirs, this.ourMembers) : `${peer} refuses us: ${z.message}`;
+    // The refusal's own message carries its advice; a member-list one is described here.
+    if (this.onRefused(`peer-refused-${peer}`, alarm)) this.log.error({ peer }, `peer ${peer} refuses this node: ${alarm}${members ? `; ${OTHER_MEMBERS_ADVICE}` : ""}`);
     return true;
   }
 

@@ -186,7 +186,7 @@ export class NodeServer {
   private refusePeer(call: { readonly metadata: grpc.Metadata }, fail: (e: grpc.ServiceError) => void): boolean {
     const bad = checkPeerIdentity(call.metadata, this.clusterId, this.node.genesis);
     if (!bad) return false;
-    if (this.node.noteAlarm(`peer-mismatch-${bad.from}`, bad.alarm)) this.log.error({ peer: bad.from }, `refusing peer ${bad.from}: ${bad.alarm}; restart every node with the same --peers and --cluster-id`);
+    if (this.node.noteAlarm(`peer-mismatch-${bad.from}`, bad.alarm)) this.log.error({ peer: bad.from }, `refusing peer ${bad.from}: ${bad.alarm}; ${bad.advice}`);
     const err = bad.refusal.toServiceError();
     if (this.node.genesis !== null) err.metadata!.set(PEER_MEMBERS_METADATA, membersSpec(this.node.genesis));
     fail(err as grpc.ServiceError);
