@@ -7,7 +7,8 @@
 // bad inputs are refused with one line and their exit codes. One cluster for the whole file,
 // each test starting where the one before left it.
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorCode, ZkClient } from "@zk/node/client";
@@ -342,5 +343,25 @@ describe("online membership change (real processes)", { timeout: 150_000 }, () =
     // (caught up is the leader's view of its log, not of its applied configuration).
     const expected = [leader.id, paused!.id].sort().join(",");
     await waitUntil(async () => (await members()).map((m) => m.id).sort().join(",") === expected, 20_000, `the members are ${expected}`);
+  });
+
+  test("cluster.json lost after membership changes: `cluster up --adopt` starts the members the log has now, with their data; removed members' stores stay untouched", async () => {
+    const now = (await members()).map((m) => m.id).sort();
+    const leftovers = readdirSync(dir).filter((e) => existsSync(join(dir, e, "zk.db")) && !now.includes(e));
+    assert.ok(leftovers.length > 0, "removed members left their stores in the dir");
+    await ok(["propose", "/adopted", "before the manifest was lost"]);
+    await ok(["cluster", "down"]);
+    rmSync(join(dir, "cluster.json"));
+    // The stores' creation member lists differ (members added later were created with longer
+    // ones); the configuration they applied says who the members are.
+    const r = await zk(["cluster", "up", "--adopt", "--detach"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readManifest(dir)!.nodes.map((n) => n.id).sort(), now);
+    await waitUntil(async () => ((await members()).every((m) => m.caughtUp !== false) ? true : null), 20_000, "the adopted members caught up");
+    assert.deepEqual((await members()).map((m) => m.id).sort(), now);
+    for (const m of await members()) {
+      assert.equal((await ok(["get", "/adopted", "--endpoints", m.address])).trim(), "before the manifest was lost", `on ${m.id}`);
+    }
+    for (const e of leftovers) assert.ok(existsSync(join(dir, e, "zk.db")), `${e}'s store is still there`);
   });
 });

@@ -166,8 +166,9 @@ export function nodeDataIn(dir: string, planned: readonly string[]): string[] {
 
 /**
  * `cluster up --adopt`: rebuild the manifest of a cluster whose cluster.json was lost, from its
- * stores' own records (cluster id, node id, member list), read-only. Every member must have
- * its store in <dir>/<id>/zk.db and every store must agree on the cluster id and members.
+ * stores' own records (cluster id, node id, the newest configuration any of them applied, or
+ * for stores that record none, their creation member list), read-only. Every member must have
+ * its store in <dir>/<id>/zk.db and every store must be of one cluster.
  */
 async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest> {
   const { SqliteAcceptorStore } = await loadStorage();
@@ -177,7 +178,10 @@ async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest>
     .filter((e) => existsSync(join(dir, e, DB_FILE)));
   if (stores.length === 0) throw new CliError(`--adopt: no node data in ${dir} (no <node>/${DB_FILE}); run \`zk-cli cluster up${dirFlag(dir)}\` without --adopt to create a cluster`, EXIT_NOT_FOUND);
   let clusterId: string | null = null;
-  let members: readonly { id: string; address: string }[] | null = null;
+  /** The newest configuration any store applied (the members after every change it saw). */
+  let newest: { version: number; members: readonly { id: string; address: string }[] } | null = null;
+  /** Stores that record no configuration (older zk-node): their creation member lists. */
+  const created: { sub: string; members: readonly { id: string; address: string }[] | null }[] = [];
   for (const sub of stores) {
     const file = join(dir, sub, DB_FILE);
     let info;
@@ -192,21 +196,39 @@ async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest>
       throw new CliError(`--adopt: cannot read ${file}: ${(e as Error).message.replace(/^zk: /, "")}`);
     }
     if (info.nodeId !== sub) throw new CliError(`--adopt: ${file} is the store of node ${info.nodeId}, not ${sub}; a node's data dir must be named after its id`);
-    if (info.members === null) throw new CliError(`--adopt: ${file} records no member list (written by an older zk-node); start that node once with its original flags, or recreate cluster.json by hand`);
-    const key = (l: readonly { id: string; address: string }[]) => JSON.stringify([...l].sort((a, b) => a.id.localeCompare(b.id)));
-    if (clusterId !== null && (info.clusterId !== clusterId || key(info.members) !== key(members!))) {
-      throw new CliError(`--adopt: the stores disagree (${stores[0]} is of cluster ${clusterId} with members ${members!.map((m) => m.id).join(",")}, ${sub} of ${info.clusterId} with ${info.members.map((m) => m.id).join(",")}); move the stray data dir aside`);
+    if (clusterId !== null && info.clusterId !== clusterId) {
+      throw new CliError(`--adopt: the stores are of different clusters (${stores[0]} of ${clusterId}, ${sub} of ${info.clusterId}); move the data dir that is not this cluster's out of ${dir}`);
     }
     clusterId = info.clusterId;
-    members = info.members;
+    const config = info.membership?.config;
+    if (config !== undefined && config.members.length > 0 && (newest === null || config.version > newest.version)) {
+      newest = { version: config.version, members: config.members.map((m) => ({ id: m.id, address: m.address })) };
+    }
+    if (info.membership === null) created.push({ sub, members: info.members });
   }
-  const missing = members!.filter((m) => !stores.includes(m.id));
+  let members: readonly { id: string; address: string }[];
+  if (newest !== null) {
+    // Membership comes from the log: after `cluster add-node` or `remove-node` the stores'
+    // creation lists differ (a member added later was created with the longer one), and a
+    // removed member's leftover store is not a member (it is left alone and not started).
+    members = newest.members;
+  } else {
+    const key = (l: readonly { id: string; address: string }[]) => JSON.stringify([...l].sort((a, b) => a.id.localeCompare(b.id)));
+    for (const c of created) {
+      if (c.members === null) throw new CliError(`--adopt: ${join(dir, c.sub, DB_FILE)} records no member list (written by an older zk-node); start that node once with its original flags, or recreate cluster.json by hand`);
+      if (key(c.members) !== key(created[0]!.members!)) {
+        throw new CliError(`--adopt: the stores disagree (${created[0]!.sub} was created with members ${created[0]!.members!.map((m) => m.id).join(",")}, ${c.sub} with ${c.members.map((m) => m.id).join(",")}) and record no configuration to settle it; recreate cluster.json by hand`);
+      }
+    }
+    members = created[0]!.members!;
+  }
+  const missing = members.filter((m) => !stores.includes(m.id));
   if (missing.length > 0) {
     throw new CliError(
       `--adopt: ${missing.map((m) => m.id).join(", ")} ${missing.length === 1 ? "has" : "have"} no store in ${dir}; a member that lost its data must rejoin with zk-node --rejoin (see README "Troubleshooting"), not start fresh`,
     );
   }
-  return manifestFor(dir, clusterId!, members!, tuning);
+  return manifestFor(dir, clusterId!, members, tuning);
 }
 
 /**

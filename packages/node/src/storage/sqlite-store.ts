@@ -13,7 +13,7 @@ import { dirname } from "node:path";
 import type { AcceptorStore } from "./store.js";
 import { InvariantError } from "../paxos/invariant.js";
 import { StoreError } from "./store.js";
-import { writeMembership } from "../membership.js";
+import { readMembership, writeMembership, type StoredMembership } from "../membership.js";
 import { UNKNOWN_CONFIG, initialConfig } from "../paxos/config.js";
 import { WatchEvent } from "../gen/zk/v1/kv.js";
 import { encodeWatchBatch } from "../tree/watch-log.js";
@@ -83,6 +83,12 @@ export interface StoreInfo {
   readonly lastSlot: number;
   /** The member list recorded at creation; null for a store made before it was recorded. */
   readonly members: readonly StoredMember[] | null;
+  /**
+   * The configuration this store last applied, and its slot (membership.ts): the members as
+   * of that slot, after every change before it. Null for a store that records none (made
+   * before membership changes existed, or that has applied nothing since).
+   */
+  readonly membership: StoredMembership | null;
   /** The slot of the last snapshot point (markSnapshot or an installed snapshot); 0: none. */
   readonly snapshotIndex: number;
   /** The log begins here: no entry below it is stored, or will be (1 until compacted). */
@@ -590,6 +596,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
           firstSlot: stats.lo ?? 0,
           lastSlot: stats.hi ?? 0,
           members: meta.members,
+          membership: readMembership(this.database),
           snapshotIndex: meta.snapshotIndex,
           firstEntrySlot: meta.firstEntrySlot,
           ...this.pageStats(),
