@@ -4,7 +4,7 @@
 // stopped has exited. Real zk-node processes on 127.0.0.1:22100-22112.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { readManifest } from "../src/lib/manifest.js";
@@ -98,5 +98,42 @@ describe("`cluster stop` of one member", () => {
     const out = await ok2(["cluster", "down", "--wait-ms", "5000"]);
     assert.match(out, /^stopped n1, n2, n3 \(SIGKILL: n1\); data kept in /);
     assert.deepEqual(pids.filter(isRunning), [], "every member is gone when `cluster down` returns");
+  });
+});
+
+describe("a member whose disk is gone", () => {
+  const dir = tempClusterDir("rejoin");
+  after(() => destroyCluster(dir));
+  const { zk, ok } = clusterCli(dir);
+
+  test("`cluster start` refuses it and names `cluster start <id> --rejoin`, which rebuilds it from the others; --rejoin over a store is refused", { timeout: 90_000 }, async () => {
+    await ok(["cluster", "up", "--detach", "--base-port", "22120"]);
+    await ok(["propose", "/before-the-loss", "kept"]);
+    const n3 = readManifest(dir)!.nodes.find((n) => n.id === "n3")!;
+    await ok(["cluster", "kill", "n3"]);
+    rmSync(n3.dataDir, { recursive: true, force: true });
+    // A plain start of an empty data dir is refused (it would vote with promises it forgot).
+    const plain = await zk(["cluster", "start", "n3"]);
+    assert.notEqual(plain.code, 0);
+    const line = oneErrorLine(plain.stderr);
+    assert.match(line, /no store in .*--rejoin/);
+    const hint = /`(zk-cli cluster start n3 --rejoin)`/.exec(line)?.[1];
+    assert.ok(hint !== undefined, line);
+    // The hint, run as printed.
+    const rejoined = await zk(hint.split(" ").slice(1));
+    assert.equal(rejoined.code, 0, rejoined.stderr);
+    assert.match(rejoined.stdout, /^rejoined n3 \(pid \d+\)/);
+    // It catches up (recovering, then a voter again) and has the write.
+    await waitUntil(async () => {
+      const r = await zk(["status", "--json", "--endpoints", n3.address]);
+      return r.code === 0 && /"role":"(follower|leader)"/.test(r.stdout);
+    }, 30_000, "n3 to vote again");
+    assert.equal((await ok(["get", "/before-the-loss", "--endpoints", n3.address, "--consistency", "local"])).trim(), "kept");
+    // Its store is back: --rejoin now would rebuild over it, and zk-node refuses.
+    await ok(["cluster", "stop", "n3"]);
+    const again = await zk(["cluster", "start", "n3", "--rejoin"]);
+    assert.notEqual(again.code, 0);
+    assert.match(oneErrorLine(again.stderr), /--rejoin rebuilds a node whose store is gone, but .*zk\.db is there/);
+    await ok(["cluster", "start", "n3"]);
   });
 });

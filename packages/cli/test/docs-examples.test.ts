@@ -64,6 +64,8 @@ const SETUP: Record<string, string[]> = {
   "zk-cli cluster down --purge": ["zk-cli cluster up --detach"],
   "zk-cli cluster status": ["zk-cli cluster up --detach"],
   "zk-cli cluster start n1": ["zk-cli cluster kill n1"],
+  // A member whose disk is gone: killed, its data dir deleted.
+  "zk-cli cluster start n2 --rejoin": ["zk-cli cluster kill n2", "rm -rf .zk-cluster/n2"],
   "zk-cli cluster restart n3": ["zk-cli cluster start n2"],
   "zk-cli snapshot save backup.zks": ["zk-cli cluster up --detach"],
   // Membership (README and --help): from a fresh 3-node cluster; a learner to promote is a

@@ -316,6 +316,16 @@ function lastErrorLine(lines: readonly string[]): string | null {
   return null;
 }
 
+/**
+ * A member's refusal that says to restart it with --rejoin (its store is gone or damaged),
+ * with how to do that in a local cluster: zk-node's flags are the manifest's, so the operator
+ * runs zk-cli, not zk-node.
+ */
+export function withRejoinHint(failure: string, id: string, dir: string, rejoined: boolean): string {
+  if (rejoined || !/--rejoin\b/.test(failure)) return failure;
+  return `${failure} (in this local cluster: \`zk-cli cluster start ${id} --rejoin${dirFlag(dir)}\` once the other members run)`;
+}
+
 export function describeExit(id: string, r: { code: number | null; signal: NodeJS.Signals | null; error: string | null }): string {
   if (r.error) return `${id} failed to start: ${r.error}`;
   return `${id} exited during startup (${r.signal ? `signal ${r.signal}` : `exit code ${r.code}`}); see its log`;
@@ -327,10 +337,10 @@ export type StatusFetcher = () => Promise<MemberRow[]>;
  * Wait (bounded) until every started node is reachable and they all follow the same leader,
  * failing as soon as one of `spawned` exits.
  */
-export async function waitForLeader(spawned: readonly Spawned[], fetch: StatusFetcher, timeoutMs = READY_WAIT_MS): Promise<MemberRow[]> {
+export async function waitForLeader(spawned: readonly Spawned[], fetch: StatusFetcher, timeoutMs = READY_WAIT_MS, dir?: string): Promise<MemberRow[]> {
   const deadline = Date.now() + timeoutMs;
   let failure: string | null = null;
-  for (const s of spawned) void s.exited.then((r) => (failure ??= describeExit(s.node.id, r)));
+  for (const s of spawned) void s.exited.then((r) => (failure ??= dir === undefined ? describeExit(s.node.id, r) : withRejoinHint(describeExit(s.node.id, r), s.node.id, dir, false)));
   let rows: MemberRow[] = [];
   while (Date.now() < deadline) {
     if (failure) throw new CliError(failure);
@@ -434,7 +444,7 @@ export async function clusterUp(opts: {
     }
     // Recorded before waiting, so an interrupted `up` still leaves the PIDs to stop.
     writeManifest(opts.dir, manifest);
-    const rows = await waitForLeader(spawned, opts.fetchStatus(manifest), opts.waitMs);
+    const rows = await waitForLeader(spawned, opts.fetchStatus(manifest), opts.waitMs, opts.dir);
     return { manifest, spawned, rows, resumed };
   } catch (e) {
     await stopPids(spawned.map((s) => s.child.pid ?? 0));
@@ -489,15 +499,16 @@ export async function stopNode(dir: string, m: Manifest, id: string, waitMs = ST
  * Start one member again with the flags and data dir it had, detached. Waits until the node
  * serves (answers a status call), or fails with its one-line error if it exits first.
  */
-export async function startNode(dir: string, m: Manifest, id: string, probe: (address: string) => Promise<boolean>, waitMs = READY_WAIT_MS): Promise<{ pid: number }> {
+export async function startNode(dir: string, m: Manifest, id: string, probe: (address: string) => Promise<boolean>, waitMs = READY_WAIT_MS, opts: { rejoin?: boolean } = {}): Promise<{ pid: number }> {
   const n = findNode(m, id);
   if (isAlive(n.pid)) throw new CliError(`${id} is already running (pid ${n.pid}); use \`zk-cli cluster restart ${id}${dirFlag(dir)}\` to restart it`);
-  const s = spawnNode(n, { detached: true });
+  // --rejoin is for this start only: once rebuilt, the member has its store again.
+  const s = spawnNode(n, { detached: true, extraArgs: opts.rejoin ? ["--rejoin"] : [] });
   n.pid = s.child.pid ?? 0;
   n.state = "running";
   writeManifest(dir, m);
   let failure: string | null = null;
-  void s.exited.then((r) => (failure ??= describeExit(id, r)));
+  void s.exited.then((r) => (failure ??= withRejoinHint(describeExit(id, r), id, dir, opts.rejoin === true)));
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     if (failure) break;
