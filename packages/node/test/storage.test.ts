@@ -18,6 +18,7 @@ import {
   mustSync,
 } from "../src/storage/index.js";
 import type { AcceptorStore } from "../src/storage/index.js";
+import { initialConfig } from "../src/paxos/config.js";
 
 const ID = { clusterId: "cluster-a", nodeId: "n1" };
 
@@ -112,6 +113,7 @@ describe("SqliteAcceptorStore", () => {
         firstSlot: 0,
         lastSlot: 0,
         members: [{ id: "n1", address: "127.0.0.1:7001" }],
+        membership: { slot: 0, config: initialConfig([{ id: "n1", address: "127.0.0.1:7001" }]) },
         snapshotIndex: 0,
         firstEntrySlot: 1,
         autoVacuum: "incremental",
@@ -397,6 +399,7 @@ describe("SqliteAcceptorStore", () => {
           firstSlot: 1,
           lastSlot: 3,
           members: null,
+          membership: null,
           snapshotIndex: 0,
           firstEntrySlot: 1,
           autoVacuum: "incremental",
