@@ -9,6 +9,7 @@ import { createLogger } from "./log.js";
 import { ZkNode } from "./node.js";
 import { NodeServer } from "./net/server.js";
 import { ZkProtocolServer } from "./zk-protocol/listener.js";
+import { portInUseMessage } from "./net/port-in-use.js";
 import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
@@ -24,14 +25,14 @@ function fail(message: string, code = 1): never {
 }
 
 /** Refuse early, before any file is created, if the port is taken. */
-function checkPortFree(listen: string, flag = "--listen"): Promise<void> {
+function checkPortFree(listen: string, flag: "--listen" | "--zk-listen", member: boolean): Promise<void> {
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === "EADDRINUSE" ? `cannot listen on ${listen}: the port is in use; stop whatever holds it or pick another ${flag}` : `cannot listen on ${listen}: ${e.message}`)),
+      reject(new Error(e.code === "EADDRINUSE" ? portInUseMessage(listen, flag, member) : `cannot listen on ${listen}: ${e.message}`)),
     );
     s.listen({ host, port, exclusive: true }, () => s.close(() => resolve()));
   });
@@ -76,8 +77,10 @@ async function main(): Promise<void> {
     throw e;
   }
   try {
-    await checkPortFree(cfg.listen);
-    if (cfg.zkListen !== null) await checkPortFree(cfg.zkListen, "--zk-listen");
+    // A member's address is in its cluster's configuration (a new store's only at --initial-cluster).
+    const member = existsSync(join(cfg.dataDir, DB_FILE)) || cfg.rejoin || cfg.join;
+    await checkPortFree(cfg.listen, "--listen", member);
+    if (cfg.zkListen !== null) await checkPortFree(cfg.zkListen, "--zk-listen", member);
   } catch (e) {
     fail((e as Error).message);
   }

@@ -47,8 +47,29 @@ describe("zk-node refuses bad configuration with one line and a non-zero exit", 
       const dir = "/tmp/zk-never-created-17013";
       const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17013", "--peers", "n1=127.0.0.1:17013", "--data-dir", dir]);
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /^zk-node: cannot listen on 127\.0\.0\.1:17013: the port is in use/);
+      assert.match(r.stderr, /^zk-node: cannot listen on 127\.0\.0\.1:17013: the port is in use; stop whatever holds it .* or give this node another port in --listen and in every node's --peers$/m);
       assert.ok(!existsSync(dir), "nothing was written");
+    } finally {
+      blocker.close();
+    }
+  });
+
+  // A member's --listen is its address in its cluster's configuration: "pick another --listen"
+  // would be refused (it must equal the --peers entry) and no restart can move a member.
+  test("a member's port in use is to be freed, not changed", async () => {
+    const c = new TestCluster(1, 17060, "alpha");
+    after(() => c.cleanup());
+    c.start("n1");
+    await c.waitForLeader();
+    await c.stop("n1", "SIGTERM");
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(17060, "127.0.0.1", () => r()));
+    try {
+      const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17060", "--peers", "n1=127.0.0.1:17060", "--data-dir", c.node("n1").dataDir, "--cluster-id", "alpha"]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:17060: the port is in use; stop whatever holds it \(`ss -ltnp 'sport = :17060'` names the process\): it is this member's address/);
+      assert.doesNotMatch(r.stderr, /another/);
+      assert.equal(r.stderr.trim().split("\n").length, 1);
     } finally {
       blocker.close();
     }

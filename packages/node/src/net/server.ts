@@ -33,6 +33,7 @@ import { messageFromWire } from "./convert.js";
 import { FORWARD_BATCH_ITEMS_MAX, PEER_FROM_METADATA, PEER_MEMBERS_METADATA, PEER_MESSAGE_BYTES_MAX, checkPeerIdentity, membersSpec } from "./peer-transport.js";
 import type { Logger } from "../log.js";
 import { SNAPSHOT_CHUNK_BYTES_DEFAULT, openSnapshotSource, snapshotChunks } from "../storage/snapshot.js";
+import { portInUseMessage } from "./port-in-use.js";
 
 /** A watch stream this far behind its consumer is ended (the client resumes from a zxid). */
 const WATCH_STREAM_BYTES_MAX = 16 * 1024 * 1024;
@@ -96,7 +97,8 @@ export class NodeServer {
       this.server.bindAsync(this.listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
         if (err) {
           const inUse = /EADDRINUSE|address already in use|No address added/i.test(err.message);
-          reject(new Error(inUse ? `cannot listen on ${this.listen}: the port is in use; stop whatever holds it or pick another --listen` : `cannot listen on ${this.listen}: ${err.message}`));
+          // Bound after the store is open: this node is a member of its cluster.
+          reject(new Error(inUse ? portInUseMessage(this.listen, "--listen", true) : `cannot listen on ${this.listen}: ${err.message}`));
         } else resolve(port);
       });
     });

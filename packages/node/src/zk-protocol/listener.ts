@@ -11,6 +11,7 @@ import { KvOps } from "../net/kv-ops.js";
 import { ZkConnection, triggered } from "./connection.js";
 import { EventType, FOUR_LETTER_WORDS_ENABLED } from "./records.js";
 import { configText, type SystemNodeSource } from "./system-nodes.js";
+import { portInUseMessage } from "../net/port-in-use.js";
 
 /** ZooKeeper's default session timeout bounds (2 and 20 ticks of its default 2000 ms tick). */
 export const ZK_SESSION_TIMEOUT_MIN_MS = 4000;
@@ -93,7 +94,7 @@ export class ZkProtocolServer implements SystemNodeSource {
     const port = Number(this.opts.listen.slice(i + 1));
     return new Promise((resolve, reject) => {
       this.server.once("error", (e: NodeJS.ErrnoException) =>
-        reject(new Error(e.code === "EADDRINUSE" ? `cannot listen on ${this.opts.listen}: the port is in use; stop whatever holds it or pick another --zk-listen` : `cannot listen on ${this.opts.listen} (--zk-listen): ${e.message}`)),
+        reject(new Error(e.code === "EADDRINUSE" ? portInUseMessage(this.opts.listen, "--zk-listen", true) : `cannot listen on ${this.opts.listen} (--zk-listen): ${e.message}`)),
       );
       this.server.listen({ host, port, exclusive: true }, () => resolve());
     });
