@@ -136,4 +136,53 @@ describe("a member whose disk is gone", () => {
     assert.match(oneErrorLine(again.stderr), /--rejoin rebuilds a node whose store is gone, but .*zk\.db is there/);
     await ok(["cluster", "start", "n3"]);
   });
+
+  const voting = (address: string) =>
+    waitUntil(async () => {
+      const r = await zk(["status", "--json", "--endpoints", address]);
+      return r.code === 0 && /"role":"(follower|leader)"/.test(r.stdout);
+    }, 30_000, `${address} to vote`);
+  /** Run the one `zk-cli cluster start <id> --rejoin ...` hint in `stderr`, as printed. */
+  const runHint = async (stderr: string, id: string) => {
+    const hint = new RegExp(`\`(zk-cli cluster start ${id} --rejoin[^\`]*)\``).exec(stderr)?.[1];
+    assert.ok(hint !== undefined, stderr);
+    const r = await zk(hint.split(" ").slice(1));
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  // Before, one member's refusal stopped every member `cluster up` had started, so the printed
+  // `cluster start <id> --rejoin` ("once the other members run") could not be followed.
+  test("`cluster up` (and `--adopt`) of a stopped cluster starts the others and leaves it stopped with the command that rebuilds it; fewer than a majority with data is refused", { timeout: 120_000 }, async () => {
+    const nodes = () => readManifest(dir)!.nodes;
+    const byId = (id: string) => nodes().find((n) => n.id === id)!;
+    await voting(byId("n3").address);
+    await ok(["cluster", "down"]);
+    rmSync(byId("n3").dataDir, { recursive: true, force: true });
+    const up = await zk(["cluster", "up", "--detach"]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, /n3 was not started: its data dir .* holds no store/);
+    assert.deepEqual(nodes().map((n) => n.state), ["running", "running", "stopped"]);
+    await runHint(up.stderr, "n3");
+    await voting(byId("n3").address);
+    assert.equal((await ok(["get", "/before-the-loss", "--endpoints", byId("n3").address, "--consistency", "local"])).trim(), "kept");
+
+    // The same through --adopt (cluster.json lost too).
+    await ok(["cluster", "down"]);
+    rmSync(join(dir, "cluster.json"));
+    rmSync(join(dir, "n2"), { recursive: true, force: true });
+    const adopted = await zk(["cluster", "up", "--adopt", "--detach"]);
+    assert.equal(adopted.code, 0, adopted.stderr);
+    assert.match(adopted.stderr, /n2 was not started/);
+    assert.deepEqual(nodes().map((n) => [n.id, n.state]), [["n1", "running"], ["n2", "stopped"], ["n3", "running"]]);
+    await runHint(adopted.stderr, "n2");
+    await voting(byId("n2").address);
+
+    // Two of three stores gone: no leader could rebuild them; nothing starts.
+    await ok(["cluster", "down"]);
+    for (const id of ["n1", "n2"]) rmSync(join(dir, id), { recursive: true, force: true });
+    const refused = await zk(["cluster", "up", "--detach"]);
+    assert.equal(refused.code, 4, refused.stderr);
+    assert.match(oneErrorLine(refused.stderr), /n1, n2 have no store in .*: the members that keep their data \(n3\) are not a majority of 3.*nothing was started/);
+    assert.deepEqual(nodes().map((n) => n.state), ["stopped", "stopped", "stopped"]);
+  });
 });

@@ -167,8 +167,8 @@ export function nodeDataIn(dir: string, planned: readonly string[]): string[] {
 /**
  * `cluster up --adopt`: rebuild the manifest of a cluster whose cluster.json was lost, from its
  * stores' own records (cluster id, node id, the newest configuration any of them applied, or
- * for stores that record none, their creation member list), read-only. Every member must have
- * its store in <dir>/<id>/zk.db and every store must be of one cluster.
+ * for stores that record none, their creation member list), read-only. Every store must be of
+ * one cluster; a member whose store is gone is not started (see storeless()).
  */
 async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest> {
   const { SqliteAcceptorStore } = await loadStorage();
@@ -222,12 +222,8 @@ async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest>
     }
     members = created[0]!.members!;
   }
-  const missing = members.filter((m) => !stores.includes(m.id));
-  if (missing.length > 0) {
-    throw new CliError(
-      `--adopt: ${missing.map((m) => m.id).join(", ")} ${missing.length === 1 ? "has" : "have"} no store in ${dir}; a member that lost its data must rejoin with zk-node --rejoin (see README "Troubleshooting"), not start fresh`,
-    );
-  }
+  // A member without a store is kept in the manifest and not started (clusterUp): it rejoins
+  // from the others with `cluster start <id> --rejoin`.
   return manifestFor(dir, clusterId!, members, tuning);
 }
 
@@ -364,6 +360,29 @@ export interface UpResult {
   readonly rows: MemberRow[];
   /** True when an existing (stopped) cluster in the dir was started again. */
   readonly resumed: boolean;
+  /** Members of a resumed cluster not started because their store is gone (storeless()). */
+  readonly notStarted: readonly string[];
+}
+
+/**
+ * The members of a cluster being started again whose data dir holds no store at all (no zk.db,
+ * no zk.db-wal: deleted, or a disk replaced). zk-node refuses to start them fresh (they would
+ * vote with promises they forgot), and one refusal would stop the whole `cluster up`; so they
+ * stay stopped while the others start, if the others are a majority, and each rejoins from the
+ * others with `cluster start <id> --rejoin`. Fewer than a majority cannot elect a leader to
+ * rebuild them from: refused before anything starts.
+ */
+function storeless(dir: string, m: Manifest): string[] {
+  const gone = m.nodes.filter((n) => !existsSync(join(n.dataDir, DB_FILE)) && !existsSync(join(n.dataDir, `${DB_FILE}-wal`))).map((n) => n.id);
+  const kept = m.nodes.length - gone.length;
+  if (gone.length > 0 && kept <= m.nodes.length / 2) {
+    throw new CliError(
+      `${gone.join(", ")} ${gone.length === 1 ? "has" : "have"} no store in ${dir}: the members that keep their data (${kept === 0 ? "none" : m.nodes.filter((n) => !gone.includes(n.id)).map((n) => n.id).join(", ")}) are not a majority of ${m.nodes.length}, so they cannot elect a leader to rebuild the others from; ` +
+        `nothing was started: put the lost data dirs back (from a copy) and run this again, or start a new cluster from a snapshot file with \`zk-cli snapshot restore\``,
+      EXIT_CONFLICT,
+    );
+  }
+  return gone;
 }
 
 /**
@@ -434,9 +453,11 @@ export async function clusterUp(opts: {
       created.add(node.dataDir);
     }
   }
+  const notStarted = resumed ? storeless(opts.dir, manifest) : [];
   const spawned: Spawned[] = [];
   try {
     for (const node of manifest.nodes) {
+      if (notStarted.includes(node.id)) continue;
       const s = spawnNode(node, { detached: opts.detached, sink: opts.sink, extraArgs: created.has(node.dataDir) ? ["--initial-cluster"] : [] });
       spawned.push(s);
       node.pid = s.child.pid ?? 0;
@@ -444,8 +465,8 @@ export async function clusterUp(opts: {
     }
     // Recorded before waiting, so an interrupted `up` still leaves the PIDs to stop.
     writeManifest(opts.dir, manifest);
-    const rows = await waitForLeader(spawned, opts.fetchStatus(manifest), opts.waitMs, opts.dir);
-    return { manifest, spawned, rows, resumed };
+    const rows = await waitForLeader(spawned, opts.fetchStatus({ ...manifest, nodes: manifest.nodes.filter((n) => !notStarted.includes(n.id)) }), opts.waitMs, opts.dir);
+    return { manifest, spawned, rows, resumed, notStarted };
   } catch (e) {
     await stopPids(spawned.map((s) => s.child.pid ?? 0));
     for (const n of manifest.nodes) n.state = "stopped";

@@ -12,7 +12,7 @@ import { fetchRows } from "../../lib/status.js";
 export default class ClusterUp extends ZkCommand {
   static override summary = "Start a local cluster of zk-node processes on 127.0.0.1.";
   static override description =
-    "Spawns --nodes members (ids n1.., ports from --base-port, data in <dir>/n1..), writes <dir>/cluster.json, waits until a leader is elected and prints the members. In the foreground it streams every node's log (prefixed with its id) and stops the cluster on Ctrl-C; with --detach it leaves the nodes running (logs in <dir>/n1.log ...) and exits. A stopped cluster in <dir> is started again with its data (and with the --tick-ms, --election-ticks, --heartbeat-ticks or --log-level given, which it keeps; --nodes and --base-port cannot change). A dir that holds node data but no cluster.json is refused (nothing in it is touched); --adopt rebuilds cluster.json from the stores' own cluster id and the newest configuration they applied (a removed member's leftover store is left alone) and starts that cluster. If any node fails to start, every node already started is stopped and its one-line error is reported; only what this invocation created is removed.";
+    "Spawns --nodes members (ids n1.., ports from --base-port, data in <dir>/n1..), writes <dir>/cluster.json, waits until a leader is elected and prints the members. In the foreground it streams every node's log (prefixed with its id) and stops the cluster on Ctrl-C; with --detach it leaves the nodes running (logs in <dir>/n1.log ...) and exits. A stopped cluster in <dir> is started again with its data (and with the --tick-ms, --election-ticks, --heartbeat-ticks or --log-level given, which it keeps; --nodes and --base-port cannot change). A dir that holds node data but no cluster.json is refused (nothing in it is touched); --adopt rebuilds cluster.json from the stores' own cluster id and the newest configuration they applied (a removed member's leftover store is left alone) and starts that cluster. A member whose data dir holds no store (deleted, or a new disk) is not started, if the others are a majority: it rejoins from them with `cluster start <id> --rejoin`; fewer than a majority is refused with nothing started. If any node fails to start, every node already started is stopped and its one-line error is reported; only what this invocation created is removed.";
 
   static override examples = ["<%= config.bin %> cluster up --detach", "<%= config.bin %> cluster up --nodes 5 --base-port 7201 --dir /tmp/zk5"];
 
@@ -101,6 +101,10 @@ export default class ClusterUp extends ZkCommand {
     else {
       printTable(rows, CLUSTER_COLUMNS);
       note(`cluster ${up.manifest.clusterId} ${up.resumed ? "started again" : "is up"} in ${dir}${flags.detach ? `; stop it with \`zk-cli cluster down${dirFlag(dir)}\`` : "; Ctrl-C stops it"}`);
+    }
+    // Written in --json mode too (to stderr): a member left stopped is the one thing to act on.
+    for (const id of up.notStarted) {
+      note(`zk-cli: ${id} was not started: its data dir ${up.manifest.nodes.find((n) => n.id === id)!.dataDir} holds no store (its data is gone); rebuild it from the others with \`zk-cli cluster start ${id} --rejoin${dirFlag(dir)}\``);
     }
     if (flags.detach) return;
 
