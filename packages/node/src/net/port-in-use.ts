@@ -3,7 +3,7 @@
 // (--listen must equal the --peers entry) and, for an existing member, cannot be done by a
 // restart at all, so the only advice that works for a member is to free the port.
 
-/** One line: the port `listen` (given by `flag`) is taken; `member` = this data dir holds a store. */
+/** One line: the port `listen` (given by `flag`) is taken; `member`: the node is in its cluster's configuration (its store exists, or --rejoin, --join). */
 export function portInUseMessage(listen: string, flag: "--listen" | "--zk-listen", member: boolean): string {
   const port = listen.slice(listen.lastIndexOf(":") + 1);
   const stop = `stop whatever holds it (\`ss -ltnp 'sport = :${port}'\` names the process)`;
