@@ -176,6 +176,8 @@ describe("cluster up when a port is taken", () => {
     const line = oneErrorLine(r.stderr);
     assert.match(line, /n2/);
     assert.match(line, /in use/);
+    // zk-node's "another port in --listen and in every node's --peers" is --base-port here.
+    assert.match(line, new RegExp(`in \`zk-cli cluster up\`: another --base-port, now ${BASE_PORT + 50}, moves every member's ports`));
     assert.deepEqual(pidsMentioning(dir), [], "no zk-node of the failed cluster is left running");
     assert.equal(readManifest(dir), null, "no manifest of a cluster that never came up");
   });

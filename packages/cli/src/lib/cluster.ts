@@ -478,6 +478,11 @@ export async function clusterUp(opts: {
       // and its manifest; never anything that was there before.
       for (const d of created) rmSync(d, { recursive: true, force: true });
       rmSync(manifestPath(opts.dir), { force: true });
+      // zk-node tells a hand-started node to change its --listen and every --peers: here one
+      // flag does that for every member.
+      if (e instanceof CliError && /the port is in use/.test(e.message)) {
+        throw new CliError(`${e.message} (in \`zk-cli cluster up\`: another --base-port, now ${opts.basePort}, moves every member's ports)`, e.exitCode);
+      }
     }
     throw e;
   }
