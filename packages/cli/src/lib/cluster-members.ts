@@ -9,7 +9,7 @@ import type { MemberChangeResponse, ZkClient } from "@zk/node/client";
 import { describeExit, manifestNodeFor, peerArgs, spawnNode, zkNodeBin, ZK_PORT_OFFSET } from "./cluster.js";
 import { HOST } from "./cluster-defaults.js";
 import { CliError, EXIT_CONFLICT, EXIT_UNAVAILABLE, usageError } from "./errors.js";
-import { dirFlag, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
+import { dirFlag, shellWord, writeManifest, type Manifest, type ManifestNode } from "./manifest.js";
 import { isAlive, stopPids } from "./processes.js";
 
 const POLL_MS = 200;
@@ -205,18 +205,19 @@ export async function removeNode(opts: { dir: string; manifest: Manifest; client
   // Stop it only once a majority of the voters that stay have applied its removal (they can
   // then elect a leader without it): a removed leader that went quiet before they learned the
   // change is chosen would leave them counting it in their quorums.
+  let lagging: string | null = null;
   if (removed !== null) {
     const voters = removed.members.filter((x) => x.id !== id && !x.learner).map((x) => x.address);
     const need = Math.floor(voters.length / 2) + 1;
     const applied = await untilApplied(client, voters, need, removed.configSlot, Math.min(opts.waitMs, REMOVAL_SETTLE_MS));
     if (applied < need) {
-      process.stderr.write(
-        `warning: ${id} is stopped, but only ${applied} of the ${voters.length} staying voters had applied its removal (config v${removed.configVersion}) within ${Math.round(Math.min(opts.waitMs, REMOVAL_SETTLE_MS) / 1000)} s; if \`zk-cli status${dirFlag(dir)}\` then shows no leader, start it again until they have (\`${process.execPath} ${zkNodeBin()} ${node.args.join(" ")}\`; its data is left in ${node.dataDir})\n`,
-      );
+      lagging = `warning: ${id} is stopped, but only ${applied} of the ${voters.length} staying voters had applied its removal (config v${removed.configVersion}) within ${Math.round(Math.min(opts.waitMs, REMOVAL_SETTLE_MS) / 1000)} s; if \`zk-cli status${dirFlag(dir)}\` then shows no leader, start it again until they have (\`${[process.execPath, zkNodeBin(), ...node.args].map(shellWord).join(" ")}\`; its data is left in ${node.dataDir})\n`;
     }
   }
   const wasRunning = isAlive(node.pid);
   const killed = wasRunning ? (await stopPids([node.pid], opts.waitMs)).length > 0 : false;
+  // Said once it is true: the node has exited.
+  if (lagging !== null) process.stderr.write(lagging);
   onStep({ step: "stopped", id, text: wasRunning ? `stopped ${id} (pid ${node.pid})${killed ? " with SIGKILL" : ""}; its data is left in ${node.dataDir}` : `${id} was not running; its data is left in ${node.dataDir}`, pid: node.pid || null, wasRunning, killed });
   m.nodes.splice(m.nodes.indexOf(node), 1);
   m.removed = [...(m.removed ?? []), { id, address: node.address }];

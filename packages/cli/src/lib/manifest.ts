@@ -51,7 +51,12 @@ export function clusterDir(flag: string | undefined): string {
  */
 export function dirFlag(dir: string): string {
   if (resolve(dir) === clusterDir(undefined)) return "";
-  return ` --dir ${/^[\w@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", "'\\''")}'`}`;
+  return ` --dir ${shellWord(dir)}`;
+}
+
+/** `s` as one word for a POSIX shell: as is when it is plain, else single-quoted. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 export function manifestPath(dir: string): string {
