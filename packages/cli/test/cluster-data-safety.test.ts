@@ -4,7 +4,7 @@
 // stopped has exited. Real zk-node processes on 127.0.0.1:22100-22112.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { readManifest } from "../src/lib/manifest.js";
@@ -157,7 +157,10 @@ describe("a member whose disk is gone", () => {
     const byId = (id: string) => nodes().find((n) => n.id === id)!;
     await voting(byId("n3").address);
     await ok(["cluster", "down"]);
+    // A wiped disk with an empty zk.db left on it: zk-node's rule (no store) is zk-cli's too.
     rmSync(byId("n3").dataDir, { recursive: true, force: true });
+    mkdirSync(byId("n3").dataDir);
+    writeFileSync(join(byId("n3").dataDir, "zk.db"), "");
     const up = await zk(["cluster", "up", "--detach"]);
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stderr, /n3 was not started: its data dir .* holds no store/);

@@ -1,7 +1,7 @@
 // zk-node: one member of a zk cluster. Validates its configuration, takes the data dir's lock,
 // opens its SQLite acceptor store (creating it only on the first start of a new cluster,
 // --initial-cluster), serves gRPC on --listen, and runs until SIGTERM or SIGINT.
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ConfigError, USAGE, parseNodeConfig, type NodeConfig } from "./config.js";
@@ -13,9 +13,10 @@ import { portInUseMessage } from "./net/port-in-use.js";
 import { SqliteAcceptorStore } from "./storage/sqlite-store.js";
 import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
+import { DB_FILE, storeFileState } from "./storage/store-file.js";
 import { TraceWriter } from "./trace.js";
 
-export const DB_FILE = "zk.db";
+export { DB_FILE };
 /** How long a SIGTERM waits for gRPC to close its connections before the process exits anyway. */
 const SHUTDOWN_WAIT_MS = 3000;
 
@@ -45,13 +46,13 @@ function checkPortFree(listen: string, flag: "--listen" | "--zk-listen", member:
  */
 function checkStorePresent(cfg: NodeConfig): void {
   const db = join(cfg.dataDir, DB_FILE);
-  const size = existsSync(db) ? statSync(db).size : -1;
-  if (size > 0) {
+  const state = storeFileState(cfg.dataDir);
+  if (state === "present") {
     if (cfg.rejoin) fail(`--rejoin rebuilds a node whose store is gone, but ${db} is there: start without --rejoin (or, if that store is damaged, move ${DB_FILE}* aside first)`);
     return;
   }
-  if (existsSync(`${db}-wal`)) {
-    fail(`${db} is ${size < 0 ? "missing" : "empty"} but its write-ahead log ${db}-wal is there: the store is damaged; move ${DB_FILE}* aside and restart this node with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`);
+  if (state === "damaged") {
+    fail(`${db} is ${existsSync(db) ? "empty" : "missing"} but its write-ahead log ${db}-wal is there: the store is damaged; move ${DB_FILE}* aside and restart this node with --rejoin to rejoin as a non-voting recovering member (see README "Troubleshooting")`);
   }
   if (cfg.rejoin && cfg.members.length === 1) {
     fail(`--rejoin catches a node up from the other members, but ${cfg.id} is the only member: its data is gone; start a new cluster in an empty data dir with --initial-cluster`);
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   }
   try {
     // A member's address is in its cluster's configuration (a new store's only at --initial-cluster).
-    const member = existsSync(join(cfg.dataDir, DB_FILE)) || cfg.rejoin || cfg.join;
+    const member = storeFileState(cfg.dataDir) !== "missing" || cfg.rejoin || cfg.join;
     await checkPortFree(cfg.listen, "--listen", member);
     if (cfg.zkListen !== null) await checkPortFree(cfg.zkListen, "--zk-listen", member);
   } catch (e) {

@@ -40,18 +40,25 @@ describe("zk-node refuses bad configuration with one line and a non-zero exit", 
     assert.match(r.stderr, /--id n9 is not in --peers/);
   });
 
-  test("a port already in use", async () => {
+  /** Hold 127.0.0.1:`port` open while `fn` runs. */
+  const withPortHeld = async (port: number, fn: () => void) => {
     const blocker = createServer();
-    await new Promise<void>((r) => blocker.listen(17013, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", () => r()));
     try {
+      fn();
+    } finally {
+      blocker.close();
+    }
+  };
+
+  test("a port already in use", async () => {
+    await withPortHeld(17013, () => {
       const dir = "/tmp/zk-never-created-17013";
       const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17013", "--peers", "n1=127.0.0.1:17013", "--data-dir", dir]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /^zk-node: cannot listen on 127\.0\.0\.1:17013: the port is in use; stop whatever holds it .* or give this node another port in --listen and in every node's --peers$/m);
       assert.ok(!existsSync(dir), "nothing was written");
-    } finally {
-      blocker.close();
-    }
+    });
   });
 
   // A member's --listen is its address in its cluster's configuration: "pick another --listen"
@@ -62,17 +69,13 @@ describe("zk-node refuses bad configuration with one line and a non-zero exit", 
     c.start("n1");
     await c.waitForLeader();
     await c.stop("n1", "SIGTERM");
-    const blocker = createServer();
-    await new Promise<void>((r) => blocker.listen(17060, "127.0.0.1", () => r()));
-    try {
+    await withPortHeld(17060, () => {
       const r = runZkNode(["--id", "n1", "--listen", "127.0.0.1:17060", "--peers", "n1=127.0.0.1:17060", "--data-dir", c.node("n1").dataDir, "--cluster-id", "alpha"]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:17060: the port is in use; stop whatever holds it \(`ss -ltnp 'sport = :17060'` names the process\): it is this member's address/);
       assert.doesNotMatch(r.stderr, /another/);
       assert.equal(r.stderr.trim().split("\n").length, 1);
-    } finally {
-      blocker.close();
-    }
+    });
   });
 
   test("a data dir that belongs to another cluster", async () => {

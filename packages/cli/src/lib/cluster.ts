@@ -15,6 +15,7 @@ import { HOST, READY_WAIT_MS } from "./cluster-defaults.js";
 import { isAlive, signal, stopPids, waitForExit, STOP_WAIT_MS } from "./processes.js";
 import type { MemberRow } from "./status.js";
 import { loadStorage } from "./inspect-load.js";
+import { DB_FILE, storeFileState } from "@zk/node/store-file";
 
 const READY_POLL_MS = 100;
 /** How much of a failed node's log is searched for its one-line error. */
@@ -138,8 +139,6 @@ export interface Spawned {
 
 export type LogSink = (nodeId: string, line: string) => void;
 
-/** The store file zk-node keeps in a data dir (packages/node/src/main.ts DB_FILE). */
-const DB_FILE = "zk.db";
 
 /**
  * What in `dir` looks like node data: every `<sub>/zk.db` (and each planned data dir that
@@ -361,24 +360,28 @@ export interface UpResult {
   /** True when an existing (stopped) cluster in the dir was started again. */
   readonly resumed: boolean;
   /** Members of a resumed cluster not started because their store is gone (storeless()). */
-  readonly notStarted: readonly string[];
+  readonly notStarted: readonly ManifestNode[];
 }
 
 /**
- * The members of a cluster being started again whose data dir holds no store at all (no zk.db,
- * no zk.db-wal: deleted, or a disk replaced). zk-node refuses to start them fresh (they would
- * vote with promises they forgot), and one refusal would stop the whole `cluster up`; so they
- * stay stopped while the others start, if the others are a majority, and each rejoins from the
- * others with `cluster start <id> --rejoin`. Fewer than a majority cannot elect a leader to
- * rebuild them from: refused before anything starts.
+ * The members of a cluster being started again whose data dir holds no store (zk-node's rule,
+ * storeFileState: deleted, wiped, or a new disk). zk-node refuses to start them fresh (they
+ * would vote with promises they forgot), and one refusal would stop the whole `cluster up`; so
+ * they stay stopped while the others start, if the others are a majority, and each rejoins from
+ * the others with `cluster start <id> --rejoin`. Fewer than a majority cannot elect a leader to
+ * rebuild them from: refused before anything starts. (A damaged store is started: zk-node's
+ * refusal says what to move aside.)
  */
-function storeless(dir: string, m: Manifest): string[] {
-  const gone = m.nodes.filter((n) => !existsSync(join(n.dataDir, DB_FILE)) && !existsSync(join(n.dataDir, `${DB_FILE}-wal`))).map((n) => n.id);
-  const kept = m.nodes.length - gone.length;
-  if (gone.length > 0 && kept <= m.nodes.length / 2) {
+function storeless(dir: string, m: Manifest): ManifestNode[] {
+  const gone = m.nodes.filter((n) => storeFileState(n.dataDir) === "missing");
+  const kept = m.nodes.filter((n) => !gone.includes(n));
+  if (gone.length > 0 && kept.length <= m.nodes.length / 2) {
+    const ids = (l: readonly ManifestNode[]) => (l.length === 0 ? "none" : l.map((n) => n.id).join(", "));
+    // Not "put a copy back": a store older than its member's last write votes with promises it
+    // forgot, which can lose acknowledged writes (README "Troubleshooting").
     throw new CliError(
-      `${gone.join(", ")} ${gone.length === 1 ? "has" : "have"} no store in ${dir}: the members that keep their data (${kept === 0 ? "none" : m.nodes.filter((n) => !gone.includes(n.id)).map((n) => n.id).join(", ")}) are not a majority of ${m.nodes.length}, so they cannot elect a leader to rebuild the others from; ` +
-        `nothing was started: put the lost data dirs back (from a copy) and run this again, or start a new cluster from a snapshot file with \`zk-cli snapshot restore\``,
+      `${ids(gone)} ${gone.length === 1 ? "has" : "have"} no store in ${dir}: the members that keep their data (${ids(kept)}) are not a majority of ${m.nodes.length}, so they cannot elect a leader to rebuild the others from; ` +
+        `nothing was started: if those data dirs were moved, move them back (never an older copy of one), or start a new cluster from a snapshot file with \`zk-cli snapshot restore\``,
       EXIT_CONFLICT,
     );
   }
@@ -457,7 +460,7 @@ export async function clusterUp(opts: {
   const spawned: Spawned[] = [];
   try {
     for (const node of manifest.nodes) {
-      if (notStarted.includes(node.id)) continue;
+      if (notStarted.includes(node)) continue;
       const s = spawnNode(node, { detached: opts.detached, sink: opts.sink, extraArgs: created.has(node.dataDir) ? ["--initial-cluster"] : [] });
       spawned.push(s);
       node.pid = s.child.pid ?? 0;
@@ -465,7 +468,7 @@ export async function clusterUp(opts: {
     }
     // Recorded before waiting, so an interrupted `up` still leaves the PIDs to stop.
     writeManifest(opts.dir, manifest);
-    const rows = await waitForLeader(spawned, opts.fetchStatus({ ...manifest, nodes: manifest.nodes.filter((n) => !notStarted.includes(n.id)) }), opts.waitMs, opts.dir);
+    const rows = await waitForLeader(spawned, opts.fetchStatus({ ...manifest, nodes: manifest.nodes.filter((n) => !notStarted.includes(n)) }), opts.waitMs, opts.dir);
     return { manifest, spawned, rows, resumed, notStarted };
   } catch (e) {
     await stopPids(spawned.map((s) => s.child.pid ?? 0));

@@ -6,13 +6,14 @@
 // command prints them (STYLE.md 12).
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { DB_FILE } from "@zk/node/store-file";
 import { decodeConfig, describeConfig, isConfigCommand } from "@zk/node/paxos";
 import { CliError, EXIT_USAGE } from "./errors.js";
 import { describeCommand, opSummary } from "./inspect-format.js";
 import { loadStorage, loadTree } from "./inspect-load.js";
 
 /** A node's database file inside its data dir (zk-node --data-dir). */
-export const DB_FILE = "zk.db";
+export { DB_FILE };
 /** Entries (or slots, for --diff) shown when no range is asked for: the last ones. */
 export const ENTRIES_SHOWN_DEFAULT = 20;
 

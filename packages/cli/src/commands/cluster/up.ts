@@ -103,8 +103,8 @@ export default class ClusterUp extends ZkCommand {
       note(`cluster ${up.manifest.clusterId} ${up.resumed ? "started again" : "is up"} in ${dir}${flags.detach ? `; stop it with \`zk-cli cluster down${dirFlag(dir)}\`` : "; Ctrl-C stops it"}`);
     }
     // Written in --json mode too (to stderr): a member left stopped is the one thing to act on.
-    for (const id of up.notStarted) {
-      note(`zk-cli: ${id} was not started: its data dir ${up.manifest.nodes.find((n) => n.id === id)!.dataDir} holds no store (its data is gone); rebuild it from the others with \`zk-cli cluster start ${id} --rejoin${dirFlag(dir)}\``);
+    for (const n of up.notStarted) {
+      note(`zk-cli: ${n.id} was not started: its data dir ${n.dataDir} holds no store (its data is gone); rebuild it from the others with \`zk-cli cluster start ${n.id} --rejoin${dirFlag(dir)}\``);
     }
     if (flags.detach) return;
 
