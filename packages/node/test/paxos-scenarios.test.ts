@@ -377,6 +377,60 @@ describe("linearizable reads (read-index)", () => {
   });
 });
 
+describe("quiet chosen-index notices", () => {
+  /** n1 leads n2 and n3 and has proposed one value; its Accepts and their answers delivered, nothing after. */
+  function oneWriteAccepted(): Harness {
+    const h = new Harness(three);
+    h.elect("n1");
+    h.tick(h.ids, 2);
+    h.deliver();
+    assert.ok(h.core("n1").propose([enc("x")]).ok);
+    h.flush();
+    h.deliver((m) => (m.type === "accept" && m.commands.length > 0) || m.type === "acceptReply");
+    return h;
+  }
+
+  test("the notice that a write was chosen goes unanswered, and the followers still learn it", () => {
+    const h = oneWriteAccepted();
+    const chosen = h.core("n1").chosen;
+    const notices = h.queue.filter((m) => m.type === "accept" && m.commands.length === 0 && m.chosen === chosen);
+    assert.deepEqual(notices.map((m) => [m.to, m.type === "accept" && m.quiet]), [["n2", true], ["n3", true]]);
+    h.deliver((m) => m.type === "accept");
+    assert.deepEqual(h.queue.filter((m) => m.type === "acceptReply"), [], "no answer to a quiet notice");
+    for (const id of ["n2", "n3"]) assert.deepEqual(h.chosenLog(id).filter((v) => v !== "no-op"), ["x"]);
+  });
+
+  test("heartbeats and read confirmations are never quiet: reads are confirmed and the leader keeps its quorum", () => {
+    const h = oneWriteAccepted();
+    h.deliver();
+    assert.ok(h.core("n1").readIndex(5));
+    h.flush();
+    const confirms = h.queue.filter((m) => m.type === "accept" && m.from === "n1");
+    assert.equal(confirms.length, 2, "one confirmation per follower");
+    assert.ok(confirms.every((m) => m.type === "accept" && m.quiet !== true), "a confirmation round wants answers");
+    h.deliver();
+    assert.deepEqual(h.node("n1").reads, [5]);
+    for (let t = 0; t < 40; t++) {
+      h.tick();
+      // Nothing new is chosen here, so every Accept is a heartbeat.
+      assert.ok(h.queue.every((m) => m.type !== "accept" || m.quiet !== true), "heartbeats are answered");
+      h.deliver();
+    }
+    assert.equal(h.core("n1").role, "leader", "check-quorum still hears a majority");
+  });
+
+  test("a follower answers a quiet notice that raised its promise", () => {
+    const h = oneWriteAccepted();
+    const notice = h.queue.find((m) => m.type === "accept" && m.to === "n2" && m.quiet === true);
+    assert.ok(notice !== undefined && notice.type === "accept", "n1 sent n2 a quiet notice");
+    h.queue = [];
+    // The same notice from a leader of a higher ballot than n2 has promised (n2 missed its Phase 1).
+    h.core("n2").step({ ...notice, ballot: { round: notice.ballot.round + 1, nodeId: "n1" } });
+    h.flush();
+    assert.equal(h.queue.filter((m) => m.type === "acceptReply" && m.from === "n2").length, 1);
+  });
+});
+
 describe("core contract", () => {
   test("ready() cannot be called twice without advance(), and nothing is sent before it is returned", () => {
     const core = new PaxosCore({ id: "n1", members: ["n1"], rng: new SeededRng(1) }, { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [] });

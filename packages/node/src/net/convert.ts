@@ -47,6 +47,7 @@ export function messageToWire(m: Message): PaxosMessage {
             seq: m.seq,
             yourIncarnation: m.yourIncarnation,
             electionTail: m.electionTail,
+            quiet: m.quiet === true,
           },
         },
       };
@@ -109,6 +110,7 @@ export function messageFromWire(w: PaxosMessage, from: NodeId, to: NodeId): Mess
         seq: k.value.seq,
         yourIncarnation: k.value.yourIncarnation,
         electionTail: k.value.electionTail,
+        quiet: k.value.quiet,
       };
     case "acceptReply":
       return {

@@ -558,7 +558,8 @@ export class PaxosCore {
       // Tell followers about a new chosen index now rather than at the next heartbeat, so
       // they apply (and serve reads) promptly. Under load it rides on the next batch instead.
       for (const [p, pr] of this.progress) {
-        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, []);
+        // Quiet (unanswered) unless a leaving member's answer says when it learned its removal.
+        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, [], pr.leavingAt === undefined);
       }
     }
     const committed: Entry[] = [];
@@ -672,6 +673,9 @@ export class PaxosCore {
       return;
     }
     if (cmp > 0) this.setPromised(m.ballot);
+    // A quiet notice of the chosen index is answered only when the leader has something to
+    // learn from the answer: a new promise here, or recovery (its vote counts from then on).
+    const answer = !m.quiet || m.commands.length > 0 || cmp > 0 || this.recovering;
     if (this.recovering) {
       // Follow the leader to catch up, without voting.
       if (this.leader !== m.from) {
@@ -712,7 +716,7 @@ export class PaxosCore {
       this.hardStateDirty = true;
       this.becomeFollower(m.from, "recovered");
     }
-    this.send(this.acceptReply(m, true));
+    if (answer) this.send(this.acceptReply(m, true));
   }
 
   private acceptReply(m: AcceptMsg, ok: boolean): AcceptReplyMsg {
@@ -1177,8 +1181,8 @@ export class PaxosCore {
     return commands;
   }
 
-  private sendAccept(peer: NodeId, firstSlot: number, commands: Command[]): void {
-    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot });
+  private sendAccept(peer: NodeId, firstSlot: number, commands: Command[], quiet = false): void {
+    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot, ...(quiet ? { quiet: true } : {}) });
     this.progress.get(peer)!.sentChosen = this.chosenIndex;
   }
 

@@ -176,6 +176,14 @@ export interface AcceptMsg extends Envelope {
   readonly yourIncarnation: number;
   /** The last slot the leader recovered in its Phase 1 (its election tail). */
   readonly electionTail: number;
+  /**
+   * A notice of a new chosen index only (no commands, sent as soon as a slot is chosen): the
+   * receiver answers only if it refuses it or its promise or recovery changed. Heartbeats
+   * and read confirmations are never quiet, so check-quorum, reads and the leader's view of
+   * a follower's log still get their replies; a quiet notice saves the leader a wake-up and
+   * two messages a write at low load.
+   */
+  readonly quiet?: boolean;
 }
 
 /**

@@ -218,6 +218,12 @@ export interface AcceptMsg {
   yourIncarnation: number;
   /** The last slot the leader recovered in its Phase 1. */
   electionTail: number;
+  /**
+   * A notice of a new chosen index only (no commands): the receiver answers it only when it
+   * refuses it or its promise or recovery changed; heartbeats and read confirmations are
+   * never quiet. Absent (an older leader): every Accept is answered.
+   */
+  quiet: boolean;
 }
 
 /** Phase 2b. */
@@ -1734,7 +1740,16 @@ export const PromiseMsg_IncarnationsEntry: MessageFns<PromiseMsg_IncarnationsEnt
 };
 
 function createBaseAcceptMsg(): AcceptMsg {
-  return { ballot: undefined, firstSlot: 0, commands: [], chosen: 0, seq: 0, yourIncarnation: 0, electionTail: 0 };
+  return {
+    ballot: undefined,
+    firstSlot: 0,
+    commands: [],
+    chosen: 0,
+    seq: 0,
+    yourIncarnation: 0,
+    electionTail: 0,
+    quiet: false,
+  };
 }
 
 export const AcceptMsg: MessageFns<AcceptMsg> = {
@@ -1759,6 +1774,9 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     }
     if (message.electionTail !== 0) {
       writeUint64(writer.uint32(56), message.electionTail);
+    }
+    if (message.quiet !== false) {
+      writer.uint32(64).bool(message.quiet);
     }
     return writer;
   },
@@ -1832,6 +1850,14 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
             message.electionTail = readUint64(reader);
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.quiet = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1865,6 +1891,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
         : isSet(object.election_tail)
         ? globalThis.Number(object.election_tail)
         : 0,
+      quiet: isSet(object.quiet) ? globalThis.Boolean(object.quiet) : false,
     };
   },
 
@@ -1891,6 +1918,9 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     if (message.electionTail !== 0) {
       obj.electionTail = Math.round(message.electionTail);
     }
+    if (message.quiet !== false) {
+      obj.quiet = message.quiet;
+    }
     return obj;
   },
 
@@ -1908,6 +1938,7 @@ export const AcceptMsg: MessageFns<AcceptMsg> = {
     message.seq = object.seq ?? 0;
     message.yourIncarnation = object.yourIncarnation ?? 0;
     message.electionTail = object.electionTail ?? 0;
+    message.quiet = object.quiet ?? false;
     return message;
   },
 };
