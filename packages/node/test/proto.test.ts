@@ -89,6 +89,7 @@ test("PeerEnvelope with an accept message round-trips", () => {
             seq: 3,
             yourIncarnation: 1764633600000,
             electionTail: 12,
+            quiet: true,
           },
         },
       },
