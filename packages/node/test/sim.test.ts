@@ -58,16 +58,16 @@ describe("planted bugs are caught", () => {
     { bug: "skip-recovery", nodes: 5, from: 7 },
     { bug: "local-read", nodes: 3, from: 6 },
     { bug: "wiped-votes", nodes: 3, from: 10 },
-    { bug: "wiped-votes", nodes: 5, from: 451 },
+    { bug: "wiped-votes", nodes: 5, from: 92 },
     { bug: "stale-read-round", nodes: 3, from: 300 },
     { bug: "double-apply", nodes: 3, from: 1 },
     { bug: "expire-on-election", nodes: 3, from: 2 },
     { bug: "expire-on-election", nodes: 5, from: 9 },
     { bug: "send-before-flush", nodes: 3, from: 5 },
     // An election won while a flush is in flight (its event comes with the next Ready).
-    { bug: "expire-before-election-event", nodes: 3, from: 2047 },
+    { bug: "expire-before-election-event", nodes: 3, from: 61 },
     // Sends a Ready whose fsync failed, then stops: found once the machine restarts on the disk's truth.
-    { bug: "send-on-flush-error", nodes: 3, from: 4020 },
+    { bug: "send-on-flush-error", nodes: 3, from: 1244 },
     // A follower's apply backlog kept across a core rebuilt from its store: applied twice.
     { bug: "keep-apply-backlog", nodes: 3, from: 2 },
     { bug: "lock-ignores-suspension", nodes: 3, from: 23 },
