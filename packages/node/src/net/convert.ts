@@ -47,7 +47,7 @@ export function messageToWire(m: Message): PaxosMessage {
             seq: m.seq,
             yourIncarnation: m.yourIncarnation,
             electionTail: m.electionTail,
-            quiet: m.quiet === true,
+            quiet: m.quiet ?? false,
           },
         },
       };

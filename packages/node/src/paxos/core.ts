@@ -558,8 +558,8 @@ export class PaxosCore {
       // Tell followers about a new chosen index now rather than at the next heartbeat, so
       // they apply (and serve reads) promptly. Under load it rides on the next batch instead.
       for (const [p, pr] of this.progress) {
-        // Quiet (unanswered) unless a leaving member's answer says when it learned its removal.
-        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, [], pr.leavingAt === undefined);
+        // Quiet: unanswered (the next heartbeat's answer reports what the follower learned).
+        if (pr.sentChosen < this.chosenIndex && pr.match >= pr.sentChosen + 1) this.sendAccept(p, pr.next, [], true);
       }
     }
     const committed: Entry[] = [];
@@ -675,6 +675,7 @@ export class PaxosCore {
     if (cmp > 0) this.setPromised(m.ballot);
     // A quiet notice of the chosen index is answered only when the leader has something to
     // learn from the answer: a new promise here, or recovery (its vote counts from then on).
+    // One with commands (no leader of ours sends it) is answered: entries need their answers.
     const answer = !m.quiet || m.commands.length > 0 || cmp > 0 || this.recovering;
     if (this.recovering) {
       // Follow the leader to catch up, without voting.
@@ -1182,7 +1183,9 @@ export class PaxosCore {
   }
 
   private sendAccept(peer: NodeId, firstSlot: number, commands: Command[], quiet = false): void {
-    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot, ...(quiet ? { quiet: true } : {}) });
+    // Entries always want an answer: the leader counts them chosen from the answers.
+    invariant(!quiet || commands.length === 0, `a quiet Accept to ${peer} carries ${commands.length} commands`);
+    this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot, quiet });
     this.progress.get(peer)!.sentChosen = this.chosenIndex;
   }
 

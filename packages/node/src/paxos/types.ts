@@ -180,8 +180,9 @@ export interface AcceptMsg extends Envelope {
    * A notice of a new chosen index only (no commands, sent as soon as a slot is chosen): the
    * receiver answers only if it refuses it or its promise or recovery changed. Heartbeats
    * and read confirmations are never quiet, so check-quorum, reads and the leader's view of
-   * a follower's log still get their replies; a quiet notice saves the leader a wake-up and
-   * two messages a write at low load.
+   * a follower's log (a leaving member's chosen index among it) still get their replies; a
+   * quiet notice saves the leader a wake-up and two messages a write at low load. Absent
+   * (an older leader): answered.
    */
   readonly quiet?: boolean;
 }
