@@ -6,15 +6,19 @@
 //
 //   node_modules/.bin/tsx scripts/bench/apply.mts                  # batches 1, 8, 64
 //   WRITES=20000 BATCHES=1,64 KEYS=1000 node_modules/.bin/tsx scripts/bench/apply.mts
+//   TREES=sqlite,memory node_modules/.bin/tsx scripts/bench/apply.mts   # the tree's table sets in turn
 //
 // Each write is a put of VALUE_BYTES to one of KEYS existing keys with its own request id
 // and the client's (empty) principals, like the `zk-cli bench put` and compare.sh loads.
+// TREES names where the tree's rows live (src/tree/tables.ts): "sqlite", the store's tables
+// (the daemon today), or "memory", MemTreeTables (the watch history and the acceptor state
+// stay in the store either way); each batch size runs once per tree, in turn.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { SqliteAcceptorStore } from "../../packages/node/src/storage/index.js";
-import { WatchLog, ZnodeTree, encodeCommand } from "../../packages/node/src/tree/index.js";
+import { MemTreeTables, WatchLog, ZnodeTree, encodeCommand } from "../../packages/node/src/tree/index.js";
 import { applyEntries } from "../../packages/node/src/machine.js";
 import type { Command } from "../../packages/node/src/gen/zk/v1/types.js";
 import type { Entry } from "../../packages/node/src/paxos/types.js";
@@ -24,14 +28,16 @@ const WRITES = env("WRITES", 10_000);
 const KEYS = env("KEYS", 1000);
 const VALUE_BYTES = env("VALUE_BYTES", 100);
 const BATCHES = (process.env.BATCHES ?? "1,8,64").split(",").map(Number);
+const TREES = (process.env.TREES ?? "sqlite").split(",");
+for (const t of TREES) if (t !== "sqlite" && t !== "memory") throw new Error(`TREES: unknown tree ${JSON.stringify(t)} (sqlite or memory)`);
 const ballot = { round: 1, nodeId: "n1" };
 const value = new Uint8Array(VALUE_BYTES).fill(7);
 
-function run(batch: number): { cpuUs: number; wallUs: number } {
+function run(batch: number, where: string): { cpuUs: number; wallUs: number } {
   const dir = mkdtempSync(join(tmpdir(), "zk-bench-apply-"));
   try {
     const store = SqliteAcceptorStore.open(join(dir, "zk.db"), { clusterId: "bench", nodeId: "n1" }, { members: [{ id: "n1", address: "127.0.0.1:1" }] });
-    const tree = new ZnodeTree(store.db);
+    const tree = new ZnodeTree(where === "memory" ? new MemTreeTables() : store.db);
     const watchLog = new WatchLog(store.db);
     let slot = 0;
     let chosen = 0;
@@ -74,9 +80,11 @@ function run(batch: number): { cpuUs: number; wallUs: number } {
   }
 }
 
-console.log(`| batch | writes | CPU µs/write | wall µs/write |`);
-console.log(`|---|---|---|---|`);
+console.log(`| tree | batch | writes | CPU µs/write | wall µs/write |`);
+console.log(`|---|---|---|---|---|`);
 for (const b of BATCHES) {
-  const r = run(b);
-  console.log(`| ${b} | ${WRITES} | ${r.cpuUs.toFixed(1)} | ${r.wallUs.toFixed(1)} |`);
+  for (const where of TREES) {
+    const r = run(b, where);
+    console.log(`| ${where} | ${b} | ${WRITES} | ${r.cpuUs.toFixed(1)} | ${r.wallUs.toFixed(1)} |`);
+  }
 }

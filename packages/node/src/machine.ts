@@ -1792,10 +1792,11 @@ export class NodeMachine {
 }
 
 /** Apply one chosen entry (a no-op when empty) to the tree. */
-function applyEntry(tree: ZnodeTree, slot: number, command: Uint8Array, ignoreRequestIds: boolean): ApplyOutcome | null {
+function applyEntry(tree: ZnodeTree, watchLog: WatchLog, slot: number, command: Uint8Array, ignoreRequestIds: boolean): ApplyOutcome | null {
   if (isNoop(command)) return null;
   if (isConfigCommand(command)) {
-    writeMembership(tree.db, slot, decodeConfig(command));
+    // The membership lives in the store's meta rows, beside the watch history.
+    writeMembership(watchLog.db, slot, decodeConfig(command));
     return null;
   }
   const cmd = decodeCommand(command);
@@ -1816,7 +1817,7 @@ export function applyEntries(
 ): void {
   const events: WatchEvent[] = [];
   for (const e of entries) {
-    const outcome = applyEntry(tree, e.slot, e.command, ignoreRequestIds);
+    const outcome = applyEntry(tree, watchLog, e.slot, e.command, ignoreRequestIds);
     if (outcome !== null) for (const ev of outcome.events) events.push(ev);
     each?.(e, outcome);
   }

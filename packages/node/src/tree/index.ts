@@ -5,3 +5,5 @@ export * from "./watch-log.js";
 export * from "./hash.js";
 export * from "./acl.js";
 export * from "./attrs.js";
+export * from "./tables.js";
+export * from "./mem-tables.js";

@@ -34,6 +34,7 @@ import { ROOT, basename, parent, sequentialSuffix, validatePath } from "./paths.
 import { encodeShared } from "./encode.js";
 import { Perm, allowed, fixupAcl, OPEN_ACL, type Acl } from "./acl.js";
 import { NodeKind, ZnodeAttrs, type NodeAttrs, type NodeKindValue } from "./attrs.js";
+import { SqliteTreeTables, type SessionRow, type StatRow, type TreeTables } from "./tables.js";
 
 /** Default largest znode data: 1 MiB, ZooKeeper's jute.maxbuffer. */
 export const DATA_BYTES_MAX_DEFAULT = 1024 * 1024;
@@ -198,143 +199,6 @@ class MultiAbort {
   ) {}
 }
 
-interface StatRow {
-  readonly version: number;
-  readonly cversion: number;
-  readonly czxid: number;
-  readonly mzxid: number;
-  readonly pzxid: number;
-  readonly ctime_ms: number;
-  readonly mtime_ms: number;
-  readonly ephemeral_owner: number;
-  readonly num_children: number;
-  readonly data_length: number;
-}
-
-interface DataRow {
-  readonly stat: StatRow;
-  readonly data: Uint8Array;
-}
-
-interface ChildRow extends StatRow {
-  readonly path: string;
-}
-
-interface SessionRow {
-  readonly id: number;
-  readonly ttl_ms: number;
-  readonly created_zxid: number;
-  readonly created_ms: number;
-  readonly renewed_zxid: number;
-  readonly renewed_ms: number;
-}
-
-interface RequestRow {
-  readonly zxid: number;
-  readonly result: Uint8Array | null;
-  readonly error: Uint8Array | null;
-  readonly time_ms: number;
-}
-
-// length(data) does not read the blob (SQLite takes the size from the record header), so
-// stat reads stay cheap however large the data.
-const STAT_COLUMNS =
-  "version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children, length(data) AS data_length";
-
-/** The columns of STAT_COLUMNS, in order, as a StatRow (see statReader). */
-function statRowOf(c: readonly number[]): StatRow {
-  return {
-    version: c[0]!,
-    cversion: c[1]!,
-    czxid: c[2]!,
-    mzxid: c[3]!,
-    pzxid: c[4]!,
-    ctime_ms: c[5]!,
-    mtime_ms: c[6]!,
-    ephemeral_owner: c[7]!,
-    num_children: c[8]!,
-    data_length: c[9]!,
-  };
-}
-
-/**
- * A node's stat by path, read as an array of columns and made into a StatRow here: the stat
- * read is the hottest statement of every write on every member, and better-sqlite3 builds a
- * row object with named keys much more slowly (scripts/bench/apply.mts; docs/benchmarks.md).
- */
-function statReader(db: SqliteDatabase): { get(path: string): StatRow | undefined } {
-  const st = db.prepare<[string], number[]>(`SELECT ${STAT_COLUMNS} FROM znodes WHERE path = ?`).raw(true);
-  return {
-    get(path: string): StatRow | undefined {
-      const c = st.get(path);
-      return c === undefined ? undefined : statRowOf(c);
-    },
-  };
-}
-
-/** A node's data and stat by path (as statReader). */
-function dataReader(db: SqliteDatabase): { get(path: string): DataRow | undefined } {
-  const st = db.prepare<[string], unknown[]>(`SELECT ${STAT_COLUMNS}, data FROM znodes WHERE path = ?`).raw(true);
-  return {
-    get(path: string): DataRow | undefined {
-      const c = st.get(path);
-      return c === undefined ? undefined : { stat: statRowOf(c as number[]), data: c[10] as Uint8Array };
-    },
-  };
-}
-
-function prepareStatements(db: SqliteDatabase) {
-  return {
-    stat: statReader(db),
-    getData: dataReader(db),
-    insert: db.prepare<[string, string, Uint8Array, number, number, number, number, number, number]>(
-      `INSERT INTO znodes (path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms,
-                           ephemeral_owner, num_children)
-       VALUES (?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, 0)`,
-    ),
-    setData: db.prepare<[Uint8Array, number, number, number, string]>(
-      "UPDATE znodes SET data = ?, version = ?, mzxid = ?, mtime_ms = ? WHERE path = ?",
-    ),
-    setChildren: db.prepare<[number, number, number, string]>(
-      "UPDATE znodes SET cversion = ?, pzxid = ?, num_children = ? WHERE path = ?",
-    ),
-    delete: db.prepare<[string]>("DELETE FROM znodes WHERE path = ?"),
-    childPaths: db.prepare<[string], string>("SELECT path FROM znodes WHERE parent = ? ORDER BY path").pluck(),
-    childStats: db.prepare<[string], ChildRow>(
-      `SELECT path, ${STAT_COLUMNS} FROM znodes WHERE parent = ? ORDER BY path`,
-    ),
-    // "ephemeral_owner != 0" repeats the partial index's condition so that SQLite uses it.
-    ephemerals: db
-      .prepare<[number], string>(
-        "SELECT path FROM znodes WHERE ephemeral_owner = ? AND ephemeral_owner != 0 ORDER BY path",
-      )
-      .pluck(),
-    sessionGet: db.prepare<[number], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
-    sessionsAll: db.prepare<[], SessionRow>("SELECT * FROM sessions ORDER BY id"),
-    sessionUpsert: db.prepare<[number, number, number, number, number, number]>(
-      `INSERT INTO sessions (id, ttl_ms, created_zxid, created_ms, renewed_zxid, renewed_ms) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET
-         ttl_ms = excluded.ttl_ms, renewed_zxid = excluded.renewed_zxid, renewed_ms = excluded.renewed_ms`,
-    ),
-    sessionDelete: db.prepare<[number]>("DELETE FROM sessions WHERE id = ?"),
-    requestGet: db.prepare<[string], RequestRow>("SELECT zxid, result, error, time_ms FROM requests WHERE request_id = ?"),
-    requestPut: db.prepare<[number, string, Uint8Array | null, Uint8Array | null, number]>(
-      "INSERT INTO requests (zxid, request_id, result, error, time_ms) VALUES (?, ?, ?, ?, ?)",
-    ),
-    requestEvict: db.prepare<[number]>("DELETE FROM requests WHERE zxid <= ?"),
-    // Times only grow with zxid (the dedup clock never goes back), so this is a boundary.
-    requestClock: db.prepare<[], number>("SELECT time_ms FROM requests ORDER BY zxid DESC LIMIT 1").pluck(),
-    requestAtOrBelow: db.prepare<[number], { zxid: number; time_ms: number }>("SELECT zxid, time_ms FROM requests WHERE zxid <= ? ORDER BY zxid DESC LIMIT 1"),
-    requestDelete: db.prepare<[string]>("DELETE FROM requests WHERE request_id = ?"),
-    // A path range on the primary key: "/a/" <= path < "/a0" is every descendant of /a ('0' follows '/').
-    countBetween: db.prepare<[string, string], number>("SELECT count(*) FROM znodes WHERE path > ? AND path < ?").pluck(),
-    countAll: db.prepare<[], number>("SELECT count(*) FROM znodes").pluck(),
-    countEphemerals: db.prepare<[], number>("SELECT count(*) FROM znodes WHERE ephemeral_owner != 0").pluck(),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
 function toStat(r: StatRow): Stat {
   return {
     version: r.version,
@@ -383,7 +247,8 @@ function sessionGone(id: number, path: string): OpFailure {
 
 export class ZnodeTree {
   readonly dataBytesMax: number;
-  private readonly s: Statements;
+  /** Where the rows live (tables.ts): the store file, or memory. */
+  readonly tables: TreeTables;
   /** ACLs, aversions, container and TTL kinds (attrs.ts). */
   private readonly attrs: ZnodeAttrs;
   /** The principals of the command being applied; null: no ACL checks (Command.auth absent). */
@@ -391,26 +256,25 @@ export class ZnodeTree {
   private lastEvictAt = 0;
   private readonly multiSavepoint: (zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => void;
 
-  /** `db` is the store's connection; its schema (v2+) holds the tree's tables. */
-  constructor(
-    readonly db: SqliteDatabase,
-    opts: ZnodeTreeOptions = {},
-  ) {
+  /**
+   * `db`: the store's connection, whose schema (v2+) holds the tree's tables; or the rows'
+   * TreeTables themselves (MemTreeTables: the tree in memory).
+   */
+  constructor(db: SqliteDatabase | TreeTables, opts: ZnodeTreeOptions = {}) {
     const max = opts.dataBytesMax ?? DATA_BYTES_MAX_DEFAULT;
     if (!Number.isSafeInteger(max) || max < 0) throw new RangeError(`zk: dataBytesMax ${max} must be an integer >= 0`);
     this.dataBytesMax = max;
-    this.s = prepareStatements(db);
-    this.attrs = new ZnodeAttrs(db);
-    // Called inside the caller's transaction, better-sqlite3 makes this a SAVEPOINT: a throw
-    // rolls back the multi's writes only.
-    this.multiSavepoint = db.transaction((zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => {
+    this.tables = "prepare" in db ? new SqliteTreeTables(db) : db;
+    this.attrs = new ZnodeAttrs(this.tables);
+    // A throw rolls back the multi's writes only (SQLite: a SAVEPOINT in the caller's transaction).
+    this.multiSavepoint = this.tables.atomically((zxid: number, t: number, m: MultiOp, out: MultiResult, events: WatchEvent[]) => {
       for (let i = 0; i < m.ops.length; i++) {
         const r = this.applyOp(zxid, t, m.ops[i] as Op, events);
         if (r instanceof OpFailure) throw new MultiAbort(r, i);
         out.results.push(r);
       }
     });
-    const root = this.s.stat.get(ROOT);
+    const root = this.tables.stat(ROOT);
     invariant(root !== undefined, "the znode tree has no root; the store's schema is older than the tree's");
   }
 
@@ -422,7 +286,7 @@ export class ZnodeTree {
     invariant(Number.isSafeInteger(zxid) && zxid >= 1, `zxid ${zxid} is not a log slot`);
     // Outside a transaction each write would commit on its own, and a crash between them
     // would leave a half-applied command that replay applies again.
-    invariant(this.db.inTransaction, "ZnodeTree.apply must run inside the transaction that records the applied index");
+    invariant(this.tables.inTransaction, "ZnodeTree.apply must run inside the transaction that records the applied index");
 
     const rid = dedupKeyOf(command);
     let dedupNowMs = 0;
@@ -437,11 +301,11 @@ export class ZnodeTree {
     if (rid !== "") {
       // Read from the table, not cached: the clock is exactly what the store holds (a rolled
       // back transaction cannot leave it ahead), on every replica alike.
-      dedupNowMs = Math.max(this.s.requestClock.get() ?? 0, command.timeMs);
-      let prior = this.s.requestGet.get(rid);
+      dedupNowMs = Math.max(this.tables.requestClock() ?? 0, command.timeMs);
+      let prior = this.tables.request(rid);
       if (prior !== undefined && forgotten(prior.zxid, prior.time_ms, zxid, dedupNowMs)) {
         // Outside the window (eviction runs in batches): forgotten, exactly as if evicted.
-        this.s.requestDelete.run(rid);
+        this.tables.deleteRequest(rid);
         prior = undefined;
       }
       if (prior !== undefined) {
@@ -464,44 +328,18 @@ export class ZnodeTree {
 
     if (rid !== "") {
       if ("result" in outcome) {
-        this.s.requestPut.run(zxid, rid, encodeShared(CommandResult.encode, outcome.result), null, dedupNowMs);
+        this.tables.putRequest(zxid, rid, encodeShared(CommandResult.encode, outcome.result), null, dedupNowMs);
       } else {
-        this.s.requestPut.run(zxid, rid, null, encodeShared(ErrorDetail.encode, outcome.error), dedupNowMs);
+        this.tables.putRequest(zxid, rid, null, encodeShared(ErrorDetail.encode, outcome.error), dedupNowMs);
       }
       // Forget old keys in batches: a range delete per write would cost a page per write.
       // Only keys outside both bounds go, so a row is deleted only once apply() ignores it.
       if (zxid - this.lastEvictAt >= REQUEST_EVICT_EVERY_SLOTS) {
         this.lastEvictAt = zxid;
-        const bound = this.newestRequestBefore(dedupNowMs - REQUEST_IDS_KEPT_MS, zxid - REQUEST_IDS_KEPT_SLOTS);
-        if (bound !== undefined) this.s.requestEvict.run(bound);
+        this.tables.evictRequests(dedupNowMs - REQUEST_IDS_KEPT_MS, zxid - REQUEST_IDS_KEPT_SLOTS);
       }
     }
     return outcome;
-  }
-
-  /**
-   * The newest remembered request at or below zxid `atMost` whose time is before `beforeMs`:
-   * every row up to it is outside both bounds of the window. Times never go down as zxids go
-   * up (the dedup clock is a maximum), so those rows are a prefix of the table and a binary
-   * search over zxids finds its end in ~50 lookups, with no index on the time.
-   */
-  private newestRequestBefore(beforeMs: number, atMost: number): number | undefined {
-    let found: number | undefined;
-    let lo = 0;
-    let hi = atMost;
-    while (lo <= hi) {
-      const mid = lo + Math.floor((hi - lo) / 2);
-      const row = this.s.requestAtOrBelow.get(mid);
-      if (row === undefined) {
-        lo = mid + 1; // nothing at or below mid
-      } else if (row.time_ms < beforeMs) {
-        found = row.zxid; // out of the window: look above it
-        lo = mid + 1;
-      } else {
-        hi = row.zxid - 1; // still in the window, and so is everything above it
-      }
-    }
-    return found;
   }
 
   // ---- Reads (any time; inside or outside a transaction) ----------------------------------
@@ -509,50 +347,49 @@ export class ZnodeTree {
 
   /** The node's data and stat, or null if it does not exist. */
   get(path: string): ZnodeData | null {
-    const r = this.s.getData.get(path);
+    const r = this.tables.data(path);
     return r === undefined ? null : { data: bytesOf(r.data), stat: toStat(r.stat) };
   }
 
   /** The node's stat, or null if it does not exist. */
   exists(path: string): Stat | null {
-    const r = this.s.stat.get(path);
+    const r = this.tables.stat(path);
     return r === undefined ? null : toStat(r);
   }
 
   /** The node's children sorted by name (with their stats if asked), or null if it does not exist. */
   list(path: string, withStats = false): { children: ChildEntry[] } | null {
-    if (this.s.stat.get(path) === undefined) return null;
+    if (this.tables.stat(path) === undefined) return null;
     if (withStats) {
-      return { children: this.s.childStats.all(path).map((r) => ({ name: basename(r.path), stat: toStat(r) })) };
+      return { children: this.tables.childStats(path).map((r) => ({ name: basename(r.path), stat: toStat(r) })) };
     }
-    return { children: this.s.childPaths.all(path).map((p) => ({ name: basename(p) })) };
+    return { children: this.tables.childPaths(path).map((p) => ({ name: basename(p) })) };
   }
 
   /** Every live session, by id. */
   sessions(): SessionInfo[] {
-    return this.s.sessionsAll.all().map(toSession);
+    return this.tables.sessions().map(toSession);
   }
 
   /** The session, or null if it does not exist (never opened, closed or expired). */
   session(id: number): SessionInfo | null {
-    const r = this.s.sessionGet.get(id);
+    const r = this.tables.session(id);
     return r === undefined ? null : toSession(r);
   }
 
   /** Paths of the session's ephemeral nodes, sorted. */
   ephemeralsOf(sessionId: number): string[] {
-    return this.s.ephemerals.all(sessionId);
+    return this.tables.ephemerals(sessionId);
   }
 
   /** How many nodes lie below `path` (children, their children, ...), not counting itself. */
   descendantCount(path: string): number {
-    const base = path === ROOT ? "" : path;
-    return this.s.countBetween.get(base + "/", base + "0") ?? 0;
+    return this.tables.descendantCount(path);
   }
 
   /** The node's ACL, aversion and kind, or null if it does not exist. */
   attrsOf(path: string): NodeAttrs | null {
-    return this.s.stat.get(path) === undefined ? null : this.attrs.get(path);
+    return this.tables.stat(path) === undefined ? null : this.attrs.get(path);
   }
 
   /** Whether `principals` may do `perm` on the node (true for a missing node: the caller answers NoNode). */
@@ -567,7 +404,7 @@ export class ZnodeTree {
 
   /** Every node, the root included; and how many of them are ephemeral. */
   counts(): { znodes: number; ephemerals: number } {
-    return { znodes: this.s.countAll.get() ?? 0, ephemerals: this.s.countEphemerals.get() ?? 0 };
+    return { znodes: this.tables.countAll(), ephemerals: this.tables.countEphemerals() };
   }
 
   // ---- Commands ---------------------------------------------------------------------------
@@ -679,7 +516,7 @@ export class ZnodeTree {
       if (op.sessionId === 0) {
         return new OpFailure(ErrorCode.INVALID_ARGUMENT, `ephemeral node ${op.path} needs a session (session_id is 0)`, op.path);
       }
-      if (this.s.sessionGet.get(op.sessionId) === undefined) return sessionGone(op.sessionId, op.path);
+      if (this.tables.session(op.sessionId) === undefined) return sessionGone(op.sessionId, op.path);
       owner = op.sessionId;
     }
     if (!op.sequential && op.path === ROOT) {
@@ -688,7 +525,7 @@ export class ZnodeTree {
     // A sequential prefix may end with "/" ("/q/" makes "/q/0000000007"): its parent is the
     // parent of the full name.
     const parentPath = parent(op.sequential ? op.path + "0" : op.path);
-    const p = this.s.stat.get(parentPath);
+    const p = this.tables.stat(parentPath);
     if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, op.path);
     const denied = this.denied(parentPath, Perm.create, op.path);
     if (denied !== null) return denied;
@@ -699,7 +536,7 @@ export class ZnodeTree {
       const tooLong = validatePath(path);
       if (tooLong !== null) return new OpFailure(ErrorCode.INVALID_PATH, tooLong, op.path);
     }
-    if (this.s.stat.get(path) !== undefined) {
+    if (this.tables.stat(path) !== undefined) {
       return new OpFailure(ErrorCode.NODE_EXISTS, `node ${path} already exists`, path);
     }
     if (p.ephemeral_owner !== 0) return noChildrenForEphemerals(parentPath, path);
@@ -714,7 +551,7 @@ export class ZnodeTree {
     const tooBig = this.checkData(op.path, op.data);
     if (tooBig !== null) return tooBig;
     const path = op.path;
-    const row = this.s.stat.get(path);
+    const row = this.tables.stat(path);
     if (row !== undefined) {
       const denied = this.denied(path, Perm.write, path);
       if (denied !== null) return denied;
@@ -727,7 +564,7 @@ export class ZnodeTree {
       return new OpFailure(ErrorCode.NO_NODE, `node ${path} does not exist (expected version ${op.expectedVersion})`, path);
     }
     const parentPath = parent(path);
-    const p = this.s.stat.get(parentPath);
+    const p = this.tables.stat(parentPath);
     if (p === undefined) return new OpFailure(ErrorCode.NO_NODE, `parent ${parentPath} does not exist`, path);
     if (op.options?.container || (op.options?.ttlMs ?? 0) > 0) return new OpFailure(ErrorCode.INVALID_ARGUMENT, `put creates plain nodes only (${path})`, path);
     const acl = this.aclToStore(path, op.options?.acl ?? []);
@@ -745,7 +582,7 @@ export class ZnodeTree {
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
     const tooBig = this.checkData(op.path, op.data);
     if (tooBig !== null) return tooBig;
-    const row = this.s.stat.get(op.path);
+    const row = this.tables.stat(op.path);
     if (row === undefined) return noNode(op.path);
     const denied = this.denied(op.path, Perm.write, op.path);
     if (denied !== null) return denied;
@@ -761,7 +598,7 @@ export class ZnodeTree {
     // As ZooKeeper: DELETE on the parent is checked before the node is looked up.
     const denied = this.denied(parent(op.path), Perm.delete, op.path);
     if (denied !== null) return denied;
-    const row = this.s.stat.get(op.path);
+    const row = this.tables.stat(op.path);
     if (row === undefined) return noNode(op.path);
     const mismatch = badVersion(op.path, op.expectedVersion, row.version);
     if (mismatch !== null) return mismatch;
@@ -776,7 +613,7 @@ export class ZnodeTree {
   private check(op: CheckOp): true | OpFailure {
     const invalid = validatePath(op.path);
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
-    const row = this.s.stat.get(op.path);
+    const row = this.tables.stat(op.path);
     if (row === undefined) return noNode(op.path);
     const denied = this.denied(op.path, Perm.read, op.path);
     if (denied !== null) return denied;
@@ -790,16 +627,16 @@ export class ZnodeTree {
     }
     // The proposer clamps the TTL before proposing; clamping here would need a setting every
     // replica agrees on.
-    this.s.sessionUpsert.run(op.sessionId, op.ttlMs, zxid, t, zxid, t);
+    this.tables.upsertSession(op.sessionId, op.ttlMs, zxid, t);
     return { sessionId: op.sessionId, ttlMs: op.ttlMs };
   }
 
   private endSession(zxid: number, op: CloseSessionOp, events: WatchEvent[]): true | OpFailure {
     const id = op.sessionId;
-    if (this.s.sessionGet.get(id) === undefined) return sessionGone(id, "");
+    if (this.tables.session(id) === undefined) return sessionGone(id, "");
     // Ephemeral nodes have no children, so any order works; path order keeps it deterministic.
-    for (const path of this.s.ephemerals.all(id)) this.removeNode(zxid, path, events);
-    this.s.sessionDelete.run(id);
+    for (const path of this.tables.ephemerals(id)) this.removeNode(zxid, path, events);
+    this.tables.deleteSession(id);
     return true;
   }
 
@@ -809,7 +646,7 @@ export class ZnodeTree {
     if (invalid !== null) return new OpFailure(ErrorCode.INVALID_PATH, invalid, op.path);
     const acl = this.aclToStore(op.path, op.acl, false);
     if (acl instanceof OpFailure) return acl;
-    const row = this.s.stat.get(op.path);
+    const row = this.tables.stat(op.path);
     if (row === undefined) return noNode(op.path);
     const denied = this.denied(op.path, Perm.admin, op.path);
     if (denied !== null) return denied;
@@ -824,7 +661,7 @@ export class ZnodeTree {
 
   /** The leader's reaping of a container or TTL node: only if it still qualifies at the command's time. */
   private reapNode(zxid: number, t: number, op: ReapNodeOp, events: WatchEvent[]): true | OpFailure {
-    if (this.s.stat.get(op.path) === undefined) return noNode(op.path);
+    if (this.tables.stat(op.path) === undefined) return noNode(op.path);
     if (!this.attrs.isReapable(op.path, t)) {
       return new OpFailure(ErrorCode.INVALID_ARGUMENT, `node ${op.path} is not an empty container or an expired TTL node`, op.path);
     }
@@ -867,7 +704,7 @@ export class ZnodeTree {
     owner: number,
     events: WatchEvent[],
   ): Stat {
-    this.s.insert.run(path, parentPath, data, zxid, zxid, zxid, t, t, owner);
+    this.tables.insert(path, parentPath, data, zxid, t, owner);
     const stat: Stat = {
       version: 0,
       cversion: 0,
@@ -887,19 +724,19 @@ export class ZnodeTree {
 
   private writeData(zxid: number, t: number, path: string, row: StatRow, data: Uint8Array, events: WatchEvent[]): Stat {
     const version = row.version + 1;
-    this.s.setData.run(data, version, zxid, t, path);
+    this.tables.setData(path, data, version, zxid, t);
     const stat: Stat = { ...toStat(row), version, mzxid: zxid, mtimeMs: t, dataLength: data.length };
     events.push({ type: EventType.CHANGED, path, zxid, stat });
     return stat;
   }
 
   private removeNode(zxid: number, path: string, events: WatchEvent[]): void {
-    const r = this.s.delete.run(path);
-    invariant(r.changes === 1, `deleting ${path} deleted ${r.changes} rows`);
+    const deleted = this.tables.delete(path);
+    invariant(deleted === 1, `deleting ${path} deleted ${deleted} rows`);
     this.attrs.removed(path);
     events.push({ type: EventType.DELETED, path, zxid });
     const parentPath = parent(path);
-    const p = this.s.stat.get(parentPath);
+    const p = this.tables.stat(parentPath);
     invariant(p !== undefined, `${path} had no parent node ${parentPath}`);
     this.childrenChanged(zxid, parentPath, p, -1, events);
   }
@@ -910,7 +747,7 @@ export class ZnodeTree {
     const cversion = p.cversion + 1;
     const numChildren = p.num_children + delta;
     invariant(numChildren >= 0, `${path} would have ${numChildren} children`);
-    this.s.setChildren.run(cversion, zxid, numChildren, path);
+    this.tables.setChildren(path, cversion, zxid, numChildren);
     const stat: Stat = { ...toStat(p), cversion, pzxid: zxid, numChildren };
     events.push({ type: EventType.CHILDREN_CHANGED, path, zxid, stat });
   }

@@ -48,7 +48,8 @@ export class WatchLog {
   private readonly pruneEvery: number;
 
   constructor(
-    private readonly db: Database,
+    /** The store's connection (the history is its watch_batches table). */
+    readonly db: Database,
     private readonly historySlots = WATCH_HISTORY_SLOTS_DEFAULT,
   ) {
     this.pruneEvery = Math.max(1, Math.min(PRUNE_EVERY_SLOTS_MAX, Math.floor(historySlots / 10)));
