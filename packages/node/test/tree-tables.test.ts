@@ -18,6 +18,8 @@ import {
   REQUEST_IDS_KEPT_SLOTS,
   ZnodeTree,
   digestOf,
+  memTreeHash,
+  treeHash,
   type ApplyOutcome,
   type TreeTables,
 } from "../src/tree/index.js";
@@ -132,13 +134,15 @@ function dump(tree: ZnodeTree, t: TreeTables, nowMs: number, requestIds: Iterabl
 /** Plain JSON of an outcome (Buffers from SQLite and Uint8Arrays from memory compare alike). */
 const plain = (o: ApplyOutcome | unknown): unknown => JSON.parse(JSON.stringify(o, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)));
 
-function runSeed(seed: number, commands: number): { failedMultis: number; retries: number; reaped: number; forgotten: number } {
+function runSeed(seed: number, commands: number) {
   const rng = new SeededRng(seed);
   const store = SqliteAcceptorStore.open(path.join(tmp, `s${seed}.db`), { clusterId: "c", nodeId: "n1" });
   const sql = new ZnodeTree(store.db);
-  const memTables = new MemTreeTables();
-  const mem = new ZnodeTree(memTables);
-  const stats = { failedMultis: 0, retries: 0, reaped: 0, forgotten: 0 };
+  // The maps' checkpoints go to a store of their own, as zk-node --tree memory writes them.
+  const ckpt = SqliteAcceptorStore.open(path.join(tmp, `c${seed}.db`), { clusterId: "c", nodeId: "n1" });
+  let memTables = new MemTreeTables();
+  let mem = new ZnodeTree(memTables);
+  const stats = { failedMultis: 0, retries: 0, reaped: 0, forgotten: 0, checkpoints: 0, failedCheckpoints: 0, reloads: 0 };
   try {
     let zxid = 0;
     let time = 1_000_000;
@@ -171,28 +175,56 @@ function runSeed(seed: number, commands: number): { failedMultis: number; retrie
       if (cmd.op?.$case === "reapNode" && "result" in a) stats.reaped++;
       if (i % 25 === 24 || i === commands - 1) {
         assert.deepEqual(plain(dump(mem, memTables, time, used)), plain(dump(sql, sql.tables, time, used)), `seed ${seed}: the trees differ after command ${i}`);
+        assert.equal(memTreeHash(memTables, zxid), treeHash(store.db, { appliedIndex: zxid }), `seed ${seed}: the hashes differ after command ${i}`);
+      }
+      if (rng.chance(0.04)) {
+        // A checkpoint; sometimes its transaction fails after the rows were written, and the
+        // next one must still write them.
+        const fail = rng.chance(0.3);
+        try {
+          ckpt.transaction(() => {
+            memTables.writeCheckpoint(ckpt.db);
+            ckpt.setApplied(zxid);
+            if (fail) throw new Error("the commit failed");
+          });
+          memTables.checkpointed();
+          stats.checkpoints++;
+        } catch (e) {
+          if (!fail) throw e;
+          stats.failedCheckpoints++;
+          continue;
+        }
+        assert.equal(treeHash(ckpt.db), treeHash(store.db, { appliedIndex: zxid }), `seed ${seed}: the checkpoint after command ${i} is not the tree`);
+        if (rng.chance(0.5)) {
+          // A restart: the maps loaded from the checkpoint go on from it.
+          memTables = MemTreeTables.load(ckpt.db);
+          mem = new ZnodeTree(memTables);
+          stats.reloads++;
+          assert.equal(memTreeHash(memTables, zxid), treeHash(store.db, { appliedIndex: zxid }), `seed ${seed}: the tree loaded after command ${i} differs`);
+        }
       }
     }
   } finally {
     store.close();
+    ckpt.close();
   }
   return stats;
 }
 
 describe("the znode tree on SQLite tables and in memory", () => {
-  test("random commands give the same outcomes and the same rows on both", () => {
-    const total = { failedMultis: 0, retries: 0, reaped: 0, forgotten: 0 };
+  test("random commands give the same outcomes, rows and hashes on both, through checkpoints and reloads", () => {
+    const total = { failedMultis: 0, retries: 0, reaped: 0, forgotten: 0, checkpoints: 0, failedCheckpoints: 0, reloads: 0 };
     for (let seed = 1; seed <= 12; seed++) {
       const s = runSeed(seed, 400);
       for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += s[k];
     }
     // The commands reached the paths that differ most between the two: rollbacks, retries,
     // reaping, and retries after the window.
-    console.log(JSON.stringify(total));
     assert.ok(total.failedMultis >= 50, `only ${total.failedMultis} multis failed`);
     assert.ok(total.retries >= 50, `only ${total.retries} retries were answered from the window`);
     assert.ok(total.reaped >= 5, `only ${total.reaped} nodes were reaped`);
     assert.ok(total.forgotten >= 1, `no retry came after the window`);
+    assert.ok(total.checkpoints >= 50 && total.failedCheckpoints >= 10 && total.reloads >= 20, `checkpoints: ${JSON.stringify(total)}`);
   });
 
   test("a failed multi leaves the maps as they were, sessions' ephemerals included", () => {

@@ -28,7 +28,8 @@
 import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
 import type { SqliteDatabase } from "../storage/sqlite-store.js";
-import { requestsStillKept } from "./tree.js";
+import { REQUEST_IDS_KEPT_MS, REQUEST_IDS_KEPT_SLOTS, requestsStillKept } from "./tree.js";
+import { TABLE_COLUMNS, type MemTreeTables } from "./mem-tables.js";
 
 /** Tables whose rows are hashed, in this order, each in primary-key order. */
 export const TREE_HASH_TABLES = ["znodes", "znode_attrs", "sessions", "requests"] as const;
@@ -60,6 +61,22 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
   hashRows(h, db, "znode_attrs", "SELECT * FROM znode_attrs ORDER BY path", []);
   hashRows(h, db, "sessions", "SELECT * FROM sessions ORDER BY id", []);
   hashRows(h, db, "requests", "SELECT * FROM requests WHERE zxid >= ? OR time_ms >= ? ORDER BY zxid", [kept.fromZxid, kept.fromTimeMs]);
+  return h.digest();
+}
+
+/** treeHash of a tree in memory (mem-tables.ts) at applied index `applied`: equal to treeHash of the same rows in SQLite. */
+export function memTreeHash(t: MemTreeTables, applied: number): string {
+  const h = new TreeHasher(applied);
+  const fromZxid = applied + 1 - REQUEST_IDS_KEPT_SLOTS;
+  const fromTimeMs = (t.requestClock() ?? 0) - REQUEST_IDS_KEPT_MS;
+  for (const table of TREE_HASH_TABLES) {
+    h.table(table, TABLE_COLUMNS[table]);
+    for (const row of t.rows(table)) {
+      if (table === "requests" && !((row[0] as bigint) >= BigInt(fromZxid) || (row[4] as bigint) >= BigInt(fromTimeMs))) continue;
+      h.row(row);
+    }
+    h.endTable();
+  }
   return h.digest();
 }
 

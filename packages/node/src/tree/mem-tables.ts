@@ -1,13 +1,18 @@
 // The znode tree's rows in JavaScript maps (ZooKeeper's DataTree): the same rows as the store's
 // tables (tables.ts), with the indexes the tree's reads need kept by hand (a node's children,
 // a session's ephemerals). Nothing here is durable: the plan in docs/benchmarks.md makes the
-// tree durable as snapshot files plus the log after them; until then only tests and benchmarks
-// use it (test/tree-tables.test.ts checks it against SqliteTreeTables command by command).
+// tree durable as checkpoints plus the log after them: zk-node --tree memory writes the rows
+// changed since the last checkpoint into the store's own tables at each snapshot point
+// (writeCheckpoint), and a restart loads them (load) and replays the log after them. So the
+// store file is the tree as of its `applied` index, exactly as with the tree in SQLite, only
+// that index is the last checkpoint's rather than the last apply's.
+// test/tree-tables.test.ts checks the maps against SqliteTreeTables command by command.
 //
 // atomically() keeps an undo journal while it runs: every write pushes the closure that takes
 // it back, and a throw runs them newest first. Outside it nothing is journaled (a write costs a
 // map operation, no allocation beyond the row).
 import { invariant } from "../paxos/invariant.js";
+import type { SqliteDatabase } from "../storage/sqlite-store.js";
 import type { AttrsRow, ChildRow, DataRow, RequestRow, SessionRow, StatRow, TreeTables } from "./tables.js";
 
 /** A znode: its Stat columns, its data, and the paths of its children. */
@@ -35,6 +40,14 @@ interface MemRequest extends RequestRow {
 // BINARY order of their UTF-8 bytes.
 const sorted = (paths: Iterable<string>): string[] => [...paths].sort();
 
+/** The columns of each table as the store's schema orders them (what rows() yields). */
+export const TABLE_COLUMNS = {
+  znodes: ["path", "parent", "data", "version", "cversion", "czxid", "mzxid", "pzxid", "ctime_ms", "mtime_ms", "ephemeral_owner", "num_children"],
+  znode_attrs: ["path", "acl", "aversion", "kind", "ttl_ms"],
+  sessions: ["id", "ttl_ms", "created_zxid", "created_ms", "renewed_zxid", "renewed_ms"],
+  requests: ["zxid", "request_id", "result", "error", "time_ms"],
+} as const;
+
 export class MemTreeTables implements TreeTables {
   private readonly nodes = new Map<string, MemNode>();
   private readonly ephemeralsByOwner = new Map<number, Set<string>>();
@@ -45,8 +58,17 @@ export class MemTreeTables implements TreeTables {
   private requestQueue: MemRequest[] = [];
   private requestsHead = 0;
   private readonly attrRows = new Map<string, AttrsRow>();
-  /** While atomically() runs: how to take back each write since it began. */
+  /** While atomically() or undoable() runs: how to take back each write since it began. */
   private undo: (() => void)[] | null = null;
+  // What changed since the last checkpoint (writeCheckpoint): keys whose rows are written again
+  // (or deleted, if gone), requests above `checkpointedZxid`, requests forgotten one by one,
+  // and the end of the prefix of requests evicted.
+  private readonly dirtyNodes = new Set<string>();
+  private readonly dirtyAttrs = new Set<string>();
+  private readonly dirtySessions = new Set<number>();
+  private readonly deletedRequests = new Set<string>();
+  private checkpointedZxid = 0;
+  private evictedThrough = 0;
 
   constructor() {
     // The root, as the store's schema creates it.
@@ -73,6 +95,7 @@ export class MemTreeTables implements TreeTables {
     invariant(p !== undefined, `inserting ${path} under ${parent}, which does not exist`);
     this.nodes.set(path, newNode(parent, own(data), zxid, timeMs, owner));
     p.children.add(path);
+    this.dirtyNodes.add(path);
     if (owner !== 0) this.addEphemeral(owner, path);
     this.undo?.push(() => this.removeRow(path));
   }
@@ -83,6 +106,7 @@ export class MemTreeTables implements TreeTables {
       const { data: d, version: v, mzxid: z, mtime_ms: t } = n;
       this.undo.push(() => this.setData(path, d, v, z, t));
     }
+    this.dirtyNodes.add(path);
     n.data = own(data);
     n.data_length = data.length;
     n.version = version;
@@ -96,6 +120,7 @@ export class MemTreeTables implements TreeTables {
       const { cversion: c, pzxid: z, num_children: k } = n;
       this.undo.push(() => this.setChildren(path, c, z, k));
     }
+    this.dirtyNodes.add(path);
     n.cversion = cversion;
     n.pzxid = pzxid;
     n.num_children = numChildren;
@@ -106,6 +131,7 @@ export class MemTreeTables implements TreeTables {
     if (n === undefined) return 0;
     invariant(n.children.size === 0, `deleting ${path}, which has children`);
     this.removeRow(path);
+    this.dirtyNodes.add(path);
     this.undo?.push(() => this.restoreRow(path, n));
     return 1;
   }
@@ -158,6 +184,7 @@ export class MemTreeTables implements TreeTables {
       ? { id, ttl_ms: ttlMs, created_zxid: zxid, created_ms: timeMs, renewed_zxid: zxid, renewed_ms: timeMs }
       : { ...old, ttl_ms: ttlMs, renewed_zxid: zxid, renewed_ms: timeMs };
     this.sessionRows.set(id, row);
+    this.dirtySessions.add(id);
     this.undo?.push(() => (old === undefined ? this.sessionRows.delete(id) : this.sessionRows.set(id, old)));
   }
 
@@ -165,6 +192,7 @@ export class MemTreeTables implements TreeTables {
     const old = this.sessionRows.get(id);
     if (old === undefined) return;
     this.sessionRows.delete(id);
+    this.dirtySessions.add(id);
     this.undo?.push(() => this.sessionRows.set(id, old));
   }
 
@@ -190,6 +218,7 @@ export class MemTreeTables implements TreeTables {
     const old = this.requests.get(requestId);
     if (old === undefined) return;
     this.requests.delete(requestId);
+    this.deletedRequests.add(requestId);
     // Its queue entry stays, skipped as dead; an undo makes it live again.
     this.undo?.push(() => this.requests.set(requestId, old));
   }
@@ -201,6 +230,7 @@ export class MemTreeTables implements TreeTables {
   evictRequests(beforeMs: number, atMost: number): void {
     const q = this.requestQueue;
     const head0 = this.requestsHead;
+    const through0 = this.evictedThrough;
     const evicted: MemRequest[] = [];
     let h = head0;
     for (; h < q.length; h++) {
@@ -209,12 +239,14 @@ export class MemTreeTables implements TreeTables {
       if (r.zxid > atMost || r.time_ms >= beforeMs) break;
       this.requests.delete(r.requestId);
       evicted.push(r);
+      this.evictedThrough = r.zxid;
     }
     this.requestsHead = h;
     if (this.undo !== null) {
       this.undo.push(() => {
         for (const r of evicted) this.requests.set(r.requestId, r);
         this.requestsHead = head0;
+        this.evictedThrough = through0;
       });
     } else if (h > 1024 && h * 2 > q.length) {
       this.requestQueue = q.slice(h);
@@ -229,6 +261,7 @@ export class MemTreeTables implements TreeTables {
   putAttrs(path: string, row: AttrsRow): void {
     const old = this.attrRows.get(path);
     this.attrRows.set(path, { ...row });
+    this.dirtyAttrs.add(path);
     this.undo?.push(() => (old === undefined ? this.attrRows.delete(path) : this.attrRows.set(path, old)));
   }
 
@@ -236,6 +269,7 @@ export class MemTreeTables implements TreeTables {
     const old = this.attrRows.get(path);
     if (old === undefined) return;
     this.attrRows.delete(path);
+    this.dirtyAttrs.add(path);
     this.undo?.push(() => this.attrRows.set(path, old));
   }
 
@@ -256,22 +290,168 @@ export class MemTreeTables implements TreeTables {
   }
 
   atomically<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-    return (...args: A) => {
-      const outer = this.undo;
-      const journal: (() => void)[] = [];
-      this.undo = journal;
-      try {
-        fn(...args);
-      } catch (err) {
-        this.undo = null;
-        for (let i = journal.length - 1; i >= 0; i--) journal[i]!();
-        this.undo = outer;
-        throw err;
-      }
-      // Kept: an enclosing atomically() takes these back too if it fails.
-      if (outer !== null) for (const u of journal) outer.push(u);
+    return (...args: A) => this.undoable(() => fn(...args));
+  }
+
+  /**
+   * fn(), every write of it taken back if it throws (then the throw goes on). The machine runs
+   * each store transaction that applies entries in one: a commit that fails after the applies
+   * leaves the maps as they were, as SQLite's rollback leaves its tables.
+   */
+  undoable<T>(fn: () => T): T {
+    const outer = this.undo;
+    const journal: (() => void)[] = [];
+    this.undo = journal;
+    let out: T;
+    try {
+      out = fn();
+    } catch (err) {
+      this.undo = null;
+      for (let i = journal.length - 1; i >= 0; i--) journal[i]!();
       this.undo = outer;
-    };
+      throw err;
+    }
+    // Kept: an enclosing undoable() takes these back too if it fails.
+    if (outer !== null) for (const u of journal) outer.push(u);
+    this.undo = outer;
+    return out;
+  }
+
+  // ---- Checkpoints ----------------------------------------------------------------------------
+
+  /** The tables of the store behind `db` (its tree as of its applied index), in memory. */
+  static load(db: SqliteDatabase): MemTreeTables {
+    const t = new MemTreeTables();
+    t.nodes.clear();
+    const rows = db
+      .prepare<[], [string, string, Uint8Array, number, number, number, number, number, number, number, number, number]>(
+        "SELECT path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children FROM znodes ORDER BY path",
+      )
+      .raw(true);
+    for (const [path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime, mtime, owner, numChildren] of rows.iterate()) {
+      const n = newNode(parent, own(data), czxid, ctime, owner);
+      Object.assign(n, { version, cversion, mzxid, pzxid, mtime_ms: mtime, num_children: numChildren });
+      t.nodes.set(path, n);
+      if (owner !== 0) t.addEphemeral(owner, path);
+    }
+    for (const [path, n] of t.nodes) if (path !== "/") t.must(n.parent).children.add(path);
+    for (const [path, n] of t.nodes) invariant(n.children.size === n.num_children, `${path} counts ${n.num_children} children and has ${n.children.size}`);
+    for (const r of db.prepare<[], AttrsRow & { path: string }>("SELECT path, acl, aversion, kind, ttl_ms FROM znode_attrs").iterate()) {
+      t.attrRows.set(r.path, { acl: r.acl, aversion: r.aversion, kind: r.kind, ttl_ms: r.ttl_ms });
+    }
+    for (const r of db.prepare<[], SessionRow>("SELECT id, ttl_ms, created_zxid, created_ms, renewed_zxid, renewed_ms FROM sessions").iterate()) {
+      t.sessionRows.set(r.id, { ...r });
+    }
+    type Row = { zxid: number; request_id: string; result: Uint8Array | null; error: Uint8Array | null; time_ms: number };
+    for (const r of db.prepare<[], Row>("SELECT zxid, request_id, result, error, time_ms FROM requests ORDER BY zxid").iterate()) {
+      const row: MemRequest = { zxid: r.zxid, requestId: r.request_id, result: r.result === null ? null : own(r.result), error: r.error === null ? null : own(r.error), time_ms: r.time_ms };
+      t.requests.set(row.requestId, row);
+      t.requestQueue.push(row);
+      t.checkpointedZxid = row.zxid;
+    }
+    return t;
+  }
+
+  /**
+   * Inside the caller's transaction on the store's connection, the one that records the
+   * checkpoint's slot as applied: write every row changed since the last checkpoint. Call
+   * checkpointed() once that transaction has committed; if it rolled back, the changes stay
+   * marked and the next checkpoint writes them.
+   */
+  writeCheckpoint(db: SqliteDatabase): { rows: number } {
+    invariant(db.inTransaction, "a checkpoint is written inside the transaction that records its slot");
+    let rows = 0;
+    const putNode = db.prepare("INSERT OR REPLACE INTO znodes (path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const delNode = db.prepare("DELETE FROM znodes WHERE path = ?");
+    for (const path of this.dirtyNodes) {
+      const n = this.nodes.get(path);
+      if (n === undefined) delNode.run(path);
+      else putNode.run(path, n.parent, n.data, n.version, n.cversion, n.czxid, n.mzxid, n.pzxid, n.ctime_ms, n.mtime_ms, n.ephemeral_owner, n.num_children);
+      rows++;
+    }
+    const putAttrs = db.prepare("INSERT OR REPLACE INTO znode_attrs (path, acl, aversion, kind, ttl_ms) VALUES (?, ?, ?, ?, ?)");
+    const delAttrs = db.prepare("DELETE FROM znode_attrs WHERE path = ?");
+    for (const path of this.dirtyAttrs) {
+      const a = this.attrRows.get(path);
+      if (a === undefined) delAttrs.run(path);
+      else putAttrs.run(path, a.acl, a.aversion, a.kind, a.ttl_ms);
+      rows++;
+    }
+    const putSession = db.prepare("INSERT OR REPLACE INTO sessions (id, ttl_ms, created_zxid, created_ms, renewed_zxid, renewed_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    const delSession = db.prepare("DELETE FROM sessions WHERE id = ?");
+    for (const id of this.dirtySessions) {
+      const r = this.sessionRows.get(id);
+      if (r === undefined) delSession.run(id);
+      else putSession.run(id, r.ttl_ms, r.created_zxid, r.created_ms, r.renewed_zxid, r.renewed_ms);
+      rows++;
+    }
+    // Requests: the evicted prefix and the ones forgotten one by one go; every live row whose
+    // key was forgotten once (an undo may have brought it back) and every row newer than the
+    // last checkpoint is written.
+    if (this.evictedThrough > 0) rows += db.prepare("DELETE FROM requests WHERE zxid <= ?").run(this.evictedThrough).changes;
+    const delRequest = db.prepare("DELETE FROM requests WHERE request_id = ?");
+    const putRequest = db.prepare("INSERT OR REPLACE INTO requests (zxid, request_id, result, error, time_ms) VALUES (?, ?, ?, ?, ?)");
+    const write = (r: MemRequest) => putRequest.run(r.zxid, r.requestId, r.result, r.error, r.time_ms);
+    for (const id of this.deletedRequests) {
+      delRequest.run(id);
+      const live = this.requests.get(id);
+      if (live !== undefined && live.zxid <= this.checkpointedZxid) write(live);
+      rows++;
+    }
+    for (let i = this.requestQueue.length - 1; i >= this.requestsHead; i--) {
+      const r = this.requestQueue[i]!;
+      if (r.zxid <= this.checkpointedZxid) break;
+      if (!this.isLive(r)) continue;
+      write(r);
+      rows++;
+    }
+    return { rows };
+  }
+
+  /** The checkpoint writeCheckpoint wrote has committed: nothing is changed since. */
+  checkpointed(): void {
+    this.dirtyNodes.clear();
+    this.dirtyAttrs.clear();
+    this.dirtySessions.clear();
+    this.deletedRequests.clear();
+    this.evictedThrough = 0;
+    this.checkpointedZxid = Math.max(this.checkpointedZxid, this.newestRequest()?.zxid ?? 0);
+  }
+
+  /** Rows changed since the last checkpoint (what the next one writes), about. */
+  get dirtyRows(): number {
+    return this.dirtyNodes.size + this.dirtyAttrs.size + this.dirtySessions.size + this.deletedRequests.size;
+  }
+
+  /**
+   * Every row of `table` (one of the tree hash's tables, hash.ts) in primary-key order, as
+   * `SELECT *` with safeIntegers returns it: the tree hash of the maps.
+   */
+  *rows(table: keyof typeof TABLE_COLUMNS): Generator<unknown[]> {
+    const i = (n: number) => BigInt(n);
+    switch (table) {
+      case "znodes":
+        for (const p of sorted(this.nodes.keys())) {
+          const n = this.nodes.get(p)!;
+          yield [p, n.parent, n.data, i(n.version), i(n.cversion), i(n.czxid), i(n.mzxid), i(n.pzxid), i(n.ctime_ms), i(n.mtime_ms), i(n.ephemeral_owner), i(n.num_children)];
+        }
+        return;
+      case "znode_attrs":
+        for (const p of sorted(this.attrRows.keys())) {
+          const a = this.attrRows.get(p)!;
+          yield [p, a.acl, i(a.aversion), i(a.kind), i(a.ttl_ms)];
+        }
+        return;
+      case "sessions":
+        for (const r of this.sessions()) yield [i(r.id), i(r.ttl_ms), i(r.created_zxid), i(r.created_ms), i(r.renewed_zxid), i(r.renewed_ms)];
+        return;
+      case "requests":
+        for (let k = this.requestsHead; k < this.requestQueue.length; k++) {
+          const r = this.requestQueue[k]!;
+          if (this.isLive(r)) yield [i(r.zxid), r.requestId, r.result, r.error, i(r.time_ms)];
+        }
+        return;
+    }
   }
 
   // ---- Rows and indexes ---------------------------------------------------------------------
