@@ -49,6 +49,8 @@ export interface NodeConfig {
   readonly zkSuperDigest: string | null;
   /** --fsync-off-loop: a Ready's fsync runs on libuv's thread pool while the event loop goes on. */
   readonly fsyncOffLoop: boolean;
+  /** --tree-in-memory: the znode tree in JavaScript maps, written to the store at checkpoints. */
+  readonly treeInMemory: boolean;
   /** --trace-file: where to append the write path's timeline (trace.ts), or null for none. */
   readonly traceFile: string | null;
   /** --trace-every: trace every Nth log slot. */
@@ -82,19 +84,20 @@ const SETTINGS = {
   "zk-linearizable-reads": { env: "ZK_ZK_LINEARIZABLE_READS", key: "zkLinearizableReads" },
   "zk-super-digest": { env: "ZK_ZK_SUPER_DIGEST", key: "zkSuperDigest" },
   "fsync-off-loop": { env: "ZK_FSYNC_OFF_LOOP", key: "fsyncOffLoop" },
+  "tree-in-memory": { env: "ZK_TREE_IN_MEMORY", key: "treeInMemory" },
   "trace-file": { env: "ZK_TRACE_FILE", key: "traceFile" },
   "trace-every": { env: "ZK_TRACE_EVERY", key: "traceEvery" },
 } as const;
 
 /** Settings that are switches: a flag without a value; "1"/"true" in the environment or file. */
-const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads", "fsync-off-loop"]);
+const SWITCHES: ReadonlySet<Setting> = new Set(["initial-cluster", "rejoin", "join", "zk-linearizable-reads", "fsync-off-loop", "tree-in-memory"]);
 
 type Setting = keyof typeof SETTINGS;
 
 export const USAGE = `usage: zk-node --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data-dir DIR
        [--cluster-id ID] [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N]
        [--data-bytes-max N] [--watch-history-slots N] [--snapshot-entries N] [--retain-entries N]
-       [--log-level info|debug|warn] [--fsync-off-loop] [--trace-file FILE [--trace-every N]]
+       [--log-level info|debug|warn] [--fsync-off-loop] [--tree-in-memory] [--trace-file FILE [--trace-every N]]
        [--initial-cluster | --rejoin | --join] [--zk-listen HOST:PORT [--zk-peers ID=HOST:PORT,...]
        [--zk-linearizable-reads]] [--zk-super-digest USER:DIGEST] [--config FILE.json]
 --initial-cluster: this is the first start of a new cluster, so create the store if the data dir
@@ -117,6 +120,10 @@ words on HOST:PORT; --zk-peers lists every member's such address for /zookeeper/
 libuv's thread pool; the Ready's messages and answers still wait for it, while the event loop
 keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
 docs/benchmarks.md). A failed fsync then stops the node (exit 1).
+--tree-in-memory: keep the znode tree, sessions and request ids in memory (as ZooKeeper does) and
+write them to the store only at checkpoints: every snapshot point, and before a snapshot is saved.
+A restart loads the last checkpoint and replays the log after it. zk-cli inspect shows the tree as
+of the last checkpoint. Experimental; a store written with it works without it and back.
 --trace-file FILE: append the write path's timeline to FILE: when every Nth log slot (--trace-every,
 default 64) is sent, received, written, acknowledged, chosen and applied on this node,
 on the machine's monotonic clock (scripts/bench/timeline.sh reads the files of a whole cluster).
@@ -126,12 +133,12 @@ is (base64 of sha1("USER:PASSWORD"), as ZooKeeper's superDigest) passes every AC
 Every flag has an environment variable: ZK_ID, ZK_LISTEN, ZK_PEERS, ZK_DATA_DIR, ZK_CLUSTER_ID,
 ZK_TICK_MS, ZK_ELECTION_TICKS, ZK_HEARTBEAT_TICKS, ZK_DATA_BYTES_MAX, ZK_WATCH_HISTORY_SLOTS,
 ZK_SNAPSHOT_ENTRIES, ZK_RETAIN_ENTRIES, ZK_LOG_LEVEL, ZK_INITIAL_CLUSTER (=1), ZK_REJOIN (=1), ZK_JOIN (=1),
-ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1),
+ZK_ZK_LISTEN, ZK_ZK_PEERS, ZK_ZK_LINEARIZABLE_READS (=1), ZK_ZK_SUPER_DIGEST, ZK_FSYNC_OFF_LOOP (=1), ZK_TREE_IN_MEMORY (=1),
 ZK_TRACE_FILE, ZK_TRACE_EVERY, ZK_CONFIG.
 A config file is JSON with the keys id, listen, peers, dataDir, clusterId, tickMs,
 electionTimeoutTicks, heartbeatTicks, dataBytesMax, watchHistorySlots, snapshotEntries, retainEntries,
 logLevel, initialCluster, rejoin, join, zkListen, zkPeers, zkLinearizableReads, zkSuperDigest, fsyncOffLoop,
-traceFile, traceEvery. Flags win over the environment,
+treeInMemory, traceFile, traceEvery. Flags win over the environment,
 which wins over the file.`;
 
 export const DEFAULT_DATA_BYTES_MAX = 1024 * 1024;
@@ -238,6 +245,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     zkLinearizableReads,
     zkSuperDigest,
     fsyncOffLoop: bool(get("fsync-off-loop"), "--fsync-off-loop"),
+    treeInMemory: bool(get("tree-in-memory"), "--tree-in-memory"),
     traceFile,
     traceEvery,
   };

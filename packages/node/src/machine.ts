@@ -22,7 +22,7 @@ import { PaxosCore, SeededRng, ballotEquals, commandsEqual, isNoop, type Ballot,
 import { mustSync, type AcceptorStore } from "./storage/store.js";
 import { invariant } from "./paxos/invariant.js";
 import type { SqliteDatabase } from "./storage/sqlite-store.js";
-import { WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
+import { MemTreeTables, WatchLog, ZnodeTree, decodeCommand, encodeCommand, internalRequestKey, type ApplyOutcome } from "./tree/index.js";
 import { NOT_APPLIED, ZkError } from "./net/errors.js";
 import { afterResend } from "./client/retry.js";
 import { decodeConfig, describeConfig, encodeConfig, initialConfig, isConfigCommand, quorums, type ClusterConfig } from "./paxos/config.js";
@@ -50,6 +50,13 @@ export interface NodeOptions {
   readonly fsyncOffLoop?: boolean;
   /** ports.trace hears of every Nth log slot (zk-node --trace-every); 0 or absent: none. */
   readonly traceEvery?: number;
+  /**
+   * The znode tree in JavaScript maps (tree/mem-tables.ts; zk-node --tree-in-memory), written
+   * to the store's tables only at checkpoints (snapshot points, and before a snapshot is
+   * saved): the store's applied index is then the last checkpoint's, and a restart replays the
+   * log after it. Off: the tree in the store's tables, written by every apply.
+   */
+  readonly treeInMemory?: boolean;
 }
 
 /** What the machine needs from its store: the acceptor state and the state machine's tables, in one file. */
@@ -231,6 +238,8 @@ export interface MachinePlantedBugs {
    * client may then send one again without its key, or report it lost.
    */
   readonly deposedNotApplied?: boolean;
+  /** With the tree in memory: a failed transaction leaves what it applied in the maps (no undo). */
+  readonly treeNotUndone?: boolean;
 }
 
 export interface MachineOptions extends NodeOptions {
@@ -347,6 +356,10 @@ export class NodeMachine {
   /** The protocol core; replaced (rebuilt from the store) when a Ready could not be persisted. */
   private coreNow: PaxosCore;
   readonly tree: ZnodeTree;
+  /** The tree's rows when they live in memory (opts.treeInMemory), else null: the store's tables. */
+  readonly memTables: MemTreeTables | null;
+  /** With memTables: the slot the maps have applied (the store's applied index is the last checkpoint's). */
+  private memApplied = 0;
   readonly watchLog: WatchLog;
   private readonly clock: Clock;
   private readonly log: MachineLogger;
@@ -445,9 +458,11 @@ export class NodeMachine {
     for (const m of this.membershipNow.config.members) this.addressBook.set(m.id, m.address);
     // The tree's own limit must be the same on every replica (apply is deterministic), so it
     // is the hard maximum; the configurable, per-node limit is enforced at the API edge.
-    this.tree = new ZnodeTree(store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
+    this.memTables = opts.treeInMemory ? MemTreeTables.load(store.db) : null;
+    this.tree = new ZnodeTree(this.memTables ?? store.db, { dataBytesMax: DATA_BYTES_HARD_MAX });
     this.watchLog = new WatchLog(store.db, opts.watchHistorySlots);
     this.applied = store.applied();
+    this.memApplied = this.applied;
     this.snapshotEntries = opts.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
     this.promoteLagSlots = opts.promoteLagSlots ?? PROMOTE_LAG_SLOTS;
     this.retainEntries = opts.retainEntries ?? RETAIN_ENTRIES_DEFAULT;
@@ -1166,7 +1181,7 @@ export class NodeMachine {
     }
     let outcomes: Applied[] | null;
     try {
-      outcomes = this.store.transaction(() => {
+      outcomes = this.applyTransaction(() => {
         this.saveAcceptorState(rd.hardState, rd.entries);
         return apply.length > 0 ? this.applyCommitted(apply) : null;
       }, { durable, later });
@@ -1285,17 +1300,39 @@ export class NodeMachine {
     this.unsavedHardState = null;
   }
 
+  /**
+   * A store transaction that may apply entries. With the tree in memory, a transaction that
+   * fails (a write error at any point, its commit included) also takes back what it applied
+   * to the maps, as SQLite's rollback takes back the tree's tables: the node then holds
+   * exactly what its store says it holds, and applies those entries again later.
+   */
+  private applyTransaction<T>(fn: () => T, opts: { durable: boolean; later: boolean }): T {
+    const mem = this.memTables;
+    if (mem === null || this.opts.plantedBugs?.treeNotUndone) return this.store.transaction(fn, opts);
+    const before = this.memApplied;
+    try {
+      return mem.undoable(() => this.store.transaction(fn, opts));
+    } catch (e) {
+      this.memApplied = before;
+      throw e;
+    }
+  }
+
   /** Apply chosen entries to the tree and record the applied index; inside the Ready's transaction. */
   private applyCommitted(entries: readonly Entry[]): Applied[] {
     // In slot order from the store's applied index on, with no gap (the backlog included).
-    invariant(entries[0]!.slot === this.store.applied() + 1, `${this.id} would apply slot ${entries[0]!.slot} after ${this.store.applied()}`);
+    const after = this.memTables === null ? this.store.applied() : this.memApplied;
+    invariant(entries[0]!.slot === after + 1, `${this.id} would apply slot ${entries[0]!.slot} after ${after}`);
     const outcomes: Applied[] = [];
     applyEntries(this.tree, this.watchLog, entries, this.opts.plantedBugs?.ignoreRequestIds, (e, outcome) => {
       if (isConfigCommand(e.command)) this.membershipNow = { slot: e.slot, config: decodeConfig(e.command) };
       outcomes.push({ slot: e.slot, command: e.command, outcome });
       this.ports.appliedEntry?.(e.slot);
     });
-    this.store.setApplied(entries[entries.length - 1]!.slot);
+    // The maps' applied slot is set here and taken back with them if the transaction fails
+    // (applyTransaction); the store's moves only at checkpoints.
+    if (this.memTables === null) this.store.setApplied(entries[entries.length - 1]!.slot);
+    else this.memApplied = entries[entries.length - 1]!.slot;
     return outcomes;
   }
 
@@ -1330,7 +1367,7 @@ export class NodeMachine {
     this.applyBacklog = [];
     let outcomes: Applied[];
     try {
-      outcomes = this.store.transaction(() => {
+      outcomes = this.applyTransaction(() => {
         if (this.opts.plantedBugs?.applyPastChosen) this.unsavedHardState = null;
         else this.saveAcceptorState(null, []);
         return this.applyCommitted(entries);
@@ -1635,6 +1672,9 @@ export class NodeMachine {
   private markSnapshotPoint(): void {
     const point = this.applied;
     this.nextSnapshotAt = this.snapshotPointAfter(point);
+    // The log below a snapshot point may go only once the tree is on disk at that point.
+    // (Without it the store refuses the snapshot point: it is past the store's applied index.)
+    if (this.memTables !== null && !this.checkpoint()) return;
     let firstKept = point - this.retainEntries + 1;
     for (const slot of this.transfers.values()) firstKept = Math.min(firstKept, slot + 1);
     if (firstKept - 1 <= this.core.logStart - 1) return;
@@ -1648,6 +1688,35 @@ export class NodeMachine {
     }
     this.log.info({ snapshotIndex: point, firstEntrySlot: firstKept }, "snapshot point: compacting the log");
     this.compacting = true;
+  }
+
+  /**
+   * With the tree in memory: write the rows changed since the last checkpoint into the store's
+   * tables and record the applied index, in one fsynced transaction. The store then holds the
+   * tree as of that index (what a restart loads, a snapshot streams and inspect reads), and
+   * the log after it replays the rest. False when the disk refused it (the rows stay marked
+   * for the next one). True, and nothing written, with the tree in the store's tables.
+   */
+  checkpoint(): boolean {
+    const mem = this.memTables;
+    if (mem === null) return true;
+    if (this.diskAlarm) return false;
+    const slot = this.memApplied;
+    let rows = 0;
+    try {
+      this.store.transaction(() => {
+        this.saveAcceptorState(null, []);
+        rows = mem.writeCheckpoint(this.store.db).rows;
+        this.store.setApplied(slot);
+      }, { durable: true, later: false });
+    } catch (e) {
+      if (!isWriteError(e)) throw e;
+      this.log.warn({ err: oneLine(e), slot }, "cannot write the tree's checkpoint; the log is kept until the next one");
+      return false;
+    }
+    mem.checkpointed();
+    this.log.info({ slot, rows }, "tree checkpoint written");
+    return true;
   }
 
   private compactStep(): void {
@@ -1688,6 +1757,12 @@ export class NodeMachine {
    */
   snapshotInstalled(): void {
     if (this.stopped) return;
+    if (this.memTables !== null) {
+      // The store's tables now hold the snapshot's tree: the maps become it.
+      this.memTables.reload(this.store.db);
+      this.memApplied = this.store.applied();
+    }
+    this.watchLog.noteRecorded();
     this.reloadCore();
     this.membershipApplied();
     this.nextSnapshotAt = this.snapshotPointAfter(this.applied);
@@ -1768,7 +1843,9 @@ export class NodeMachine {
    * apply backlog goes (those entries are in the store's state or come again).
    */
   private reloadCore(): void {
-    this.applied = this.store.applied();
+    // The maps stay as they are (a failed transaction took back its own applies): the new
+    // core hands out what was chosen after them.
+    this.applied = this.memTables === null ? this.store.applied() : this.memApplied;
     this.membershipNow = readMembership(this.store.db) ?? this.membershipNow;
     if (!this.opts.plantedBugs?.keepApplyBacklog) this.applyBacklog = [];
     // The new core starts from the store's chosen index; a newer one not written yet is dropped

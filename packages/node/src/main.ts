@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     if (e instanceof StoreError) fail(e.message);
     fail(`cannot open the data dir ${cfg.dataDir}: ${(e as Error).message.split("\n")[0]}`);
   }
-  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries, fsyncOffLoop: cfg.fsyncOffLoop, traceEvery: cfg.traceFile === null ? 0 : cfg.traceEvery };
+  const nodeOptions = { id: cfg.id, clusterId: cfg.clusterId, members: cfg.members, tickMs: cfg.tickMs, electionTimeoutTicks: cfg.electionTimeoutTicks, heartbeatTicks: cfg.heartbeatTicks, dataBytesMax: cfg.dataBytesMax, watchHistorySlots: cfg.watchHistorySlots, snapshotEntries: cfg.snapshotEntries, retainEntries: cfg.retainEntries, fsyncOffLoop: cfg.fsyncOffLoop, treeInMemory: cfg.treeInMemory, traceEvery: cfg.traceFile === null ? 0 : cfg.traceEvery };
   let trace: TraceWriter | null = null;
   if (cfg.traceFile !== null) {
     try {

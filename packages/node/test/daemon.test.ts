@@ -7,6 +7,8 @@ import * as http2 from "node:http2";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import Database from "better-sqlite3";
+import { DB_FILE } from "../src/storage/store-file.js";
 import { ErrorCode, ZkClient, ZkError } from "../src/client/index.js";
 import { KvClient } from "../src/gen/zk/v1/kv.js";
 import { TestCluster, runZkNode, sleep } from "./support/nodes.js";
@@ -255,6 +257,81 @@ describe("with --fsync-off-loop", () => {
       c.startAll(["--fsync-off-loop"]);
       await c.waitForLeader();
       await killAllMidStream(c, ["--fsync-off-loop"]);
+    } finally {
+      await c.cleanup();
+    }
+  });
+});
+
+describe("with --tree-in-memory", () => {
+  // Checkpoints every ~100 applied entries, so that kills land between them and a restart replays.
+  const MEM = ["--tree-in-memory", "--snapshot-entries", "100", "--retain-entries", "20"];
+
+  test("no acknowledged write is lost when every node of three is killed -9 mid-stream and restarted", async () => {
+    const c = new TestCluster(3, 17070, "memtree-three");
+    try {
+      c.startAll(MEM);
+      await c.waitForLeader();
+      await killAllMidStream(c, MEM);
+    } finally {
+      await c.cleanup();
+    }
+  });
+
+  test("a clean stop writes the whole tree to the store, which runs on without the flag and back", async () => {
+    const c = new TestCluster(1, 17075, "memtree-stop");
+    try {
+      c.start("n1", ["--tree-in-memory"]);
+      await c.waitForLeader();
+      const client = c.client();
+      let last = 0;
+      try {
+        // Fewer writes than a snapshot point (10,000): only the stop's checkpoint writes them.
+        for (let i = 0; i < 30; i++) last = (await client.put(`/m${i}`, enc(`v${i}`))).zxid;
+        await client.delete("/m0");
+        // Running, the node has not written them to its store's tables yet (no checkpoint so far).
+        const live = new Database(join(c.node("n1").dataDir, DB_FILE), { readonly: true });
+        try {
+          assert.equal(live.prepare("SELECT count(*) FROM znodes WHERE path LIKE '/m%'").pluck().get(), 0, "the tree is in memory, not in the store's tables");
+        } finally {
+          live.close();
+        }
+      } finally {
+        client.close();
+      }
+      await c.stop("n1", "SIGTERM");
+      const db = new Database(join(c.node("n1").dataDir, DB_FILE), { readonly: true });
+      try {
+        const applied = Number(db.prepare("SELECT value FROM meta WHERE key = 'applied'").pluck().get());
+        assert.ok(applied > last, `the store's applied index ${applied} covers the last write (${last}) and the delete`);
+        const rows = db.prepare("SELECT path, data FROM znodes WHERE path LIKE '/m%' ORDER BY path").all() as { path: string; data: Buffer }[];
+        assert.equal(rows.length, 29, "the 30 nodes less the deleted one are in the store's table");
+        assert.equal(rows.find((r) => r.path === "/m29")?.data.toString(), "v29");
+      } finally {
+        db.close();
+      }
+      // The same store with the tree in its tables, then in memory again: nothing lost either way.
+      for (const extra of [[], ["--tree-in-memory"]]) {
+        c.start("n1", extra);
+        await c.waitForLeader();
+        const again = c.client();
+        try {
+          assert.equal(dec((await again.get("/m29")).data), "v29");
+          await assert.rejects(again.get("/m0"), (e: ZkError) => e.code === ErrorCode.NO_NODE);
+          assert.ok((await again.put(`/after-${extra.length}`, enc("x"))).created);
+        } finally {
+          again.close();
+        }
+        await c.stop("n1", "SIGKILL");
+      }
+      c.start("n1");
+      await c.waitForLeader();
+      const last2 = c.client();
+      try {
+        for (const k of ["/after-0", "/after-1"]) assert.equal(dec((await last2.get(k)).data), "x", `${k} survived a kill -9 and a restart`);
+      } finally {
+        last2.close();
+      }
     } finally {
       await c.cleanup();
     }

@@ -510,6 +510,8 @@ export class NodeServer {
       // deadline on the stream, if any, still applies to the whole call).
       const barrierDeadline = Math.min(Number.isFinite(ms) ? ms : Infinity, Date.now() + DEFAULT_DEADLINE_MS);
       await this.node.readBarrier(barrierDeadline);
+      // A tree kept in memory (--tree-in-memory) reaches the store file at checkpoints: one now.
+      if (!this.node.checkpointTree()) throw new ZkError(ErrorCode.CANNOT_PERSIST, `node ${this.node.id} cannot write its tree to its store (its disk refuses writes), so it has no current snapshot; ask another member`);
       const db = openSnapshotSource(source);
       const chunks = snapshotChunks(db, { chunkBytes: asked === 0 ? SNAPSHOT_CHUNK_BYTES_DEFAULT : asked });
       try {

@@ -322,7 +322,28 @@ export class MemTreeTables implements TreeTables {
   /** The tables of the store behind `db` (its tree as of its applied index), in memory. */
   static load(db: SqliteDatabase): MemTreeTables {
     const t = new MemTreeTables();
+    t.reload(db);
+    return t;
+  }
+
+  /** Become the tree of the store behind `db` (a snapshot was installed into its tables): nothing else is kept. */
+  reload(db: SqliteDatabase): void {
+    invariant(this.undo === null, "reloading the tree inside an undoable write");
+    const t = this;
     t.nodes.clear();
+    t.ephemeralsByOwner.clear();
+    t.ephemeralCount = 0;
+    t.sessionRows.clear();
+    t.requests.clear();
+    t.requestQueue = [];
+    t.requestsHead = 0;
+    t.attrRows.clear();
+    t.dirtyNodes.clear();
+    t.dirtyAttrs.clear();
+    t.dirtySessions.clear();
+    t.deletedRequests.clear();
+    t.checkpointedZxid = 0;
+    t.evictedThrough = 0;
     const rows = db
       .prepare<[], [string, string, Uint8Array, number, number, number, number, number, number, number, number, number]>(
         "SELECT path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children FROM znodes ORDER BY path",
@@ -349,7 +370,6 @@ export class MemTreeTables implements TreeTables {
       t.requestQueue.push(row);
       t.checkpointedZxid = row.zxid;
     }
-    return t;
   }
 
   /**

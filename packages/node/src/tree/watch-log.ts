@@ -44,6 +44,13 @@ export class WatchLog {
   private readonly oldest;
   private readonly setOldest;
   private lastPrunedAt = 0;
+  /**
+   * The newest zxid recorded when the node started (or installed a snapshot). A node whose
+   * tree is in memory replays the log after its last checkpoint at a restart, and the events
+   * of that replay are already here (apply is deterministic): they are not recorded twice.
+   */
+  private recordedThrough = 0;
+  private readonly newest;
 
   private readonly pruneEvery: number;
 
@@ -59,10 +66,18 @@ export class WatchLog {
     this.page = db.prepare<[number], { first_zxid: number; events: Uint8Array }>("SELECT first_zxid, events FROM watch_batches WHERE last_zxid >= ? ORDER BY last_zxid");
     this.oldest = db.prepare("SELECT value FROM meta WHERE key = 'watch_history_from'");
     this.setOldest = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('watch_history_from', ?)");
+    this.newest = db.prepare<[], number | null>("SELECT max(last_zxid) FROM watch_batches").pluck();
+    this.noteRecorded();
+  }
+
+  /** Read again how far the history goes (after a snapshot replaced it). */
+  noteRecorded(): void {
+    this.recordedThrough = this.newest.get() ?? 0;
   }
 
   /** Record the events of one apply transaction (zxids ascending), as one row; inside that transaction. */
-  record(events: readonly WatchEvent[]): void {
+  record(all: readonly WatchEvent[]): void {
+    const events = all.length > 0 && all[0]!.zxid <= this.recordedThrough ? all.filter((e) => e.zxid > this.recordedThrough) : all;
     if (events.length === 0) return;
     invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
     const first = events[0]!.zxid;

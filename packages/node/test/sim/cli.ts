@@ -1,7 +1,8 @@
-// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--json] [--bug NAME] [--jobs J] (NAME: see PLANTED_BUGS)
+// pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--tree-in-memory] [--json] [--bug NAME] [--jobs J] (NAME: see PLANTED_BUGS)
 // pnpm sim --seed S --trace [--nodes 3|5] [--membership] [--kills] [--bug ...]
 // --membership: members are added, promoted and removed, and leadership transferred, while the faults run.
 // --kills: processes are killed too (kill -9: every commit survives, unlike a power cut's).
+// --tree-in-memory: every node keeps its tree in memory (zk-node --tree-in-memory).
 // --jobs: seeds run on this many threads at once (default: one per core); the results are the same.
 // Exit code 1 when any seed violates a safety or liveness property; the summary's replay line
 // is the command that replays the first failing seed (with the flags it ran with).
@@ -15,7 +16,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--bug NAME] [--jobs J] [--json] | --seed S --trace [--membership] [--kills] [--bug NAME]";
+const USAGE = "usage: pnpm sim --seeds N [--first-seed S] [--nodes 3|5] [--membership] [--kills] [--tree-in-memory] [--bug NAME] [--jobs J] [--json] | --seed S --trace [--membership] [--kills] [--tree-in-memory] [--bug NAME]";
 
 async function main(): Promise<number> {
   let values;
@@ -32,6 +33,7 @@ async function main(): Promise<number> {
         "fault-ticks": { type: "string" },
         membership: { type: "boolean", default: false },
         kills: { type: "boolean", default: false },
+        "tree-in-memory": { type: "boolean", default: false },
         jobs: { type: "string" },
       },
       strict: true,
@@ -45,7 +47,7 @@ async function main(): Promise<number> {
   const bug = values.bug as PlantedBug | undefined;
   if (bug !== undefined && !PLANTED_BUGS.includes(bug)) return usage(`--bug must be one of ${PLANTED_BUGS.join(", ")}`);
   const faultTicks = values["fault-ticks"] === undefined ? undefined : int(values["fault-ticks"], "--fault-ticks") ?? undefined;
-  const run: RunFlags = { nodes, bug, faultTicks, membership: values.membership, kills: values.kills };
+  const run: RunFlags = { nodes, bug, faultTicks, membership: values.membership, kills: values.kills, treeInMemory: values["tree-in-memory"] };
 
   if (values.seed !== undefined) {
     const seed = int(values.seed, "--seed");
@@ -91,6 +93,7 @@ interface Summary {
   nodes: number;
   membership: boolean;
   kills: boolean;
+  treeInMemory: boolean;
   bug: PlantedBug | null;
   seeds: number;
   firstSeed: number;
@@ -127,6 +130,7 @@ function summarize(results: SimResult[], run: RunFlags, ms: number): Summary {
     nodes: run.nodes,
     membership: run.membership ?? false,
     kills: run.kills ?? false,
+    treeInMemory: run.treeInMemory ?? false,
     bug: run.bug ?? null,
     faultTicks: run.faultTicks ?? null,
     seeds: results.length,
@@ -174,10 +178,11 @@ function printSummary(s: Summary): void {
 }
 
 /** The command that runs `seed` again as it ran here, traced: every flag that shapes a seed's run. */
-function replayCommand(seed: number, s: Pick<Summary, "nodes" | "membership" | "kills" | "bug" | "faultTicks">): string {
+function replayCommand(seed: number, s: Pick<Summary, "nodes" | "membership" | "kills" | "treeInMemory" | "bug" | "faultTicks">): string {
   const flags = [`--seed ${seed}`, `--nodes ${s.nodes}`];
   if (s.membership) flags.push("--membership");
   if (s.kills) flags.push("--kills");
+  if (s.treeInMemory) flags.push("--tree-in-memory");
   if (s.bug !== null) flags.push(`--bug ${s.bug}`);
   if (s.faultTicks !== null) flags.push(`--fault-ticks ${s.faultTicks}`);
   return `pnpm sim ${flags.join(" ")} --trace`;

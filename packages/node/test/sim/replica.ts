@@ -35,6 +35,11 @@ export interface DiskFaults {
   full(): boolean;
   /** The power goes out as this transaction begins. */
   cutBeforeWrite(): boolean;
+  /**
+   * The disk fills up during this transaction: its writes ran, its commit fails with
+   * SQLITE_FULL and it rolls back (what a tree in memory applied must be taken back too).
+   */
+  fullAtCommit?(): boolean;
   /** An fsync on the disk's own time: `done` runs later (or never, if the power goes first), with the error of a failed fsync. */
   sync(done: (err: Error | null) => void): void;
   /** Not a fault: told of every transaction that committed (the simulator counts them). */
@@ -99,7 +104,15 @@ export class SimDisk implements NodeStore {
   transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     if (this.faults.cutBeforeWrite()) throw new PowerCut("power cut before the write");
     if (this.faults.full()) throw diskFull();
-    const r = this.mem.transaction(() => this.txn(fn), opts);
+    const r = this.mem.transaction(
+      () =>
+        this.txn(() => {
+          const out = fn();
+          if (this.faults.fullAtCommit?.()) throw diskFull();
+          return out;
+        }),
+      opts,
+    );
     this.faults.committed?.();
     const applied = this.mem.applied();
     // The tables are where the commit left them, durable or not (a crash before its flush rolls them back).

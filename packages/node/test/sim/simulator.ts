@@ -10,7 +10,7 @@ import { InvariantError, SeededRng, commandsEqual, formatBallot, isConfigCommand
 import { MemAcceptorStore } from "../../src/storage/mem-store.js";
 import { ErrorCode, Outcome, type Command as ZkCommand, type CommandResult } from "../../src/gen/zk/v1/types.js";
 import type { ForwardRequest, ForwardResponse } from "../../src/gen/zk/v1/peer.js";
-import { decodeCommand } from "../../src/tree/index.js";
+import { decodeCommand, memTreeHash } from "../../src/tree/index.js";
 import { ZkError } from "../../src/net/errors.js";
 import { NodeMachine, type Applied, type ElectionEvent, type MachineOptions } from "../../src/machine.js";
 import { HistoryRecorder, checkHistory, type ZnodeOp, type ZnodeResult } from "./linearizability.js";
@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen" | "deposed-not-applied";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen" | "deposed-not-applied" | "tree-not-undone";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen", "deposed-not-applied"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen", "deposed-not-applied", "tree-not-undone"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -52,6 +52,11 @@ export interface SimOptions {
    * default, so that the seeds of the other tests replay as they did.
    */
   readonly kills?: boolean;
+  /**
+   * Every node keeps its tree in memory (zk-node --tree-in-memory): the store's tables get
+   * it only at checkpoints, and a restart replays the log after the last one.
+   */
+  readonly treeInMemory?: boolean;
 }
 
 export interface Violation {
@@ -130,6 +135,8 @@ export type FaultKind =
   | "stall"
   /** The disk takes no writes for a while (full): the node goes into its disk alarm. */
   | "disk-full"
+  /** With treeInMemory: a transaction's commit fails after its writes (and applies) ran. */
+  | "disk-full-at-commit"
   /** A message delayed past the election timeout. */
   | "long-delay"
   /** A node whose clock runs fast or slow (its ticks are not in lock-step). */
@@ -340,6 +347,7 @@ class Simulation {
   private readonly wipeRate: number;
   private readonly stallRate: number;
   private readonly diskFullRate: number;
+  private readonly commitFullRng: SeededRng;
   private readonly longDelayRate: number;
   private blocked = new Set<string>(); // "from>to"
 
@@ -372,6 +380,7 @@ class Simulation {
     wipe: 0,
     stall: 0,
     "disk-full": 0,
+    "disk-full-at-commit": 0,
     "long-delay": 0,
     "clock-drift": 0,
     "clock-skew": 0,
@@ -444,6 +453,7 @@ class Simulation {
     this.memberRng = new SeededRng(opts.seed * 40503 + 7);
     this.turnRng = new SeededRng(opts.seed * 69069 + 3);
     this.killRng = new SeededRng(opts.seed * 1103515245 + 12345);
+    this.commitFullRng = new SeededRng(opts.seed * 22695477 + 1);
     this.nextNodeNumber = opts.nodes + 1;
     const calm = opts.faults === "demo";
     this.lossRate = calm ? 0 : this.rng.next() * 0.2;
@@ -613,6 +623,7 @@ class Simulation {
       // fail). Odd seeds: the default, each durable Ready fsynced inside its commit. Not drawn
       // from the seed's random stream, so that stream is the same for both.
       fsyncOffLoop: this.opts.seed % 2 === 0,
+      treeInMemory: this.opts.treeInMemory === true,
       snapshotEntries: SNAPSHOT_ENTRIES,
       retainEntries: RETAIN_ENTRIES,
       core: {
@@ -620,7 +631,7 @@ class Simulation {
         inflightBatchesMax: 3,
         plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
-      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen", deposedNotApplied: this.opts.bug === "deposed-not-applied" },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen", deposedNotApplied: this.opts.bug === "deposed-not-applied", treeNotUndone: this.opts.bug === "tree-not-undone" },
     };
     const incarnation = n.incarnation;
     const live = () => n.machine !== null && n.incarnation === incarnation;
@@ -672,6 +683,13 @@ class Simulation {
       {
         full: () => this.now < n.diskFullUntil,
         cutBeforeWrite: () => this.now <= this.faultTicks && this.rng.chance(this.persistCrashRate),
+        // A stream of its own, drawn only with the tree in memory: the other runs replay as before.
+        fullAtCommit: () => {
+          if (!this.opts.treeInMemory || this.now > this.faultTicks || !this.commitFullRng.chance(0.002)) return false;
+          this.faults["disk-full-at-commit"]++;
+          this.log(`${n.id}'s disk fills up during a commit`);
+          return true;
+        },
         // Most fsyncs complete within the tick; some take one or two more (a slow disk).
         sync: (done) => this.syncs.push({ n, incarnation: n.incarnation, at: this.now + (this.rng.chance(0.7) ? 0 : 1 + this.rng.int(2)), done }),
         committed: () => void this.commits++,
@@ -768,7 +786,8 @@ class Simulation {
   private onAppliedEntry(n: SimNode, slot: number): void {
     if (slot % HASH_EVERY_SLOTS !== 0) return;
     this.checks["same-tree-at-same-index"]++;
-    const h = n.disk.hash(slot);
+    const mem = n.machine?.memTables ?? null;
+    const h = mem === null ? n.disk.hash(slot) : memTreeHash(mem, slot);
     const known = this.hashAt.get(slot);
     if (known === undefined) this.hashAt.set(slot, h);
     else if (known !== h) throw new Violated("safety", `${n.id}'s tree differs from another replica's at applied index ${slot}`);
@@ -788,7 +807,8 @@ class Simulation {
         throw new Violated("safety", `slot ${slot} chosen twice: ${describe(known)} and ${describe(command)} (at ${n.id})`);
       }
       n.applied.push(command);
-      n.disk.tablesApplied = slot;
+      // A tree in memory reaches the tables only at checkpoints (the disk's own transactions say when).
+      if (!this.opts.treeInMemory) n.disk.tablesApplied = slot;
       if (isConfigCommand(command)) {
         this.checks["membership-change-applied"]++;
         const cfg = decodeConfig(command);
@@ -1467,7 +1487,7 @@ class Simulation {
   private removalSettled(n: SimNode): boolean {
     if (n.retireSlot === 0 || this.now >= n.retireAt + REMOVAL_SETTLE_TICKS) return true;
     const voters = this.newestConfig().members.filter((m) => m.voter).map((m) => m.id);
-    const applied = this.nodes.filter((x) => x !== n && voters.includes(x.id) && x.machine && !this.stalled(x) && x.disk.tablesApplied >= n.retireSlot).length;
+    const applied = this.nodes.filter((x) => x !== n && voters.includes(x.id) && x.machine && !this.stalled(x) && (this.opts.treeInMemory ? x.machine.appliedIndex : x.disk.tablesApplied) >= n.retireSlot).length;
     return applied >= Math.floor(voters.length / 2) + 1;
   }
 
