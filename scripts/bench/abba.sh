@@ -7,7 +7,10 @@
 #
 #   DIST_A=/tmp/distA DIST_B=/tmp/distB bash scripts/bench/abba.sh
 #   PAIRS=4 SHAPES="put:1:follower put:64:spread" DURATION_MS=5000 bash scripts/bench/abba.sh
+#   FLAGS_B="--tree-in-memory" bash scripts/bench/abba.sh   # one build (the current dist), two flag sets
 #
+# DIST_A and DIST_B default to the current packages/node/dist; FLAGS_A and FLAGS_B are extra
+# zk-node flags for each variant's members (space-separated).
 # SHAPES: shape:clients:connect for scripts/bench/load.mts (put|get, spread|leader|follower).
 # Prints one line per run and, at the end, the median ops/s, p50, p99 and server CPU a write
 # of each build and shape. Raw JSON lines stay in $OUT/runs.jsonl. Every process it starts is
@@ -15,8 +18,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-DIST_A="${DIST_A:?DIST_A: a copy of packages/node/dist (the build before)}"
-DIST_B="${DIST_B:?DIST_B: a copy of packages/node/dist (the build after)}"
+CURRENT="$(mktemp -d /tmp/zk-abba-current.XXXXXX)"
+cp -r "$ROOT/packages/node/dist/." "$CURRENT/"
+DIST_A="${DIST_A:-$CURRENT}"
+DIST_B="${DIST_B:-$CURRENT}"
+FLAGS_A="${FLAGS_A:-}"
+FLAGS_B="${FLAGS_B:-}"
 PAIRS="${PAIRS:-3}"
 SHAPES="${SHAPES:-put:1:follower put:1:leader put:64:spread}"
 DURATION_MS="${DURATION_MS:-5000}"
@@ -38,11 +45,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 cleanup() {
   [ "${#PIDS[@]}" -gt 0 ] && stop_pids TERM 150 "${PIDS[@]}"
   [ -n "$DATA" ] && rm -rf "$DATA"
-  rm -rf "$ROOT/packages/node/dist" && cp -r "$SAVED" "$ROOT/packages/node/dist" && rm -rf "$SAVED"
+  rm -rf "$ROOT/packages/node/dist" && cp -r "$SAVED" "$ROOT/packages/node/dist" && rm -rf "$SAVED" "$CURRENT"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 no_flags() { :; }
+# The variant's extra zk-node flags, one per line.
+variant_flags() {
+  local f
+  for f in $VARIANT_FLAGS; do printf '%s\n' "$f"; done
+}
 
 order=()
 for _ in $(seq 1 "$PAIRS"); do order+=(A B B A); done
@@ -50,10 +62,11 @@ run=0
 for v in "${order[@]}"; do
   run=$((run + 1))
   src=$DIST_A
-  [ "$v" = B ] && src=$DIST_B
+  VARIANT_FLAGS=$FLAGS_A
+  [ "$v" = B ] && src=$DIST_B && VARIANT_FLAGS=$FLAGS_B
   rm -rf "$ROOT/packages/node/dist" && cp -r "$src" "$ROOT/packages/node/dist"
   DATA="$(mktemp -d /tmp/zk-abba-data.XXXXXX)"
-  start_nodes "$BASE" "$DATA" "$OUT" "zk-abba-$run" no_flags
+  start_nodes "$BASE" "$DATA" "$OUT" "zk-abba-$run" no_flags variant_flags
   leader=$(wait_leader "$ENDPOINTS")
   if [ -z "$leader" ]; then log "run $run ($v): no leader; see $OUT/n*.log"; exit 1; fi
   pids=$(IFS=,; echo "${PIDS[*]}")
