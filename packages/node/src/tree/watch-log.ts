@@ -37,7 +37,21 @@ export function decodeWatchBatch(bytes: Uint8Array): WatchEvent[] {
   return out;
 }
 
+/** A batch of events held in memory until the next checkpoint (WatchLog.hold). */
+interface HeldBatch {
+  readonly first: number;
+  readonly last: number;
+  readonly events: readonly WatchEvent[];
+}
+
 export class WatchLog {
+  /**
+   * With a tree in memory (zk-node --tree-in-memory) the history of the slots after the last
+   * checkpoint is held here, not written per apply: a restart replays those slots and records
+   * their events again. writeHeld() puts them in the table inside the checkpoint's transaction.
+   * Null: every record() inserts its row.
+   */
+  private held: HeldBatch[] | null = null;
   private readonly insert;
   private readonly prune;
   private readonly page;
@@ -70,19 +84,56 @@ export class WatchLog {
     this.noteRecorded();
   }
 
-  /** Read again how far the history goes (after a snapshot replaced it). */
+  /** Read again how far the history goes (after a snapshot replaced it); held events go. */
   noteRecorded(): void {
     this.recordedThrough = this.newest.get() ?? 0;
+    if (this.held !== null) this.held = [];
+  }
+
+  /** From now on hold recorded events in memory until writeHeld() (see `held`). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** How many batches are held (a mark for dropHeldAfter). */
+  get heldCount(): number {
+    return this.held?.length ?? 0;
+  }
+
+  /** Forget the batches held after the first `count` (their applies were taken back). */
+  dropHeldAfter(count: number): void {
+    if (this.held !== null) this.held.length = Math.min(this.held.length, count);
+  }
+
+  /** Inside the checkpoint's transaction: write the held batches as rows. Then heldWritten() once it committed. */
+  writeHeld(): number {
+    invariant(this.db.inTransaction, "WatchLog.writeHeld must run inside the checkpoint's transaction");
+    const held = this.held ?? [];
+    for (const b of held) this.insertBatch(b.first, b.last, b.events);
+    return held.length;
+  }
+
+  /** The batches writeHeld() wrote are committed. */
+  heldWritten(count: number): void {
+    if (this.held !== null) this.held.splice(0, count);
   }
 
   /** Record the events of one apply transaction (zxids ascending), as one row; inside that transaction. */
   record(all: readonly WatchEvent[]): void {
     const events = all.length > 0 && all[0]!.zxid <= this.recordedThrough ? all.filter((e) => e.zxid > this.recordedThrough) : all;
     if (events.length === 0) return;
-    invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
     const first = events[0]!.zxid;
     const zxid = events[events.length - 1]!.zxid;
     invariant(first <= zxid, `watch events out of order: zxid ${first} before ${zxid}`);
+    if (this.held !== null) {
+      this.held.push({ first, last: zxid, events });
+      return;
+    }
+    invariant(this.db.inTransaction, "WatchLog.record must run inside the apply transaction");
+    this.insertBatch(first, zxid, events);
+  }
+
+  private insertBatch(first: number, zxid: number, events: readonly WatchEvent[]): void {
     this.insert.run(zxid, first, encodeWatchBatch(events));
     if (zxid - this.lastPrunedAt >= this.pruneEvery && zxid > this.historySlots) {
       this.lastPrunedAt = zxid;
@@ -101,9 +152,18 @@ export class WatchLog {
   /** Every event with from <= zxid <= to, in order (callers page by zxid ranges). */
   read(from: number, to: number): WatchEvent[] {
     const out: WatchEvent[] = [];
-    for (const row of this.page.iterate(from)) {
-      if (row.first_zxid > to) break;
-      for (const ev of decodeWatchBatch(row.events)) if (ev.zxid >= from && ev.zxid <= to) out.push(ev);
+    const heldFrom = this.held?.[0]?.first ?? Infinity;
+    if (from < heldFrom) {
+      for (const row of this.page.iterate(from)) {
+        if (row.first_zxid > to) break;
+        for (const ev of decodeWatchBatch(row.events)) if (ev.zxid >= from && ev.zxid <= to) out.push(ev);
+      }
+    }
+    // Held batches are newer than every row.
+    for (const b of this.held ?? []) {
+      if (b.first > to) break;
+      if (b.last < from) continue;
+      for (const ev of b.events) if (ev.zxid >= from && ev.zxid <= to) out.push(ev);
     }
     return out;
   }
