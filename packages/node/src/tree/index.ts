@@ -1,4 +1,4 @@
-// The znode state machine: ZooKeeper's data model applied from the chosen log, in SQLite.
+// The znode state machine: ZooKeeper's data model applied from the chosen log, its rows in SQLite or in memory (tables.ts).
 export * from "./paths.js";
 export * from "./tree.js";
 export * from "./watch-log.js";

@@ -1,16 +1,16 @@
 // The znode tree's rows in JavaScript maps (ZooKeeper's DataTree): the same rows as the store's
 // tables (tables.ts), with the indexes the tree's reads need kept by hand (a node's children,
-// a session's ephemerals). Nothing here is durable: the plan in docs/benchmarks.md makes the
-// tree durable as checkpoints plus the log after them: zk-node --tree memory writes the rows
-// changed since the last checkpoint into the store's own tables at each snapshot point
-// (writeCheckpoint), and a restart loads them (load) and replays the log after them. So the
-// store file is the tree as of its `applied` index, exactly as with the tree in SQLite, only
-// that index is the last checkpoint's rather than the last apply's.
+// a session's ephemerals). Nothing here is durable by itself: zk-node --tree-in-memory
+// (machine.ts) writes the rows changed since the last checkpoint into the store's own tables
+// (writeCheckpoint) every CHECKPOINT_ENTRIES applied entries and at each snapshot point, and a
+// restart loads them (load) and replays the log after them. So the store file is the tree as
+// of its `applied` index, exactly as with the tree in SQLite, only that index is the last
+// checkpoint's rather than the last apply's (docs/design.md, "The tree in memory").
 // test/tree-tables.test.ts checks the maps against SqliteTreeTables command by command.
 //
-// atomically() keeps an undo journal while it runs: every write pushes the closure that takes
-// it back, and a throw runs them newest first. Outside it nothing is journaled (a write costs a
-// map operation, no allocation beyond the row).
+// atomically() and undoable() keep an undo journal while they run: every write pushes the
+// closure that takes it back, and a throw runs them newest first. Outside them nothing is
+// journaled (a write costs a map operation and a dirty mark, no allocation beyond the row).
 import { invariant } from "../paxos/invariant.js";
 import type { SqliteDatabase } from "../storage/sqlite-store.js";
 import type { AttrsRow, ChildRow, DataRow, RequestRow, SessionRow, StatRow, TreeTables } from "./tables.js";
@@ -75,7 +75,7 @@ export class MemTreeTables implements TreeTables {
     this.nodes.set("/", newNode("", new Uint8Array(0), 0, 0, 0));
   }
 
-  /** Memory has no enclosing transaction: each write stands, except inside atomically(). */
+  /** Memory has no enclosing transaction: each write stands, except inside atomically() or undoable(). */
   get inTransaction(): boolean {
     return true;
   }

@@ -1,8 +1,9 @@
 // Where the znode tree's state lives: the rows ZnodeTree (tree.ts) reads and writes, behind
 // one interface with two implementations. SqliteTreeTables keeps them in the store file's
-// tables (the daemon today: the tree on disk is the tree as of the applied index);
-// MemTreeTables (mem-tables.ts) keeps them in JavaScript maps, ZooKeeper's DataTree, the first
-// step of the plan in docs/benchmarks.md (the tree out of SQLite, durable as snapshot files).
+// tables, written by every apply (the default: the tree on disk is the tree as of the applied
+// index); MemTreeTables (mem-tables.ts) keeps them in JavaScript maps, ZooKeeper's DataTree,
+// written to those tables at checkpoints (zk-node --tree-in-memory; the plan in
+// docs/benchmarks.md: the tree out of SQLite's per-write path).
 // ZnodeTree holds every rule of the data model; a table set only stores rows, so both give the
 // same outcomes for the same commands (test/tree-tables.test.ts applies random commands to
 // both and compares every answer and every row).
