@@ -121,7 +121,8 @@ libuv's thread pool; the Ready's messages and answers still wait for it, while t
 keeps receiving. Equally durable; worth it where CPU is spare and the disk is slow (see
 docs/benchmarks.md). A failed fsync then stops the node (exit 1).
 --tree-in-memory: keep the znode tree, sessions and request ids in memory (as ZooKeeper does) and
-write them to the store only at checkpoints: every snapshot point, and before a snapshot is saved.
+write them to the store only at checkpoints: every 1000 applied entries, every snapshot point,
+before a snapshot is saved and at a clean stop.
 A restart loads the last checkpoint and replays the log after it. zk-cli inspect shows the tree as
 of the last checkpoint. Experimental; a store written with it works without it and back.
 --trace-file FILE: append the write path's timeline to FILE: when every Nth log slot (--trace-every,

@@ -52,9 +52,10 @@ export interface NodeOptions {
   readonly traceEvery?: number;
   /**
    * The znode tree in JavaScript maps (tree/mem-tables.ts; zk-node --tree-in-memory), written
-   * to the store's tables only at checkpoints (snapshot points, and before a snapshot is
-   * saved): the store's applied index is then the last checkpoint's, and a restart replays the
-   * log after it. Off: the tree in the store's tables, written by every apply.
+   * to the store's tables only at checkpoints (every CHECKPOINT_ENTRIES applied entries, each
+   * snapshot point, a configuration's apply, before a snapshot is saved, a clean stop): the
+   * store's applied index is then the last checkpoint's, and a restart replays the log after
+   * it. Off: the tree in the store's tables, written by every apply.
    */
   readonly treeInMemory?: boolean;
 }
