@@ -438,11 +438,6 @@ export class MemTreeTables implements TreeTables {
     this.checkpointedZxid = Math.max(this.checkpointedZxid, this.newestRequest()?.zxid ?? 0);
   }
 
-  /** Rows changed since the last checkpoint (what the next one writes), about. */
-  get dirtyRows(): number {
-    return this.dirtyNodes.size + this.dirtyAttrs.size + this.dirtySessions.size + this.deletedRequests.size;
-  }
-
   /**
    * Every row of `table` (one of the tree hash's tables, hash.ts) in primary-key order, as
    * `SELECT *` with safeIntegers returns it: the tree hash of the maps.
