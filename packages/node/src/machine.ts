@@ -492,9 +492,12 @@ export class NodeMachine {
     let durable = this.store.load({ entriesFrom: Math.max(1, this.applied - this.logMemorySlots + 1) });
     // A tree in memory may have applied slots whose chosen index was not written yet (it waits
     // for the next transaction, and a disk alarm reloads the core before that one): they are
-    // chosen all the same (knowledge, not a promise), and their entries are in the log.
+    // chosen all the same (knowledge, not a promise), and their entries are in the log. The
+    // raised index waits for the next transaction in turn, which must write it before any
+    // checkpoint records those slots as applied.
     if (this.memTables !== null && durable.hardState.chosen < this.applied) {
       durable = { ...durable, hardState: { ...durable.hardState, chosen: this.applied } };
+      this.unsavedHardState = durable.hardState;
     }
     const core = new PaxosCore(
       {
@@ -1752,7 +1755,8 @@ export class NodeMachine {
   checkpoint(): boolean {
     const mem = this.memTables;
     if (mem === null) return true;
-    if (this.diskAlarm) return false;
+    // Halted (a failed fsync): the store cannot be trusted, and nothing more goes into it.
+    if (this.diskAlarm || this.stopped) return false;
     const slot = this.memApplied;
     let rows = 0;
     let batches = 0;
