@@ -18,10 +18,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CURRENT="$(mktemp -d /tmp/zk-abba-current.XXXXXX)"
-cp -r "$ROOT/packages/node/dist/." "$CURRENT/"
-DIST_A="${DIST_A:-$CURRENT}"
-DIST_B="${DIST_B:-$CURRENT}"
+# The build in packages/node/dist now: put back on exit, and each variant's default.
+SAVED="$(mktemp -d /tmp/zk-abba-dist.XXXXXX)"
+cp -r "$ROOT/packages/node/dist/." "$SAVED/"
+DIST_A="${DIST_A:-$SAVED}"
+DIST_B="${DIST_B:-$SAVED}"
 FLAGS_A="${FLAGS_A:-}"
 FLAGS_B="${FLAGS_B:-}"
 PAIRS="${PAIRS:-3}"
@@ -32,10 +33,6 @@ BASE="${BASE_PORT:-27301}"
 OUT="${OUT:-$(mktemp -d /tmp/zk-abba.XXXXXX)}"
 mkdir -p "$OUT"
 log() { printf '[abba] %s\n' "$*" >&2; }
-for d in "$DIST_A" "$DIST_B"; do [ -f "$d/main.js" ] || { log "$d has no main.js: not a copy of packages/node/dist"; exit 2; }; done
-
-SAVED="$(mktemp -d /tmp/zk-abba-dist.XXXXXX)"
-cp -r "$ROOT/packages/node/dist/." "$SAVED/"
 PIDS=()
 DATA=""
 # shellcheck source=scripts/bench/pids.sh
@@ -45,10 +42,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 cleanup() {
   [ "${#PIDS[@]}" -gt 0 ] && stop_pids TERM 150 "${PIDS[@]}"
   [ -n "$DATA" ] && rm -rf "$DATA"
-  rm -rf "$ROOT/packages/node/dist" && cp -r "$SAVED" "$ROOT/packages/node/dist" && rm -rf "$SAVED" "$CURRENT"
+  rm -rf "$ROOT/packages/node/dist" && cp -r "$SAVED" "$ROOT/packages/node/dist" && rm -rf "$SAVED"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+for d in "$DIST_A" "$DIST_B"; do [ -f "$d/main.js" ] || { log "$d has no main.js: not a copy of packages/node/dist"; exit 2; }; done
 no_flags() { :; }
 # The variant's extra zk-node flags, one per line.
 variant_flags() {

@@ -296,6 +296,13 @@ export const RETAIN_ENTRIES_DEFAULT = 5_000;
  */
 export const CHECKPOINT_ENTRIES = 1000;
 
+/** What one checkpoint wrote (machine.writeCheckpoint). */
+interface CheckpointWritten {
+  readonly slot: number;
+  readonly rows: number;
+  readonly watchBatches: number;
+}
+
 /**
  * A follower applies what became chosen in batches of up to this many entries, and at the
  * latest at its next tick: nobody waits for a follower's apply (the leader answers writes),
@@ -369,8 +376,8 @@ export class NodeMachine {
   readonly memTables: MemTreeTables | null;
   /** With memTables: the slot the maps have applied (the store's applied index is the last checkpoint's). */
   private memApplied = 0;
-  /** With memTables: the transaction running wrote a checkpoint (it applied a configuration), with this many watch batches. */
-  private checkpointInTransaction: { heldBatches: number } | null = null;
+  /** With memTables: the checkpoint the running transaction wrote (it applied a configuration). */
+  private checkpointInTransaction: CheckpointWritten | null = null;
   readonly watchLog: WatchLog;
   private readonly clock: Clock;
   private readonly log: MachineLogger;
@@ -1352,12 +1359,9 @@ export class NodeMachine {
       throw e;
     }
     // (Set by applyCommitted inside fn: TypeScript cannot see that.)
-    const ckpt = this.checkpointInTransaction as { heldBatches: number } | null;
-    if (ckpt !== null) {
-      this.checkpointInTransaction = null;
-      mem.checkpointed();
-      this.watchLog.heldWritten(ckpt.heldBatches);
-    }
+    const ckpt = this.checkpointInTransaction as CheckpointWritten | null;
+    this.checkpointInTransaction = null;
+    if (ckpt !== null) this.checkpointCommitted(mem, ckpt);
     return out;
   }
 
@@ -1381,11 +1385,7 @@ export class NodeMachine {
       this.memApplied = last;
       // A configuration's meta row is written as it applies: the tree goes with it, so that the
       // store never holds a configuration newer than its applied index (a restart, a snapshot).
-      if (entries.some((e) => isConfigCommand(e.command))) {
-        this.memTables.writeCheckpoint(this.store.db);
-        this.checkpointInTransaction = { heldBatches: this.watchLog.writeHeld() };
-        this.store.setApplied(last);
-      }
+      if (entries.some((e) => isConfigCommand(e.command))) this.checkpointInTransaction = this.writeCheckpoint(this.memTables);
     }
     return outcomes;
   }
@@ -1757,25 +1757,37 @@ export class NodeMachine {
     if (mem === null) return true;
     // Halted (a failed fsync): the store cannot be trusted, and nothing more goes into it.
     if (this.diskAlarm || this.stopped) return false;
-    const slot = this.memApplied;
-    let rows = 0;
-    let batches = 0;
+    let written: CheckpointWritten;
     try {
-      this.store.transaction(() => {
+      written = this.store.transaction(() => {
         this.saveAcceptorState(null, []);
-        rows = mem.writeCheckpoint(this.store.db).rows;
-        batches = this.watchLog.writeHeld();
-        this.store.setApplied(slot);
+        return this.writeCheckpoint(mem);
       }, { durable: true, later: false });
     } catch (e) {
       if (!isWriteError(e)) throw e;
-      this.log.warn({ err: oneLine(e), slot }, "cannot write the tree's checkpoint; the log is kept until the next one");
+      this.log.warn({ err: oneLine(e), slot: this.memApplied }, "cannot write the tree's checkpoint; the log is kept until the next one");
       return false;
     }
-    mem.checkpointed();
-    this.watchLog.heldWritten(batches);
-    this.log.info({ slot, rows, watchBatches: batches }, "tree checkpoint written");
+    this.checkpointCommitted(mem, written);
+    this.log.info(written, "tree checkpoint written");
     return true;
+  }
+
+  /**
+   * Inside a store transaction, after the acceptor state: the rows changed since the last
+   * checkpoint, the watch batches held since, and the maps' applied slot as the store's.
+   */
+  private writeCheckpoint(mem: MemTreeTables): CheckpointWritten {
+    const rows = mem.writeCheckpoint(this.store.db).rows;
+    const watchBatches = this.watchLog.writeHeld();
+    this.store.setApplied(this.memApplied);
+    return { slot: this.memApplied, rows, watchBatches };
+  }
+
+  /** The transaction that wrote `w` committed: those changes are on disk. */
+  private checkpointCommitted(mem: MemTreeTables, w: CheckpointWritten): void {
+    mem.checkpointed();
+    this.watchLog.heldWritten(w.watchBatches);
   }
 
   private compactStep(): void {

@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
 import type { SqliteDatabase } from "../storage/sqlite-store.js";
-import { REQUEST_IDS_KEPT_MS, REQUEST_IDS_KEPT_SLOTS, requestsStillKept } from "./tree.js";
+import { requestsKeptAt, requestsStillKept } from "./tree.js";
 import { TABLE_COLUMNS, type MemTreeTables } from "./mem-tables.js";
 
 /** Tables whose rows are hashed, in this order, each in primary-key order. */
@@ -67,12 +67,14 @@ export function treeHash(db: SqliteDatabase, opts: TreeHashOptions = {}): string
 /** treeHash of a tree in memory (mem-tables.ts) at applied index `applied`: equal to treeHash of the same rows in SQLite. */
 export function memTreeHash(t: MemTreeTables, applied: number): string {
   const h = new TreeHasher(applied);
-  const fromZxid = applied + 1 - REQUEST_IDS_KEPT_SLOTS;
-  const fromTimeMs = (t.requestClock() ?? 0) - REQUEST_IDS_KEPT_MS;
+  // The rows treeHash keeps of the requests (requestsStillKept, on the maps' dedup clock).
+  const kept = requestsKeptAt(applied, t.requestClock() ?? 0);
+  const fromZxid = BigInt(kept.fromZxid);
+  const fromTimeMs = BigInt(kept.fromTimeMs);
   for (const table of TREE_HASH_TABLES) {
     h.table(table, TABLE_COLUMNS[table]);
     for (const row of t.rows(table)) {
-      if (table === "requests" && !((row[0] as bigint) >= BigInt(fromZxid) || (row[4] as bigint) >= BigInt(fromTimeMs))) continue;
+      if (table === "requests" && !((row[0] as bigint) >= fromZxid || (row[4] as bigint) >= fromTimeMs)) continue;
       h.row(row);
     }
     h.endTable();

@@ -183,17 +183,11 @@ export class MemTreeTables implements TreeTables {
     const row: SessionRow = old === undefined
       ? { id, ttl_ms: ttlMs, created_zxid: zxid, created_ms: timeMs, renewed_zxid: zxid, renewed_ms: timeMs }
       : { ...old, ttl_ms: ttlMs, renewed_zxid: zxid, renewed_ms: timeMs };
-    this.sessionRows.set(id, row);
-    this.dirtySessions.add(id);
-    this.undo?.push(() => (old === undefined ? this.sessionRows.delete(id) : this.sessionRows.set(id, old)));
+    this.setRow(this.sessionRows, this.dirtySessions, id, row);
   }
 
   deleteSession(id: number): void {
-    const old = this.sessionRows.get(id);
-    if (old === undefined) return;
-    this.sessionRows.delete(id);
-    this.dirtySessions.add(id);
-    this.undo?.push(() => this.sessionRows.set(id, old));
+    this.setRow(this.sessionRows, this.dirtySessions, id, undefined);
   }
 
   request(requestId: string): RequestRow | undefined {
@@ -259,18 +253,11 @@ export class MemTreeTables implements TreeTables {
   }
 
   putAttrs(path: string, row: AttrsRow): void {
-    const old = this.attrRows.get(path);
-    this.attrRows.set(path, { ...row });
-    this.dirtyAttrs.add(path);
-    this.undo?.push(() => (old === undefined ? this.attrRows.delete(path) : this.attrRows.set(path, old)));
+    this.setRow(this.attrRows, this.dirtyAttrs, path, { ...row });
   }
 
   deleteAttrs(path: string): void {
-    const old = this.attrRows.get(path);
-    if (old === undefined) return;
-    this.attrRows.delete(path);
-    this.dirtyAttrs.add(path);
-    this.undo?.push(() => this.attrRows.set(path, old));
+    this.setRow(this.attrRows, this.dirtyAttrs, path, undefined);
   }
 
   reapable(nowMs: number, limit: number): string[] {
@@ -381,48 +368,39 @@ export class MemTreeTables implements TreeTables {
   writeCheckpoint(db: SqliteDatabase): { rows: number } {
     invariant(db.inTransaction, "a checkpoint is written inside the transaction that records its slot");
     let rows = 0;
-    const putNode = db.prepare("INSERT OR REPLACE INTO znodes (path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime_ms, mtime_ms, ephemeral_owner, num_children) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    const delNode = db.prepare("DELETE FROM znodes WHERE path = ?");
-    for (const path of this.dirtyNodes) {
-      const n = this.nodes.get(path);
-      if (n === undefined) delNode.run(path);
-      else putNode.run(path, n.parent, n.data, n.version, n.cversion, n.czxid, n.mzxid, n.pzxid, n.ctime_ms, n.mtime_ms, n.ephemeral_owner, n.num_children);
-      rows++;
-    }
-    const putAttrs = db.prepare("INSERT OR REPLACE INTO znode_attrs (path, acl, aversion, kind, ttl_ms) VALUES (?, ?, ?, ?, ?)");
-    const delAttrs = db.prepare("DELETE FROM znode_attrs WHERE path = ?");
-    for (const path of this.dirtyAttrs) {
-      const a = this.attrRows.get(path);
-      if (a === undefined) delAttrs.run(path);
-      else putAttrs.run(path, a.acl, a.aversion, a.kind, a.ttl_ms);
-      rows++;
-    }
-    const putSession = db.prepare("INSERT OR REPLACE INTO sessions (id, ttl_ms, created_zxid, created_ms, renewed_zxid, renewed_ms) VALUES (?, ?, ?, ?, ?, ?)");
-    const delSession = db.prepare("DELETE FROM sessions WHERE id = ?");
-    for (const id of this.dirtySessions) {
-      const r = this.sessionRows.get(id);
-      if (r === undefined) delSession.run(id);
-      else putSession.run(id, r.ttl_ms, r.created_zxid, r.created_ms, r.renewed_zxid, r.renewed_ms);
-      rows++;
-    }
+    // Each table's changed keys: the row as it is now, or a DELETE if it is gone.
+    const write = <K>(table: keyof typeof TABLE_COLUMNS, dirty: Set<K>, rowOf: (key: K) => unknown[] | undefined) => {
+      const cols = TABLE_COLUMNS[table];
+      const put = db.prepare(`INSERT OR REPLACE INTO ${table} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+      const del = db.prepare(`DELETE FROM ${table} WHERE ${cols[0]} = ?`);
+      for (const key of dirty) {
+        const row = rowOf(key);
+        if (row === undefined) del.run(key);
+        else put.run(...row);
+        rows++;
+      }
+    };
+    write("znodes", this.dirtyNodes, (p) => this.nodeRow(p));
+    write("znode_attrs", this.dirtyAttrs, (p) => this.attrsRow(p));
+    write("sessions", this.dirtySessions, (id) => this.sessionRow(id));
     // Requests: the evicted prefix and the ones forgotten one by one go; every live row whose
     // key was forgotten once (an undo may have brought it back) and every row newer than the
     // last checkpoint is written.
     if (this.evictedThrough > 0) rows += db.prepare("DELETE FROM requests WHERE zxid <= ?").run(this.evictedThrough).changes;
     const delRequest = db.prepare("DELETE FROM requests WHERE request_id = ?");
-    const putRequest = db.prepare("INSERT OR REPLACE INTO requests (zxid, request_id, result, error, time_ms) VALUES (?, ?, ?, ?, ?)");
-    const write = (r: MemRequest) => putRequest.run(r.zxid, r.requestId, r.result, r.error, r.time_ms);
+    const cols = TABLE_COLUMNS.requests;
+    const putRequest = db.prepare(`INSERT OR REPLACE INTO requests (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
     for (const id of this.deletedRequests) {
       delRequest.run(id);
       const live = this.requests.get(id);
-      if (live !== undefined && live.zxid <= this.checkpointedZxid) write(live);
+      if (live !== undefined && live.zxid <= this.checkpointedZxid) putRequest.run(...requestRow(live));
       rows++;
     }
     for (let i = this.requestQueue.length - 1; i >= this.requestsHead; i--) {
       const r = this.requestQueue[i]!;
       if (r.zxid <= this.checkpointedZxid) break;
       if (!this.isLive(r)) continue;
-      write(r);
+      putRequest.run(...requestRow(r));
       rows++;
     }
     return { rows };
@@ -443,33 +421,53 @@ export class MemTreeTables implements TreeTables {
    * `SELECT *` with safeIntegers returns it: the tree hash of the maps.
    */
   *rows(table: keyof typeof TABLE_COLUMNS): Generator<unknown[]> {
-    const i = (n: number) => BigInt(n);
+    const exact = (row: unknown[]) => row.map((v) => (typeof v === "number" ? BigInt(v) : v));
     switch (table) {
       case "znodes":
-        for (const p of sorted(this.nodes.keys())) {
-          const n = this.nodes.get(p)!;
-          yield [p, n.parent, n.data, i(n.version), i(n.cversion), i(n.czxid), i(n.mzxid), i(n.pzxid), i(n.ctime_ms), i(n.mtime_ms), i(n.ephemeral_owner), i(n.num_children)];
-        }
+        for (const p of sorted(this.nodes.keys())) yield exact(this.nodeRow(p)!);
         return;
       case "znode_attrs":
-        for (const p of sorted(this.attrRows.keys())) {
-          const a = this.attrRows.get(p)!;
-          yield [p, a.acl, i(a.aversion), i(a.kind), i(a.ttl_ms)];
-        }
+        for (const p of sorted(this.attrRows.keys())) yield exact(this.attrsRow(p)!);
         return;
       case "sessions":
-        for (const r of this.sessions()) yield [i(r.id), i(r.ttl_ms), i(r.created_zxid), i(r.created_ms), i(r.renewed_zxid), i(r.renewed_ms)];
+        for (const r of this.sessions()) yield exact(this.sessionRow(r.id)!);
         return;
       case "requests":
         for (let k = this.requestsHead; k < this.requestQueue.length; k++) {
           const r = this.requestQueue[k]!;
-          if (this.isLive(r)) yield [i(r.zxid), r.requestId, r.result, r.error, i(r.time_ms)];
+          if (this.isLive(r)) yield exact(requestRow(r));
         }
         return;
     }
   }
 
+  // Each table's row in TABLE_COLUMNS order (undefined: no such row).
+  private nodeRow(p: string): unknown[] | undefined {
+    const n = this.nodes.get(p);
+    return n && [p, n.parent, n.data, n.version, n.cversion, n.czxid, n.mzxid, n.pzxid, n.ctime_ms, n.mtime_ms, n.ephemeral_owner, n.num_children];
+  }
+
+  private attrsRow(p: string): unknown[] | undefined {
+    const a = this.attrRows.get(p);
+    return a && [p, a.acl, a.aversion, a.kind, a.ttl_ms];
+  }
+
+  private sessionRow(id: number): unknown[] | undefined {
+    const r = this.sessionRows.get(id);
+    return r && [r.id, r.ttl_ms, r.created_zxid, r.created_ms, r.renewed_zxid, r.renewed_ms];
+  }
+
   // ---- Rows and indexes ---------------------------------------------------------------------
+
+  /** A keyed row set (a row) or deleted (undefined), marked for the next checkpoint, and undone with an undoable write. */
+  private setRow<K, V>(rows: Map<K, V>, dirty: Set<K>, key: K, row: V | undefined): void {
+    const old = rows.get(key);
+    if (row !== undefined) rows.set(key, row);
+    else if (old === undefined) return;
+    else rows.delete(key);
+    dirty.add(key);
+    this.undo?.push(() => (old === undefined ? rows.delete(key) : rows.set(key, old)));
+  }
 
   private must(path: string): MemNode {
     const n = this.nodes.get(path);
@@ -523,6 +521,10 @@ export class MemTreeTables implements TreeTables {
  */
 function own(data: Uint8Array): Uint8Array {
   return new Uint8Array(data);
+}
+
+function requestRow(r: MemRequest): unknown[] {
+  return [r.zxid, r.requestId, r.result, r.error, r.time_ms];
 }
 
 function newNode(parent: string, data: Uint8Array, zxid: number, timeMs: number, owner: number): MemNode {

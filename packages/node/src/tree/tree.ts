@@ -89,7 +89,12 @@ export function dedupClockMs(db: SqliteDatabase): number {
  * not eviction has deleted it yet (for the tree's hash).
  */
 export function requestsStillKept(db: SqliteDatabase, applied: number): { fromZxid: number; fromTimeMs: number } {
-  return { fromZxid: applied + 1 - REQUEST_IDS_KEPT_SLOTS, fromTimeMs: dedupClockMs(db) - REQUEST_IDS_KEPT_MS };
+  return requestsKeptAt(applied, dedupClockMs(db));
+}
+
+/** requestsStillKept for a tree whose dedup clock is `clockMs` (a tree in memory). */
+export function requestsKeptAt(applied: number, clockMs: number): { fromZxid: number; fromTimeMs: number } {
+  return { fromZxid: applied + 1 - REQUEST_IDS_KEPT_SLOTS, fromTimeMs: clockMs - REQUEST_IDS_KEPT_MS };
 }
 
 /** The request id of a command the node proposes on its own behalf. */
