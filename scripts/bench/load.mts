@@ -117,7 +117,6 @@ function rotated(i: number): string[] {
 
 async function zkSystem(): Promise<System> {
   const lib = (await import(pathToFileURL(requireCli.resolve("@zk/node/client")).href)) as typeof import("@zk/node/client");
-  const probe = new lib.ZkClient({ endpoints, timeoutMs: 250 });
   const path = (k: string) => (k === "" ? "/bench" : `/bench/${k}`);
   return {
     async open(i) {
@@ -143,12 +142,19 @@ async function zkSystem(): Promise<System> {
       };
     },
     async leader(among) {
-      const st = await Promise.all(among.map((i) => probe.status(endpoints[i]!).then((s) => s, () => null)));
-      const k = st.findIndex((s) => s?.role === lib.Role.LEADER);
-      return k < 0 ? -1 : among[k]!;
+      // A client of its own each time, closed after: its connections (one per member) would
+      // otherwise stay open through the run and be counted as the load's (client TCP conns).
+      const probe = new lib.ZkClient({ endpoints, timeoutMs: 250 });
+      try {
+        const st = await Promise.all(among.map((i) => probe.status(endpoints[i]!).then((s) => s, () => null)));
+        const k = st.findIndex((s) => s?.role === lib.Role.LEADER);
+        return k < 0 ? -1 : among[k]!;
+      } finally {
+        probe.close();
+      }
     },
     prepare: async (c) => c.put("", Buffer.alloc(0)),
-    close: async () => probe.close(),
+    close: async () => undefined,
   };
 }
 
