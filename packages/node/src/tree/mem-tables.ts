@@ -29,8 +29,21 @@ interface MemNode {
   data_length: number;
   data: Uint8Array;
   readonly parent: string;
-  readonly children: Set<string>;
+  /** Null while it has none: most znodes are leaves, and an empty Set costs ~180 bytes each. */
+  children: Set<string> | null;
 }
+
+function addChild(n: MemNode, path: string): void {
+  (n.children ??= new Set()).add(path);
+}
+
+function removeChild(n: MemNode, path: string): void {
+  if (n.children === null) return;
+  n.children.delete(path);
+  if (n.children.size === 0) n.children = null;
+}
+
+const childCount = (n: MemNode): number => n.children?.size ?? 0;
 
 interface MemRequest extends RequestRow {
   readonly requestId: string;
@@ -94,7 +107,7 @@ export class MemTreeTables implements TreeTables {
     const p = this.nodes.get(parent);
     invariant(p !== undefined, `inserting ${path} under ${parent}, which does not exist`);
     this.nodes.set(path, newNode(parent, own(data), zxid, timeMs, owner));
-    p.children.add(path);
+    addChild(p, path);
     this.dirtyNodes.add(path);
     if (owner !== 0) this.addEphemeral(owner, path);
     this.undo?.push(() => this.removeRow(path));
@@ -129,7 +142,7 @@ export class MemTreeTables implements TreeTables {
   delete(path: string): number {
     const n = this.nodes.get(path);
     if (n === undefined) return 0;
-    invariant(n.children.size === 0, `deleting ${path}, which has children`);
+    invariant(childCount(n) === 0, `deleting ${path}, which has children`);
     this.removeRow(path);
     this.dirtyNodes.add(path);
     this.undo?.push(() => this.restoreRow(path, n));
@@ -138,7 +151,7 @@ export class MemTreeTables implements TreeTables {
 
   childPaths(path: string): string[] {
     const n = this.nodes.get(path);
-    return n === undefined ? [] : sorted(n.children);
+    return n === undefined || n.children === null ? [] : sorted(n.children);
   }
 
   childStats(path: string): ChildRow[] {
@@ -156,6 +169,7 @@ export class MemTreeTables implements TreeTables {
     let count = 0;
     const stack = [n];
     for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+      if (top.children === null) continue;
       count += top.children.size;
       for (const c of top.children) stack.push(this.must(c));
     }
@@ -342,8 +356,8 @@ export class MemTreeTables implements TreeTables {
       t.nodes.set(path, n);
       if (owner !== 0) t.addEphemeral(owner, path);
     }
-    for (const [path, n] of t.nodes) if (path !== "/") t.must(n.parent).children.add(path);
-    for (const [path, n] of t.nodes) invariant(n.children.size === n.num_children, `${path} counts ${n.num_children} children and has ${n.children.size}`);
+    for (const [path, n] of t.nodes) if (path !== "/") addChild(t.must(n.parent), path);
+    for (const [path, n] of t.nodes) invariant(childCount(n) === n.num_children, `${path} counts ${n.num_children} children and has ${childCount(n)}`);
     for (const r of db.prepare<[], AttrsRow & { path: string }>("SELECT path, acl, aversion, kind, ttl_ms FROM znode_attrs").iterate()) {
       t.attrRows.set(r.path, { acl: r.acl, aversion: r.aversion, kind: r.kind, ttl_ms: r.ttl_ms });
     }
@@ -498,7 +512,8 @@ export class MemTreeTables implements TreeTables {
   private removeRow(path: string): void {
     const n = this.must(path);
     this.nodes.delete(path);
-    this.nodes.get(n.parent)?.children.delete(path);
+    const p = this.nodes.get(n.parent);
+    if (p !== undefined) removeChild(p, path);
     if (n.ephemeral_owner !== 0) {
       const set = this.ephemeralsByOwner.get(n.ephemeral_owner)!;
       set.delete(path);
@@ -510,18 +525,22 @@ export class MemTreeTables implements TreeTables {
   /** Put a removed node back as it was (no journal). */
   private restoreRow(path: string, n: MemNode): void {
     this.nodes.set(path, n);
-    this.must(n.parent).children.add(path);
+    addChild(this.must(n.parent), path);
     if (n.ephemeral_owner !== 0) this.addEphemeral(n.ephemeral_owner, path);
   }
 }
+
+/** The data of every empty znode (a zero-length array has nothing to change). */
+const NO_DATA = new Uint8Array(0);
 
 /**
  * A copy of data the tree keeps: a command's bytes are a view of the whole decoded entry (or
  * batch), which a kept view would hold in memory for as long as the node lives.
  */
 function own(data: Uint8Array): Uint8Array {
-  return new Uint8Array(data);
+  return data.length === 0 ? NO_DATA : new Uint8Array(data);
 }
+
 
 function requestRow(r: MemRequest): unknown[] {
   return [r.zxid, r.requestId, r.result, r.error, r.time_ms];
@@ -541,6 +560,6 @@ function newNode(parent: string, data: Uint8Array, zxid: number, timeMs: number,
     data_length: data.length,
     data,
     parent,
-    children: new Set(),
+    children: null,
   };
 }
