@@ -169,10 +169,13 @@ describe("a member whose disk is gone", () => {
     await voting(byId("n3").address);
     assert.equal((await ok(["get", "/before-the-loss", "--endpoints", byId("n3").address, "--consistency", "local"])).trim(), "kept");
 
-    // The same through --adopt (cluster.json lost too).
+    // The same through --adopt (cluster.json lost too), the wiped disk's empty zk.db left in
+    // n2's dir (before, --adopt tried to read it and refused to start anything).
     await ok(["cluster", "down"]);
     rmSync(join(dir, "cluster.json"));
     rmSync(join(dir, "n2"), { recursive: true, force: true });
+    mkdirSync(join(dir, "n2"));
+    writeFileSync(join(dir, "n2", "zk.db"), "");
     const adopted = await zk(["cluster", "up", "--adopt", "--detach"]);
     assert.equal(adopted.code, 0, adopted.stderr);
     assert.match(adopted.stderr, /n2 was not started/);

@@ -172,9 +172,11 @@ export function nodeDataIn(dir: string, planned: readonly string[]): string[] {
 async function adoptCluster(dir: string, tuning: TuningFlags): Promise<Manifest> {
   const { SqliteAcceptorStore } = await loadStorage();
   if (!existsSync(dir)) throw new CliError(`--adopt: ${dir} does not exist; pass the --dir that holds the cluster's node data`, EXIT_NOT_FOUND);
+  // zk-node's rule for what holds a store (storeFileState): an empty zk.db, as a wiped disk
+  // leaves, is no store; that member is not started and rejoins, as one whose dir is gone.
   const stores = readdirSync(dir)
     .sort()
-    .filter((e) => existsSync(join(dir, e, DB_FILE)));
+    .filter((e) => storeFileState(join(dir, e)) !== "missing");
   if (stores.length === 0) throw new CliError(`--adopt: no node data in ${dir} (no <node>/${DB_FILE}); run \`zk-cli cluster up${dirFlag(dir)}\` without --adopt to create a cluster`, EXIT_NOT_FOUND);
   let clusterId: string | null = null;
   /** The newest configuration any store applied (the members after every change it saw). */
