@@ -429,6 +429,30 @@ describe("quiet chosen-index notices", () => {
     h.flush();
     assert.equal(h.queue.filter((m) => m.type === "acceptReply" && m.from === "n2").length, 1);
   });
+
+  test("a recovering follower answers a quiet notice of its leader's ballot: its answers are how the leader follows its catch-up", () => {
+    const h = oneWriteAccepted();
+    const notice = h.queue.find((m) => m.type === "accept" && m.to === "n3" && m.quiet === true);
+    assert.ok(notice !== undefined && notice.type === "accept", "n1 sent n3 a quiet notice");
+    // n3 lost its disk and was rebuilt: it follows n1 without voting.
+    h.wipe("n3", 1_000);
+    h.start("n3");
+    h.queue = [];
+    // A first Accept of n1's ballot raises n3's empty promise (answered for that alone); the
+    // leader does not know of the rebuild yet (yourIncarnation 0), so n3 stays recovering.
+    h.core("n3").step({ ...notice, quiet: false, chosen: 0, yourIncarnation: 0 });
+    h.flush();
+    assert.equal(compareBallots(h.core("n3").promisedBallot, notice.ballot), 0, "n3 promised n1's ballot");
+    h.queue = [];
+    // Now a quiet notice at that same ballot (no new promise): answered because n3 is recovering.
+    h.core("n3").step({ ...notice, yourIncarnation: 0 });
+    h.flush();
+    assert.equal(h.core("n3").role, "recovering");
+    const answers = h.queue.filter((m) => m.type === "acceptReply" && m.from === "n3");
+    assert.equal(answers.length, 1, "one answer to the quiet notice");
+    const a = answers[0]!;
+    assert.ok(a.type === "acceptReply" && a.recovering && a.incarnation === 1_000, "the answer tells the leader n3 is rebuilt and recovering");
+  });
 });
 
 describe("core contract", () => {
