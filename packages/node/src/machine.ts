@@ -1305,7 +1305,7 @@ export class NodeMachine {
   /** A snapshot point or a compaction of the core's log that applying has made due. */
   private afterApplied(): void {
     if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
-    else if (this.memTables !== null && this.memApplied - this.store.applied() >= CHECKPOINT_ENTRIES) this.checkpoint();
+    else if (this.memTables !== null && this.memApplied - this.store.applied() >= CHECKPOINT_ENTRIES) this.checkpoint({ durable: false });
     if (this.pendingCompaction) {
       this.pendingCompaction = false;
       this.core.compact(this.applied - this.logMemorySlots);
@@ -1729,7 +1729,7 @@ export class NodeMachine {
     this.nextSnapshotAt = this.snapshotPointAfter(point);
     // The log below a snapshot point may go only once the tree is on disk at that point.
     // (Without it the store refuses the snapshot point: it is past the store's applied index.)
-    if (this.memTables !== null && !this.checkpoint()) return;
+    if (this.memTables !== null && !this.checkpoint({ durable: false })) return;
     let firstKept = point - this.retainEntries + 1;
     for (const slot of this.transfers.values()) firstKept = Math.min(firstKept, slot + 1);
     if (firstKept - 1 <= this.core.logStart - 1) return;
@@ -1747,12 +1747,19 @@ export class NodeMachine {
 
   /**
    * With the tree in memory: write the rows changed since the last checkpoint into the store's
-   * tables and record the applied index, in one fsynced transaction. The store then holds the
-   * tree as of that index (what a restart loads, a snapshot streams and inspect reads), and
-   * the log after it replays the rest. False when the disk refused it (the rows stay marked
-   * for the next one). True, and nothing written, with the tree in the store's tables.
+   * tables and record the applied index, in one transaction. The store then holds the tree as
+   * of that index (what a restart loads, a snapshot streams and inspect reads), and the log
+   * after it replays the rest. False when the disk refused it (the rows stay marked for the
+   * next one). True, and nothing written, with the tree in the store's tables.
+   *
+   * `durable: false` (the checkpoints of the running loop) commits without an fsync: the
+   * next durable commit, which the log's next write makes, syncs it too (WAL order), and a
+   * power cut before that loses a suffix of commits, this one included, never part of one; the
+   * store is then at its last checkpoint with the log after it, whose compaction (a snapshot
+   * point's) comes later in the same order. The fsync is 2.5-3 of a checkpoint's 4.5 ms
+   * commit in a process alone.
    */
-  checkpoint(): boolean {
+  checkpoint(opts: { durable: boolean } = { durable: true }): boolean {
     const mem = this.memTables;
     if (mem === null) return true;
     // Halted (a failed fsync): the store cannot be trusted, and nothing more goes into it.
@@ -1762,7 +1769,7 @@ export class NodeMachine {
       written = this.store.transaction(() => {
         this.saveAcceptorState(null, []);
         return this.writeCheckpoint(mem);
-      }, { durable: true, later: false });
+      }, { durable: opts.durable, later: false });
     } catch (e) {
       if (!isWriteError(e)) throw e;
       this.log.warn({ err: oneLine(e), slot: this.memApplied }, "cannot write the tree's checkpoint; the log is kept until the next one");

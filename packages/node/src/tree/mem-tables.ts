@@ -31,6 +31,12 @@ interface MemNode {
   readonly parent: string;
   /** Null while it has none: most znodes are leaves, and an empty Set costs ~180 bytes each. */
   children: Set<string> | null;
+  /**
+   * The store's table holds this node's row (it was loaded, or a committed checkpoint wrote
+   * it): the next checkpoint UPDATEs it (writeCheckpoint). A hint only: an UPDATE that finds
+   * no row falls back to INSERT OR REPLACE.
+   */
+  stored: boolean;
 }
 
 function addChild(n: MemNode, path: string): void {
@@ -352,7 +358,7 @@ export class MemTreeTables implements TreeTables {
       .raw(true);
     for (const [path, parent, data, version, cversion, czxid, mzxid, pzxid, ctime, mtime, owner, numChildren] of rows.iterate()) {
       const n = newNode(parent, own(data), czxid, ctime, owner);
-      Object.assign(n, { version, cversion, mzxid, pzxid, mtime_ms: mtime, num_children: numChildren });
+      Object.assign(n, { version, cversion, mzxid, pzxid, mtime_ms: mtime, num_children: numChildren, stored: true });
       t.nodes.set(path, n);
       if (owner !== 0) t.addEphemeral(owner, path);
     }
@@ -382,19 +388,29 @@ export class MemTreeTables implements TreeTables {
   writeCheckpoint(db: SqliteDatabase): { rows: number } {
     invariant(db.inTransaction, "a checkpoint is written inside the transaction that records its slot");
     let rows = 0;
-    // Each table's changed keys: the row as it is now, or a DELETE if it is gone.
-    const write = <K>(table: keyof typeof TABLE_COLUMNS, dirty: Set<K>, rowOf: (key: K) => unknown[] | undefined) => {
+    // Each table's changed keys: the row as it is now, or a DELETE if it is gone; `updated`
+    // first, where it writes the row in place.
+    const write = <K>(table: keyof typeof TABLE_COLUMNS, dirty: Set<K>, rowOf: (key: K) => unknown[] | undefined, updated?: (key: K) => boolean) => {
       const cols = TABLE_COLUMNS[table];
       const put = db.prepare(`INSERT OR REPLACE INTO ${table} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
       const del = db.prepare(`DELETE FROM ${table} WHERE ${cols[0]} = ?`);
       for (const key of dirty) {
+        rows++;
+        if (updated?.(key)) continue;
         const row = rowOf(key);
         if (row === undefined) del.run(key);
         else put.run(...row);
-        rows++;
       }
     };
-    write("znodes", this.dirtyNodes, (p) => this.nodeRow(p));
+    // A node whose row the table holds is an UPDATE of the columns that change: INSERT OR
+    // REPLACE deletes and reinserts the row in the table and in each index (1.85x the time
+    // for 630 existing rows in a throwaway script: 5.3 against 2.9 ms).
+    const update = db.prepare("UPDATE znodes SET data = ?, version = ?, cversion = ?, mzxid = ?, pzxid = ?, mtime_ms = ?, num_children = ? WHERE path = ?");
+    const inPlace = (p: string): boolean => {
+      const n = this.nodes.get(p);
+      return n !== undefined && n.stored && update.run(n.data, n.version, n.cversion, n.mzxid, n.pzxid, n.mtime_ms, n.num_children, p).changes === 1;
+    };
+    write("znodes", this.dirtyNodes, (p) => this.nodeRow(p), inPlace);
     write("znode_attrs", this.dirtyAttrs, (p) => this.attrsRow(p));
     write("sessions", this.dirtySessions, (id) => this.sessionRow(id));
     // Requests: the evicted prefix and the ones forgotten one by one go; every live row whose
@@ -422,6 +438,10 @@ export class MemTreeTables implements TreeTables {
 
   /** The checkpoint writeCheckpoint wrote has committed: nothing is changed since. */
   checkpointed(): void {
+    for (const p of this.dirtyNodes) {
+      const n = this.nodes.get(p);
+      if (n !== undefined) n.stored = true;
+    }
     this.dirtyNodes.clear();
     this.dirtyAttrs.clear();
     this.dirtySessions.clear();
@@ -561,5 +581,6 @@ function newNode(parent: string, data: Uint8Array, zxid: number, timeMs: number,
     data,
     parent,
     children: null,
+    stored: false,
   };
 }
