@@ -561,7 +561,6 @@ function own(data: Uint8Array): Uint8Array {
   return data.length === 0 ? NO_DATA : new Uint8Array(data);
 }
 
-
 function requestRow(r: MemRequest): unknown[] {
   return [r.zxid, r.requestId, r.result, r.error, r.time_ms];
 }
