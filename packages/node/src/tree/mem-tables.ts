@@ -33,8 +33,8 @@ interface MemNode {
   children: Set<string> | null;
   /**
    * The store's table holds this node's row (it was loaded, or a committed checkpoint wrote
-   * it): the next checkpoint UPDATEs it (writeCheckpoint). A hint only: an UPDATE that finds
-   * no row falls back to INSERT OR REPLACE.
+   * it): the next checkpoint UPDATEs it in place (writeCheckpoint). Nothing else writes those
+   * tables while the tree is in memory, so an UPDATE that finds no row is a bug.
    */
   stored: boolean;
 }
@@ -389,7 +389,7 @@ export class MemTreeTables implements TreeTables {
     invariant(db.inTransaction, "a checkpoint is written inside the transaction that records its slot");
     let rows = 0;
     // Each table's changed keys: the row as it is now, or a DELETE if it is gone; `updated`
-    // first, where it writes the row in place.
+    // first, which writes the row in place where the table holds it.
     const write = <K>(table: keyof typeof TABLE_COLUMNS, dirty: Set<K>, rowOf: (key: K) => unknown[] | undefined, updated?: (key: K) => boolean) => {
       const cols = TABLE_COLUMNS[table];
       const put = db.prepare(`INSERT OR REPLACE INTO ${table} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
@@ -408,7 +408,10 @@ export class MemTreeTables implements TreeTables {
     const update = db.prepare("UPDATE znodes SET data = ?, version = ?, cversion = ?, mzxid = ?, pzxid = ?, mtime_ms = ?, num_children = ? WHERE path = ?");
     const inPlace = (p: string): boolean => {
       const n = this.nodes.get(p);
-      return n !== undefined && n.stored && update.run(n.data, n.version, n.cversion, n.mzxid, n.pzxid, n.mtime_ms, n.num_children, p).changes === 1;
+      if (n === undefined || !n.stored) return false;
+      const changed = update.run(n.data, n.version, n.cversion, n.mzxid, n.pzxid, n.mtime_ms, n.num_children, p).changes;
+      invariant(changed === 1, `the checkpoint found no row of ${p} to update, which the last one wrote`);
+      return true;
     };
     write("znodes", this.dirtyNodes, (p) => this.nodeRow(p), inPlace);
     write("znode_attrs", this.dirtyAttrs, (p) => this.attrsRow(p));
