@@ -68,6 +68,8 @@ export interface NodeStore extends AcceptorStore {
   readonly path: string;
   /** The promise as last written. */
   readonly persistedPromise: Ballot;
+  /** The chosen index as last written (committed, or in the running transaction). */
+  readonly persistedChosen: number;
   /** 0 for a store created with the cluster, larger for a store rebuilt after a lost disk. */
   readonly incarnation: number;
   setApplied(n: number): void;
@@ -1785,6 +1787,9 @@ export class NodeMachine {
    * checkpoint, the watch batches held since, and the maps' applied slot as the store's.
    */
   private writeCheckpoint(mem: MemTreeTables): CheckpointWritten {
+    // The store refuses to load an applied index past its chosen one (the core asserts
+    // applied <= chosen): saveAcceptorState, first in the transaction, must have written it.
+    invariant(this.memApplied <= this.store.persistedChosen, `${this.id}'s checkpoint would record applied index ${this.memApplied} past the chosen index ${this.store.persistedChosen} on disk`);
     const rows = mem.writeCheckpoint(this.store.db).rows;
     const watchBatches = this.watchLog.writeHeld();
     this.store.setApplied(this.memApplied);

@@ -477,6 +477,11 @@ export class SqliteAcceptorStore implements AcceptorStore {
     return this.hardState.promised;
   }
 
+  /** The chosen index as last written (committed or in the current transaction). */
+  get persistedChosen(): number {
+    return this.hardState.chosen;
+  }
+
   save(hardState: HardState | null, entries: readonly Entry[]): void {
     this.assertWritable();
     if (!this.syncFull && !this.database.inTransaction) {

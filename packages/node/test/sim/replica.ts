@@ -97,6 +97,9 @@ export class SimDisk implements NodeStore {
   get persistedPromise(): Ballot {
     return this.mem.durableHardState().promised;
   }
+  get persistedChosen(): number {
+    return this.mem.durableHardState().chosen;
+  }
   close(): void {
     this.mem.close();
   }
