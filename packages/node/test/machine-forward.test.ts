@@ -7,7 +7,8 @@ import { after, describe, test } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NodeMachine, type MachineLogger, type WriteOutcome } from "../src/machine.js";
+import { NodeMachine, type WriteOutcome } from "../src/machine.js";
+import { handPorts } from "./machine-ports.js";
 import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import { ZkError } from "../src/net/errors.js";
 import { writeMayHaveApplied } from "../src/client/retry.js";
@@ -20,7 +21,6 @@ const members = [
   { id: "n2", address: "127.0.0.1:2" },
   { id: "n3", address: "127.0.0.1:3" },
 ];
-const quiet: MachineLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** An Accept from `leader` at `round`: enough for a follower to take it as its leader. */
 function acceptFrom(leader: string, round: number): Message {
@@ -40,18 +40,7 @@ describe("a follower's forwarded write", () => {
     const m = new NodeMachine(
       { id: "n3", clusterId: "t", members, tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, dataBytesMax: 1 << 20, seed: 1, nonceBase: 1 << 20 },
       store,
-      {
-        clock: { now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs },
-        log: quiet,
-        send: () => undefined,
-        forward: (to, _req, _timeoutMs, done) => void forwards.push({ to, done }),
-        cancelForwards: () => undefined,
-        schedule: () => undefined,
-        defer: (fn) => fn(),
-        applied: () => undefined,
-        election: () => undefined,
-        sendSnapshot: (_to, _minSlot, done) => done(false),
-      },
+      handPorts({ now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs }, { forward: (to, _req, _timeoutMs, done) => void forwards.push({ to, done }) }),
     );
     m.receive([acceptFrom("n1", 1)]);
     m.process();

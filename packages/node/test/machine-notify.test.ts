@@ -7,7 +7,8 @@ import { after, describe, test } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NodeMachine, type MachineLogger, type MachinePlantedBugs } from "../src/machine.js";
+import { NodeMachine, type MachinePlantedBugs } from "../src/machine.js";
+import { handPorts } from "./machine-ports.js";
 import { SqliteAcceptorStore } from "../src/storage/sqlite-store.js";
 import type { Message } from "../src/paxos/types.js";
 
@@ -16,7 +17,6 @@ const members = [
   { id: "n2", address: "127.0.0.1:2" },
   { id: "n3", address: "127.0.0.1:3" },
 ];
-const quiet: MachineLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const TICK_MS = 10;
 
 describe("a leader's chosen-index notification", () => {
@@ -39,23 +39,18 @@ describe("a leader's chosen-index notification", () => {
       const m = new NodeMachine(
         { id, clusterId: "t", members, tickMs: TICK_MS, electionTimeoutTicks: 10 + 10 * i, heartbeatTicks: 3, dataBytesMax: 1 << 20, seed: 1 + i, nonceBase: (i + 1) * 2 ** 30, plantedBugs },
         store,
-        {
-          clock: { now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs },
-          log: quiet,
-          send: (msgs) => {
-            for (const msg of msgs) {
-              if (msg.type === "accept" && msg.commands.length === 0 && msg.chosen > 0) events.push(`notify ${msg.to} chosen ${msg.chosen}`);
-              inbox.push(msg);
-            }
+        handPorts(
+          { now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs },
+          {
+            send: (msgs) => {
+              for (const msg of msgs) {
+                if (msg.type === "accept" && msg.commands.length === 0 && msg.chosen > 0) events.push(`notify ${msg.to} chosen ${msg.chosen}`);
+                inbox.push(msg);
+              }
+            },
+            defer: (fn) => void deferred.push(fn),
           },
-          forward: () => assert.fail("the test writes to the leader only"),
-          cancelForwards: () => undefined,
-          schedule: () => undefined,
-          defer: (fn) => void deferred.push(fn),
-          applied: () => undefined,
-          election: () => undefined,
-          sendSnapshot: (_to, _minSlot, done) => done(false),
-        },
+        ),
       );
       machines.set(id, m);
     }

@@ -7,16 +7,16 @@
 // writes nothing more, a checkpoint included.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { DISK_PROBE_MS, NodeMachine, type MachineLogger, type MachineOptions, type WriteOutcome } from "../src/machine.js";
+import { DISK_PROBE_MS, NodeMachine, type MachineOptions, type WriteOutcome } from "../src/machine.js";
 import { MemAcceptorStore } from "../src/storage/mem-store.js";
 import { initialConfig } from "../src/paxos/config.js";
 import { writeMembership } from "../src/membership.js";
 import type { Command } from "../src/gen/zk/v1/types.js";
 import { ZkError } from "../src/net/errors.js";
 import { SimDisk } from "./sim/replica.js";
+import { handPorts } from "./machine-ports.js";
 
 const members = [{ id: "n1", address: "n1:1" }];
-const quiet: MachineLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const TICK_MS = 10;
 
 /** One machine alone on a simulated disk: `full` and `syncFails` are the disk's faults. */
@@ -33,19 +33,7 @@ function single(extra: Partial<MachineOptions> = {}) {
   );
   const opts: MachineOptions = { id: "n1", clusterId: "t", members, tickMs: TICK_MS, electionTimeoutTicks: 10, heartbeatTicks: 3, dataBytesMax: 1 << 20, seed: 1, nonceBase: 2 ** 30, treeInMemory: true, ...extra };
   const start = () =>
-    new NodeMachine(opts, disk, {
-      clock: { now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs },
-      log: quiet,
-      send: () => undefined,
-      forward: () => assert.fail("one node forwards nothing"),
-      cancelForwards: () => undefined,
-      schedule: () => undefined,
-      defer: (fn) => void deferred.push(fn),
-      applied: () => undefined,
-      election: () => undefined,
-      sendSnapshot: (_to, _minSlot, done) => done(false),
-      fatal: () => undefined,
-    });
+    new NodeMachine(opts, disk, handPorts({ now: () => nowMs, wallNow: () => 1_700_000_000_000 + nowMs }, { defer: (fn) => void deferred.push(fn), fatal: () => undefined }));
   const node = { m: start(), disk, faults, restart: () => (node.m = start()), run, put };
   function run(ticks: number): void {
     for (let i = 0; i < ticks; i++) {
