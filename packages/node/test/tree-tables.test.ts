@@ -227,6 +227,38 @@ describe("the znode tree on SQLite tables and in memory", () => {
     assert.ok(total.checkpoints >= 50 && total.failedCheckpoints >= 10 && total.reloads >= 20, `checkpoints: ${JSON.stringify(total)}`);
   });
 
+  test("a checkpoint of more new request ids than one INSERT takes writes every one, with its outcome", () => {
+    const store = SqliteAcceptorStore.open(path.join(tmp, "many-sql.db"), { clusterId: "c", nodeId: "n1" });
+    const ckpt = SqliteAcceptorStore.open(path.join(tmp, "many-ckpt.db"), { clusterId: "c", nodeId: "n1" });
+    try {
+      const sql = new ZnodeTree(store.db);
+      const memTables = new MemTreeTables();
+      const mem = new ZnodeTree(memTables);
+      // 2 full statements of 64 rows and a remainder; some requests fail (a version conflict).
+      const n = 150;
+      for (let zxid = 1; zxid <= n; zxid++) {
+        const cmd: Command = { requestId: `id-${zxid}`, timeMs: 1000 + zxid, nonce: 0, op: { $case: "put", value: { path: `/k${zxid % 7}`, data: te.encode(`v${zxid}`), expectedVersion: zxid % 5 === 0 ? 99 : undefined } } };
+        store.transaction(() => {
+          sql.apply(zxid, cmd);
+          store.setApplied(zxid);
+        });
+        mem.apply(zxid, cmd);
+      }
+      ckpt.transaction(() => {
+        memTables.writeCheckpoint(ckpt.db);
+        ckpt.setApplied(n);
+      });
+      memTables.checkpointed();
+      assert.equal(ckpt.db.prepare("SELECT count(*) FROM requests").pluck().get(), n);
+      assert.equal(treeHash(ckpt.db), treeHash(store.db, { appliedIndex: n }), "the checkpoint holds every request row as the SQLite tables do");
+      const loaded = MemTreeTables.load(ckpt.db);
+      for (const zxid of [1, 64, 65, 128, 129, 150]) assert.deepEqual(plain(loaded.request(`id-${zxid}`)), plain(memTables.request(`id-${zxid}`)), `request id-${zxid} after a reload`);
+    } finally {
+      store.close();
+      ckpt.close();
+    }
+  });
+
   test("a failed multi leaves the maps as they were, sessions' ephemerals included", () => {
     const t = new MemTreeTables();
     const tree = new ZnodeTree(t);

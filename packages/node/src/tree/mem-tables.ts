@@ -58,6 +58,8 @@ interface MemRequest extends RequestRow {
 // A valid path holds no surrogate (paths.ts), so JavaScript's order of strings is SQLite's
 // BINARY order of their UTF-8 bytes.
 const sorted = (paths: Iterable<string>): string[] => [...paths].sort();
+/** Request rows per INSERT statement of a checkpoint (5 columns each: 320 parameters). */
+const REQUESTS_PER_INSERT = 64;
 
 /** The columns of each table as the store's schema orders them (what rows() yields). */
 export const TABLE_COLUMNS = {
@@ -429,13 +431,22 @@ export class MemTreeTables implements TreeTables {
       if (live !== undefined && live.zxid <= this.checkpointedZxid) putRequest.run(...requestRow(live));
       rows++;
     }
+    const fresh: MemRequest[] = [];
     for (let i = this.requestQueue.length - 1; i >= this.requestsHead; i--) {
       const r = this.requestQueue[i]!;
       if (r.zxid <= this.checkpointedZxid) break;
-      if (!this.isLive(r)) continue;
-      putRequest.run(...requestRow(r));
-      rows++;
+      if (this.isLive(r)) fresh.push(r);
     }
+    // REQUESTS_PER_INSERT rows a statement: a request row is most of a checkpoint (one a
+    // write, where znode rows coalesce by path), and one multi-row INSERT costs less than as
+    // many runs of a single-row one, each a call from JavaScript into SQLite.
+    const insertOf = (n: number) => db.prepare(`INSERT OR REPLACE INTO requests (${cols.join(", ")}) VALUES ${Array(n).fill(`(${cols.map(() => "?").join(", ")})`).join(", ")}`);
+    const full = fresh.length >= REQUESTS_PER_INSERT ? insertOf(REQUESTS_PER_INSERT) : null;
+    for (let i = 0; i < fresh.length; i += REQUESTS_PER_INSERT) {
+      const part = fresh.slice(i, i + REQUESTS_PER_INSERT);
+      (part.length === REQUESTS_PER_INSERT ? full! : insertOf(part.length)).run(...part.flatMap(requestRow));
+    }
+    rows += fresh.length;
     return { rows };
   }
 
