@@ -424,7 +424,9 @@ export class MemTreeTables implements TreeTables {
     if (this.evictedThrough > 0) rows += db.prepare("DELETE FROM requests WHERE zxid <= ?").run(this.evictedThrough).changes;
     const delRequest = db.prepare("DELETE FROM requests WHERE request_id = ?");
     const cols = TABLE_COLUMNS.requests;
-    const putRequest = db.prepare(`INSERT OR REPLACE INTO requests (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+    /** An INSERT of n request rows. */
+    const insertRequests = (n: number) => db.prepare(`INSERT OR REPLACE INTO requests (${cols.join(", ")}) VALUES ${Array(n).fill(`(${cols.map(() => "?").join(", ")})`).join(", ")}`);
+    const putRequest = insertRequests(1);
     for (const id of this.deletedRequests) {
       delRequest.run(id);
       const live = this.requests.get(id);
@@ -440,11 +442,10 @@ export class MemTreeTables implements TreeTables {
     // REQUESTS_PER_INSERT rows a statement: a request row is most of a checkpoint (one a
     // write, where znode rows coalesce by path), and one multi-row INSERT costs less than as
     // many runs of a single-row one, each a call from JavaScript into SQLite.
-    const insertOf = (n: number) => db.prepare(`INSERT OR REPLACE INTO requests (${cols.join(", ")}) VALUES ${Array(n).fill(`(${cols.map(() => "?").join(", ")})`).join(", ")}`);
-    const full = fresh.length >= REQUESTS_PER_INSERT ? insertOf(REQUESTS_PER_INSERT) : null;
+    const full = fresh.length >= REQUESTS_PER_INSERT ? insertRequests(REQUESTS_PER_INSERT) : null;
     for (let i = 0; i < fresh.length; i += REQUESTS_PER_INSERT) {
       const part = fresh.slice(i, i + REQUESTS_PER_INSERT);
-      (part.length === REQUESTS_PER_INSERT ? full! : insertOf(part.length)).run(...part.flatMap(requestRow));
+      (part.length === REQUESTS_PER_INSERT ? full! : insertRequests(part.length)).run(...part.flatMap(requestRow));
     }
     rows += fresh.length;
     return { rows };
