@@ -115,6 +115,10 @@ describe("seeds that found bugs stay clean", () => {
     // Trees in memory, the simulator's bookkeeping: it took a node's tables to follow its
     // applies, and streamed them as a snapshot at the wrong slot ("n2 applied request r101 twice").
     { seed: 1, nodes: 3, treeInMemory: true, was: "a snapshot of tables behind the tree in memory" },
+    // The simulator's in-memory store: a snapshot install whose commit hit a full disk rolled
+    // back the hard state but kept the entries it deleted gone ("entries loaded from 43, past
+    // the chosen index 34"). Found with the heartbeat change's schedules.
+    { seed: 160, nodes: 3, kills: true, treeInMemory: true, was: "a failed snapshot install half undone" },
   ];
   for (const { seed, nodes, membership = false, kills = false, treeInMemory = false, was } of seeds) {
     test(`seed ${seed} on ${nodes} nodes${kills ? " with kills" : ""}${treeInMemory ? ", trees in memory" : ""} (${was})`, async () => {

@@ -622,6 +622,27 @@ describe("MemAcceptorStore", () => {
     assert.equal(s.applied(), 0);
   });
 
+  test("a snapshot install or a compaction in a transaction that fails leaves the log as it was", () => {
+    // As SQLite's rollback does: a snapshot whose commit hit a full disk deleted nothing, so
+    // the restarted node loads its log from where it started, not past its chosen index.
+    const s = new MemAcceptorStore();
+    s.save(hs(1, "n1", 2), [entry(1, 1, "n1", bytes(1)), entry(2, 1, "n1", bytes(2)), entry(3, 1, "n1", bytes(3))]);
+    s.setApplied(2);
+    const before = s.peek();
+    for (const change of [() => s.installSnapshot(5), () => s.discardBelow(3)]) {
+      assert.throws(() =>
+        s.transaction(() => {
+          change();
+          throw new Error("database or disk is full");
+        }),
+      /disk is full/);
+      assert.deepEqual(s.peek(), before);
+      assert.equal(s.applied(), 2);
+    }
+    s.close();
+    assert.deepEqual(s.load(), before);
+  });
+
   test("planted bug forgetPromiseOnRestart loses the promise, and only when planted", () => {
     const honest = new MemAcceptorStore();
     const buggy = new MemAcceptorStore({ plantedBugs: { forgetPromiseOnRestart: true } });

@@ -90,7 +90,7 @@ export class MemAcceptorStore implements AcceptorStore {
   discardBelow(firstKept: number): void {
     this.assertWritable();
     if (firstKept - 1 > this.appliedIndex) throw new Error(`zk: bug: discarding entries up to ${firstKept - 1}, past the applied index ${this.appliedIndex}`);
-    for (const slot of [...this.stored.keys()]) if (slot < firstKept) this.stored.delete(slot);
+    for (const slot of [...this.stored.keys()]) if (slot < firstKept) this.forget(slot);
     this.discarded = Math.max(this.discarded, firstKept - 1);
     // SQLite's WAL commits in order: a compaction that survives a power cut brings every
     // commit before it (the applies it rests on) along. Here it is simply durable.
@@ -104,7 +104,7 @@ export class MemAcceptorStore implements AcceptorStore {
   installSnapshot(slot: number): void {
     this.assertWritable();
     if (slot < this.appliedIndex) throw new Error(`zk: bug: a snapshot at ${slot} would take the applied index back from ${this.appliedIndex}`);
-    for (const s of [...this.stored.keys()]) if (s <= slot) this.stored.delete(s);
+    for (const s of [...this.stored.keys()]) if (s <= slot) this.forget(s);
     this.discarded = Math.max(this.discarded, slot);
     if (slot > this.hardState.chosen) this.hardState = { ...this.hardState, chosen: slot };
     this.appliedIndex = slot;
@@ -122,6 +122,7 @@ export class MemAcceptorStore implements AcceptorStore {
     if (hardState !== null) assertHardStateAdvances(this.hardState, hardState);
     for (const e of entries) {
       if (this.undo && !this.undo.slots.has(e.slot)) this.undo.slots.set(e.slot, this.stored.get(e.slot));
+      if (this.undo) this.undo.wroteEntries = true;
       this.stored.set(e.slot, copyEntry(e));
     }
     if (hardState !== null) this.hardState = mergeHardState(this.hardState, hardState);
@@ -149,9 +150,16 @@ export class MemAcceptorStore implements AcceptorStore {
     this.notDurable = this.notDurable.filter((u) => u.seq > seq);
   }
 
+  /** Delete an entry; inside a transaction, one that fails (or a crash) brings it back. */
+  private forget(slot: number): void {
+    if (this.undo && !this.undo.slots.has(slot)) this.undo.slots.set(slot, this.stored.get(slot));
+    this.stored.delete(slot);
+  }
+
   private rollBack(undo: Undo): void {
     this.hardState = undo.hardState;
     this.appliedIndex = undo.applied;
+    this.discarded = undo.discarded;
     for (const [slot, e] of undo.slots) {
       if (e === undefined) this.stored.delete(slot);
       else this.stored.set(slot, e);
@@ -180,12 +188,12 @@ export class MemAcceptorStore implements AcceptorStore {
   transaction<T>(fn: () => T, opts: { durable?: boolean; later?: boolean } = {}): T {
     if (this.undo) return fn();
     const durable = opts.durable ?? true;
-    const undo: Undo = { hardState: this.hardState, applied: this.appliedIndex, slots: new Map<number, Entry | undefined>() };
+    const undo: Undo = { hardState: this.hardState, applied: this.appliedIndex, discarded: this.discarded, slots: new Map<number, Entry | undefined>(), wroteEntries: false };
     this.undo = undo;
     try {
       const r = fn();
       if (!durable) {
-        if (undo.slots.size > 0 || !ballotEqual(undo.hardState.promised, this.hardState.promised)) {
+        if (undo.wroteEntries || !ballotEqual(undo.hardState.promised, this.hardState.promised)) {
           throw new Error("zk: bug: a transaction without fsync recorded a promise or entries");
         }
       }
@@ -213,8 +221,12 @@ export class MemAcceptorStore implements AcceptorStore {
 interface Undo {
   readonly hardState: HardState;
   readonly applied: number;
-  /** Slots first written in the transaction, with what they held before (undefined: nothing). */
+  /** The last slot discarded before it (a snapshot installed or a compaction in it moves it). */
+  readonly discarded: number;
+  /** Slots first written or deleted in the transaction, with what they held before (undefined: nothing). */
   readonly slots: Map<number, Entry | undefined>;
+  /** save() wrote entries in it (a commit without fsync may not). */
+  wroteEntries: boolean;
 }
 
 function copyBallot(b: Ballot): Ballot {
