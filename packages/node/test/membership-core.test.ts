@@ -129,6 +129,50 @@ describe("a removed leader that alone knows its removal is chosen", () => {
   });
 });
 
+describe("a voter added after all that a member behind knows", () => {
+  /**
+   * n4 joins C0 = {n1,n2,n3} as a voter while n3 is cut off: n3 knows C0 only, and not n4.
+   * Then n1 chooses one more slot and only n4 hears it chosen before n1 dies. n2, n3 and n4
+   * must all vote now (3 of the 4); n4 alone knows every chosen slot, so n2 and n3 are refused
+   * as behind, and n4 is a stranger to n3.
+   */
+  function behindMember(overrides = {}) {
+    const h = cluster(["n1", "n2", "n3", "n4"], overrides);
+    h.elect("n1");
+    const c1 = withMember(C0, "n4", false);
+    h.core("n1").proposeConfig(encodeConfig(c1));
+    settle(h, among("n1", "n2", "n4"));
+    const c2: ClusterConfig = { ...c1, version: c1.version + 1, members: c1.members.map((m) => ({ ...m, voter: true })), change: "promote n4" };
+    h.core("n1").proposeConfig(encodeConfig(c2));
+    settle(h, among("n1", "n2", "n4"));
+    assert.equal(h.core("n2").config.version, c2.version);
+    assert.equal(h.core("n3").config.version, C0.version, "n3 never heard of n4");
+    h.core("n1").propose([enc("last")]);
+    h.flush();
+    // The Accepts reach n2 and n4, their answers n1; n1's notice of the chosen index reaches n4 only.
+    h.deliver((m) => m.from === "n1" && m.type === "accept" && m.commands.length > 0, () => false);
+    h.deliver((m) => m.to === "n1", () => false);
+    h.deliver((m) => m.from === "n1" && m.to === "n4", (m) => m.from === "n1" && m.to !== "n4");
+    h.crash("n1");
+    h.queue = [];
+    assert.ok(h.core("n4").chosen > h.core("n2").chosen, "n4 alone knows the last chosen slot");
+    return h;
+  }
+
+  test("the member behind hears the new voter's campaign, which wins and catches it up", () => {
+    const h = behindMember();
+    const live = among("n2", "n3", "n4");
+    h.runUntil(() => h.leader() === "n4", 300, live);
+    h.runUntil(() => h.core("n3").config.version === h.core("n4").config.version, 100, live);
+    assert.deepEqual(h.chosenLog("n3").filter((c) => c === "last"), ["last"]);
+  });
+
+  test("planted bug: a stranger's campaign ignored leaves no leader", () => {
+    const h = behindMember({ plantedBugs: { strangerBehindBlocks: true } });
+    assert.throws(() => h.runUntil(() => h.leader() !== null, 300, among("n2", "n3", "n4")), /condition not reached/);
+  });
+});
+
 describe("a member that holds its own removal, not known chosen", () => {
   /**
    * n3 leads C0 = {n1,n2,n3} and proposes C1 = {n2,n3} (remove n1). Only n1 accepts it (n2 is

@@ -119,6 +119,9 @@ describe("seeds that found bugs stay clean", () => {
     // back the hard state but kept the entries it deleted gone ("entries loaded from 43, past
     // the chosen index 34"). Found with the heartbeat change's schedules.
     { seed: 160, nodes: 3, kills: true, treeInMemory: true, was: "a failed snapshot install half undone" },
+    // A member far behind (its snapshot broke) did not know a voter added since, which alone
+    // knew the last chosen slot: it dropped that voter's campaign and no one was elected.
+    { seed: 525, nodes: 5, membership: true, kills: true, was: "a new voter's campaign dropped by a member behind" },
   ];
   for (const { seed, nodes, membership = false, kills = false, treeInMemory = false, was } of seeds) {
     test(`seed ${seed} on ${nodes} nodes${kills ? " with kills" : ""}${treeInMemory ? ", trees in memory" : ""} (${was})`, async () => {

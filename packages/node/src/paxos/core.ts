@@ -294,6 +294,19 @@ export class PaxosCore {
   private selfVotesInWindow(): boolean {
     return this.cfg.plantedBugs.preVoteChosenConfigOnly ? this.isVoter(this.id) : this.votesInWindow(this.id);
   }
+  /**
+   * A candidate that knows more of the chosen log than we do may have been made a voter by a
+   * configuration in it that we have not learnt: a member that fell far behind (its log
+   * restored from an old snapshot, or never caught up) must not block its election for ever by
+   * not knowing it, when it is the one that knows most (the others refuse whoever is behind
+   * them). A member removed at or below our chosen index is no such candidate: knowing chosen
+   * slots past ours, it knows its removal and does not campaign.
+   */
+  private aheadOfUs(m: PrepareMsg | PreVoteMsg): boolean {
+    if (this.cfg.plantedBugs.strangerBehindBlocks) return false;
+    return (m.type === "prepare" ? m.fromSlot - 1 : m.chosen) > this.chosenIndex;
+  }
+
   private knowsMember(id: NodeId): boolean {
     if (this.chosenConfig.members.length === 0) return true;
     return this.windowConfigs().some((c) => quorums(c).all.has(id));
@@ -413,8 +426,9 @@ export class PaxosCore {
     // Only a member of a configuration we know may ask for our vote (a stranger's or a removed
     // member's Prepare would raise our promise and stall the real leader). Anyone may send us
     // Accepts and replies: ballots guard those, and a leader added after what we know must be
-    // able to catch us up. A node that knows no configuration yet (just joined) hears everyone.
-    if ((m.type === "prepare" || m.type === "preVote") && !this.knowsMember(m.from)) return;
+    // able to catch us up. A node that knows no configuration yet (just joined) hears everyone,
+    // and so do we a candidate that knows chosen slots we do not (aheadOfUs).
+    if ((m.type === "prepare" || m.type === "preVote") && !this.knowsMember(m.from) && !this.aheadOfUs(m)) return;
     if (!wellFormed(m)) return;
     this.observeRound(m);
     this.observeIncarnations(m);
@@ -780,8 +794,9 @@ export class PaxosCore {
     const leaderAlive =
       this.roleName === "leader" ||
       (this.leader !== null && this.electionElapsed < this.cfg.electionTimeoutTicks);
-    // The candidate must be a voter of the configuration we know: a learner, or a removed
-    // member that has not heard of its removal, cannot disturb the cluster. We grant even if
+    // The candidate must be a voter of the configuration we know (or know chosen slots we do
+    // not: aheadOfUs): a learner, or a removed member that has not heard of its removal,
+    // cannot disturb the cluster. We grant even if
     // we are no voter ourselves: a candidate that has not learnt of our removal still counts
     // us, and refusing could leave it without a quorum for ever.
     // Nor do we, when no voter, hold out for a candidate that knows as much as we do: we cannot
@@ -792,7 +807,7 @@ export class PaxosCore {
     // pre-vote: it may be the one that knows most of the chosen log, and refusing it could leave
     // no candidate we and it would both accept. It does not campaign if it holds that
     // configuration itself: tickElection.)
-    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && this.isVoter(m.from);
+    const granted = !this.recovering && !leaderAlive && m.round > this.promised.round && upToDate && (this.isVoter(m.from) || this.aheadOfUs(m));
     this.send({ type: "preVoteReply", from: this.id, to: m.from, round: m.round, granted, promisedRound: this.promised.round });
   }
 

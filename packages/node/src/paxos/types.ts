@@ -374,6 +374,8 @@ export interface CoreConfig {
     readonly phase1ChosenConfigOnly?: boolean;
     /** A member that is no voter refuses a pre-vote to a candidate that knows less of the chosen log (a liveness bug). */
     readonly removedPreVoteNeedsChosen?: boolean;
+    /** A member ignores a campaign of a node its configurations do not know, even one that knows chosen slots it does not (a liveness bug: a voter added after all it knows may be the only electable one). */
+    readonly strangerBehindBlocks?: boolean;
     /** Whether a node may campaign counts its chosen configuration only, not every one it holds (a member removed by one it holds but does not know chosen duels the staying voters' candidates for ever). */
     readonly preVoteChosenConfigOnly?: boolean;
   };
