@@ -419,6 +419,34 @@ describe("quiet chosen-index notices", () => {
     assert.equal(h.core("n1").role, "leader", "check-quorum still hears a majority");
   });
 
+  test("a leader that keeps sending entries sends no heartbeats; idle, it sends them again; no one campaigns either way", () => {
+    const heartbeatTicks = 2;
+    const h = new Harness(three, { heartbeatTicks });
+    h.elect("n1");
+    h.deliver();
+    const beats = () => h.queue.filter((m) => m.type === "accept" && m.from === "n1" && m.commands.length === 0 && m.quiet !== true).length;
+    let busy = 0;
+    for (let t = 0; t < 40; t++) {
+      assert.ok(h.core("n1").propose([enc(`v${t}`)]).ok);
+      h.flush();
+      h.tick();
+      busy += beats();
+      h.deliver();
+    }
+    assert.equal(busy, 0, "entries sent within each interval stand for its heartbeats");
+    let idle = 0;
+    for (let t = 0; t < 40; t++) {
+      h.tick();
+      idle += beats();
+      h.deliver();
+    }
+    assert.ok(idle >= 2 * (40 / heartbeatTicks - 1), `an idle leader sends each follower a heartbeat every ${heartbeatTicks} ticks (sent ${idle})`);
+    for (const id of three) assert.equal(h.core(id).leaderId, "n1");
+    assert.equal(h.core("n1").role, "leader", "check-quorum heard a majority through the entries' answers");
+    assert.deepEqual(h.node("n2").events.concat(h.node("n3").events).filter((e) => e.role !== "follower"), [], "no follower campaigned");
+    for (const id of ["n2", "n3"]) assert.equal(h.chosenLog(id).filter((v) => v !== "no-op").length, 40);
+  });
+
   test("a follower answers a quiet notice that raised its promise", () => {
     const h = oneWriteAccepted();
     const notice = h.queue.find((m) => m.type === "accept" && m.to === "n2" && m.quiet === true);

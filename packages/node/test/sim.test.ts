@@ -33,7 +33,7 @@ describe("simulated clusters stay safe and live", () => {
   // Each seed runs the real znode tree on every replica (in-memory SQLite): ~10x the cost of
   // a core-only seed, so the suite sweeps fewer; run 10,000 per size before landing a change.
   // The last two: every node's tree in memory (zk-node --tree-in-memory), checkpoints and replays.
-  const runs = [[3, 150, false, false], [5, 60, false, false], [3, 150, true, false], [5, 100, true, false], [3, 80, false, true], [5, 40, true, true]] as const;
+  const runs = [[3, 150, false, false], [5, 60, false, false], [3, 200, true, false], [5, 100, true, false], [3, 80, false, true], [5, 40, true, true]] as const;
   for (const [nodes, count, membership, memory] of runs) {
     test(`${count} seeds on ${nodes} nodes${membership ? " with membership changes" : ""}${memory ? ", trees in memory" : ""}: no violation, and the faults really happen`, async () => {
       const results = await sweep(nodes, 1, count, membership, memory);
@@ -71,7 +71,7 @@ describe("planted bugs are caught", () => {
     { bug: "expire-on-election", nodes: 5, from: 9 },
     { bug: "send-before-flush", nodes: 3, from: 5 },
     // An election won while a flush is in flight (its event comes with the next Ready).
-    { bug: "expire-before-election-event", nodes: 3, from: 61 },
+    { bug: "expire-before-election-event", nodes: 3, from: 362 },
     // Sends a Ready whose fsync failed, then stops: found once the machine restarts on the disk's truth.
     { bug: "send-on-flush-error", nodes: 3, from: 1244 },
     // A follower's apply backlog kept across a core rebuilt from its store: applied twice.

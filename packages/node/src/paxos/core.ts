@@ -95,6 +95,11 @@ interface Progress {
   sentChosen: number;
   /** The follower's incarnation its replies carry; replies of an older one are stale. */
   incarnation: number;
+  /**
+   * An Accept with entries went to this follower since the last heartbeat round: the next
+   * round sends it no heartbeat (it heard from us within the interval, and will answer).
+   */
+  sentEntriesSinceBeat?: boolean;
   /** False while the follower reports itself recovering: it counts toward nothing. */
   voter: boolean;
   /** A snapshot was asked for this follower (its next slot is below our log start) and is not done. */
@@ -1148,11 +1153,17 @@ export class PaxosCore {
           pr.leavingHeartbeats = (pr.leavingHeartbeats ?? 0) + 1;
           if (this.dropIfLeft(p, pr)) continue;
         }
+        // Entries sent within the interval told the follower all a heartbeat would (their
+        // answers count for check-quorum): under load no heartbeat goes out at all.
+        let heard = pr.sentEntriesSinceBeat === true;
+        pr.sentEntriesSinceBeat = false;
         if (pr.inflight > 0 && ++pr.stalledHeartbeats >= STALLED_HEARTBEATS_MAX) {
           pr.next = pr.match + 1;
           pr.inflight = 0;
           pr.stalledHeartbeats = 0;
+          heard = false;
         }
+        if (heard) continue;
         if (!this.replicate(p)) this.sendAccept(p, pr.next, []);
       }
     }
@@ -1201,7 +1212,9 @@ export class PaxosCore {
     // Entries always want an answer: the leader counts them chosen from the answers.
     invariant(!quiet || commands.length === 0, `a quiet Accept to ${peer} carries ${commands.length} commands`);
     this.send({ type: "accept", from: this.id, to: peer, ballot: this.promised, firstSlot, commands, chosen: this.chosenIndex, seq: this.seq, yourIncarnation: this.phase1Known.get(peer) ?? 0, electionTail: this.electionTailSlot, quiet });
-    this.progress.get(peer)!.sentChosen = this.chosenIndex;
+    const pr = this.progress.get(peer)!;
+    pr.sentChosen = this.chosenIndex;
+    if (commands.length > 0) pr.sentEntriesSinceBeat = true;
   }
 
   private confirmReads(): void {
