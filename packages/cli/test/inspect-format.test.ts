@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { describeCommand, describeData, type Command } from "../src/lib/inspect-format.js";
 import { diffLogs, slotWindow, type DbReport, type DiffNode, type EntryReport } from "../src/lib/inspect.js";
-import { formatDiff } from "../src/lib/inspect-print.js";
+import { formatDiff, reportJson, reportLines } from "../src/lib/inspect-print.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const cmd = (op: Command["op"]): Command => ({ requestId: "", timeMs: 0, nonce: 0, op });
@@ -55,6 +55,20 @@ describe("inspect: commands in one line", () => {
   });
 });
 
+describe("inspect: a node that holds its tree in memory", () => {
+  const report = (treeInMemory: boolean): DbReport => ({
+    file: "/x/n1/zk.db", dbBytes: 4096, walBytes: null, nodeId: "n1", clusterId: "zk-test", schemaVersion: 6, promised: { round: 2, nodeId: "n1" },
+    chosen: 1500, applied: 1000, entryCount: 600, firstSlot: 901, lastSlot: 1500, compactedThrough: 900, snapshotIndex: 900, firstEntrySlot: 901, watchHistoryFrom: 1, treeInMemory,
+  });
+
+  it("says that its applied index is the last checkpoint's, in text and in --json", () => {
+    assert.match(reportLines(report(true)).join("\n"), /^applied\s+1000 \(the last checkpoint: the node runs with --tree-in-memory and applies the chosen log after it in memory\)$/m);
+    assert.match(reportLines(report(false)).join("\n"), /^applied\s+1000$/m);
+    assert.equal(reportJson(report(true)).treeInMemory, true);
+    assert.equal(reportJson(report(false)).treeInMemory, false);
+  });
+});
+
 describe("inspect --diff on made-up logs", () => {
   function report(id: string, chosen: number, slots: number[], firstEntrySlot = 1): DbReport {
     return {
@@ -74,6 +88,7 @@ describe("inspect --diff on made-up logs", () => {
       snapshotIndex: firstEntrySlot > 1 ? firstEntrySlot - 1 : 0,
       firstEntrySlot,
       watchHistoryFrom: 1,
+      treeInMemory: false,
     };
   }
   function entry(slot: number, round: number, node: string, value: string, chosen: number): EntryReport {

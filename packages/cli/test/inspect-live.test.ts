@@ -31,6 +31,7 @@ interface NodeLine {
   lastSlot: number;
   compactedThrough: number | null;
   watchHistoryFrom: number;
+  treeInMemory: boolean;
 }
 
 interface EntryLine {
@@ -81,6 +82,7 @@ describe("inspect against a local 3-node cluster", { timeout: 120_000 }, () => {
     assert.ok(info.promised.round >= 1);
     assert.equal(info.compactedThrough, null);
     assert.equal(info.watchHistoryFrom, 1);
+    assert.equal(info.treeInMemory, false, "cluster up's nodes keep the tree in the store's tables");
     assert.equal(entries.length, 20);
     assert.deepEqual(entries.map((e) => e.slot), Array.from({ length: 20 }, (_, i) => info.lastSlot - 19 + i));
     const puts = entries.filter((e) => e.op === "put");

@@ -19,7 +19,7 @@ import { flushTurnBatches } from "./net/turn-batch.js";
 import { OutgoingSnapshots, receiveSnapshot, streamSnapshot, transferDeadlineMs } from "./net/snapshot-transfer.js";
 import { ZkError } from "./net/errors.js";
 import type { Logger } from "./log.js";
-import { NodeMachine, type Clock, type Done, type ElectionEvent, type MemberProgress, type MembershipChange, type NodeOptions, type WriteOutcome } from "./machine.js";
+import { NodeMachine, isWriteError, type Clock, type Done, type ElectionEvent, type MemberProgress, type MembershipChange, type NodeOptions, type WriteOutcome } from "./machine.js";
 import { describeConfig, type ClusterConfig } from "./paxos/config.js";
 import type { TraceWriter } from "./trace.js";
 
@@ -80,6 +80,13 @@ export class ZkNode extends EventEmitter<NodeEvents> {
     this.reaper = new Reaper(this, log);
     this.outgoing = new OutgoingSnapshots(this.snapshotDir, store.path);
     this.id = opts.id;
+    try {
+      store.recordTreeInMemory(opts.treeInMemory === true);
+    } catch (e) {
+      // Only readers go by it; a full disk is the machine's to report (its disk alarm).
+      if (!isWriteError(e)) throw e;
+      log.warn({ err: (e as Error).message.split("\n")[0] }, "cannot record in the store whether the tree is in memory; zk-cli inspect may say otherwise");
+    }
     const genesis = store.genesisMembers;
     this.genesis = genesis === null ? null : new Map(genesis.map((m) => [m.id, m.address]));
     this.transport = new PeerTransport(opts.id, opts.clusterId, new Map(opts.members.map((m) => [m.id, m.address])), log, (key, message) => this.noteAlarm(key, message), this.genesis);

@@ -293,6 +293,7 @@ describe("with --tree-in-memory", () => {
         const live = new Database(join(c.node("n1").dataDir, DB_FILE), { readonly: true });
         try {
           assert.equal(live.prepare("SELECT count(*) FROM znodes WHERE path LIKE '/m%'").pluck().get(), 0, "the tree is in memory, not in the store's tables");
+          assert.equal(live.prepare("SELECT value FROM meta WHERE key = 'tree_in_memory'").pluck().get(), 1, "the store says so, for zk-cli inspect");
         } finally {
           live.close();
         }
@@ -314,6 +315,12 @@ describe("with --tree-in-memory", () => {
       for (const extra of [[], ["--tree-in-memory"]]) {
         c.start("n1", extra);
         await c.waitForLeader();
+        const mode = new Database(join(c.node("n1").dataDir, DB_FILE), { readonly: true });
+        try {
+          assert.equal(mode.prepare("SELECT value FROM meta WHERE key = 'tree_in_memory'").pluck().get(), extra.length > 0 ? 1 : undefined, `the store records the mode of ${extra.join(" ") || "a start without the flag"}`);
+        } finally {
+          mode.close();
+        }
         const again = c.client();
         try {
           assert.equal(dec((await again.get("/m29")).data), "v29");

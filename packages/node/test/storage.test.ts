@@ -431,6 +431,29 @@ describe("SqliteAcceptorStore", () => {
     }
   });
 
+  test("whether its node holds the tree in memory is recorded for readers, and written only when it changes", () => {
+    const file = dbPath();
+    const s = SqliteAcceptorStore.open(file, ID);
+    try {
+      assert.equal(s.treeInMemory, false, "a new store: the tree in its tables");
+      s.recordTreeInMemory(true);
+      const reader = SqliteAcceptorStore.open(file, null, { readonly: true });
+      try {
+        assert.equal(reader.treeInMemory, true, "a reader beside the node sees it");
+      } finally {
+        reader.close();
+      }
+      const changes = () => s.db.prepare("SELECT total_changes()").pluck().get() as number;
+      const before = changes();
+      s.recordTreeInMemory(true);
+      assert.equal(changes(), before, "the same mode again writes nothing");
+      s.recordTreeInMemory(false);
+      assert.equal(s.treeInMemory, false);
+    } finally {
+      s.close();
+    }
+  });
+
   test("readonly open of a missing file fails without creating it", () => {
     const file = dbPath();
     assert.throws(() => SqliteAcceptorStore.open(file, null, { readonly: true }), (err: unknown) => {

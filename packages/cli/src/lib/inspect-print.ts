@@ -15,7 +15,7 @@ export function reportLines(r: DbReport): string[] {
     ["schema version", String(r.schemaVersion)],
     ["promised", ballotText(r.promised)],
     ["chosen", String(r.chosen)],
-    ["applied", String(r.applied)],
+    ["applied", r.treeInMemory ? `${r.applied} (the last checkpoint: the node runs with --tree-in-memory and applies the chosen log after it in memory)` : String(r.applied)],
     ["entries", r.entryCount === 0 ? "0" : `${r.entryCount} (slots ${r.firstSlot}..${r.lastSlot})`],
     ["compaction point", r.compactedThrough === null ? "none (full log on disk)" : `slot ${r.compactedThrough} (the log starts at ${r.firstEntrySlot})`],
     ["snapshot", r.snapshotIndex === 0 ? "none" : `at slot ${r.snapshotIndex}`],
@@ -71,6 +71,7 @@ export function reportJson(r: DbReport): Record<string, unknown> {
     snapshotIndex: r.snapshotIndex,
     firstEntrySlot: r.firstEntrySlot,
     watchHistoryFrom: r.watchHistoryFrom,
+    treeInMemory: r.treeInMemory,
   };
 }
 
@@ -140,7 +141,7 @@ export function diffJson(d: DiffResult): Record<string, unknown>[] {
       file: n.file,
       running: n.running,
       ...(n.report
-        ? { promised: n.report.promised, chosen: n.report.chosen, applied: n.report.applied, entryCount: n.report.entryCount, firstSlot: n.report.firstSlot, lastSlot: n.report.lastSlot, snapshotIndex: n.report.snapshotIndex, firstEntrySlot: n.report.firstEntrySlot, dbBytes: n.report.dbBytes }
+        ? { promised: n.report.promised, chosen: n.report.chosen, applied: n.report.applied, entryCount: n.report.entryCount, firstSlot: n.report.firstSlot, lastSlot: n.report.lastSlot, snapshotIndex: n.report.snapshotIndex, firstEntrySlot: n.report.firstEntrySlot, dbBytes: n.report.dbBytes, treeInMemory: n.report.treeInMemory }
         : { error: n.error }),
     })),
     ...d.rows.map((r) => ({

@@ -44,6 +44,11 @@ export interface DbReport {
   readonly firstEntrySlot: number;
   /** The oldest zxid a watch can still resume from (the watch history's window). */
   readonly watchHistoryFrom: number;
+  /**
+   * The node runs with its tree in memory (zk-node --tree-in-memory): `applied` and the tables
+   * are its last checkpoint's, and it has applied the chosen log after it in memory only.
+   */
+  readonly treeInMemory: boolean;
 }
 
 export interface EntryReport {
@@ -136,6 +141,7 @@ export async function openDb(file: string): Promise<OpenedDb> {
       snapshotIndex: info.snapshotIndex,
       firstEntrySlot: info.firstEntrySlot,
       watchHistoryFrom: historyRow ? Number(historyRow.value) : 1,
+      treeInMemory: store.treeInMemory,
     };
     return {
       report,

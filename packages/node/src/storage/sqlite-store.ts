@@ -582,6 +582,25 @@ export class SqliteAcceptorStore implements AcceptorStore {
     this.transaction(() => this.database.prepare("DELETE FROM meta WHERE key = 'disk_probe'").run());
   }
 
+  /**
+   * Whether the node running on this file holds its znode tree in memory (zk-node
+   * --tree-in-memory): its tables and applied index are then those of its last checkpoint,
+   * and the log after it is applied in the node's memory only. For readers (zk-cli inspect);
+   * recorded at start, written only when it changes.
+   */
+  get treeInMemory(): boolean {
+    this.assertOpen();
+    return this.guard(() => this.database.prepare<[], unknown>("SELECT value FROM meta WHERE key = 'tree_in_memory'").pluck().get() === 1);
+  }
+
+  recordTreeInMemory(on: boolean): void {
+    if (this.treeInMemory === on) return;
+    this.transaction(() => {
+      if (on) this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('tree_in_memory', 1)").run();
+      else this.database.prepare("DELETE FROM meta WHERE key = 'tree_in_memory'").run();
+    });
+  }
+
   /** A summary of the file, read fresh (it sees the writer's commits in readonly mode). */
   info(): StoreInfo {
     this.assertOpen();
