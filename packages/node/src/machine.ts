@@ -227,6 +227,13 @@ export interface MachinePlantedBugs {
    * apply backlog: the new core hands those entries out again, and they are applied twice.
    */
   readonly keepApplyBacklog?: boolean;
+  /**
+   * A snapshot point (or a compaction) made due while a Ready is out is taken at once: the core
+   * has not counted that Ready's entries as handed out, and its invariant stops the node
+   * ("cannot discard to 43: only 34 applied"; a follower's read served inside the Ready
+   * applied the backlog).
+   */
+  readonly snapshotPointMidReady?: boolean;
   /** Not a safety bug: the chosen-index notification leaves before the answers again (notifiesAfterAnswers), for the test that shows the order. */
   readonly notifyBeforeAnswers?: boolean;
   /**
@@ -1306,6 +1313,10 @@ export class NodeMachine {
 
   /** A snapshot point or a compaction of the core's log that applying has made due. */
   private afterApplied(): void {
+    // Inside a Ready (a read it confirmed applied the backlog to answer, in finishReady) the
+    // core has not counted that Ready's entries as handed out: it refuses to discard or compact
+    // up to them. finishReady calls this again after advance().
+    if (this.core.readyOutstanding && !this.opts.plantedBugs?.snapshotPointMidReady) return;
     if (this.applied >= this.nextSnapshotAt) this.markSnapshotPoint();
     else if (this.memTables !== null && this.memApplied - this.store.applied() >= CHECKPOINT_ENTRIES) this.checkpoint({ durable: false });
     if (this.pendingCompaction) {

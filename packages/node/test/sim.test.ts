@@ -58,7 +58,7 @@ describe("planted bugs are caught", () => {
   // `from`: where the search for a violating seed starts, the first one known to violate when
   // the case was written (so the suite stays fast); a change to the simulator that moves it
   // is still caught by the search of the 300 seeds from there.
-  const cases: { bug: PlantedBug; nodes: number; from: number; membership?: boolean; treeInMemory?: boolean }[] = [
+  const cases: { bug: PlantedBug; nodes: number; from: number; membership?: boolean; treeInMemory?: boolean; kills?: boolean }[] = [
     { bug: "forget-promise", nodes: 3, from: 9 },
     { bug: "skip-recovery", nodes: 3, from: 1 },
     { bug: "skip-recovery", nodes: 5, from: 7 },
@@ -84,14 +84,17 @@ describe("planted bugs are caught", () => {
     { bug: "deposed-not-applied", nodes: 3, from: 1 },
     // With the tree in memory, a transaction whose commit failed leaves its applies in the maps.
     { bug: "tree-not-undone", nodes: 3, from: 16, treeInMemory: true },
+    // A follower's read served inside a Ready applies the backlog past a snapshot point, whose
+    // discard the core (that Ready not yet advanced) refuses: the node stops on its invariant.
+    { bug: "snapshot-point-mid-ready", nodes: 3, from: 4053, treeInMemory: true, kills: true },
   ];
-  for (const { bug, nodes, from, membership = false, treeInMemory = false } of cases) {
-    test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}${treeInMemory ? " (trees in memory)" : ""}: a seed violates safety, and replaying it shows the same violation`, async () => {
+  for (const { bug, nodes, from, membership = false, treeInMemory = false, kills = false } of cases) {
+    test(`${bug} on ${nodes} nodes${membership ? " (membership changes on)" : ""}${treeInMemory ? " (trees in memory)" : ""}${kills ? " (kills)" : ""}: a seed violates safety, and replaying it shows the same violation`, async () => {
       // A broken protocol may also livelock; the seed we want shows the safety failure.
-      const found = await pool.findFirst(seeds(from, 300, { nodes, bug, membership, treeInMemory }), (r) => r.violation !== null && r.violation.kind !== "liveness");
+      const found = await pool.findFirst(seeds(from, 300, { nodes, bug, membership, treeInMemory, kills }), (r) => r.violation !== null && r.violation.kind !== "liveness");
       assert.ok(found?.violation, `no seed in ${from}..${from + 299} exposed ${bug} as a safety or assertion failure`);
       // Replayed, the seed fails the same way; the same seed without the bug is clean.
-      const [again, clean] = await pool.runAll([{ seed: found.seed, nodes, bug, membership, treeInMemory }, { seed: found.seed, nodes, membership, treeInMemory }]);
+      const [again, clean] = await pool.runAll([{ seed: found.seed, nodes, bug, membership, treeInMemory, kills }, { seed: found.seed, nodes, membership, treeInMemory, kills }]);
       assert.deepEqual(again!.violation, found.violation, "the seed reproduces the failure exactly");
       assert.equal(clean!.violation, null);
     });

@@ -375,6 +375,11 @@ export class PaxosCore {
     this.discardedTo = upTo;
   }
 
+  /** A Ready is out (ready() called, advance() not yet): its committed entries do not count as handed out until advance(). */
+  get readyOutstanding(): boolean {
+    return this.readyOut !== null;
+  }
+
   /** The first slot this node's log holds (1 unless entries were discarded). */
   get logStart(): number {
     return this.discardedTo + 1;

@@ -18,14 +18,14 @@ import { PowerCut, SimDisk, type SimSnapshot } from "./replica.js";
 import { UNKNOWN_CONFIG, initialConfig, decodeConfig, describeConfig, quorums, type ClusterConfig } from "../../src/paxos/config.js";
 import { writeMembership } from "../../src/membership.js";
 
-export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen" | "deposed-not-applied" | "tree-not-undone";
+export type PlantedBug = "forget-promise" | "skip-recovery" | "local-read" | "wiped-votes" | "stale-read-round" | "double-apply" | "expire-on-election" | "send-before-flush" | "expire-before-election-event" | "send-on-flush-error" | "keep-apply-backlog" | "lock-ignores-suspension" | "apply-past-chosen" | "deposed-not-applied" | "tree-not-undone" | "snapshot-point-mid-ready";
 
 /**
  * Deliberate bugs the simulator must catch. All but the last are in the node (store, core,
  * machine); lock-ignores-suspension is in the client: a lock holder that keeps going while
  * its session is suspended (zk-cli lock --on-suspend ignore with a long critical section).
  */
-export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen", "deposed-not-applied", "tree-not-undone"];
+export const PLANTED_BUGS: readonly PlantedBug[] = ["forget-promise", "skip-recovery", "local-read", "wiped-votes", "stale-read-round", "double-apply", "expire-on-election", "send-before-flush", "expire-before-election-event", "send-on-flush-error", "keep-apply-backlog", "lock-ignores-suspension", "apply-past-chosen", "deposed-not-applied", "tree-not-undone", "snapshot-point-mid-ready"];
 
 export interface SimOptions {
   readonly seed: number;
@@ -631,7 +631,7 @@ class Simulation {
         inflightBatchesMax: 3,
         plantedBugs: { skipPhase1Recovery: this.opts.bug === "skip-recovery", localReads: this.opts.bug === "local-read", staleReadRound: this.opts.bug === "stale-read-round" },
       },
-      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen", deposedNotApplied: this.opts.bug === "deposed-not-applied", treeNotUndone: this.opts.bug === "tree-not-undone" },
+      plantedBugs: { ignoreRequestIds: this.opts.bug === "double-apply", expireOnElection: this.opts.bug === "expire-on-election", sendBeforeFlush: this.opts.bug === "send-before-flush", expireBeforeElectionEvent: this.opts.bug === "expire-before-election-event", sendOnFlushError: this.opts.bug === "send-on-flush-error", keepApplyBacklog: this.opts.bug === "keep-apply-backlog", applyPastChosen: this.opts.bug === "apply-past-chosen", deposedNotApplied: this.opts.bug === "deposed-not-applied", treeNotUndone: this.opts.bug === "tree-not-undone", snapshotPointMidReady: this.opts.bug === "snapshot-point-mid-ready" },
     };
     const incarnation = n.incarnation;
     const live = () => n.machine !== null && n.incarnation === incarnation;
