@@ -1537,8 +1537,16 @@ class Simulation {
   private liveConfigs(): NodeId[][] {
     const out = [[...quorums(this.newestConfig()).voters]];
     for (const n of this.nodes) {
-      const f = n.machine?.core.configInFlight;
-      if (f) out.push([...quorums(f.config).voters]);
+      if (n.machine) {
+        const f = n.machine.core.configInFlight;
+        if (f) out.push([...quorums(f.config).voters]);
+        continue;
+      }
+      // A node that is down still holds what it accepted: a configuration there, not known
+      // chosen, may yet govern (a candidate's Phase 1 finds it in that node's promise).
+      if (n.retired) continue;
+      const { hardState, entries } = n.mem.peek();
+      for (const e of entries) if (e.slot > hardState.chosen && isConfigCommand(e.command)) out.push([...quorums(decodeConfig(e.command)).voters]);
     }
     return out;
   }
