@@ -116,6 +116,7 @@ describe("SqliteAcceptorStore", () => {
         membership: { slot: 0, config: initialConfig([{ id: "n1", address: "127.0.0.1:7001" }]) },
         snapshotIndex: 0,
         firstEntrySlot: 1,
+        treeInMemory: false,
         autoVacuum: "incremental",
       });
       assert.deepEqual(s.load(), { hardState: { promised: ZERO_BALLOT, chosen: 0 }, entries: [], entriesFrom: 1, discardedTo: 0 });
@@ -402,6 +403,7 @@ describe("SqliteAcceptorStore", () => {
           membership: null,
           snapshotIndex: 0,
           firstEntrySlot: 1,
+          treeInMemory: false,
           autoVacuum: "incremental",
         });
         // The writer goes on; the reader sees each commit.
@@ -435,11 +437,11 @@ describe("SqliteAcceptorStore", () => {
     const file = dbPath();
     const s = SqliteAcceptorStore.open(file, ID);
     try {
-      assert.equal(s.treeInMemory, false, "a new store: the tree in its tables");
+      assert.equal(s.info().treeInMemory, false, "a new store: the tree in its tables");
       s.recordTreeInMemory(true);
       const reader = SqliteAcceptorStore.open(file, null, { readonly: true });
       try {
-        assert.equal(reader.treeInMemory, true, "a reader beside the node sees it");
+        assert.equal(reader.info().treeInMemory, true, "a reader beside the node sees it");
       } finally {
         reader.close();
       }
@@ -448,7 +450,7 @@ describe("SqliteAcceptorStore", () => {
       s.recordTreeInMemory(true);
       assert.equal(changes(), before, "the same mode again writes nothing");
       s.recordTreeInMemory(false);
-      assert.equal(s.treeInMemory, false);
+      assert.equal(s.info().treeInMemory, false);
     } finally {
       s.close();
     }

@@ -141,7 +141,7 @@ export async function openDb(file: string): Promise<OpenedDb> {
       snapshotIndex: info.snapshotIndex,
       firstEntrySlot: info.firstEntrySlot,
       watchHistoryFrom: historyRow ? Number(historyRow.value) : 1,
-      treeInMemory: store.treeInMemory,
+      treeInMemory: info.treeInMemory,
     };
     return {
       report,

@@ -93,6 +93,12 @@ export interface StoreInfo {
   readonly snapshotIndex: number;
   /** The log begins here: no entry below it is stored, or will be (1 until compacted). */
   readonly firstEntrySlot: number;
+  /**
+   * The node running on this file holds its znode tree in memory (zk-node --tree-in-memory):
+   * its tables and applied index are then those of its last checkpoint, and the log after it
+   * is applied in the node's memory only (recordTreeInMemory).
+   */
+  readonly treeInMemory: boolean;
   /** The database file's pages (page_count x page_size), free pages included. */
   readonly dbBytes: number;
   /** Free pages waiting for reuse or for an incremental vacuum. */
@@ -112,6 +118,8 @@ export interface LogStart {
 /** Meta keys of log compaction (optional: absent until the first snapshot point). */
 const META_SNAPSHOT_INDEX = "snapshot_index";
 const META_FIRST_ENTRY_SLOT = "first_entry_slot";
+/** 1 while the node runs with its tree in memory (recordTreeInMemory); absent otherwise. */
+const META_TREE_IN_MEMORY = "tree_in_memory";
 
 /** Entries deleted per compactStep(), by default: one step is a short transaction. */
 export const COMPACT_STEP_ROWS_DEFAULT = 2000;
@@ -295,6 +303,7 @@ interface Meta {
   readonly members: readonly StoredMember[] | null;
   readonly snapshotIndex: number;
   readonly firstEntrySlot: number;
+  readonly treeInMemory: boolean;
 }
 
 /** Entries per multi-row INSERT in save() (4 bound values each; SQLite allows 32,766). */
@@ -583,21 +592,15 @@ export class SqliteAcceptorStore implements AcceptorStore {
   }
 
   /**
-   * Whether the node running on this file holds its znode tree in memory (zk-node
-   * --tree-in-memory): its tables and applied index are then those of its last checkpoint,
-   * and the log after it is applied in the node's memory only. For readers (zk-cli inspect);
-   * recorded at start, written only when it changes.
+   * Record whether the node running on this file holds its tree in memory (info().treeInMemory),
+   * for readers (zk-cli inspect). Called at start; written only when it changes.
    */
-  get treeInMemory(): boolean {
-    this.assertOpen();
-    return this.guard(() => this.database.prepare<[], unknown>("SELECT value FROM meta WHERE key = 'tree_in_memory'").pluck().get() === 1);
-  }
-
   recordTreeInMemory(on: boolean): void {
-    if (this.treeInMemory === on) return;
+    this.assertWritable();
+    if (this.guard(() => parseMeta(this.statements.metaAll.all(), this.path)).treeInMemory === on) return;
     this.transaction(() => {
-      if (on) this.database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('tree_in_memory', 1)").run();
-      else this.database.prepare("DELETE FROM meta WHERE key = 'tree_in_memory'").run();
+      if (on) this.statements.metaUpsert.run(META_TREE_IN_MEMORY, 1);
+      else this.database.prepare("DELETE FROM meta WHERE key = ?").run(META_TREE_IN_MEMORY);
     });
   }
 
@@ -623,6 +626,7 @@ export class SqliteAcceptorStore implements AcceptorStore {
           membership: readMembership(this.database),
           snapshotIndex: meta.snapshotIndex,
           firstEntrySlot: meta.firstEntrySlot,
+          treeInMemory: meta.treeInMemory,
           ...this.pageStats(),
         };
       }),
@@ -1085,7 +1089,7 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
   // schema_version first: a newer schema may lay out the rest differently.
   const schemaVersion = int("schema_version");
   if (schemaVersion > SCHEMA_VERSION) {
-    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {}, members: null, snapshotIndex: 0, firstEntrySlot: 1 };
+    return { schemaVersion, clusterId: "", nodeId: "", promised: ZERO_BALLOT, chosen: 0, applied: 0, recovering: false, incarnation: 0, incarnations: {}, members: null, snapshotIndex: 0, firstEntrySlot: 1, treeInMemory: false };
   }
   const round = int("promised_round");
   const node = str("promised_node");
@@ -1110,6 +1114,7 @@ function parseMeta(rows: readonly MetaRow[], path: string): Meta {
     members: parseMembers(m.get("members")),
     snapshotIndex: m.has(META_SNAPSHOT_INDEX) ? int(META_SNAPSHOT_INDEX) : 0,
     firstEntrySlot: m.has(META_FIRST_ENTRY_SLOT) ? Math.max(1, int(META_FIRST_ENTRY_SLOT)) : 1,
+    treeInMemory: m.has(META_TREE_IN_MEMORY) ? int(META_TREE_IN_MEMORY) === 1 : false,
   };
 }
 
