@@ -329,10 +329,11 @@ describe("the same client script against a real ZooKeeper and against zk", { tim
     }
     // After a failed addauth the server closes the session; the next command finds either the
     // closed connection or the failure, depending on which zkCli.sh noticed first (either server),
-    // and zkCli.sh may print that before or after the AuthFailed event (seen from ZooKeeper too).
+    // and zkCli.sh may print that before or after the AuthFailed event, and before or after the
+    // WATCHER:: line that heads the event (seen from ZooKeeper too).
     const afterAuthFailed = (t: string) =>
       t
-        .replace(/(Not connected|KeeperErrorCode = AuthFailed for \/)\n(WatchedEvent state:AuthFailed type:None path:null)/, "$2\n$1")
+        .replace(/(Not connected|KeeperErrorCode = AuthFailed for \/)\n((?:WATCHER::\n)?WatchedEvent state:AuthFailed type:None path:null)/, "$2\n$1")
         .replace(/(WatchedEvent state:AuthFailed type:None path:null\n)(Not connected|KeeperErrorCode = AuthFailed for \/)/, "$1<refused: the session failed authentication>");
     assert.equal(afterAuthFailed(zkCli(ZK_PORT, other)), afterAuthFailed(zkCli(REAL_ZK_PORT, other)));
   });
