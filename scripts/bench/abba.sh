@@ -10,7 +10,8 @@
 #   FLAGS_B="--tree-in-memory" bash scripts/bench/abba.sh   # one build (the current dist), two flag sets
 #
 # DIST_A and DIST_B default to the current packages/node/dist; FLAGS_A and FLAGS_B are extra
-# zk-node flags for each variant's members (space-separated).
+# zk-node flags for each variant's members (space-separated), NODE_FLAGS_A and NODE_FLAGS_B
+# flags for the `node` that runs them (V8's, e.g. NODE_FLAGS_B="--max-semi-space-size=32").
 # SHAPES: shape:clients:connect for scripts/bench/load.mts (put|get, spread|leader|follower).
 # Prints one line per run and, at the end, the median ops/s, p50, p99 and server CPU a write
 # of each build and shape. Raw JSON lines stay in $OUT/runs.jsonl. Every process it starts is
@@ -25,6 +26,8 @@ DIST_A="${DIST_A:-$SAVED}"
 DIST_B="${DIST_B:-$SAVED}"
 FLAGS_A="${FLAGS_A:-}"
 FLAGS_B="${FLAGS_B:-}"
+NODE_FLAGS_A="${NODE_FLAGS_A:-}"
+NODE_FLAGS_B="${NODE_FLAGS_B:-}"
 PAIRS="${PAIRS:-3}"
 SHAPES="${SHAPES:-put:1:follower put:1:leader put:64:spread}"
 DURATION_MS="${DURATION_MS:-5000}"
@@ -47,7 +50,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 for d in "$DIST_A" "$DIST_B"; do [ -f "$d/main.js" ] || { log "$d has no main.js: not a copy of packages/node/dist"; exit 2; }; done
-no_flags() { :; }
+# The variant's flags for node itself, one per line.
+variant_node_flags() {
+  local f
+  for f in $VARIANT_NODE_FLAGS; do printf '%s\n' "$f"; done
+}
 # The variant's extra zk-node flags, one per line.
 variant_flags() {
   local f
@@ -61,10 +68,11 @@ for v in "${order[@]}"; do
   run=$((run + 1))
   src=$DIST_A
   VARIANT_FLAGS=$FLAGS_A
-  [ "$v" = B ] && src=$DIST_B && VARIANT_FLAGS=$FLAGS_B
+  VARIANT_NODE_FLAGS=$NODE_FLAGS_A
+  [ "$v" = B ] && src=$DIST_B && VARIANT_FLAGS=$FLAGS_B && VARIANT_NODE_FLAGS=$NODE_FLAGS_B
   rm -rf "$ROOT/packages/node/dist" && cp -r "$src" "$ROOT/packages/node/dist"
   DATA="$(mktemp -d /tmp/zk-abba-data.XXXXXX)"
-  start_nodes "$BASE" "$DATA" "$OUT" "zk-abba-$run" no_flags variant_flags
+  start_nodes "$BASE" "$DATA" "$OUT" "zk-abba-$run" variant_node_flags variant_flags
   leader=$(wait_leader "$ENDPOINTS")
   if [ -z "$leader" ]; then log "run $run ($v): no leader; see $OUT/n*.log"; exit 1; fi
   pids=$(IFS=,; echo "${PIDS[*]}")

@@ -15,6 +15,7 @@ import { StoreError } from "./storage/store.js";
 import { DirLock, DirLockedError } from "./storage/dir-lock.js";
 import { DB_FILE, storeFileState } from "./storage/store-file.js";
 import { TraceWriter } from "./trace.js";
+import { tuneGc } from "./gc-tuning.js";
 
 export { DB_FILE };
 /** How long a SIGTERM waits for gRPC to close its connections before the process exits anyway. */
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
+tuneGc();
 main().catch((e: unknown) => {
   fail(`unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
 });
