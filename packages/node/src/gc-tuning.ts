@@ -3,8 +3,8 @@
 // all the time. By default V8 spreads each scavenge over worker threads; with three members
 // and their clients on a few cores, those threads compete with the event loops they would
 // relieve, and the hand-offs cost more than they save: at put ×64 parallel scavenges took 4.6%
-// of the machine; without them put ×64 ran 1.08× and 1.01× in two ABBA series and 0.91× in a
-// third, noisy one, with 2-8% less CPU a write (docs/benchmarks.md, "Twentieth session").
+// of the machine; without them put ×64 ran 1.08× and 1.01× in two ABBA series (8% and 2% less
+// CPU a write) and 0.91× in a third, noisy one (docs/benchmarks.md, "Twentieth session").
 // zk-node scavenges on its main thread.
 // Major collections keep their concurrent marking (a large tree in memory must not pause
 // the event loop for a whole mark). V8 reads the flag at each scavenge, so setting it at
