@@ -1434,7 +1434,8 @@ class Simulation {
       // only wipe while every other rebuilt node has recovered... up to the spare count.
       // With membership changes, every configuration that may govern a slot must keep its spares
       // (the newest applied, and one proposed but not yet chosen).
-      const candidates = this.nodes.filter((n) => this.mayRebuild(n));
+      const spareOne = this.canSpareOne();
+      const candidates = this.nodes.filter((n) => this.mayRebuild(n, spareOne));
       if (candidates.length > 0) this.wipe(this.rng.pick(candidates));
     }
     if (this.rng.chance(this.stallRate)) {
@@ -1459,13 +1460,22 @@ class Simulation {
     }
   }
 
-  /** How many more of these voters may stop voting with a quorum left: the majority's slack, less those rebuilding now. */
-  /** Whether `n` may lose its store now: the cluster can spare one more rebuilt member. */
-  private mayRebuild(n: SimNode): boolean {
-    const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
-    return !n.retired && !this.rebuilding(n) && this.now >= this.noWipeUntil && configs.every((v) => this.spare(v) > 0);
+  /**
+   * Whether `n` may lose its store now: it is not retired or rebuilding, and the cluster can
+   * spare one more rebuilt member (`spareOne`, canSpareOne(): one reading per wipe decision).
+   */
+  private mayRebuild(n: SimNode, spareOne = this.canSpareOne()): boolean {
+    return spareOne && !n.retired && !this.rebuilding(n);
   }
 
+  /** Every configuration that may govern a slot (liveConfigs) keeps a quorum with one more member rebuilding. */
+  private canSpareOne(): boolean {
+    if (this.now < this.noWipeUntil) return false;
+    const configs = this.opts.membership ? this.liveConfigs() : [this.ids];
+    return configs.every((v) => this.spare(v) > 0);
+  }
+
+  /** How many more of these voters may stop voting with a quorum left: the majority's slack, less those rebuilding now. */
   private spare(voters: readonly NodeId[]): number {
     return voters.length - (Math.floor(voters.length / 2) + 1) - this.nodes.filter((n) => voters.includes(n.id) && this.rebuilding(n)).length;
   }
