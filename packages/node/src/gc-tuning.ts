@@ -17,10 +17,11 @@ export const SCAVENGE_FLAG = "--no-parallel-scavenge";
 /**
  * The V8 flags to set at start, given node's own flags: none when the operator chose a
  * scavenger themselves (`node --parallel-scavenge zk-node ...`, either spelling, or
- * --single-threaded-gc). NODE_OPTIONS cannot carry these flags (node refuses them there).
+ * --single-threaded-gc, or --single-threaded, which implies it). NODE_OPTIONS cannot carry
+ * these flags (node refuses them there).
  */
 export function gcFlags(execArgv: readonly string[]): string[] {
-  const chosen = execArgv.some((f) => /^--(no-)?parallel[-_]scavenge$|^--single[-_]threaded[-_]gc$/.test(f));
+  const chosen = execArgv.some((f) => /^--(no-)?parallel[-_]scavenge$|^--single[-_]threaded([-_]gc)?$/.test(f));
   return chosen ? [] : [SCAVENGE_FLAG];
 }
 

@@ -21,7 +21,7 @@ describe("gc tuning", () => {
   });
 
   it("leaves the scavenger to an operator who chose one", () => {
-    for (const f of ["--parallel-scavenge", "--no-parallel-scavenge", "--parallel_scavenge", "--single-threaded-gc"]) {
+    for (const f of ["--parallel-scavenge", "--no-parallel-scavenge", "--parallel_scavenge", "--single-threaded-gc", "--single-threaded"]) {
       assert.deepEqual(gcFlags(["--max-old-space-size=512", f]), [], f);
     }
   });
