@@ -50,16 +50,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 for d in "$DIST_A" "$DIST_B"; do [ -f "$d/main.js" ] || { log "$d has no main.js: not a copy of packages/node/dist"; exit 2; }; done
-# The variant's flags for node itself, one per line.
-variant_node_flags() {
-  local f
-  for f in $VARIANT_NODE_FLAGS; do printf '%s\n' "$f"; done
-}
-# The variant's extra zk-node flags, one per line.
-variant_flags() {
-  local f
-  for f in $VARIANT_FLAGS; do printf '%s\n' "$f"; done
-}
+# Each argument on a line of its own (start_nodes reads flags that way).
+one_per_line() { [ "$#" -eq 0 ] || printf '%s\n' "$@"; }
+# The variant's flags for node itself, and its extra zk-node flags (word-split on purpose).
+# shellcheck disable=SC2086
+variant_node_flags() { one_per_line $VARIANT_NODE_FLAGS; }
+# shellcheck disable=SC2086
+variant_flags() { one_per_line $VARIANT_FLAGS; }
 
 order=()
 for _ in $(seq 1 "$PAIRS"); do order+=(A B B A); done
